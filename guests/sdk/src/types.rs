@@ -1,0 +1,48 @@
+//! Plain Rust mirrors of the WIT types, usable natively and in wasm.
+
+/// A header attached to a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub key: String,
+    pub value: Option<Vec<u8>>,
+}
+
+/// One message pulled from a stream partition.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Message {
+    pub shard: u32,
+    /// Decimal text: Kafka offset, Kinesis sequence number, file line number.
+    pub pointer: String,
+    pub timestamp_ms: Option<i64>,
+    pub key: Option<Vec<u8>>,
+    pub headers: Vec<Header>,
+    /// `None` for a Kafka tombstone.
+    pub payload: Option<Vec<u8>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpType {
+    Index,
+    Create,
+    Delete,
+}
+
+/// One document operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    /// `None`: the host derives `<shard>-<pointer>` (deterministic across replays).
+    pub id: Option<String>,
+    /// External version.
+    pub version: Option<u64>,
+    pub op_type: OpType,
+    /// JSON object text; `None` for deletes.
+    pub source: Option<String>,
+}
+
+/// What one message decodes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decoded {
+    Ops(Vec<Operation>),
+    Invalid(String),
+    Skipped(String),
+}

@@ -1,0 +1,78 @@
+//! Builds the plugins in `guests/` as wasm components, so that `cargo build`
+//! and `cargo test` need no manual step (the pattern of wasmtime's
+//! `crates/test-programs/artifacts/build.rs`).
+//!
+//! The guests are built by a nested `cargo build --target wasm32-wasip2
+//! --release` into `target/wasm-guests`: its own target dir, so that the nested
+//! cargo does not wait on the lock the outer build holds.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Guests embedded in the host binary (package name, file stem).
+const GUESTS: &[(&str, &str)] = &[("sluice-opensearch", "sluice_opensearch")];
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().unwrap().to_path_buf();
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
+    for dir in ["wit", "guests"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+
+    // target/<profile>/build/sluice-<hash>/out -> target/
+    let target_root = out_dir.ancestors().nth(4).unwrap().to_path_buf();
+    let guest_target = target_root.join("wasm-guests");
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&guest_target);
+    for (package, _) in GUESTS {
+        cmd.args(["-p", package]);
+    }
+    // The outer build's flags (coverage, sanitizers, target features) are not
+    // meant for the guests.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("failed to run cargo to build the wasm guests");
+    if !status.success() {
+        panic!(
+            "building the wasm guests failed. If the error says the target is missing, run:\n    rustup target add wasm32-wasip2"
+        );
+    }
+
+    let mut generated = String::new();
+    for (package, stem) in GUESTS {
+        let wasm = guest_target.join("wasm32-wasip2/release").join(format!("{stem}.wasm"));
+        assert!(wasm.exists(), "guest {package} did not produce {}", wasm.display());
+        let dest = out_dir.join(format!("{stem}.wasm"));
+        copy_if_changed(&wasm, &dest);
+        let konst = stem.to_uppercase();
+        generated.push_str(&format!(
+            "/// The `{package}` component, built from `guests/`.\npub const {konst}: &[u8] = include_bytes!({:?});\n",
+            dest.display().to_string()
+        ));
+    }
+    std::fs::write(out_dir.join("guests.rs"), generated).unwrap();
+}
+
+fn copy_if_changed(from: &Path, to: &Path) {
+    let new = std::fs::read(from).unwrap();
+    if std::fs::read(to).ok().as_deref() != Some(&new[..]) {
+        std::fs::write(to, new).unwrap();
+    }
+}

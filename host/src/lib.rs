@@ -1,0 +1,13 @@
+//! sluice: a pull-based stream ingestion engine with WebAssembly plugins.
+//!
+//! Data flows one way: [`source`] -> [`engine`] (poller, queue, processor
+//! calling the [`plugin`]) -> [`sink`] (documents + checkpoint, atomically).
+//! [`state`] remembers the ingestions; [`spec`] describes one.
+
+pub mod engine;
+pub mod plugin;
+pub mod pointer;
+pub mod sink;
+pub mod source;
+pub mod spec;
+pub mod state;

@@ -1,0 +1,338 @@
+//! Running message-format plugins: sandboxed WebAssembly components.
+//!
+//! [`PluginEngine`] owns the wasmtime engine (one per process) and compiles
+//! components. A [`CompiledPlugin`] is a compiled, pre-linked component that
+//! any number of shards instantiate. A [`PluginInstance`] is one sandboxed
+//! instance (its own store and linear memory) used by one shard's processor.
+//!
+//! The sandbox: no filesystem, network, environment or clock beyond what WASI
+//! gives an empty context; linear memory capped by `StoreLimits`; CPU time
+//! capped per call by epoch interruption. A guest that traps, runs out of
+//! time or memory, or returns the wrong number of results never takes the
+//! host down: its store is dropped, a fresh instance is made, and the batch is
+//! split until the failure is narrowed to the message(s) that cause it.
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        world: "message-format",
+        path: "../wit",
+    });
+}
+
+use crate::source::Message;
+use bindings::sluice::plugin::types as wit;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub use wit::OpType as WitOpType;
+
+/// The plugins compiled into the host binary.
+pub mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Resource limits of one plugin instance.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Linear memory, in bytes.
+    pub memory_bytes: usize,
+    /// CPU time for a call, before per-message allowance.
+    pub call_base: Duration,
+    /// Extra CPU time allowed per message in the batch.
+    pub call_per_message: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 << 20,
+            call_base: Duration::from_secs(1),
+            call_per_message: Duration::from_millis(1),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin {name}: not a valid message-format component: {reason}")]
+    Invalid { name: String, reason: String },
+    #[error("plugin {name}: could not be instantiated: {reason}")]
+    Instantiate { name: String, reason: String },
+    #[error("plugin {name} rejected its configuration: {reason}")]
+    Config { name: String, reason: String },
+}
+
+/// What a plugin made of one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ops(Vec<Operation>),
+    Invalid(String),
+    Skipped(String),
+    /// The plugin itself failed on this message (trap, timeout, memory, bad output).
+    Failed(String),
+}
+
+/// An operation as the plugin returned it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    pub id: Option<String>,
+    pub version: Option<u64>,
+    pub op_type: crate::sink::OpType,
+    pub source: Option<String>,
+}
+
+/// Per-store host state: an empty WASI context and the limits.
+struct GuestState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    plugin: Arc<str>,
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl bindings::sluice::plugin::types::Host for GuestState {}
+
+impl bindings::sluice::plugin::log::Host for GuestState {
+    fn log(&mut self, level: bindings::sluice::plugin::log::Level, message: String) {
+        use bindings::sluice::plugin::log::Level;
+        let plugin = &*self.plugin;
+        match level {
+            Level::Trace => tracing::trace!(plugin, "{message}"),
+            Level::Debug => tracing::debug!(plugin, "{message}"),
+            Level::Info => tracing::info!(plugin, "{message}"),
+            Level::Warn => tracing::warn!(plugin, "{message}"),
+            Level::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}
+
+/// The process-wide wasmtime engine and linker.
+pub struct PluginEngine {
+    engine: Engine,
+    linker: Linker<GuestState>,
+}
+
+impl PluginEngine {
+    pub fn new() -> Result<Arc<Self>, PluginError> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| PluginError::Instantiate {
+            name: "engine".into(),
+            reason: e.to_string(),
+        })?;
+        let mut linker = Linker::new(&engine);
+        // std guests import wasi:cli/io/clocks/random even when unused; they
+        // get an empty context: no preopened dirs, no env, no sockets.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi links");
+        bindings::MessageFormat::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
+            .expect("plugin imports link");
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("sluice-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .expect("spawn epoch thread");
+        Ok(Arc::new(PluginEngine { engine, linker }))
+    }
+
+    /// Compiles and links a component, checking that it is a message-format plugin.
+    pub fn compile(&self, name: &str, bytes: &[u8], limits: Limits) -> Result<CompiledPlugin, PluginError> {
+        let invalid = |e: wasmtime::Error| PluginError::Invalid { name: name.into(), reason: format!("{e:#}") };
+        let component = Component::new(&self.engine, bytes).map_err(invalid)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
+        let pre = bindings::MessageFormatPre::new(pre).map_err(invalid)?;
+        Ok(CompiledPlugin { name: name.into(), pre, limits })
+    }
+}
+
+/// A compiled component, ready to instantiate; cheap to clone.
+#[derive(Clone)]
+pub struct CompiledPlugin {
+    name: Arc<str>,
+    pre: bindings::MessageFormatPre<GuestState>,
+    limits: Limits,
+}
+
+impl CompiledPlugin {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Creates an instance and configures it. A configuration the plugin
+    /// rejects is an error here, before any message is read.
+    pub fn instantiate(&self, config_json: &str) -> Result<PluginInstance, PluginError> {
+        let mut instance = PluginInstance { plugin: self.clone(), config: config_json.into(), live: None };
+        instance.ensure_live()?;
+        Ok(instance)
+    }
+
+    fn new_store(&self) -> Store<GuestState> {
+        let state = GuestState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.memory_bytes)
+                .trap_on_grow_failure(true)
+                .instances(4)
+                .build(),
+            plugin: self.name.clone(),
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        store
+    }
+}
+
+struct Live {
+    store: Store<GuestState>,
+    bindings: bindings::MessageFormat,
+}
+
+/// One sandboxed plugin instance.
+pub struct PluginInstance {
+    plugin: CompiledPlugin,
+    config: String,
+    /// `None` after a failure poisoned the store; re-created on next use.
+    live: Option<Live>,
+}
+
+impl PluginInstance {
+    fn ensure_live(&mut self) -> Result<&mut Live, PluginError> {
+        if self.live.is_none() {
+            let name = self.plugin.name.to_string();
+            let mut store = self.plugin.new_store();
+            store.set_epoch_deadline(ticks(self.plugin.limits.call_base));
+            let bindings = self
+                .plugin
+                .pre
+                .instantiate(&mut store)
+                .map_err(|e| PluginError::Instantiate { name: name.clone(), reason: format!("{e:#}") })?;
+            match bindings.call_configure(&mut store, &self.config) {
+                Ok(Ok(())) => {}
+                Ok(Err(reason)) => return Err(PluginError::Config { name, reason }),
+                Err(e) => return Err(PluginError::Config { name, reason: describe_failure(&e) }),
+            }
+            self.live = Some(Live { store, bindings });
+        }
+        Ok(self.live.as_mut().expect("just made live"))
+    }
+
+    /// Decodes a batch: exactly one outcome per message, in order.
+    ///
+    /// Only an instance that cannot even be re-created is an error; anything
+    /// the guest does wrong is narrowed to the messages that cause it and
+    /// reported as [`Outcome::Failed`] for them.
+    pub fn decode(&mut self, shard: u32, messages: &[Message]) -> Result<Vec<Outcome>, PluginError> {
+        let batch: Vec<wit::Message> = messages.iter().map(|m| to_wit(shard, m)).collect();
+        let mut out = Vec::with_capacity(batch.len());
+        self.decode_narrowing(&batch, &mut out)?;
+        Ok(out)
+    }
+
+    fn decode_narrowing(&mut self, batch: &[wit::Message], out: &mut Vec<Outcome>) -> Result<(), PluginError> {
+        match self.call_decode(batch)? {
+            Ok(decoded) => {
+                out.extend(decoded.into_iter().map(from_wit));
+                Ok(())
+            }
+            Err(reason) if batch.len() == 1 => {
+                tracing::warn!(plugin = %self.plugin.name, pointer = %batch[0].pointer, %reason, "plugin failed on a message");
+                out.push(Outcome::Failed(reason));
+                Ok(())
+            }
+            Err(reason) => {
+                tracing::debug!(plugin = %self.plugin.name, size = batch.len(), %reason, "plugin failed on a batch; splitting it");
+                let (left, right) = batch.split_at(batch.len() / 2);
+                self.decode_narrowing(left, out)?;
+                self.decode_narrowing(right, out)
+            }
+        }
+    }
+
+    /// One guest call. `Ok(Err(reason))`: the guest failed on this batch.
+    fn call_decode(&mut self, batch: &[wit::Message]) -> Result<Result<Vec<wit::Decoded>, String>, PluginError> {
+        let limits = self.plugin.limits;
+        let live = self.ensure_live()?;
+        let budget = limits.call_base + limits.call_per_message * batch.len() as u32;
+        live.store.set_epoch_deadline(ticks(budget));
+        match live.bindings.call_decode(&mut live.store, batch) {
+            Ok(decoded) if decoded.len() == batch.len() => Ok(Ok(decoded)),
+            Ok(decoded) => Ok(Err(format!(
+                "plugin returned {} results for {} messages",
+                decoded.len(),
+                batch.len()
+            ))),
+            Err(e) => {
+                // A trapped store must not be used again.
+                self.live = None;
+                Ok(Err(describe_failure(&e)))
+            }
+        }
+    }
+}
+
+fn ticks(d: Duration) -> u64 {
+    (d.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+/// A readable reason for a guest failure.
+fn describe_failure(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => "plugin exceeded its CPU time limit".into(),
+        Some(wasmtime::Trap::UnreachableCodeReached) => format!("plugin trapped (panic or unreachable): {e:#}"),
+        Some(trap) => format!("plugin trapped: {trap}"),
+        None => format!("plugin failed: {e:#}"),
+    }
+}
+
+fn to_wit(shard: u32, m: &Message) -> wit::Message {
+    wit::Message {
+        shard,
+        pointer: m.pointer.to_string(),
+        timestamp_ms: m.timestamp_ms,
+        key: m.key.clone(),
+        headers: m
+            .headers
+            .iter()
+            .map(|h| wit::Header { key: h.key.clone(), value: h.value.clone() })
+            .collect(),
+        payload: m.payload.clone(),
+    }
+}
+
+fn from_wit(d: wit::Decoded) -> Outcome {
+    match d {
+        wit::Decoded::Ops(ops) => Outcome::Ops(
+            ops.into_iter()
+                .map(|op| Operation {
+                    id: op.id,
+                    version: op.version,
+                    op_type: match op.op_type {
+                        wit::OpType::Index => crate::sink::OpType::Index,
+                        wit::OpType::Create => crate::sink::OpType::Create,
+                        wit::OpType::Delete => crate::sink::OpType::Delete,
+                    },
+                    source: op.source,
+                })
+                .collect(),
+        ),
+        wit::Decoded::Invalid(reason) => Outcome::Invalid(reason),
+        wit::Decoded::Skipped(reason) => Outcome::Skipped(reason),
+    }
+}

@@ -1,0 +1,280 @@
+//! The `embedded` sink: one fjall database (a directory) per shard.
+//!
+//! Three keyspaces: `docs` (id -> record), `meta` (checkpoint, counters, live
+//! document count) and `dropped` (pointer -> dropped message). Each batch is
+//! ONE fjall write batch across the three, committed with `SyncAll`: fjall
+//! writes it to its journal and fsyncs before the batch becomes visible, and
+//! recovery replays whole batches only. So documents, checkpoint and counters
+//! move together or not at all. docs/architecture.md says why fjall (measured
+//! against redb).
+
+use super::versioning::{decide, Decision};
+use super::{CommitBatch, DroppedMessage, ShardSink, SinkError, SinkMeta, StoredDoc};
+use crate::pointer::{Pointer, StartPosition};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+const META_KEY: &[u8] = b"meta";
+const FLAG_DELETED: u8 = 1;
+const FLAG_VERSIONED: u8 = 2;
+
+pub struct EmbeddedSink {
+    db: Database,
+    docs: Keyspace,
+    meta_ks: Keyspace,
+    dropped_ks: Keyspace,
+    path: PathBuf,
+    /// The committed meta. Commits are serialized through this lock: one
+    /// writer per shard, so a read-then-write sees no interleaved commit.
+    meta: Mutex<SinkMeta>,
+}
+
+impl EmbeddedSink {
+    /// Opens (or creates) the shard's database directory.
+    pub fn open(path: &Path) -> Result<Self, SinkError> {
+        let err = |e: fjall::Error| store_err(path, e);
+        // Per-shard databases: a couple of background workers each is plenty.
+        let db = Database::builder(path).worker_threads(1).open().map_err(err)?;
+        let docs = db.keyspace("docs", KeyspaceCreateOptions::default).map_err(err)?;
+        let meta_ks = db.keyspace("meta", KeyspaceCreateOptions::default).map_err(err)?;
+        let dropped_ks = db.keyspace("dropped", KeyspaceCreateOptions::default).map_err(err)?;
+        let meta = match meta_ks.get(META_KEY).map_err(err)? {
+            None => SinkMeta::default(),
+            Some(v) => serde_json::from_slice(&v).map_err(|e| SinkError::Corrupt {
+                path: path.display().to_string(),
+                key: "meta".into(),
+                message: e.to_string(),
+            })?,
+        };
+        Ok(EmbeddedSink { db, docs, meta_ks, dropped_ks, path: path.to_path_buf(), meta: Mutex::new(meta) })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> SinkError {
+        store_err(&self.path, e)
+    }
+
+    fn load_doc(&self, id: &str) -> Result<Option<StoredDoc>, SinkError> {
+        match self.docs.get(id).map_err(|e| self.err(e))? {
+            Some(v) => decode_doc(&v).map(Some).ok_or_else(|| self.corrupt(id)),
+            None => Ok(None),
+        }
+    }
+
+    fn corrupt(&self, id: &str) -> SinkError {
+        SinkError::Corrupt {
+            path: self.path.display().to_string(),
+            key: id.to_string(),
+            message: "document record shorter than its header".into(),
+        }
+    }
+}
+
+fn store_err(path: &Path, e: impl std::fmt::Display) -> SinkError {
+    SinkError::Store { path: path.display().to_string(), message: e.to_string() }
+}
+
+/// Record layout: flags (1 byte), version (8 bytes LE), source JSON.
+fn encode_doc(version: Option<u64>, deleted: bool, source: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + source.len());
+    let mut flags = 0;
+    if deleted {
+        flags |= FLAG_DELETED;
+    }
+    if version.is_some() {
+        flags |= FLAG_VERSIONED;
+    }
+    out.push(flags);
+    out.extend_from_slice(&version.unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(source);
+    out
+}
+
+fn decode_doc(bytes: &[u8]) -> Option<StoredDoc> {
+    let (&flags, rest) = bytes.split_first()?;
+    let version = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+    Some(StoredDoc {
+        version: (flags & FLAG_VERSIONED != 0).then_some(version),
+        deleted: flags & FLAG_DELETED != 0,
+        source: rest[8..].to_vec(),
+    })
+}
+
+impl ShardSink for EmbeddedSink {
+    fn meta(&self) -> Result<SinkMeta, SinkError> {
+        Ok(self.meta.lock().unwrap().clone())
+    }
+
+    fn commit(&self, batch: CommitBatch) -> Result<SinkMeta, SinkError> {
+        let mut committed = self.meta.lock().unwrap();
+        let mut meta = committed.clone();
+        let mut counters = batch.counters;
+        let mut wb = self.db.batch().durability(Some(PersistMode::SyncAll));
+        // A write batch does not read its own writes: later ops on the same
+        // id in this batch must see the earlier ones.
+        let mut pending: HashMap<&str, Option<StoredDoc>> = HashMap::new();
+        for op in &batch.ops {
+            let existing = match pending.get(op.id.as_str()) {
+                Some(doc) => doc.clone(),
+                None => self.load_doc(&op.id)?,
+            };
+            let was_live = existing.as_ref().is_some_and(|d| !d.deleted);
+            let new = match decide(existing.as_ref(), op.op_type, op.version) {
+                Decision::Conflict => {
+                    counters.total_version_conflicts_count += 1;
+                    continue;
+                }
+                Decision::Put { version } => {
+                    let source = op.source.as_deref().unwrap_or("{}").as_bytes();
+                    wb.insert(&self.docs, op.id.as_str(), encode_doc(version, false, source));
+                    Some(StoredDoc { version, deleted: false, source: source.to_vec() })
+                }
+                Decision::Tombstone { version } => {
+                    wb.insert(&self.docs, op.id.as_str(), encode_doc(version, true, b""));
+                    Some(StoredDoc { version, deleted: true, source: Vec::new() })
+                }
+                Decision::Remove => {
+                    wb.remove(&self.docs, op.id.as_str());
+                    None
+                }
+            };
+            let now_live = new.as_ref().is_some_and(|d| !d.deleted);
+            pending.insert(op.id.as_str(), new);
+            counters.total_ops_applied_count += 1;
+            match (was_live, now_live) {
+                (false, true) => meta.live_docs += 1,
+                (true, false) => meta.live_docs -= 1,
+                _ => {}
+            }
+        }
+        for d in &batch.dropped {
+            wb.insert(&self.dropped_ks, d.pointer.0.to_be_bytes(), serde_json::to_vec(d).expect("serializes"));
+        }
+        meta.counters.add(&counters);
+        meta.resume = Some(StartPosition::After(batch.last_pointer));
+        meta.last_pointer = Some(batch.last_pointer);
+        wb.insert(&self.meta_ks, META_KEY, serde_json::to_vec(&meta).expect("serializes"));
+        wb.commit().map_err(|e| self.err(e))?;
+        *committed = meta.clone();
+        Ok(meta)
+    }
+
+    fn reset_position(&self, position: StartPosition) -> Result<(), SinkError> {
+        let mut committed = self.meta.lock().unwrap();
+        let mut meta = committed.clone();
+        meta.resume = Some(position);
+        let mut wb = self.db.batch().durability(Some(PersistMode::SyncAll));
+        wb.insert(&self.meta_ks, META_KEY, serde_json::to_vec(&meta).expect("serializes"));
+        wb.commit().map_err(|e| self.err(e))?;
+        *committed = meta;
+        Ok(())
+    }
+
+    fn get(&self, id: &str) -> Result<Option<StoredDoc>, SinkError> {
+        Ok(self.load_doc(id)?.filter(|d| !d.deleted))
+    }
+
+    fn scan(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, StoredDoc)>, SinkError> {
+        use std::ops::Bound;
+        let lower = match after {
+            Some(a) => Bound::Excluded(a.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for guard in self.docs.range::<Vec<u8>, _>((lower, Bound::Unbounded)) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = guard.into_inner().map_err(|e| self.err(e))?;
+            let id = String::from_utf8_lossy(&k).into_owned();
+            let doc = decode_doc(&v).ok_or_else(|| self.corrupt(&id))?;
+            if !doc.deleted {
+                out.push((id, doc));
+            }
+        }
+        Ok(out)
+    }
+
+    fn dropped(&self, after: Option<Pointer>, limit: usize) -> Result<Vec<DroppedMessage>, SinkError> {
+        let start = after.map(|p| p.0.saturating_add(1)).unwrap_or(0).to_be_bytes().to_vec();
+        let mut out = Vec::new();
+        for guard in self.dropped_ks.range::<Vec<u8>, _>(start..).take(limit) {
+            let (k, v) = guard.into_inner().map_err(|e| self.err(e))?;
+            out.push(serde_json::from_slice(&v).map_err(|e| SinkError::Corrupt {
+                path: self.path.display().to_string(),
+                key: format!("dropped/{k:?}"),
+                message: e.to_string(),
+            })?);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::{DocOp, OpType, ShardCounters};
+
+    fn op(id: &str, op_type: OpType, version: Option<u64>, source: Option<&str>) -> DocOp {
+        DocOp { id: id.into(), version, op_type, source: source.map(Into::into) }
+    }
+
+    #[test]
+    fn commits_documents_checkpoint_and_counters_together_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard-0");
+        let sink = EmbeddedSink::open(&path).unwrap();
+        assert_eq!(sink.meta().unwrap(), SinkMeta::default());
+        let meta = sink
+            .commit(CommitBatch {
+                ops: vec![
+                    op("a", OpType::Index, Some(2), Some(r#"{"x":1}"#)),
+                    op("a", OpType::Index, Some(1), Some(r#"{"x":0}"#)),
+                    op("b", OpType::Index, None, Some(r#"{"y":2}"#)),
+                    op("c", OpType::Delete, Some(5), None),
+                    op("d", OpType::Create, None, Some("{}")),
+                    op("d", OpType::Create, None, Some("{}")),
+                ],
+                last_pointer: Pointer(9),
+                counters: ShardCounters { total_processed_count: 6, ..Default::default() },
+                dropped: vec![DroppedMessage { pointer: Pointer(3), reason: "bad".into(), payload: Some("x".into()) }],
+            })
+            .unwrap();
+        assert_eq!(meta.live_docs, 3);
+        assert_eq!(meta.counters.total_version_conflicts_count, 2, "a@1 and the second create of d");
+        assert_eq!(meta.counters.total_ops_applied_count, 4);
+        assert_eq!(meta.resume, Some(StartPosition::After(Pointer(9))));
+        drop(sink);
+
+        let sink = EmbeddedSink::open(&path).unwrap();
+        assert_eq!(sink.meta().unwrap(), meta);
+        assert_eq!(
+            sink.get("a").unwrap().unwrap(),
+            StoredDoc { version: Some(2), deleted: false, source: br#"{"x":1}"#.to_vec() }
+        );
+        assert_eq!(sink.get("c").unwrap(), None, "tombstones are not documents");
+        let ids: Vec<_> = sink.scan(None, 10).unwrap().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(ids, ["a", "b", "d"]);
+        let ids: Vec<_> = sink.scan(Some("a"), 1).unwrap().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(ids, ["b"]);
+        assert_eq!(sink.dropped(None, 10).unwrap()[0].reason, "bad");
+        assert!(sink.dropped(Some(Pointer(3)), 10).unwrap().is_empty());
+
+        // The tombstone of c (version 5) fences an older index.
+        let meta = sink
+            .commit(CommitBatch {
+                ops: vec![op("c", OpType::Index, Some(4), Some("{}")), op("b", OpType::Delete, None, None)],
+                last_pointer: Pointer(11),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(meta.live_docs, 2);
+        assert_eq!(meta.counters.total_version_conflicts_count, 3);
+        sink.reset_position(StartPosition::At(Pointer(3))).unwrap();
+        drop(sink);
+        let sink = EmbeddedSink::open(&path).unwrap();
+        assert_eq!(sink.meta().unwrap().resume, Some(StartPosition::At(Pointer(3))));
+        assert_eq!(sink.meta().unwrap().last_pointer, Some(Pointer(11)));
+    }
+}

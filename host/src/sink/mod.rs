@@ -1,0 +1,133 @@
+//! Shard sinks: where documents land, together with the stream position.
+//!
+//! A sink commits each batch in ONE atomic, durable transaction: the
+//! document writes, the checkpoint (the last pointer of the batch) and the
+//! shard's cumulative counters. A crash therefore loses nothing and repeats
+//! nothing: on restart the shard resumes right after the committed pointer.
+
+pub mod embedded;
+pub mod versioning;
+
+use crate::pointer::{Pointer, StartPosition};
+use serde::{Deserialize, Serialize};
+
+pub use versioning::OpType;
+
+/// A document as stored, or its delete tombstone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredDoc {
+    pub version: Option<u64>,
+    /// A tombstone keeps the version of the delete so that a late, older
+    /// index cannot bring the document back.
+    pub deleted: bool,
+    /// The document's JSON (empty for tombstones).
+    pub source: Vec<u8>,
+}
+
+/// One operation to apply, with its final id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocOp {
+    pub id: String,
+    pub version: Option<u64>,
+    pub op_type: OpType,
+    pub source: Option<String>,
+}
+
+/// A message skipped under the `DROP` policy: kept, with its reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DroppedMessage {
+    pub pointer: Pointer,
+    pub reason: String,
+    /// The payload, lossily decoded and cut at [`DROPPED_PAYLOAD_LIMIT`] bytes.
+    pub payload: Option<String>,
+}
+
+/// How much of a dropped payload is kept.
+pub const DROPPED_PAYLOAD_LIMIT: usize = 4096;
+
+/// Cumulative per-shard counters, committed with the data they count.
+///
+/// The names follow OpenSearch's `polling_ingest_stats.message_processor_stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardCounters {
+    /// Messages taken through the processor and committed (valid or not).
+    pub total_processed_count: u64,
+    /// Messages the plugin found invalid.
+    pub total_invalid_message_count: u64,
+    /// Operations rejected because their version was not newer than the stored one.
+    pub total_version_conflicts_count: u64,
+    /// Messages that failed: invalid, or the plugin failed on them.
+    pub total_failed_count: u64,
+    /// Failed messages skipped under the `DROP` policy.
+    pub total_failures_dropped_count: u64,
+    /// Valid messages that carried nothing to apply (sluice).
+    pub total_skipped_count: u64,
+    /// Operations applied to documents (sluice).
+    pub total_ops_applied_count: u64,
+}
+
+impl ShardCounters {
+    pub fn add(&mut self, o: &ShardCounters) {
+        self.total_processed_count += o.total_processed_count;
+        self.total_invalid_message_count += o.total_invalid_message_count;
+        self.total_version_conflicts_count += o.total_version_conflicts_count;
+        self.total_failed_count += o.total_failed_count;
+        self.total_failures_dropped_count += o.total_failures_dropped_count;
+        self.total_skipped_count += o.total_skipped_count;
+        self.total_ops_applied_count += o.total_ops_applied_count;
+    }
+}
+
+/// What a sink holds besides documents, all committed together.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkMeta {
+    /// Where the shard resumes: `After(last applied pointer)` after a commit,
+    /// or the target of an explicit reset. `None`: never committed.
+    pub resume: Option<StartPosition>,
+    /// The last pointer applied (survives resets, for display).
+    pub last_pointer: Option<Pointer>,
+    pub counters: ShardCounters,
+    /// Documents currently live (not deleted).
+    pub live_docs: u64,
+}
+
+/// One batch to commit atomically.
+#[derive(Debug, Default)]
+pub struct CommitBatch {
+    pub ops: Vec<DocOp>,
+    /// The last pointer of the batch: the new checkpoint.
+    pub last_pointer: Pointer,
+    /// Counter increments (the sink adds version conflicts and applied ops itself).
+    pub counters: ShardCounters,
+    pub dropped: Vec<DroppedMessage>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("sink {path}: {message}")]
+    Store { path: String, message: String },
+    #[error("sink {path} holds a corrupt record {key:?}: {message}")]
+    Corrupt { path: String, key: String, message: String },
+}
+
+/// A shard's document store. Shared by the shard's processor (the only
+/// writer) and readers (document queries), hence `&self` and `Sync`.
+pub trait ShardSink: Send + Sync {
+    fn meta(&self) -> Result<SinkMeta, SinkError>;
+
+    /// Applies the batch, moves the checkpoint and adds the counters in one
+    /// atomic durable transaction. Returns the meta after the commit.
+    fn commit(&self, batch: CommitBatch) -> Result<SinkMeta, SinkError>;
+
+    /// Moves the resume position (an explicit pointer reset).
+    fn reset_position(&self, position: StartPosition) -> Result<(), SinkError>;
+
+    /// A live document (tombstones are not returned).
+    fn get(&self, id: &str) -> Result<Option<StoredDoc>, SinkError>;
+
+    /// Live documents in id order, starting after `after`.
+    fn scan(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, StoredDoc)>, SinkError>;
+
+    /// Messages dropped under `DROP`, oldest first, starting after `after`.
+    fn dropped(&self, after: Option<Pointer>, limit: usize) -> Result<Vec<DroppedMessage>, SinkError>;
+}

@@ -1,0 +1,264 @@
+//! The `file` source: OpenSearch's ingestion-fs layout.
+//!
+//! Partition N of stream S is `<base_directory>/<S>/<N>.ndjson`; one message
+//! per line; the pointer is the 0-based line number. The reader follows a file
+//! as it grows and never emits a trailing line until its newline arrives.
+//! Files carry no timestamps, so `reset_by_timestamp` falls back to the
+//! earliest line with a warning, as OpenSearch does.
+
+use super::{Batch, Message, PartitionReader, Source, SourceError};
+use crate::pointer::{Pointer, StartPosition};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How often an idle reader looks for new lines.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(20);
+
+pub struct FileSource {
+    dir: PathBuf,
+}
+
+impl FileSource {
+    pub fn from_params(params: &BTreeMap<String, String>) -> Result<Self, SourceError> {
+        for key in params.keys() {
+            if key != "stream" && key != "base_directory" {
+                return Err(SourceError::Config(format!(
+                    "unknown file source parameter [param.{key}]; allowed: stream, base_directory"
+                )));
+            }
+        }
+        let get = |k: &str| {
+            params
+                .get(k)
+                .ok_or_else(|| SourceError::Config(format!("the file source needs [param.{k}]")))
+        };
+        Ok(FileSource { dir: Path::new(get("base_directory")?).join(get("stream")?) })
+    }
+
+    pub fn partition_path(&self, partition: u32) -> PathBuf {
+        self.dir.join(format!("{partition}.ndjson"))
+    }
+}
+
+impl Source for FileSource {
+    fn partition_count(&self) -> Result<u32, SourceError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            // A stream directory that does not exist yet has no partitions yet.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(SourceError::Io { path: self.dir.display().to_string(), source: e }),
+        };
+        let mut count = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(n) = name.to_str().and_then(|n| n.strip_suffix(".ndjson")) else { continue };
+            if let Ok(n) = n.parse::<u32>() {
+                count = count.max(n + 1);
+            }
+        }
+        Ok(count)
+    }
+
+    fn open(&self, partition: u32, start: StartPosition) -> Result<Box<dyn PartitionReader>, SourceError> {
+        let first_line = match start {
+            StartPosition::Earliest => Some(0),
+            StartPosition::At(p) => Some(line_number(p)?),
+            StartPosition::After(p) => Some(line_number(p)? + 1),
+            StartPosition::Timestamp(_) => {
+                tracing::warn!(partition, "files have no timestamps: reset_by_timestamp starts at the earliest line");
+                Some(0)
+            }
+            // Resolved against the file as it is when first opened.
+            StartPosition::Latest => None,
+        };
+        Ok(Box::new(FileReader {
+            path: self.partition_path(partition),
+            reader: None,
+            first_line,
+            next_line: 0,
+            partial: Vec::new(),
+        }))
+    }
+}
+
+fn line_number(p: Pointer) -> Result<u64, SourceError> {
+    u64::try_from(p.0).map_err(|_| SourceError::Config(format!("pointer {p} is not a line number")))
+}
+
+struct FileReader {
+    path: PathBuf,
+    /// `None` until the file exists.
+    reader: Option<BufReader<File>>,
+    /// The first line to emit; `None` means "the end of the file as found".
+    first_line: Option<u64>,
+    /// The line number of the next complete line in the file.
+    next_line: u64,
+    /// Bytes of a line whose newline has not been written yet.
+    partial: Vec<u8>,
+}
+
+impl FileReader {
+    fn io(&self, e: std::io::Error) -> SourceError {
+        SourceError::Io { path: self.path.display().to_string(), source: e }
+    }
+
+    /// Opens the file if it exists now; `false` if it does not exist yet.
+    fn ensure_open(&mut self) -> Result<bool, SourceError> {
+        if self.reader.is_some() {
+            return Ok(true);
+        }
+        match File::open(&self.path) {
+            Ok(f) => {
+                self.reader = Some(BufReader::with_capacity(256 * 1024, f));
+                if self.first_line.is_none() {
+                    // `latest`: skip every complete line present now.
+                    let mut skipped = 0;
+                    while self.read_line()?.is_some() {
+                        skipped += 1;
+                    }
+                    self.first_line = Some(skipped);
+                }
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // A missing file is an empty partition; `latest` then means line 0.
+                self.first_line.get_or_insert(0);
+                Ok(false)
+            }
+            Err(e) => Err(self.io(e)),
+        }
+    }
+
+    /// Reads the next complete line (without its newline), if there is one.
+    fn read_line(&mut self) -> Result<Option<(u64, Vec<u8>)>, SourceError> {
+        let reader = self.reader.as_mut().expect("file opened");
+        let n = reader.read_until(b'\n', &mut self.partial).map_err(|e| SourceError::Io {
+            path: self.path.display().to_string(),
+            source: e,
+        })?;
+        if n == 0 || self.partial.last() != Some(&b'\n') {
+            // EOF, possibly in the middle of a line that is still being written.
+            return Ok(None);
+        }
+        let mut line = std::mem::take(&mut self.partial);
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        let number = self.next_line;
+        self.next_line += 1;
+        Ok(Some((number, line)))
+    }
+}
+
+impl PartitionReader for FileReader {
+    fn poll(&mut self, max: usize, timeout: Duration) -> Result<Batch, SourceError> {
+        let deadline = Instant::now() + timeout;
+        let mut messages = Vec::new();
+        loop {
+            if self.ensure_open()? {
+                let first = self.first_line.unwrap_or(0);
+                while messages.len() < max {
+                    match self.read_line()? {
+                        Some((number, _)) if number < first => continue,
+                        Some((number, line)) => messages.push(Message {
+                            pointer: Pointer(number as u128),
+                            timestamp_ms: None,
+                            key: None,
+                            headers: Vec::new(),
+                            payload: Some(line),
+                        }),
+                        None => break,
+                    }
+                }
+                if messages.len() == max {
+                    return Ok(Batch { messages, caught_up: false });
+                }
+            }
+            if !messages.is_empty() || Instant::now() >= deadline {
+                return Ok(Batch { messages, caught_up: true });
+            }
+            std::thread::sleep(FOLLOW_INTERVAL.min(deadline.saturating_duration_since(Instant::now())));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn source(dir: &Path) -> FileSource {
+        let params = BTreeMap::from([
+            ("base_directory".to_string(), dir.display().to_string()),
+            ("stream".to_string(), "s".to_string()),
+        ]);
+        std::fs::create_dir_all(dir.join("s")).unwrap();
+        FileSource::from_params(&params).unwrap()
+    }
+
+    fn payloads(b: &Batch) -> Vec<(u128, String)> {
+        b.messages
+            .iter()
+            .map(|m| (m.pointer.0, String::from_utf8(m.payload.clone().unwrap()).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_lines_with_line_number_pointers_and_start_positions() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source(dir.path());
+        std::fs::write(src.partition_path(0), "a\nb\r\nc\nd\n").unwrap();
+        let t = Duration::from_millis(10);
+        let mut r = src.open(0, StartPosition::Earliest).unwrap();
+        let b = r.poll(2, t).unwrap();
+        assert_eq!(payloads(&b), vec![(0, "a".into()), (1, "b".into())]);
+        assert!(!b.caught_up);
+        let b = r.poll(10, t).unwrap();
+        assert_eq!(payloads(&b), vec![(2, "c".into()), (3, "d".into())]);
+        assert!(b.caught_up);
+        let b = src.open(0, StartPosition::After(Pointer(1))).unwrap().poll(10, t).unwrap();
+        assert_eq!(payloads(&b), vec![(2, "c".into()), (3, "d".into())]);
+        let b = src.open(0, StartPosition::At(Pointer(3))).unwrap().poll(10, t).unwrap();
+        assert_eq!(payloads(&b), vec![(3, "d".into())]);
+        let b = src.open(0, StartPosition::Timestamp(5)).unwrap().poll(10, t).unwrap();
+        assert_eq!(b.messages.len(), 4, "timestamp falls back to earliest");
+        let mut latest = src.open(0, StartPosition::Latest).unwrap();
+        assert!(latest.poll(10, t).unwrap().messages.is_empty());
+        std::fs::OpenOptions::new().append(true).open(src.partition_path(0)).unwrap().write_all(b"e\n").unwrap();
+        assert_eq!(payloads(&latest.poll(10, t).unwrap()), vec![(4, "e".into())]);
+    }
+
+    #[test]
+    fn follows_a_growing_file_and_holds_back_partial_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source(dir.path());
+        let t = Duration::from_millis(10);
+        let mut r = src.open(1, StartPosition::Earliest).unwrap();
+        let b = r.poll(10, t).unwrap();
+        assert!(b.messages.is_empty() && b.caught_up, "a missing file is an empty partition");
+        let mut f = std::fs::File::create(src.partition_path(1)).unwrap();
+        f.write_all(b"one\ntw").unwrap();
+        assert_eq!(payloads(&r.poll(10, t).unwrap()), vec![(0, "one".into())]);
+        assert!(r.poll(10, t).unwrap().messages.is_empty(), "partial line held back");
+        f.write_all(b"o\n").unwrap();
+        assert_eq!(payloads(&r.poll(10, t).unwrap()), vec![(1, "two".into())]);
+    }
+
+    #[test]
+    fn counts_partitions_and_checks_params() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source(dir.path());
+        assert_eq!(src.partition_count().unwrap(), 0);
+        std::fs::write(src.partition_path(0), "").unwrap();
+        std::fs::write(src.partition_path(2), "").unwrap();
+        std::fs::write(dir.path().join("s/notes.txt"), "").unwrap();
+        assert_eq!(src.partition_count().unwrap(), 3);
+        assert!(crate::source::check_partitions(&src, 2).unwrap_err().to_string().contains("3 partitions"));
+        let err = FileSource::from_params(&BTreeMap::from([("stream".into(), "s".into())])).err().unwrap();
+        assert!(err.to_string().contains("base_directory"), "{err}");
+    }
+}

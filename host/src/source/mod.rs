@@ -1,0 +1,81 @@
+//! Sources: where messages come from.
+//!
+//! A [`Source`] knows a stream (a Kafka topic, a Kinesis stream, a directory
+//! of NDJSON files) and opens one [`PartitionReader`] per shard: shard N reads
+//! partition N. Readers are blocking and run on the shard's poller thread.
+
+pub mod file;
+
+use crate::pointer::{Pointer, StartPosition};
+use crate::spec::{IngestionSpec, SourceType};
+use std::time::Duration;
+
+/// A header attached to a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub key: String,
+    pub value: Option<Vec<u8>>,
+}
+
+/// One message as read from a partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub pointer: Pointer,
+    pub timestamp_ms: Option<i64>,
+    pub key: Option<Vec<u8>>,
+    pub headers: Vec<Header>,
+    /// `None` for a Kafka tombstone.
+    pub payload: Option<Vec<u8>>,
+}
+
+/// The result of one poll.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub messages: Vec<Message>,
+    /// The reader has read everything the partition holds right now.
+    pub caught_up: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("source misconfigured: {0}")]
+    Config(String),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("stream has {partitions} partitions but the ingestion has only {shards} shards; shard N reads partition N, so every partition needs a shard (raise index.number_of_shards)")]
+    TooFewShards { partitions: u32, shards: u32 },
+    #[error("source type {0:?} is not available in this build")]
+    Unsupported(SourceType),
+}
+
+/// A stream with numbered partitions.
+pub trait Source: Send + Sync {
+    /// How many partitions the stream has now.
+    fn partition_count(&self) -> Result<u32, SourceError>;
+
+    /// Opens partition `partition` at `start`.
+    fn open(&self, partition: u32, start: StartPosition) -> Result<Box<dyn PartitionReader>, SourceError>;
+}
+
+/// Reads one partition in order. Blocking.
+pub trait PartitionReader: Send {
+    /// Returns up to `max` messages, waiting at most `timeout` for the first one.
+    fn poll(&mut self, max: usize, timeout: Duration) -> Result<Batch, SourceError>;
+}
+
+/// Builds the source a spec names.
+pub fn open_source(spec: &IngestionSpec) -> Result<Box<dyn Source>, SourceError> {
+    match spec.source_type {
+        SourceType::File => Ok(Box::new(file::FileSource::from_params(&spec.params)?)),
+        other => Err(SourceError::Unsupported(other)),
+    }
+}
+
+/// Checks that every partition has a shard.
+pub fn check_partitions(source: &dyn Source, shards: u32) -> Result<(), SourceError> {
+    let partitions = source.partition_count()?;
+    if partitions > shards {
+        return Err(SourceError::TooFewShards { partitions, shards });
+    }
+    Ok(())
+}
