@@ -1,33 +1,94 @@
 //! Stream positions.
 //!
-//! Every source's position fits an unsigned 128-bit integer: Kafka offsets
-//! (i64 >= 0), Kinesis sequence numbers (decimal strings of up to 128 bits) and
-//! file line numbers. One numeric type keeps comparison, storage and display
-//! uniform across sources.
+//! Every source's position is a non-negative decimal integer: Kafka offsets,
+//! file line numbers, and Kinesis sequence numbers (decimal strings of ~56
+//! digits, more than 128 bits). [`Pointer`] keeps the common small case in a
+//! `u64` and anything larger as normalized decimal text, and compares both
+//! numerically.
 
 use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// A position in one stream partition, compared numerically.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Pointer(pub u128);
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Pointer {
+    Small(u64),
+    /// Decimal digits without leading zeros, always greater than `u64::MAX`.
+    Large(Arc<str>),
+}
+
+impl Default for Pointer {
+    fn default() -> Self {
+        Pointer::Small(0)
+    }
+}
+
+impl From<u64> for Pointer {
+    fn from(n: u64) -> Self {
+        Pointer::Small(n)
+    }
+}
 
 impl Pointer {
-    pub fn next(self) -> Pointer {
-        Pointer(self.0.saturating_add(1))
+    /// The value, when it fits 64 bits (Kafka offsets, line numbers).
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Pointer::Small(n) => Some(*n),
+            Pointer::Large(_) => None,
+        }
+    }
+
+    /// A key whose byte order is the numeric order: length, then digits.
+    pub fn sort_key(&self) -> Vec<u8> {
+        let text = self.to_string();
+        let mut key = Vec::with_capacity(text.len() + 1);
+        key.push(text.len() as u8);
+        key.extend_from_slice(text.as_bytes());
+        key
+    }
+}
+
+impl Ord for Pointer {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Pointer::Small(a), Pointer::Small(b)) => a.cmp(b),
+            (Pointer::Small(_), Pointer::Large(_)) => Ordering::Less,
+            (Pointer::Large(_), Pointer::Small(_)) => Ordering::Greater,
+            (Pointer::Large(a), Pointer::Large(b)) => a.len().cmp(&b.len()).then_with(|| a.cmp(b)),
+        }
+    }
+}
+
+impl PartialOrd for Pointer {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
 impl fmt::Display for Pointer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        match self {
+            Pointer::Small(n) => write!(f, "{n}"),
+            Pointer::Large(s) => f.write_str(s),
+        }
     }
 }
 
-/// A pointer that is not a non-negative decimal integer of at most 128 bits.
+impl fmt::Debug for Pointer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pointer({self})")
+    }
+}
+
+/// Longest pointer accepted: Kinesis allows sequence numbers of up to 129 digits.
+const MAX_DIGITS: usize = 160;
+
+/// A pointer that is not a non-negative decimal integer.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid pointer {0:?}: expected a non-negative decimal integer of at most 128 bits")]
+#[error("invalid pointer {0:?}: expected a non-negative decimal integer")]
 pub struct InvalidPointer(pub String);
 
 impl FromStr for Pointer {
@@ -38,7 +99,17 @@ impl FromStr for Pointer {
         if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
             return Err(InvalidPointer(s.to_string()));
         }
-        t.parse::<u128>().map(Pointer).map_err(|_| InvalidPointer(s.to_string()))
+        let digits = t.trim_start_matches('0');
+        if digits.is_empty() {
+            return Ok(Pointer::Small(0));
+        }
+        if digits.len() > MAX_DIGITS {
+            return Err(InvalidPointer(s.to_string()));
+        }
+        Ok(match digits.parse::<u64>() {
+            Ok(n) => Pointer::Small(n),
+            Err(_) => Pointer::Large(digits.into()),
+        })
     }
 }
 
@@ -57,7 +128,7 @@ impl<'de> Deserialize<'de> for Pointer {
 }
 
 /// Where a shard starts reading.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "mode", content = "value", rename_all = "snake_case")]
 pub enum StartPosition {
     /// The oldest message still in the partition.
@@ -88,33 +159,46 @@ impl fmt::Display for StartPosition {
 mod tests {
     use super::*;
 
+    fn p(s: &str) -> Pointer {
+        s.parse().unwrap()
+    }
+
     #[test]
-    fn parses_decimal_up_to_128_bits() {
-        assert_eq!("0".parse::<Pointer>().unwrap(), Pointer(0));
+    fn parses_small_and_kinesis_sized_pointers() {
+        assert_eq!(p("0"), Pointer::Small(0));
+        assert_eq!(p("007"), Pointer::Small(7));
         let kinesis = "49590338271490256608559692538361571095921575989136588898";
-        assert_eq!(kinesis.parse::<Pointer>().unwrap().to_string(), kinesis);
-        assert_eq!(u128::MAX.to_string().parse::<Pointer>().unwrap(), Pointer(u128::MAX));
+        assert_eq!(p(kinesis).to_string(), kinesis);
+        assert!(matches!(p(kinesis), Pointer::Large(_)));
+        assert_eq!(p(&u64::MAX.to_string()), Pointer::Small(u64::MAX));
+        assert!(matches!(p("18446744073709551616"), Pointer::Large(_)));
     }
 
     #[test]
     fn rejects_bad_pointers() {
-        for bad in ["", "-1", "1.5", "abc", "340282366920938463463374607431768211456", "+3"] {
+        for bad in ["", "-1", "1.5", "abc", "+3", &"9".repeat(200)] {
             assert!(bad.parse::<Pointer>().is_err(), "{bad:?} should be rejected");
         }
     }
 
     #[test]
     fn compares_numerically_not_lexically() {
-        assert!("9".parse::<Pointer>().unwrap() < "10".parse::<Pointer>().unwrap());
+        assert!(p("9") < p("10"));
+        assert!(p("18446744073709551615") < p("18446744073709551616"));
+        assert!(p("99999999999999999999") < p("100000000000000000000"));
+        assert!(p("49590338271490256608559692538361571095921575989136588898")
+            < p("49590338271490256608559692538361571095921575989136588899"));
+        let keys = [p("9"), p("10"), p("99999999999999999999"), p("100000000000000000000")].map(|x| x.sort_key());
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "sort keys follow numeric order");
     }
 
     #[test]
     fn serde_round_trip_as_string() {
-        let p = Pointer(u128::MAX);
-        let json = serde_json::to_string(&p).unwrap();
-        assert_eq!(json, format!("\"{}\"", u128::MAX));
-        assert_eq!(serde_json::from_str::<Pointer>(&json).unwrap(), p);
-        let s = StartPosition::After(Pointer(7));
+        let big = p("49590338271490256608559692538361571095921575989136588898");
+        let json = serde_json::to_string(&big).unwrap();
+        assert_eq!(json, "\"49590338271490256608559692538361571095921575989136588898\"");
+        assert_eq!(serde_json::from_str::<Pointer>(&json).unwrap(), big);
+        let s = StartPosition::After(Pointer::Small(7));
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(json, r#"{"mode":"after","value":"7"}"#);
         assert_eq!(serde_json::from_str::<StartPosition>(&json).unwrap(), s);

@@ -55,7 +55,7 @@ impl SourceType {
 }
 
 /// `pointer.init.reset`: where a shard without a checkpoint starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "mode", content = "value", rename_all = "snake_case")]
 pub enum InitReset {
     Earliest,
@@ -535,7 +535,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(flat, nested);
-        assert_eq!(flat.init_reset, InitReset::ResetByOffset(Pointer(42)));
+        assert_eq!(flat.init_reset, InitReset::ResetByOffset(Pointer::Small(42)));
         assert_eq!(flat.error_strategy, ErrorStrategy::Block);
         assert_eq!(flat.shards, 3);
         let config: Value = serde_json::from_str(&flat.plugin_config()).unwrap();

@@ -149,10 +149,10 @@ impl ShardSink for EmbeddedSink {
             }
         }
         for d in &batch.dropped {
-            wb.insert(&self.dropped_ks, d.pointer.0.to_be_bytes(), serde_json::to_vec(d).expect("serializes"));
+            wb.insert(&self.dropped_ks, d.pointer.sort_key(), serde_json::to_vec(d).expect("serializes"));
         }
         meta.counters.add(&counters);
-        meta.resume = Some(StartPosition::After(batch.last_pointer));
+        meta.resume = Some(StartPosition::After(batch.last_pointer.clone()));
         meta.last_pointer = Some(batch.last_pointer);
         wb.insert(&self.meta_ks, META_KEY, serde_json::to_vec(&meta).expect("serializes"));
         wb.commit().map_err(|e| self.err(e))?;
@@ -197,9 +197,13 @@ impl ShardSink for EmbeddedSink {
     }
 
     fn dropped(&self, after: Option<Pointer>, limit: usize) -> Result<Vec<DroppedMessage>, SinkError> {
-        let start = after.map(|p| p.0.saturating_add(1)).unwrap_or(0).to_be_bytes().to_vec();
+        use std::ops::Bound;
+        let lower = match after {
+            Some(p) => Bound::Excluded(p.sort_key()),
+            None => Bound::Unbounded,
+        };
         let mut out = Vec::new();
-        for guard in self.dropped_ks.range::<Vec<u8>, _>(start..).take(limit) {
+        for guard in self.dropped_ks.range::<Vec<u8>, _>((lower, Bound::Unbounded)).take(limit) {
             let (k, v) = guard.into_inner().map_err(|e| self.err(e))?;
             out.push(serde_json::from_slice(&v).map_err(|e| SinkError::Corrupt {
                 path: self.path.display().to_string(),
@@ -236,15 +240,15 @@ mod tests {
                     op("d", OpType::Create, None, Some("{}")),
                     op("d", OpType::Create, None, Some("{}")),
                 ],
-                last_pointer: Pointer(9),
+                last_pointer: Pointer::Small(9),
                 counters: ShardCounters { total_processed_count: 6, ..Default::default() },
-                dropped: vec![DroppedMessage { pointer: Pointer(3), reason: "bad".into(), payload: Some("x".into()) }],
+                dropped: vec![DroppedMessage { pointer: Pointer::Small(3), reason: "bad".into(), payload: Some("x".into()) }],
             })
             .unwrap();
         assert_eq!(meta.live_docs, 3);
         assert_eq!(meta.counters.total_version_conflicts_count, 2, "a@1 and the second create of d");
         assert_eq!(meta.counters.total_ops_applied_count, 4);
-        assert_eq!(meta.resume, Some(StartPosition::After(Pointer(9))));
+        assert_eq!(meta.resume, Some(StartPosition::After(Pointer::Small(9))));
         drop(sink);
 
         let sink = EmbeddedSink::open(&path).unwrap();
@@ -259,22 +263,22 @@ mod tests {
         let ids: Vec<_> = sink.scan(Some("a"), 1).unwrap().into_iter().map(|(k, _)| k).collect();
         assert_eq!(ids, ["b"]);
         assert_eq!(sink.dropped(None, 10).unwrap()[0].reason, "bad");
-        assert!(sink.dropped(Some(Pointer(3)), 10).unwrap().is_empty());
+        assert!(sink.dropped(Some(Pointer::Small(3)), 10).unwrap().is_empty());
 
         // The tombstone of c (version 5) fences an older index.
         let meta = sink
             .commit(CommitBatch {
                 ops: vec![op("c", OpType::Index, Some(4), Some("{}")), op("b", OpType::Delete, None, None)],
-                last_pointer: Pointer(11),
+                last_pointer: Pointer::Small(11),
                 ..Default::default()
             })
             .unwrap();
         assert_eq!(meta.live_docs, 2);
         assert_eq!(meta.counters.total_version_conflicts_count, 3);
-        sink.reset_position(StartPosition::At(Pointer(3))).unwrap();
+        sink.reset_position(StartPosition::At(Pointer::Small(3))).unwrap();
         drop(sink);
         let sink = EmbeddedSink::open(&path).unwrap();
-        assert_eq!(sink.meta().unwrap().resume, Some(StartPosition::At(Pointer(3))));
-        assert_eq!(sink.meta().unwrap().last_pointer, Some(Pointer(11)));
+        assert_eq!(sink.meta().unwrap().resume, Some(StartPosition::At(Pointer::Small(3))));
+        assert_eq!(sink.meta().unwrap().last_pointer, Some(Pointer::Small(11)));
     }
 }

@@ -85,7 +85,7 @@ impl Source for FileSource {
 }
 
 fn line_number(p: Pointer) -> Result<u64, SourceError> {
-    u64::try_from(p.0).map_err(|_| SourceError::Config(format!("pointer {p} is not a line number")))
+    p.as_u64().ok_or_else(|| SourceError::Config(format!("pointer {p} is not a line number")))
 }
 
 struct FileReader {
@@ -165,7 +165,7 @@ impl PartitionReader for FileReader {
                     match self.read_line()? {
                         Some((number, _)) if number < first => continue,
                         Some((number, line)) => messages.push(Message {
-                            pointer: Pointer(number as u128),
+                            pointer: Pointer::Small(number),
                             timestamp_ms: None,
                             key: None,
                             headers: Vec::new(),
@@ -200,10 +200,10 @@ mod tests {
         FileSource::from_params(&params).unwrap()
     }
 
-    fn payloads(b: &Batch) -> Vec<(u128, String)> {
+    fn payloads(b: &Batch) -> Vec<(u64, String)> {
         b.messages
             .iter()
-            .map(|m| (m.pointer.0, String::from_utf8(m.payload.clone().unwrap()).unwrap()))
+            .map(|m| (m.pointer.as_u64().unwrap(), String::from_utf8(m.payload.clone().unwrap()).unwrap()))
             .collect()
     }
 
@@ -220,9 +220,9 @@ mod tests {
         let b = r.poll(10, t).unwrap();
         assert_eq!(payloads(&b), vec![(2, "c".into()), (3, "d".into())]);
         assert!(b.caught_up);
-        let b = src.open(0, StartPosition::After(Pointer(1))).unwrap().poll(10, t).unwrap();
+        let b = src.open(0, StartPosition::After(Pointer::Small(1))).unwrap().poll(10, t).unwrap();
         assert_eq!(payloads(&b), vec![(2, "c".into()), (3, "d".into())]);
-        let b = src.open(0, StartPosition::At(Pointer(3))).unwrap().poll(10, t).unwrap();
+        let b = src.open(0, StartPosition::At(Pointer::Small(3))).unwrap().poll(10, t).unwrap();
         assert_eq!(payloads(&b), vec![(3, "d".into())]);
         let b = src.open(0, StartPosition::Timestamp(5)).unwrap().poll(10, t).unwrap();
         assert_eq!(b.messages.len(), 4, "timestamp falls back to earliest");

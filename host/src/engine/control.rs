@@ -1,0 +1,317 @@
+//! The shared state of one running shard: what controllers change (pause,
+//! error policy, batch size, resets) and what the shard reports (its state,
+//! committed meta, errors). Changes wake the shard through a condvar.
+
+use crate::pointer::{Pointer, StartPosition};
+use crate::sink::SinkMeta;
+use crate::spec::ErrorStrategy;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// What a shard's poller is doing, with OpenSearch's state names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PollerState {
+    /// Opening its sink and source.
+    Starting,
+    /// Waiting for messages.
+    Polling,
+    /// Decoding and committing a batch.
+    Processing,
+    Paused,
+    /// Stopped at an invalid message under the `BLOCK` policy.
+    Blocked,
+    /// Failed (source, sink or plugin) and retrying with backoff.
+    Retrying,
+    /// Stopped for good.
+    Closed,
+}
+
+/// Settings that change while the shard runs, without a restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DynamicSettings {
+    pub error_strategy: ErrorStrategy,
+    pub max_batch_size: usize,
+    pub poll_timeout: Duration,
+}
+
+/// Where a shard is blocked and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BlockedAt {
+    pub pointer: Pointer,
+    pub reason: String,
+}
+
+/// The last error a shard met.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LastError {
+    pub pointer: Option<Pointer>,
+    pub message: String,
+    pub at_ms: i64,
+}
+
+/// A snapshot of a shard, for display and the control plane.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShardStatus {
+    pub shard: u32,
+    pub state: PollerState,
+    pub paused: bool,
+    pub error_strategy: ErrorStrategy,
+    /// Caught up with its partition and everything read is committed.
+    pub idle: bool,
+    pub blocked: Option<BlockedAt>,
+    pub last_error: Option<LastError>,
+    /// The sink's committed meta (checkpoint, counters, live documents).
+    pub meta: SinkMeta,
+    pub consumer: ConsumerStats,
+}
+
+/// Poller-side counters (in memory: they count reads, not effects).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ConsumerStats {
+    pub total_polled_count: u64,
+    pub total_consumer_error_count: u64,
+    /// ms between now and the timestamp of the last processed message.
+    pub lag_in_millis: u64,
+}
+
+struct Inner {
+    state: PollerState,
+    paused: bool,
+    stop: bool,
+    settings: DynamicSettings,
+    idle: bool,
+    blocked: Option<BlockedAt>,
+    last_error: Option<LastError>,
+    pending_reset: Option<StartPosition>,
+    meta: SinkMeta,
+    last_message_ts: Option<i64>,
+    /// Bumped by every control change, so a waiting shard sees it.
+    generation: u64,
+}
+
+/// One shard's control block, shared between its threads and controllers.
+pub struct ShardControl {
+    pub shard: u32,
+    inner: Mutex<Inner>,
+    changed: Condvar,
+    polled: AtomicU64,
+    consumer_errors: AtomicU64,
+}
+
+impl ShardControl {
+    pub fn new(shard: u32, settings: DynamicSettings, paused: bool, meta: SinkMeta) -> Self {
+        ShardControl {
+            shard,
+            inner: Mutex::new(Inner {
+                state: PollerState::Starting,
+                paused,
+                stop: false,
+                settings,
+                idle: false,
+                blocked: None,
+                last_error: None,
+                pending_reset: None,
+                meta,
+                last_message_ts: None,
+                generation: 0,
+            }),
+            changed: Condvar::new(),
+            polled: AtomicU64::new(0),
+            consumer_errors: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn change(&self, f: impl FnOnce(&mut Inner)) {
+        let mut inner = self.lock();
+        f(&mut inner);
+        inner.generation += 1;
+        drop(inner);
+        self.changed.notify_all();
+    }
+
+    pub fn status(&self) -> ShardStatus {
+        let inner = self.lock();
+        let lag = inner
+            .last_message_ts
+            .map(|ts| (crate::state::now_ms() - ts).max(0) as u64)
+            .unwrap_or(0);
+        ShardStatus {
+            shard: self.shard,
+            state: inner.state,
+            paused: inner.paused,
+            error_strategy: inner.settings.error_strategy,
+            idle: inner.idle,
+            blocked: inner.blocked.clone(),
+            last_error: inner.last_error.clone(),
+            meta: inner.meta.clone(),
+            consumer: ConsumerStats {
+                total_polled_count: self.polled.load(Ordering::Relaxed),
+                total_consumer_error_count: self.consumer_errors.load(Ordering::Relaxed),
+                lag_in_millis: lag,
+            },
+        }
+    }
+
+    // --- controller side ---
+
+    pub fn pause(&self) {
+        self.change(|i| {
+            i.paused = true;
+            i.idle = false;
+        });
+    }
+
+    /// Resumes; with `reset`, the shard's sink checkpoint moves there first.
+    pub fn resume(&self, reset: Option<StartPosition>) {
+        self.change(|i| {
+            i.paused = false;
+            if reset.is_some() {
+                i.pending_reset = reset;
+                // A reset moves past (or back before) the blocking message.
+                i.blocked = None;
+            }
+        });
+    }
+
+    pub fn set_settings(&self, settings: DynamicSettings) {
+        self.change(|i| i.settings = settings);
+    }
+
+    pub fn stop(&self) {
+        self.change(|i| i.stop = true);
+    }
+
+    // --- shard side ---
+
+    pub fn settings(&self) -> DynamicSettings {
+        self.lock().settings
+    }
+
+    pub fn should_stop(&self) -> bool {
+        self.lock().stop
+    }
+
+    /// True when the current session must end: stop, pause or a pending reset.
+    pub fn should_end_session(&self) -> bool {
+        let i = self.lock();
+        i.stop || i.paused || i.pending_reset.is_some()
+    }
+
+    pub fn set_state(&self, state: PollerState) {
+        let mut i = self.lock();
+        if i.state != state {
+            i.state = state;
+            drop(i);
+            self.changed.notify_all();
+        }
+    }
+
+    pub fn set_idle(&self, idle: bool) {
+        let mut i = self.lock();
+        if i.idle != idle {
+            i.idle = idle;
+            drop(i);
+            self.changed.notify_all();
+        }
+    }
+
+    pub fn committed(&self, meta: SinkMeta, last_message_ts: Option<i64>) {
+        let mut i = self.lock();
+        i.meta = meta;
+        if last_message_ts.is_some() {
+            i.last_message_ts = last_message_ts;
+        }
+    }
+
+    pub fn set_blocked(&self, blocked: Option<BlockedAt>) {
+        self.change(|i| {
+            if let Some(b) = &blocked {
+                i.last_error = Some(LastError {
+                    pointer: Some(b.pointer.clone()),
+                    message: b.reason.clone(),
+                    at_ms: crate::state::now_ms(),
+                });
+            }
+            i.blocked = blocked;
+        });
+    }
+
+    pub fn record_error(&self, pointer: Option<Pointer>, message: String) {
+        self.change(|i| i.last_error = Some(LastError { pointer, message, at_ms: crate::state::now_ms() }));
+    }
+
+    pub fn add_polled(&self, n: u64) {
+        self.polled.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn add_consumer_error(&self) {
+        self.consumer_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Puts back a reset that could not be applied yet.
+    pub fn requeue_reset(&self, position: StartPosition) {
+        self.lock().pending_reset.get_or_insert(position);
+    }
+
+    pub fn take_pending_reset(&self) -> Option<StartPosition> {
+        self.lock().pending_reset.take()
+    }
+
+    /// What the supervisor should do next.
+    pub fn next_step(&self) -> Step {
+        let i = self.lock();
+        if i.stop {
+            Step::Stop
+        } else if i.pending_reset.is_some() && i.paused {
+            // A reset is applied while paused, so that it is in effect at resume.
+            Step::Reset
+        } else if i.paused {
+            Step::Wait(PollerState::Paused)
+        } else if i.pending_reset.is_some() {
+            Step::Reset
+        } else if i.blocked.is_some() && i.settings.error_strategy == ErrorStrategy::Block {
+            Step::Wait(PollerState::Blocked)
+        } else {
+            Step::Run
+        }
+    }
+
+    /// Waits until a controller changes something, or `timeout` passes.
+    pub fn wait_for_change(&self, timeout: Duration) {
+        let i = self.lock();
+        let generation = i.generation;
+        let _ = self.changed.wait_timeout_while(i, timeout, |i| i.generation == generation);
+    }
+
+    /// Waits until `pred` holds for this shard's status or `timeout` passes.
+    pub fn wait_until(&self, timeout: Duration, mut pred: impl FnMut(&ShardStatus) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if pred(&self.status()) {
+                return true;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let i = self.lock();
+            let _ = self.changed.wait_timeout(i, (deadline - now).min(Duration::from_millis(50)));
+        }
+    }
+}
+
+/// The supervisor's next move.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    Run,
+    Reset,
+    Wait(PollerState),
+    Stop,
+}
