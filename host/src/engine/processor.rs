@@ -59,7 +59,7 @@ pub fn plan(shard: u32, messages: &[Message], outcomes: Vec<Outcome>, strategy: 
                 blocked = Some(BlockedAt { pointer: message.pointer.clone(), reason });
                 break;
             }
-            tracing::warn!(shard, pointer = %message.pointer, %reason, "message dropped");
+            tracing::debug!(shard, pointer = %message.pointer, %reason, "message dropped");
             counters.total_failed_count += 1;
             counters.total_failures_dropped_count += 1;
             if invalid {

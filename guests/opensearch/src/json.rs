@@ -1,0 +1,555 @@
+//! A borrowed JSON document tree.
+//!
+//! Payloads are parsed once, by serde_json, into [`Value`]: strings without
+//! escapes are borrowed from the input, objects keep their members in document
+//! order in a `Vec` (no hashing), and duplicate keys are rejected at every
+//! level (serde_json's own `Value` silently keeps the last one, while
+//! OpenSearch's parser rejects them). A tree serialises back to compact JSON.
+//!
+//! serde_json's recursion limit (128 levels) applies: deeper input is a
+//! [`ParseError::TooDeep`], never a stack overflow.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+/// One object member: key and value.
+pub type Member<'a> = (Cow<'a, str>, Value<'a>);
+/// An object's members, in document order, keys unique.
+pub type Object<'a> = Vec<Member<'a>>;
+
+/// A JSON value borrowing its strings from the parsed text where it can.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Bool(bool),
+    /// A non-negative integer that fits in a `u64`.
+    U64(u64),
+    /// A negative integer that fits in an `i64`.
+    I64(i64),
+    /// Any other number: with a fraction or an exponent, or an integer beyond 64 bits.
+    F64(f64),
+    Str(Cow<'a, str>),
+    Array(Vec<Value<'a>>),
+    Object(Object<'a>),
+}
+
+/// Longest string shown verbatim in an error message.
+const MAX_SHOWN_CHARS: usize = 64;
+
+impl<'a> Value<'a> {
+    /// The kind of value, with an article: "a string", "an object", "null".
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::U64(_) | Value::I64(_) | Value::F64(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Object(_) => "an object",
+        }
+    }
+
+    /// A short rendering for error messages: scalars as JSON (long strings
+    /// cut), arrays and objects by kind.
+    pub fn describe(&self) -> String {
+        match self {
+            Value::Str(s) => quote(s),
+            Value::Null | Value::Array(_) | Value::Object(_) => self.kind().to_owned(),
+            scalar => scalar
+                .scalar_text()
+                .map(Cow::into_owned)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The text of a scalar (string, number, boolean), as a Java `String.valueOf`
+    /// would give it for strings, integers and booleans; `None` for null,
+    /// arrays and objects.
+    pub fn scalar_text(&self) -> Option<Cow<'_, str>> {
+        Some(match self {
+            Value::Str(s) => Cow::Borrowed(&**s),
+            Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+            Value::U64(n) => Cow::Owned(n.to_string()),
+            Value::I64(n) => Cow::Owned(n.to_string()),
+            Value::F64(f) => Cow::Owned(format_f64(*f)),
+            Value::Null | Value::Array(_) | Value::Object(_) => return None,
+        })
+    }
+}
+
+/// serde_json's (ryu's) shortest round-trip rendering, e.g. `1.5`, `1e20`.
+fn format_f64(f: f64) -> String {
+    serde_json::to_string(&f).unwrap_or_else(|_| f.to_string())
+}
+
+/// `s` as a JSON string literal, cut after [`MAX_SHOWN_CHARS`] characters.
+fn quote(s: &str) -> String {
+    match s.char_indices().nth(MAX_SHOWN_CHARS) {
+        None => serde_json::to_string(s).unwrap_or_default(),
+        Some((cut, _)) => {
+            let mut quoted = serde_json::to_string(&s[..cut]).unwrap_or_default();
+            quoted.insert_str(quoted.len() - 1, "...");
+            quoted
+        }
+    }
+}
+
+/// The first key that occurs twice, if any.
+pub fn first_duplicate<'b, T>(items: &'b [T], key: impl Fn(&'b T) -> &'b str) -> Option<&'b str> {
+    // Documents are mostly small objects: a quadratic scan of a few keys beats
+    // hashing or sorting, and allocates nothing.
+    const SCAN_LIMIT: usize = 16;
+    if items.len() <= SCAN_LIMIT {
+        for (i, item) in items.iter().enumerate().skip(1) {
+            let k = key(item);
+            if items[..i].iter().any(|earlier| key(earlier) == k) {
+                return Some(k);
+            }
+        }
+        None
+    } else {
+        let mut keys: Vec<&str> = items.iter().map(key).collect();
+        keys.sort_unstable();
+        keys.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
+    }
+}
+
+/// Why a text did not parse.
+#[derive(Debug)]
+pub enum ParseError {
+    /// Not JSON: syntax error, truncation, invalid escape, trailing characters...
+    Syntax(serde_json::Error),
+    /// More than serde_json's 128 levels of nesting.
+    TooDeep(serde_json::Error),
+    /// Valid JSON that the visitor refused (a duplicate key).
+    Data(serde_json::Error),
+}
+
+impl ParseError {
+    /// A one-line reason about `what` ("payload", "config").
+    pub fn describe(&self, what: &str) -> String {
+        match self {
+            ParseError::Syntax(e) => format!("{what} is not valid JSON: {e}"),
+            ParseError::TooDeep(e) => {
+                format!("{what} is nested too deeply (the limit is 128 levels): {e}")
+            }
+            ParseError::Data(e) => format!("{what} is invalid: {e}"),
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe("input"))
+    }
+}
+
+/// Parses the whole of `text` (trailing characters are an error).
+pub fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, ParseError> {
+    serde_json::from_str(text).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ParseError::Data(e),
+        _ if e.to_string().starts_with("recursion limit exceeded") => ParseError::TooDeep(e),
+        _ => ParseError::Syntax(e),
+    })
+}
+
+/// Serialises an object's members as compact JSON.
+pub fn to_json(members: &[Member<'_>], capacity: usize) -> Result<String, String> {
+    let mut buf = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut buf, &ObjectRef(members))
+        .map_err(|e| format!("cannot serialize _source: {e}"))?;
+    String::from_utf8(buf).map_err(|e| format!("cannot serialize _source: {e}"))
+}
+
+/// An object key, borrowed from the input unless it contains escapes.
+pub struct Key<'a>(pub Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Skips a value of any kind without building it.
+///
+/// Unlike [`IgnoredAny`], which serde_json skips iteratively at any depth,
+/// this stays under serde_json's recursion limit, so that a document nested
+/// too deeply is refused wherever the nesting is.
+pub struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SkipVisitor;
+        impl<'de> Visitor<'de> for SkipVisitor {
+            type Value = Skip;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+                while seq.next_element::<Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+                while map.next_key::<IgnoredAny>()?.is_some() {
+                    map.next_value::<Skip>()?;
+                }
+                Ok(Skip)
+            }
+        }
+        deserializer.deserialize_any(SkipVisitor)
+    }
+}
+
+/// The error for a key seen twice in one object.
+pub fn duplicate_key_error<E: de::Error>(key: &str) -> E {
+    E::custom(format_args!("duplicate key [{key}]"))
+}
+
+impl<'de> Deserialize<'de> for Value<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value<'de>, E> {
+        Ok(Value::Null)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value<'de>, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value<'de>, E> {
+        Ok(Value::U64(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value<'de>, E> {
+        Ok(if v >= 0 {
+            Value::U64(v as u64)
+        } else {
+            Value::I64(v)
+        })
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value<'de>, E> {
+        Ok(Value::F64(v))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Value<'de>, E> {
+        Ok(Value::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value<'de>, E> {
+        Ok(Value::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value<'de>, E> {
+        Ok(Value::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value<'de>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value<'de>, A::Error> {
+        let mut members = Vec::new();
+        while let Some(Key(key)) = map.next_key()? {
+            let value = map.next_value()?;
+            members.push((key, value));
+        }
+        if let Some(key) = first_duplicate(&members, |m| &m.0) {
+            return Err(duplicate_key_error(key));
+        }
+        Ok(Value::Object(members))
+    }
+}
+
+impl Serialize for Value<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::U64(n) => serializer.serialize_u64(*n),
+            Value::I64(n) => serializer.serialize_i64(*n),
+            Value::F64(f) => serializer.serialize_f64(*f),
+            Value::Str(s) => serializer.serialize_str(s),
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Value::Object(members) => ObjectRef(members).serialize(serializer),
+        }
+    }
+}
+
+/// Serialises a borrowed member slice as a JSON object.
+struct ObjectRef<'o, 'a>(&'o [Member<'a>]);
+
+impl Serialize for ObjectRef<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in self.0 {
+            map.serialize_entry(&**key, value)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(text: &str) -> Value<'_> {
+        parse(text).unwrap()
+    }
+
+    fn object(text: &str) -> Object<'_> {
+        match value(text) {
+            Value::Object(members) => members,
+            other => panic!("not an object: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_every_kind() {
+        let members = object(
+            r#"{"n":null,"t":true,"f":false,"u":7,"i":-7,"x":1.5,"e":1e3,"s":"str","a":[1,"2"],"o":{"k":[]}}"#,
+        );
+        let values: Vec<&Value> = members.iter().map(|m| &m.1).collect();
+        assert_eq!(values[0], &Value::Null);
+        assert_eq!(values[1], &Value::Bool(true));
+        assert_eq!(values[2], &Value::Bool(false));
+        assert_eq!(values[3], &Value::U64(7));
+        assert_eq!(values[4], &Value::I64(-7));
+        assert_eq!(values[5], &Value::F64(1.5));
+        assert_eq!(values[6], &Value::F64(1000.0));
+        assert_eq!(values[7], &Value::Str("str".into()));
+        assert_eq!(
+            values[8],
+            &Value::Array(vec![Value::U64(1), Value::Str("2".into())])
+        );
+        assert_eq!(
+            values[9],
+            &Value::Object(vec![("k".into(), Value::Array(vec![]))])
+        );
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_become_floats() {
+        assert_eq!(value("18446744073709551615"), Value::U64(u64::MAX));
+        assert!(matches!(value("18446744073709551616"), Value::F64(_)));
+        assert_eq!(value("-9223372036854775808"), Value::I64(i64::MIN));
+        assert!(matches!(value("-9223372036854775809"), Value::F64(_)));
+    }
+
+    #[test]
+    fn borrows_unescaped_strings_and_keys() {
+        let members = object(r#"{"plain":"text","esc\"aped":"a\nb"}"#);
+        assert!(matches!(members[0].0, Cow::Borrowed("plain")));
+        assert!(matches!(&members[0].1, Value::Str(Cow::Borrowed("text"))));
+        assert!(matches!(&members[1].0, Cow::Owned(k) if k == "esc\"aped"));
+        assert!(matches!(&members[1].1, Value::Str(Cow::Owned(s)) if s == "a\nb"));
+    }
+
+    #[test]
+    fn rejects_duplicate_keys_at_any_level() {
+        let err = parse::<Value>(r#"{"a":1,"b":2,"a":3}"#).unwrap_err();
+        assert!(matches!(err, ParseError::Data(_)));
+        assert!(
+            err.describe("payload").contains("duplicate key [a]"),
+            "{err}"
+        );
+
+        let err = parse::<Value>(r#"{"o":{"x":{"k":1,"k":1}}}"#).unwrap_err();
+        assert!(
+            err.describe("payload").contains("duplicate key [k]"),
+            "{err}"
+        );
+
+        let err = parse::<Value>(r#"[{"k":1,"k":1}]"#).unwrap_err();
+        assert!(
+            err.describe("payload").contains("duplicate key [k]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn duplicate_detection_in_large_objects() {
+        let mut text = String::from("{");
+        for i in 0..40 {
+            text.push_str(&format!("\"k{i}\":{i},"));
+        }
+        text.push_str("\"k17\":0}");
+        let err = parse::<Value>(&text).unwrap_err();
+        assert!(
+            err.describe("payload").contains("duplicate key [k17]"),
+            "{err}"
+        );
+
+        text.truncate(text.len() - "\"k17\":0}".len());
+        text.push_str("\"k40\":0}");
+        assert_eq!(object(&text).len(), 41);
+    }
+
+    #[test]
+    fn first_duplicate_small_and_large() {
+        let small = ["a", "b", "c", "b"];
+        assert_eq!(first_duplicate(&small, |k| k), Some("b"));
+        assert_eq!(first_duplicate(&small[..3], |k| k), None);
+        let large: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+        assert_eq!(first_duplicate(&large, |k| k), None);
+        let mut dup = large.clone();
+        dup.push("k42".into());
+        assert_eq!(first_duplicate(&dup, |k| k), Some("k42"));
+        assert_eq!(first_duplicate::<&str>(&[], |k| k), None);
+    }
+
+    #[test]
+    fn syntax_errors_are_classified() {
+        let err = parse::<Value>(r#"{"_id":"1","_source":{"a":1"#).unwrap_err();
+        assert!(matches!(err, ParseError::Syntax(_)));
+        assert_eq!(
+            err.describe("payload"),
+            "payload is not valid JSON: EOF while parsing an object at line 1 column 27"
+        );
+        let err = parse::<Value>("{} x").unwrap_err();
+        assert!(
+            err.describe("payload").contains("trailing characters"),
+            "{err}"
+        );
+        let err = parse::<Value>("").unwrap_err();
+        assert!(
+            err.describe("payload")
+                .contains("EOF while parsing a value"),
+            "{err}"
+        );
+        let err = parse::<Value>(r#"{"a":"\ud800"}"#).unwrap_err();
+        assert!(matches!(err, ParseError::Syntax(_)), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let depth = 10_000;
+        let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let err = parse::<Value>(&text).unwrap_err();
+        assert!(matches!(err, ParseError::TooDeep(_)));
+        assert!(
+            err.describe("payload").contains("nested too deeply"),
+            "{err}"
+        );
+
+        let text = format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+        assert!(matches!(parse::<Value>(&text), Err(ParseError::TooDeep(_))));
+
+        // serde_json allows 127 levels of nesting.
+        let ok = format!("{}{}", "[".repeat(127), "]".repeat(127));
+        assert!(parse::<Value>(&ok).is_ok());
+        let too_deep = format!("{}{}", "[".repeat(128), "]".repeat(128));
+        assert!(matches!(
+            parse::<Value>(&too_deep),
+            Err(ParseError::TooDeep(_))
+        ));
+
+        // Skipped values are held to the same limit.
+        assert!(parse::<Skip>(&ok).is_ok());
+        assert!(matches!(
+            parse::<Skip>(&too_deep),
+            Err(ParseError::TooDeep(_))
+        ));
+        let text = format!(
+            r#"{{"a":[1,"x",{{"k":null}}],"b":{}{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        assert!(matches!(parse::<Skip>(&text), Err(ParseError::TooDeep(_))));
+        assert!(parse::<Skip>(r#"{"a":[1,"x\n",{"k":null,"t":true,"f":-1.5}]}"#).is_ok());
+    }
+
+    #[test]
+    fn serializes_compactly_and_round_trips() {
+        let text = r#" { "a" : [ 1 , -2 , 1.5 , 1e300 , true , null ] , "s" : "q\"\\\n\u0001é" , "o" : { } } "#;
+        let members = object(text);
+        let json = to_json(&members, 0).unwrap();
+        assert_eq!(
+            json,
+            r#"{"a":[1,-2,1.5,1e+300,true,null],"s":"q\"\\\n\u0001é","o":{}}"#
+        );
+        assert_eq!(object(&json), members);
+    }
+
+    #[test]
+    fn preserves_member_order() {
+        let members = object(r#"{"z":1,"a":2,"m":3}"#);
+        assert_eq!(to_json(&members, 16).unwrap(), r#"{"z":1,"a":2,"m":3}"#);
+    }
+
+    #[test]
+    fn describes_values_briefly() {
+        assert_eq!(Value::Null.describe(), "null");
+        assert_eq!(Value::Bool(true).describe(), "true");
+        assert_eq!(Value::U64(42).describe(), "42");
+        assert_eq!(Value::I64(-1).describe(), "-1");
+        assert_eq!(Value::F64(1.5).describe(), "1.5");
+        assert_eq!(Value::Str("a\"b".into()).describe(), r#""a\"b""#);
+        assert_eq!(Value::Array(vec![]).describe(), "an array");
+        assert_eq!(Value::Object(vec![]).describe(), "an object");
+        let long = "é".repeat(100);
+        let shown = Value::Str(long.into()).describe();
+        assert_eq!(shown, format!("\"{}...\"", "é".repeat(MAX_SHOWN_CHARS)));
+    }
+
+    #[test]
+    fn scalar_text_like_java_string_value_of() {
+        assert_eq!(Value::Str("x".into()).scalar_text().unwrap(), "x");
+        assert_eq!(Value::U64(42).scalar_text().unwrap(), "42");
+        assert_eq!(Value::I64(-42).scalar_text().unwrap(), "-42");
+        assert_eq!(Value::F64(42.0).scalar_text().unwrap(), "42.0");
+        assert_eq!(Value::Bool(false).scalar_text().unwrap(), "false");
+        assert_eq!(Value::Null.scalar_text(), None);
+        assert_eq!(Value::Array(vec![]).scalar_text(), None);
+        assert_eq!(Value::Object(vec![]).scalar_text(), None);
+    }
+}

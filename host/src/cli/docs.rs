@@ -1,0 +1,125 @@
+//! `sluice docs`: read documents back from an ingestion's shard sinks.
+
+use super::run::state_store;
+use super::DataDir;
+use anyhow::{bail, Context};
+use sluice::engine::open_sinks;
+use sluice::sink::{ShardSink, StoredDoc};
+use sluice::spec::IngestionSpec;
+use sluice::state::StateStore;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(clap::Subcommand)]
+pub enum DocsCommand {
+    /// Print one document as JSON (`_id`, `_version`, `_source`).
+    Get {
+        ingestion: String,
+        id: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Print the number of live documents.
+    Count {
+        ingestion: String,
+        /// Count one shard only.
+        #[arg(long)]
+        shard: Option<u32>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Print live documents as NDJSON, in id order per shard.
+    Scan {
+        ingestion: String,
+        #[arg(long)]
+        shard: Option<u32>,
+        /// Start after this id.
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Print the messages dropped under the DROP policy, with their reasons.
+    Dropped {
+        ingestion: String,
+        #[arg(long)]
+        shard: Option<u32>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+fn open(data: &DataDir, ingestion: &str) -> anyhow::Result<Vec<Arc<dyn ShardSink>>> {
+    let store = state_store(&data.data_dir)?;
+    let Some(record) = store.load(ingestion)? else {
+        bail!("no ingestion named {ingestion:?} in {}", data.data_dir.display());
+    };
+    let spec = IngestionSpec::from_value(&record.spec)?;
+    open_sinks(&data.data_dir, &spec)
+        .with_context(|| "opening the shard sinks (is a sluice process still running on this data dir?)")
+}
+
+fn shards<'a>(sinks: &'a [Arc<dyn ShardSink>], shard: Option<u32>) -> anyhow::Result<Vec<(u32, &'a Arc<dyn ShardSink>)>> {
+    match shard {
+        None => Ok(sinks.iter().enumerate().map(|(i, s)| (i as u32, s)).collect()),
+        Some(n) => match sinks.get(n as usize) {
+            Some(s) => Ok(vec![(n, s)]),
+            None => bail!("no shard {n}: the ingestion has {} shards", sinks.len()),
+        },
+    }
+}
+
+/// A document as OpenSearch would show it.
+pub fn doc_json(id: &str, shard: u32, doc: &StoredDoc) -> serde_json::Value {
+    let source: serde_json::Value = serde_json::from_slice(&doc.source).unwrap_or(serde_json::Value::Null);
+    serde_json::json!({"_id": id, "_shard": shard, "_version": doc.version, "_source": source})
+}
+
+pub fn docs(cmd: DocsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        DocsCommand::Get { ingestion, id, data } => {
+            let sinks = open(&data, &ingestion)?;
+            for (shard, sink) in shards(&sinks, None)? {
+                if let Some(doc) = sink.get(&id)? {
+                    println!("{}", doc_json(&id, shard, &doc));
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            eprintln!("no document {id:?} in {ingestion}");
+            Ok(ExitCode::from(1))
+        }
+        DocsCommand::Count { ingestion, shard, data } => {
+            let sinks = open(&data, &ingestion)?;
+            let mut total = 0;
+            for (_, sink) in shards(&sinks, shard)? {
+                total += sink.meta()?.live_docs;
+            }
+            println!("{total}");
+            Ok(ExitCode::SUCCESS)
+        }
+        DocsCommand::Scan { ingestion, shard, after, limit, data } => {
+            let sinks = open(&data, &ingestion)?;
+            let mut left = limit;
+            for (n, sink) in shards(&sinks, shard)? {
+                for (id, doc) in sink.scan(after.as_deref(), left)? {
+                    println!("{}", doc_json(&id, n, &doc));
+                    left -= 1;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DocsCommand::Dropped { ingestion, shard, limit, data } => {
+            let sinks = open(&data, &ingestion)?;
+            for (n, sink) in shards(&sinks, shard)? {
+                for d in sink.dropped(None, limit)? {
+                    println!("{}", serde_json::json!({"shard": n, "pointer": d.pointer, "reason": d.reason, "payload": d.payload}));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

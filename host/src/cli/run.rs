@@ -1,0 +1,185 @@
+//! `sluice run`: one ingestion in the foreground.
+
+use super::DataDir;
+use anyhow::{bail, Context};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sluice::engine::{IdleOutcome, Ingestion, RuntimeOverrides, ShardStatus};
+use sluice::plugin::{builtin, CompiledPlugin, Limits, PluginEngine};
+use sluice::spec::IngestionSpec;
+use sluice::state::file::FileStateStore;
+use sluice::state::{now_ms, IngestionRecord, StateStore};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The ingestion spec (JSON; an OpenSearch index body works as is).
+    spec: PathBuf,
+    #[command(flatten)]
+    data: DataDir,
+    /// Exit once every shard has drained its partition.
+    #[arg(long)]
+    until_idle: bool,
+    /// With --until-idle: give up after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    timeout: u64,
+}
+
+/// The state store of a data directory.
+pub fn state_store(data_dir: &Path) -> anyhow::Result<FileStateStore> {
+    Ok(FileStateStore::open(&data_dir.join("state"))?)
+}
+
+/// Resolves the spec's plugin to a compiled component.
+pub fn load_plugin(spec: &IngestionSpec) -> anyhow::Result<CompiledPlugin> {
+    let engine = PluginEngine::new()?;
+    match spec.plugin.name.as_str() {
+        "opensearch" => Ok(engine.compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default())?),
+        other => bail!("unknown plugin {other:?}; available: opensearch"),
+    }
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.spec).with_context(|| format!("reading {}", args.spec.display()))?;
+    let spec_json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", args.spec.display()))?;
+    let spec = IngestionSpec::from_value(&spec_json).with_context(|| format!("invalid spec {}", args.spec.display()))?;
+    let store = state_store(&args.data.data_dir)?;
+    let previous = store.load(&spec.name)?;
+    let overrides = previous
+        .as_ref()
+        .map(|r| RuntimeOverrides { paused_shards: r.paused_shards.clone(), error_strategy: r.error_strategy })
+        .unwrap_or_default();
+    store.save(&IngestionRecord {
+        name: spec.name.clone(),
+        spec: spec_json,
+        paused_shards: overrides.paused_shards.clone(),
+        error_strategy: overrides.error_strategy,
+        last_errors: previous.map(|r| r.last_errors).unwrap_or_default(),
+        updated_at_ms: now_ms(),
+    })?;
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let interrupted = interrupted.clone();
+        ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst)).context("installing signal handler")?;
+    }
+
+    let plugin = load_plugin(&spec)?;
+    let ingestion = Ingestion::start(spec, plugin, &args.data.data_dir, overrides)?;
+    let progress = Progress::new(ingestion.spec().shards);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.timeout);
+    let outcome = loop {
+        progress.update(&ingestion.status(), started.elapsed());
+        if interrupted.load(Ordering::SeqCst) {
+            break None;
+        }
+        if args.until_idle {
+            match ingestion.wait_until_idle(Duration::ZERO) {
+                IdleOutcome::TimedOut if Instant::now() < deadline => {}
+                other => break Some(other),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let statuses = ingestion.status();
+    let name = ingestion.spec().name.clone();
+    ingestion.stop();
+    progress.finish();
+    let final_statuses: Vec<ShardStatus> = statuses;
+    print_summary(&name, &final_statuses, started.elapsed());
+    Ok(match outcome {
+        None | Some(IdleOutcome::Idle) => ExitCode::SUCCESS,
+        Some(IdleOutcome::Blocked(blocked)) => {
+            for (shard, b) in blocked {
+                eprintln!("shard {shard} is BLOCKED at pointer {}: {}", b.pointer, b.reason);
+            }
+            eprintln!("fix the message or set error_strategy to DROP, then run again");
+            ExitCode::from(3)
+        }
+        Some(IdleOutcome::TimedOut) => {
+            eprintln!("timed out after {}s before every shard was idle", args.timeout);
+            ExitCode::from(4)
+        }
+    })
+}
+
+/// One progress line per shard, on stderr when it is a terminal.
+struct Progress {
+    _multi: MultiProgress,
+    bars: Vec<ProgressBar>,
+}
+
+impl Progress {
+    fn new(shards: u32) -> Self {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+        let style = ProgressStyle::with_template("{spinner} {msg}").expect("valid template");
+        let bars = (0..shards).map(|_| multi.add(ProgressBar::new_spinner().with_style(style.clone()))).collect();
+        Progress { _multi: multi, bars }
+    }
+
+    fn update(&self, statuses: &[ShardStatus], elapsed: Duration) {
+        for (bar, s) in self.bars.iter().zip(statuses) {
+            let c = &s.meta.counters;
+            let rate = c.total_processed_count as f64 / elapsed.as_secs_f64().max(0.001);
+            bar.set_message(format!(
+                "shard {:<3} pointer {:>10}  processed {:>9}  invalid {:>6}  docs {:>9}  {:>9.0} msg/s  {:?}{}",
+                s.shard,
+                s.meta.last_pointer.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                c.total_processed_count,
+                c.total_invalid_message_count,
+                s.meta.live_docs,
+                rate,
+                s.state,
+                if s.idle { " (idle)" } else { "" },
+            ));
+            bar.tick();
+        }
+    }
+
+    fn finish(&self) {
+        for bar in &self.bars {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn print_summary(name: &str, statuses: &[ShardStatus], elapsed: Duration) {
+    println!("ingestion {name}: {} shards, {:.1}s", statuses.len(), elapsed.as_secs_f64());
+    println!(
+        "{:<6} {:>12} {:>10} {:>8} {:>10} {:>8} {:>8}  state",
+        "shard", "pointer", "processed", "invalid", "conflicts", "dropped", "docs"
+    );
+    let mut total = sluice::sink::ShardCounters::default();
+    let mut docs = 0;
+    for s in statuses {
+        let c = &s.meta.counters;
+        total.add(c);
+        docs += s.meta.live_docs;
+        println!(
+            "{:<6} {:>12} {:>10} {:>8} {:>10} {:>8} {:>8}  {:?}",
+            s.shard,
+            s.meta.last_pointer.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            c.total_processed_count,
+            c.total_invalid_message_count,
+            c.total_version_conflicts_count,
+            c.total_failures_dropped_count,
+            s.meta.live_docs,
+            s.state,
+        );
+    }
+    println!(
+        "{:<6} {:>12} {:>10} {:>8} {:>10} {:>8} {:>8}",
+        "total",
+        "",
+        total.total_processed_count,
+        total.total_invalid_message_count,
+        total.total_version_conflicts_count,
+        total.total_failures_dropped_count,
+        docs
+    );
+}
