@@ -15,6 +15,10 @@ fn main() -> std::process::ExitCode {
         .init();
     match cli::execute(args) {
         Ok(code) => code,
+        // `sluice docs scan ... | head` closes the pipe early: not an error.
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)

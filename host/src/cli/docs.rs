@@ -73,6 +73,12 @@ fn shards<'a>(sinks: &'a [Arc<dyn ShardSink>], shard: Option<u32>) -> anyhow::Re
     }
 }
 
+/// Prints one line to stdout; a closed pipe (`| head`) is an error `main` treats as success.
+fn emit(line: &dyn std::fmt::Display) -> std::io::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{line}")
+}
+
 /// A document as OpenSearch would show it.
 pub fn doc_json(id: &str, shard: u32, doc: &StoredDoc) -> serde_json::Value {
     let source: serde_json::Value = serde_json::from_slice(&doc.source).unwrap_or(serde_json::Value::Null);
@@ -85,7 +91,7 @@ pub fn docs(cmd: DocsCommand) -> anyhow::Result<ExitCode> {
             let sinks = open(&data, &ingestion)?;
             for (shard, sink) in shards(&sinks, None)? {
                 if let Some(doc) = sink.get(&id)? {
-                    println!("{}", doc_json(&id, shard, &doc));
+                    emit(&doc_json(&id, shard, &doc))?;
                     return Ok(ExitCode::SUCCESS);
                 }
             }
@@ -98,7 +104,7 @@ pub fn docs(cmd: DocsCommand) -> anyhow::Result<ExitCode> {
             for (_, sink) in shards(&sinks, shard)? {
                 total += sink.meta()?.live_docs;
             }
-            println!("{total}");
+            emit(&total)?;
             Ok(ExitCode::SUCCESS)
         }
         DocsCommand::Scan { ingestion, shard, after, limit, data } => {
@@ -106,7 +112,7 @@ pub fn docs(cmd: DocsCommand) -> anyhow::Result<ExitCode> {
             let mut left = limit;
             for (n, sink) in shards(&sinks, shard)? {
                 for (id, doc) in sink.scan(after.as_deref(), left)? {
-                    println!("{}", doc_json(&id, n, &doc));
+                    emit(&doc_json(&id, n, &doc))?;
                     left -= 1;
                 }
             }
@@ -116,7 +122,7 @@ pub fn docs(cmd: DocsCommand) -> anyhow::Result<ExitCode> {
             let sinks = open(&data, &ingestion)?;
             for (n, sink) in shards(&sinks, shard)? {
                 for d in sink.dropped(None, limit)? {
-                    println!("{}", serde_json::json!({"shard": n, "pointer": d.pointer, "reason": d.reason, "payload": d.payload}));
+                    emit(&serde_json::json!({"shard": n, "pointer": d.pointer, "reason": d.reason, "payload": d.payload}))?;
                 }
             }
             Ok(ExitCode::SUCCESS)

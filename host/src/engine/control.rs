@@ -181,7 +181,13 @@ impl ShardControl {
     }
 
     pub fn set_settings(&self, settings: DynamicSettings) {
-        self.change(|i| i.settings = settings);
+        self.change(|i| {
+            i.settings = settings;
+            // Under DROP a blocked shard goes on: it will drop the message it stopped at.
+            if settings.error_strategy == ErrorStrategy::Drop {
+                i.blocked = None;
+            }
+        });
     }
 
     pub fn stop(&self) {

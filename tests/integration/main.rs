@@ -1,0 +1,5 @@
+//! sluice's integration tests: one test binary, one module per area.
+
+mod support;
+
+mod pipeline;
