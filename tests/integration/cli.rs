@@ -1,0 +1,157 @@
+//! The `sluice` binary: the README's quick start, and SIGKILL crash recovery.
+
+use crate::support::*;
+use serde_json::json;
+use sluice::engine::open_sinks;
+use sluice::spec::IngestionSpec;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The number of live documents the quick start's example data implies (the README states it).
+const QUICKSTART_LIVE_DOCS: u64 = 1274;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn sluice() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.current_dir(repo_root());
+    cmd
+}
+
+#[test]
+fn the_quick_start_ingests_the_examples_and_counts_the_documents_the_data_implies() {
+    let data = tempfile::tempdir().unwrap();
+    let out = sluice()
+        .args(["run", "examples/quickstart.json", "--until-idle", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "sluice run failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("ingestion quickstart: 3 shards"), "{stdout}");
+
+    let count = sluice().args(["docs", "count", "quickstart", "--data-dir"]).arg(data.path()).output().unwrap();
+    assert!(count.status.success());
+    assert_eq!(String::from_utf8_lossy(&count.stdout).trim(), QUICKSTART_LIVE_DOCS.to_string());
+
+    // The same number from the reference model over the example files.
+    let mut model = Model::new(r#"{"mappings": {"dynamic": "strict", "properties": {"name": {"type": "text"}, "age": {"type": "integer"}, "city": {"type": "keyword"}, "joined": {"type": "date"}}}}"#);
+    for shard in 0..3 {
+        let text = std::fs::read_to_string(repo_root().join(format!("examples/streams/quickstart/{shard}.ndjson"))).unwrap();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        model.apply(shard, 0, &lines);
+    }
+    assert_eq!(model.live().len() as u64, QUICKSTART_LIVE_DOCS);
+
+    let get = sluice().args(["docs", "get", "quickstart", "user-00003", "--data-dir"]).arg(data.path()).output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&get.stdout).unwrap();
+    let expected = &model.live()[&(doc["_shard"].as_u64().unwrap() as u32, "user-00003".to_string())];
+    assert_eq!(doc["_source"], expected.1);
+    assert_eq!(doc["_version"].as_u64(), expected.0);
+
+    let dropped = sluice().args(["docs", "dropped", "quickstart", "--limit", "1000", "--data-dir"]).arg(data.path()).output().unwrap();
+    let dropped = String::from_utf8_lossy(&dropped.stdout).lines().count() as u64;
+    let invalid: u64 = model.counters.values().map(|c| c.total_invalid_message_count).sum();
+    assert_eq!(dropped, invalid, "every invalid message is kept with its reason");
+}
+
+#[test]
+fn an_unknown_spec_key_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.json");
+    std::fs::write(&spec, r#"{"name": "x", "settings": {"ingestion_source": {"type": "file", "error_stratgy": "DROP"}}}"#).unwrap();
+    let out = sluice().arg("run").arg(&spec).arg("--data-dir").arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ingestion_source.error_stratgy") && stderr.contains("error_strategy"), "{stderr}");
+}
+
+/// SIGKILLs `sluice run` at random points while it ingests, restarts it each
+/// time, and checks that the final sinks hold exactly what a model that
+/// applies every message once holds: no loss, no double counting.
+#[test]
+fn sigkill_at_random_points_loses_nothing_and_doubles_nothing() {
+    const SHARDS: u32 = 3;
+    const MESSAGES: usize = 60_000;
+    let stream = Stream::new(SHARDS);
+    let mut model = Model::new("{}");
+    for (shard, lines) in generated_stream(SHARDS, MESSAGES, 42).iter().enumerate() {
+        stream.append(shard as u32, lines);
+        model.apply(shard as u32, 0, lines);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec_json = stream.spec("crash", SHARDS, json!({"poll.max_batch_size": 20, "internal_queue_size": 100}));
+    let spec_path = dir.path().join("crash.json");
+    std::fs::write(&spec_path, spec_json.to_string()).unwrap();
+    let spec = IngestionSpec::from_value(&spec_json).unwrap();
+    let data = dir.path().join("data");
+    let processed = || -> u64 {
+        match open_sinks(&data, &spec) {
+            Ok(sinks) => sinks.iter().map(|s| s.meta().unwrap().counters.total_processed_count).sum(),
+            Err(_) => 0,
+        }
+    };
+
+    let mut rng = 0x5eed_u64;
+    let mut kills_mid_ingestion = 0;
+    let mut attempts = 0;
+    while kills_mid_ingestion < 6 {
+        attempts += 1;
+        assert!(attempts < 60, "could not land 6 kills mid-ingestion in 60 attempts");
+        let before = processed();
+        let mut child = sluice()
+            .arg("run")
+            .arg(&spec_path)
+            .args(["--until-idle", "--data-dir"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let delay = Duration::from_millis(120 + (rng >> 33) % 250);
+        let started = Instant::now();
+        while started.elapsed() < delay {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let after = processed();
+        assert!(after >= before, "committed progress never goes backwards ({before} -> {after})");
+        if after > before && after < MESSAGES as u64 {
+            kills_mid_ingestion += 1;
+        }
+        if after == MESSAGES as u64 {
+            break;
+        }
+    }
+    assert!(kills_mid_ingestion >= 5, "only {kills_mid_ingestion} kills landed mid-ingestion");
+    eprintln!("{kills_mid_ingestion} SIGKILLs landed mid-ingestion in {attempts} runs; committed before the final run: {}", processed());
+
+    let status = sluice()
+        .arg("run")
+        .arg(&spec_path)
+        .args(["--until-idle", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let sinks = open_sinks(&data, &spec).unwrap();
+    let mut got = std::collections::BTreeMap::new();
+    for (shard, sink) in sinks.iter().enumerate() {
+        assert_eq!(sink.meta().unwrap().counters, model.counters[&(shard as u32)], "shard {shard} counters");
+        for (id, doc) in sink.scan(None, usize::MAX).unwrap() {
+            got.insert((shard as u32, id), (doc.version, serde_json::from_slice::<serde_json::Value>(&doc.source).unwrap()));
+        }
+        assert_eq!(sink.meta().unwrap().live_docs as usize, got.keys().filter(|(s, _)| *s == shard as u32).count());
+    }
+    assert_eq!(got, model.live());
+}
