@@ -25,6 +25,7 @@ fn main() {
     let target_root = out_dir.ancestors().nth(4).unwrap().to_path_buf();
     let guest_target = target_root.join("wasm-guests");
 
+    ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
@@ -68,6 +69,25 @@ fn main() {
         ));
     }
     std::fs::write(out_dir.join("guests.rs"), generated).unwrap();
+}
+
+/// Installs the wasm32-wasip2 target through rustup when it is missing, so
+/// that the quick start works on a fresh clone with one command.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output();
+    let installed = sysroot
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("lib/rustlib/wasm32-wasip2").exists())
+        .unwrap_or(false);
+    if installed {
+        return;
+    }
+    println!("cargo:warning=installing the wasm32-wasip2 target (rustup target add wasm32-wasip2)");
+    let added = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status();
+    if !matches!(added, Ok(s) if s.success()) {
+        println!("cargo:warning=could not run `rustup target add wasm32-wasip2`; install the target by hand");
+    }
 }
 
 fn copy_if_changed(from: &Path, to: &Path) {

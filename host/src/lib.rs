@@ -11,3 +11,4 @@ pub mod sink;
 pub mod source;
 pub mod spec;
 pub mod state;
+pub mod stats;

@@ -41,6 +41,12 @@ pub enum DocsCommand {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Print each shard's committed checkpoint and `polling_ingest_stats` as JSON.
+    Stats {
+        ingestion: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Print the messages dropped under the DROP policy, with their reasons.
     Dropped {
         ingestion: String,
@@ -115,6 +121,18 @@ pub fn docs(cmd: DocsCommand) -> anyhow::Result<ExitCode> {
                     emit(&doc_json(&id, n, &doc))?;
                     left -= 1;
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DocsCommand::Stats { ingestion, data } => {
+            let sinks = open(&data, &ingestion)?;
+            for (n, sink) in shards(&sinks, None)? {
+                let meta = sink.meta()?;
+                let mut v = sluice::stats::polling_ingest_stats(&meta.counters, None);
+                v["shard"] = n.into();
+                v["last_pointer"] = serde_json::to_value(&meta.last_pointer)?;
+                v["live_docs"] = meta.live_docs.into();
+                emit(&v)?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -127,15 +127,14 @@ impl Progress {
             let c = &s.meta.counters;
             let rate = c.total_processed_count as f64 / elapsed.as_secs_f64().max(0.001);
             bar.set_message(format!(
-                "shard {:<3} pointer {:>10}  processed {:>9}  invalid {:>6}  docs {:>9}  {:>9.0} msg/s  {:?}{}",
+                "shard {:<3} pointer {:>10}  processed {:>9}  invalid {:>6}  docs {:>9}  {:>9.0} msg/s  {}",
                 s.shard,
                 s.meta.last_pointer.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                 c.total_processed_count,
                 c.total_invalid_message_count,
                 s.meta.live_docs,
                 rate,
-                s.state,
-                if s.idle { " (idle)" } else { "" },
+                state_label(s),
             ));
             bar.tick();
         }
@@ -145,6 +144,15 @@ impl Progress {
         for bar in &self.bars {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// `IDLE` (caught up, all committed), `BLOCKED`, `PAUSED`, ...
+fn state_label(s: &ShardStatus) -> String {
+    if s.idle && s.blocked.is_none() {
+        "IDLE".into()
+    } else {
+        serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
     }
 }
 
@@ -161,7 +169,7 @@ fn print_summary(name: &str, statuses: &[ShardStatus], elapsed: Duration) {
         total.add(c);
         docs += s.meta.live_docs;
         println!(
-            "{:<6} {:>12} {:>10} {:>8} {:>10} {:>8} {:>8}  {:?}",
+            "{:<6} {:>12} {:>10} {:>8} {:>10} {:>8} {:>8}  {}",
             s.shard,
             s.meta.last_pointer.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             c.total_processed_count,
@@ -169,7 +177,7 @@ fn print_summary(name: &str, statuses: &[ShardStatus], elapsed: Duration) {
             c.total_version_conflicts_count,
             c.total_failures_dropped_count,
             s.meta.live_docs,
-            s.state,
+            state_label(s),
         );
     }
     println!(
