@@ -29,6 +29,7 @@ pub fn polling_ingest_stats(counters: &ShardCounters, consumer: Option<&Consumer
                 "total_poller_message_dropped_count": 0,
                 "total_duplicate_message_skipped_count": 0,
                 "lag_in_millis": consumer.lag_in_millis,
+                "pointer_based_lag": consumer.pointer_based_lag,
             }
         }
     })

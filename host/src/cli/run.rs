@@ -86,12 +86,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    let elapsed = started.elapsed();
     let statuses = ingestion.status();
     let name = ingestion.spec().name.clone();
     ingestion.stop();
     progress.finish();
-    let final_statuses: Vec<ShardStatus> = statuses;
-    print_summary(&name, &final_statuses, started.elapsed());
+    print_summary(&name, &statuses, elapsed);
     Ok(match outcome {
         None | Some(IdleOutcome::Idle) => ExitCode::SUCCESS,
         Some(IdleOutcome::Blocked(blocked)) => {

@@ -42,6 +42,16 @@ pub struct DynamicSettings {
 pub struct BlockedAt {
     pub pointer: Pointer,
     pub reason: String,
+    pub cause: BlockCause,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockCause {
+    /// A message failed under `BLOCK`: switching to `DROP` or a reset clears it.
+    InvalidMessage,
+    /// The resume position is gone from the stream: only a reset clears it.
+    PositionLost,
 }
 
 /// The last error a shard met.
@@ -73,8 +83,11 @@ pub struct ShardStatus {
 pub struct ConsumerStats {
     pub total_polled_count: u64,
     pub total_consumer_error_count: u64,
-    /// ms between now and the timestamp of the last processed message.
+    /// ms between now and the timestamp of the last processed message, or
+    /// the source's own time lag when it reports one.
     pub lag_in_millis: u64,
+    /// Messages behind the end of the partition, when the source knows.
+    pub pointer_based_lag: Option<u64>,
 }
 
 struct Inner {
@@ -88,6 +101,8 @@ struct Inner {
     pending_reset: Option<StartPosition>,
     meta: SinkMeta,
     last_message_ts: Option<i64>,
+    pointer_lag: Option<u64>,
+    time_lag_ms: Option<u64>,
     /// Bumped by every control change, so a waiting shard sees it.
     generation: u64,
 }
@@ -116,6 +131,8 @@ impl ShardControl {
                 pending_reset: None,
                 meta,
                 last_message_ts: None,
+                pointer_lag: None,
+                time_lag_ms: None,
                 generation: 0,
             }),
             changed: Condvar::new(),
@@ -138,10 +155,9 @@ impl ShardControl {
 
     pub fn status(&self) -> ShardStatus {
         let inner = self.lock();
-        let lag = inner
-            .last_message_ts
-            .map(|ts| (crate::state::now_ms() - ts).max(0) as u64)
-            .unwrap_or(0);
+        let lag = inner.time_lag_ms.unwrap_or_else(|| {
+            inner.last_message_ts.map(|ts| (crate::state::now_ms() - ts).max(0) as u64).unwrap_or(0)
+        });
         ShardStatus {
             shard: self.shard,
             state: inner.state,
@@ -155,6 +171,7 @@ impl ShardControl {
                 total_polled_count: self.polled.load(Ordering::Relaxed),
                 total_consumer_error_count: self.consumer_errors.load(Ordering::Relaxed),
                 lag_in_millis: lag,
+                pointer_based_lag: inner.pointer_lag,
             },
         }
     }
@@ -183,8 +200,11 @@ impl ShardControl {
     pub fn set_settings(&self, settings: DynamicSettings) {
         self.change(|i| {
             i.settings = settings;
-            // Under DROP a blocked shard goes on: it will drop the message it stopped at.
-            if settings.error_strategy == ErrorStrategy::Drop {
+            // Under DROP a shard blocked by a message goes on: it will drop
+            // the message it stopped at. A lost position still needs a reset.
+            if settings.error_strategy == ErrorStrategy::Drop
+                && i.blocked.as_ref().is_some_and(|b| b.cause == BlockCause::InvalidMessage)
+            {
                 i.blocked = None;
             }
         });
@@ -253,6 +273,17 @@ impl ShardControl {
         self.change(|i| i.last_error = Some(LastError { pointer, message, at_ms: crate::state::now_ms() }));
     }
 
+    /// Records the source's view of how far behind the shard is.
+    pub fn set_source_lag(&self, pointer_lag: Option<u64>, time_lag_ms: Option<u64>) {
+        let mut i = self.lock();
+        if pointer_lag.is_some() {
+            i.pointer_lag = pointer_lag;
+        }
+        if time_lag_ms.is_some() {
+            i.time_lag_ms = time_lag_ms;
+        }
+    }
+
     pub fn add_polled(&self, n: u64) {
         self.polled.fetch_add(n, Ordering::Relaxed);
     }
@@ -282,7 +313,9 @@ impl ShardControl {
             Step::Wait(PollerState::Paused)
         } else if i.pending_reset.is_some() {
             Step::Reset
-        } else if i.blocked.is_some() && i.settings.error_strategy == ErrorStrategy::Block {
+        } else if i.blocked.as_ref().is_some_and(|b| {
+            b.cause == BlockCause::PositionLost || i.settings.error_strategy == ErrorStrategy::Block
+        }) {
             Step::Wait(PollerState::Blocked)
         } else {
             Step::Run

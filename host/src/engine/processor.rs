@@ -4,7 +4,7 @@
 //! the policy, decide which operations to apply, what to count, what to keep
 //! as dropped, and where to stop if the policy is `BLOCK`.
 
-use super::control::BlockedAt;
+use super::control::{BlockCause, BlockedAt};
 use crate::plugin::Outcome;
 use crate::sink::{CommitBatch, DocOp, DroppedMessage, ShardCounters, DROPPED_PAYLOAD_LIMIT};
 use crate::source::Message;
@@ -56,7 +56,7 @@ pub fn plan(shard: u32, messages: &[Message], outcomes: Vec<Outcome>, strategy: 
         };
         if let Some((reason, invalid)) = failure {
             if strategy == ErrorStrategy::Block {
-                blocked = Some(BlockedAt { pointer: message.pointer.clone(), reason });
+                blocked = Some(BlockedAt { pointer: message.pointer.clone(), reason, cause: BlockCause::InvalidMessage });
                 break;
             }
             tracing::debug!(shard, pointer = %message.pointer, %reason, "message dropped");
@@ -131,7 +131,10 @@ mod tests {
     fn block_commits_what_precedes_the_failure_and_stops_there() {
         let messages: Vec<_> = (10..15).map(msg).collect();
         let plan = plan(0, &messages, outcomes(), ErrorStrategy::Block);
-        assert_eq!(plan.blocked, Some(BlockedAt { pointer: Pointer::Small(11), reason: "bad json".into() }));
+        assert_eq!(
+            plan.blocked,
+            Some(BlockedAt { pointer: Pointer::Small(11), reason: "bad json".into(), cause: BlockCause::InvalidMessage })
+        );
         let c = plan.commit.unwrap();
         assert_eq!(c.last_pointer, Pointer::Small(10));
         assert_eq!(c.ops.len(), 1);

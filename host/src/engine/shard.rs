@@ -9,7 +9,7 @@
 //! or retries with backoff, and starts a new session from the checkpoint.
 //! Everything not committed is simply read again, so nothing is lost or doubled.
 
-use super::control::{BlockedAt, PollerState, ShardControl, Step};
+use super::control::{BlockCause, BlockedAt, PollerState, ShardControl, Step};
 use super::processor::plan;
 use crate::plugin::{CompiledPlugin, PluginError, PluginInstance};
 use crate::pointer::StartPosition;
@@ -23,6 +23,8 @@ use std::time::Duration;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest a poller waits inside a source before checking for stop/pause.
+const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
@@ -108,7 +110,7 @@ impl ShardWorker {
                     match self.session(instance.as_mut().expect("instantiated")) {
                         Ok(SessionEnd::Interrupted) => backoff = FIRST_BACKOFF,
                         Ok(SessionEnd::Blocked(b)) => {
-                            tracing::warn!(shard, pointer = %b.pointer, reason = %b.reason, "shard blocked (error_strategy BLOCK)");
+                            tracing::warn!(shard, pointer = %b.pointer, reason = %b.reason, "shard blocked");
                             self.control.set_blocked(Some(b));
                         }
                         Err(e) => self.retry_later(&e, &mut backoff),
@@ -131,9 +133,14 @@ impl ShardWorker {
         let shard = self.control.shard;
         self.control.set_state(PollerState::Starting);
         let meta = self.sink.meta()?;
-        let start = meta.resume.unwrap_or_else(|| start_position(self.init_reset.clone()));
+        let start = meta.resume.clone().unwrap_or_else(|| start_position(self.init_reset.clone()));
         tracing::debug!(shard, %start, "session starts");
-        let reader = self.source.open(shard, start)?;
+        let reader = match self.source.open(shard, start.clone()) {
+            Err(SourceError::PositionLost { position, reason }) => {
+                return Ok(SessionEnd::Blocked(position_lost(&meta, position, reason)));
+            }
+            other => other?,
+        };
         let (tx, rx) = sync_channel(self.queue_batches.max(1));
         let stop = Arc::new(AtomicBool::new(false));
         let poller = {
@@ -154,6 +161,9 @@ impl ShardWorker {
                     break Ok(SessionEnd::Interrupted);
                 }
                 Err(RecvTimeoutError::Disconnected) => break Err(ShardError::PollerGone),
+                Ok(Err(SourceError::PositionLost { position, reason })) => {
+                    break Ok(SessionEnd::Blocked(position_lost(&meta, position, reason)));
+                }
                 Ok(Err(e)) => break Err(e.into()),
                 Ok(Ok(batch)) => batch,
             };
@@ -183,6 +193,9 @@ impl ShardWorker {
         let plan = plan(shard, &batch.messages, outcomes, strategy);
         if let Some(commit) = plan.commit {
             let meta = self.sink.commit(commit)?;
+            if let Some(p) = &meta.last_pointer {
+                self.source.on_committed(shard, p);
+            }
             self.control.committed(meta, plan.last_timestamp_ms);
         }
         if plan.blocked.is_some() {
@@ -193,6 +206,15 @@ impl ShardWorker {
             self.control.set_idle(true);
         }
         Ok(None)
+    }
+}
+
+/// The block of a shard whose resume position is gone from the stream.
+fn position_lost(meta: &crate::sink::SinkMeta, position: String, reason: String) -> BlockedAt {
+    BlockedAt {
+        pointer: meta.last_pointer.clone().unwrap_or_default(),
+        reason: format!("cannot resume at {position}: {reason}; resume the shard with a pointer reset"),
+        cause: BlockCause::PositionLost,
     }
 }
 
@@ -207,8 +229,11 @@ fn poll_loop(
     let mut reported_caught_up = false;
     while !stop.load(Ordering::Relaxed) && !control.should_end_session() {
         let settings = control.settings();
-        match reader.poll(settings.max_batch_size, settings.poll_timeout) {
+        // Waits are sliced so that a stop or pause is noticed quickly; an
+        // empty poll costs nothing.
+        match reader.poll(settings.max_batch_size, settings.poll_timeout.min(STOP_CHECK_INTERVAL)) {
             Ok(batch) => {
+                control.set_source_lag(batch.pointer_lag, batch.time_lag_ms);
                 if batch.messages.is_empty() {
                     if !batch.caught_up || reported_caught_up {
                         continue;

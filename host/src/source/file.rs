@@ -175,11 +175,11 @@ impl PartitionReader for FileReader {
                     }
                 }
                 if messages.len() == max {
-                    return Ok(Batch { messages, caught_up: false });
+                    return Ok(Batch { messages, caught_up: false, ..Batch::default() });
                 }
             }
             if !messages.is_empty() || Instant::now() >= deadline {
-                return Ok(Batch { messages, caught_up: true });
+                return Ok(Batch { messages, caught_up: true, ..Batch::default() });
             }
             std::thread::sleep(FOLLOW_INTERVAL.min(deadline.saturating_duration_since(Instant::now())));
         }

@@ -34,6 +34,12 @@ pub struct Batch {
     pub messages: Vec<Message>,
     /// The reader has read everything the partition holds right now.
     pub caught_up: bool,
+    /// Messages between the end of this batch and the end of the partition,
+    /// when the source knows it cheaply (Kafka's high watermark).
+    pub pointer_lag: Option<u64>,
+    /// Milliseconds behind the newest message, when the source reports it
+    /// (Kinesis' MillisBehindLatest).
+    pub time_lag_ms: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +52,15 @@ pub enum SourceError {
     TooFewShards { partitions: u32, shards: u32 },
     #[error("source type {0:?} is not available in this build")]
     Unsupported(SourceType),
+    /// The position to resume from no longer exists (retention deleted it, the
+    /// topic was recreated). The shard blocks until its pointer is reset:
+    /// never a silent skip.
+    #[error("cannot resume at {position}: {reason}; resume the shard with a pointer reset")]
+    PositionLost { position: String, reason: String },
+    /// A transient failure (broker or endpoint unreachable, throttling): the
+    /// shard retries with backoff.
+    #[error("source unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// A stream with numbered partitions.
@@ -55,6 +70,11 @@ pub trait Source: Send + Sync {
 
     /// Opens partition `partition` at `start`.
     fn open(&self, partition: u32, start: StartPosition) -> Result<Box<dyn PartitionReader>, SourceError>;
+
+    /// Called after the sink durably committed everything up to `pointer`.
+    /// Sources may report progress outside (Kafka: consumer-group offsets for
+    /// lag tools); it is never read back as the source of truth.
+    fn on_committed(&self, _partition: u32, _pointer: &Pointer) {}
 }
 
 /// Reads one partition in order. Blocking.
