@@ -11,6 +11,9 @@ use std::process::Command;
 
 /// Guests embedded in the host binary (package name, file stem).
 const GUESTS: &[(&str, &str)] = &[("sluice-opensearch", "sluice_opensearch")];
+/// Guests built for the tests only; they find them through the
+/// `SLUICE_TEST_GUESTS_DIR` environment variable set at compile time.
+const TEST_GUESTS: &[&str] = &["sluice-echo"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -31,7 +34,7 @@ fn main() {
     cmd.current_dir(&root)
         .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
         .arg(&guest_target);
-    for (package, _) in GUESTS {
+    for package in GUESTS.iter().map(|(p, _)| *p).chain(TEST_GUESTS.iter().copied()) {
         cmd.args(["-p", package]);
     }
     // The outer build's flags (coverage, sanitizers, target features) are not
@@ -69,6 +72,10 @@ fn main() {
         ));
     }
     std::fs::write(out_dir.join("guests.rs"), generated).unwrap();
+    println!(
+        "cargo:rustc-env=SLUICE_TEST_GUESTS_DIR={}",
+        guest_target.join("wasm32-wasip2/release").display()
+    );
 }
 
 /// Installs the wasm32-wasip2 target through rustup when it is missing, so

@@ -365,3 +365,19 @@ fn a_stream_matches_the_reference_model() {
         assert_eq!(counters(&ing, shard), model.counters[&shard], "shard {shard}");
     }
 }
+
+#[test]
+fn the_guest_sees_shard_pointer_and_payload() {
+    let stream = Stream::new(2);
+    stream.append(1, &["hello", "world"]);
+    let data = tempfile::tempdir().unwrap();
+    let ing = start_with_plugin(&stream.spec("echo", 2, json!({})), data.path(), test_plugin("sluice_echo"));
+    wait_idle(&ing);
+    let got = docs(&ing);
+    assert_eq!(got.len(), 2);
+    let doc = &got[&(1, "1-1".to_string())].1;
+    assert_eq!(doc["shard"], 1);
+    assert_eq!(doc["pointer"], "1");
+    assert_eq!(doc["payload"], "world");
+    assert_eq!(doc["timestamp_ms"], serde_json::Value::Null, "files carry no timestamps");
+}

@@ -77,6 +77,19 @@ pub fn plugin() -> CompiledPlugin {
         .clone()
 }
 
+/// A test guest built by host/build.rs (`echo`: indexes message metadata).
+pub fn test_plugin(stem: &str) -> CompiledPlugin {
+    let path = Path::new(env!("SLUICE_TEST_GUESTS_DIR")).join(format!("{stem}.wasm"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    PluginEngine::new().unwrap().compile(stem, &bytes, Limits::default()).unwrap()
+}
+
+/// Starts an ingestion with the given plugin instead of the built-in one.
+pub fn start_with_plugin(spec: &Value, data_dir: &Path, plugin: CompiledPlugin) -> Ingestion {
+    let spec = IngestionSpec::from_value(spec).unwrap();
+    Ingestion::start(spec, plugin, data_dir, RuntimeOverrides::default()).unwrap()
+}
+
 pub fn start(spec: &Value, data_dir: &Path) -> Ingestion {
     start_with(spec, data_dir, RuntimeOverrides::default())
 }
