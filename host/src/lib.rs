@@ -5,6 +5,7 @@
 //! [`state`] remembers the ingestions; [`spec`] describes one.
 
 pub mod engine;
+pub mod manager;
 pub mod plugin;
 pub mod pointer;
 pub mod sink;

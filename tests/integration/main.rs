@@ -3,4 +3,7 @@
 mod support;
 
 mod cli;
+mod kafka;
+mod kinesalite;
+mod kinesis;
 mod pipeline;

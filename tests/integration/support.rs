@@ -144,9 +144,17 @@ impl Model {
 
     /// Applies `lines` as shard `shard`'s messages, starting at line `first`.
     pub fn apply(&mut self, shard: u32, first: u64, lines: &[String]) {
-        for (i, line) in lines.iter().enumerate() {
-            let pointer = first + i as u64;
-            let message = Message { shard, pointer: pointer.to_string(), payload: Some(line.as_bytes().to_vec()), ..Default::default() };
+        let messages: Vec<(String, &String)> =
+            lines.iter().enumerate().map(|(i, line)| ((first + i as u64).to_string(), line)).collect();
+        self.apply_at(shard, &messages);
+    }
+
+    /// Applies `(pointer, line)` messages of shard `shard`: for sources whose
+    /// pointers are not line numbers (Kinesis sequence numbers).
+    pub fn apply_at<L: AsRef<str>>(&mut self, shard: u32, messages: &[(String, L)]) {
+        for (pointer, line) in messages {
+            let line = line.as_ref();
+            let message = Message { shard, pointer: pointer.clone(), payload: Some(line.as_bytes().to_vec()), ..Default::default() };
             let c = self.counters.entry(shard).or_default();
             c.total_processed_count += 1;
             match self.plugin.decode(&message) {

@@ -7,7 +7,8 @@ use sluice::engine::{IdleOutcome, Ingestion, RuntimeOverrides, ShardStatus};
 use sluice::plugin::{builtin, CompiledPlugin, Limits, PluginEngine};
 use sluice::spec::IngestionSpec;
 use sluice::state::file::FileStateStore;
-use sluice::state::{now_ms, IngestionRecord, StateStore};
+use sluice::spec::redact_secrets;
+use sluice::state::{now_ms, HistoryEntry, IngestionRecord, StateStore};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,14 +54,28 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(|r| RuntimeOverrides { paused_shards: r.paused_shards.clone(), error_strategy: r.error_strategy })
         .unwrap_or_default();
-    store.save(&IngestionRecord {
+    // Record the spec; a changed spec is a new history entry, as with the control plane.
+    let mut record = previous.unwrap_or_else(|| IngestionRecord {
         name: spec.name.clone(),
-        spec: spec_json,
-        paused_shards: overrides.paused_shards.clone(),
-        error_strategy: overrides.error_strategy,
-        last_errors: previous.map(|r| r.last_errors).unwrap_or_default(),
+        spec: serde_json::Value::Null,
+        paused_shards: Default::default(),
+        error_strategy: None,
+        last_errors: vec![],
+        history: vec![],
         updated_at_ms: now_ms(),
-    })?;
+    });
+    if record.spec != spec_json {
+        let kind = if record.history.is_empty() { "created" } else { "updated" };
+        record.history.push(HistoryEntry {
+            at_ms: now_ms(),
+            kind: kind.into(),
+            spec: redact_secrets(&spec_json),
+            detail: format!("spec from {}", args.spec.display()),
+        });
+        record.spec = spec_json;
+        record.updated_at_ms = now_ms();
+        store.save(&record)?;
+    }
 
     let interrupted = Arc::new(AtomicBool::new(false));
     {

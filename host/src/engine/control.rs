@@ -2,6 +2,7 @@
 //! error policy, batch size, resets) and what the shard reports (its state,
 //! committed meta, errors). Changes wake the shard through a condvar.
 
+use crate::plugin::CompiledPlugin;
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::SinkMeta;
 use crate::spec::ErrorStrategy;
@@ -103,6 +104,8 @@ struct Inner {
     last_message_ts: Option<i64>,
     pointer_lag: Option<u64>,
     time_lag_ms: Option<u64>,
+    /// A plugin to switch to at the next batch boundary.
+    pending_plugin: Option<CompiledPlugin>,
     /// Bumped by every control change, so a waiting shard sees it.
     generation: u64,
 }
@@ -133,6 +136,7 @@ impl ShardControl {
                 last_message_ts: None,
                 pointer_lag: None,
                 time_lag_ms: None,
+                pending_plugin: None,
                 generation: 0,
             }),
             changed: Condvar::new(),
@@ -208,6 +212,16 @@ impl ShardControl {
                 i.blocked = None;
             }
         });
+    }
+
+    /// Switches the shard to `plugin` before its next batch: every message is
+    /// decoded by exactly one plugin version.
+    pub fn swap_plugin(&self, plugin: CompiledPlugin) {
+        self.change(|i| i.pending_plugin = Some(plugin));
+    }
+
+    pub fn take_pending_plugin(&self) -> Option<CompiledPlugin> {
+        self.lock().pending_plugin.take()
     }
 
     pub fn stop(&self) {
@@ -295,6 +309,11 @@ impl ShardControl {
     /// Puts back a reset that could not be applied yet.
     pub fn requeue_reset(&self, position: StartPosition) {
         self.lock().pending_reset.get_or_insert(position);
+    }
+
+    /// True once no reset is waiting to be applied.
+    pub fn reset_applied(&self) -> bool {
+        self.lock().pending_reset.is_none()
     }
 
     pub fn take_pending_reset(&self) -> Option<StartPosition> {

@@ -147,11 +147,28 @@ impl Ingestion {
 
     /// Changes the error policy of every shard, effective from the next batch.
     pub fn set_error_strategy(&self, strategy: ErrorStrategy) {
+        self.update_settings(|s| s.error_strategy = strategy);
+    }
+
+    /// Changes dynamic settings of every shard, effective from the next poll or batch.
+    pub fn update_settings(&self, change: impl Fn(&mut DynamicSettings)) {
         for c in &self.controls {
             let mut s = c.settings();
-            s.error_strategy = strategy;
+            change(&mut s);
             c.set_settings(s);
         }
+    }
+
+    /// Switches every shard to another plugin at its next batch boundary.
+    /// The new plugin must accept the ingestion's configuration.
+    pub fn swap_plugin(&self, plugin: CompiledPlugin) -> Result<(), EngineError> {
+        plugin
+            .instantiate(&self.spec.plugin_config())
+            .map_err(|source| EngineError::Plugin { name: self.spec.name.clone(), source })?;
+        for c in &self.controls {
+            c.swap_plugin(plugin.clone());
+        }
+        Ok(())
     }
 
     pub fn pause(&self, shards: Option<&[u32]>) -> Result<(), EngineError> {

@@ -10,5 +10,5 @@ pub mod ingestion;
 pub mod processor;
 pub mod shard;
 
-pub use control::{BlockCause, BlockedAt, PollerState, ShardControl, ShardStatus};
+pub use control::{BlockCause, BlockedAt, DynamicSettings, PollerState, ShardControl, ShardStatus};
 pub use ingestion::{open_sinks, sink_path, EngineError, IdleOutcome, Ingestion, RuntimeOverrides};

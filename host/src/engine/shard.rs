@@ -53,6 +53,8 @@ enum SessionEnd {
     /// Stop, pause or reset requested.
     Interrupted,
     Blocked(BlockedAt),
+    /// The partition is closed for good and fully committed.
+    Closed,
 }
 
 pub fn start_position(reset: InitReset) -> StartPosition {
@@ -69,6 +71,9 @@ impl ShardWorker {
         let shard = self.control.shard;
         let mut instance: Option<PluginInstance> = None;
         let mut backoff = FIRST_BACKOFF;
+        // The partition ended (a closed Kinesis shard): stay CLOSED, without
+        // polling, until a reset moves the pointer or the shard stops.
+        let mut closed = false;
         loop {
             match self.control.next_step() {
                 Step::Stop => break,
@@ -80,6 +85,7 @@ impl ShardWorker {
                     let Some(position) = self.control.take_pending_reset() else { continue };
                     match self.sink.reset_position(position.clone()) {
                         Ok(()) => {
+                            closed = false;
                             tracing::info!(shard, %position, "shard pointer reset");
                             if let Ok(meta) = self.sink.meta() {
                                 self.control.committed(meta, None);
@@ -93,6 +99,11 @@ impl ShardWorker {
                             backoff = (backoff * 2).min(MAX_BACKOFF);
                         }
                     }
+                }
+                Step::Run if closed => {
+                    self.control.set_state(PollerState::Closed);
+                    self.control.set_idle(true);
+                    self.control.wait_for_change(Duration::from_secs(1));
                 }
                 Step::Run => {
                     if self.control.status().blocked.is_some() {
@@ -109,6 +120,11 @@ impl ShardWorker {
                     }
                     match self.session(instance.as_mut().expect("instantiated")) {
                         Ok(SessionEnd::Interrupted) => backoff = FIRST_BACKOFF,
+                        Ok(SessionEnd::Closed) => {
+                            tracing::info!(shard, "partition closed and drained");
+                            closed = true;
+                            backoff = FIRST_BACKOFF;
+                        }
                         Ok(SessionEnd::Blocked(b)) => {
                             tracing::warn!(shard, pointer = %b.pointer, reason = %b.reason, "shard blocked");
                             self.control.set_blocked(Some(b));
@@ -167,7 +183,9 @@ impl ShardWorker {
                 Ok(Err(e)) => break Err(e.into()),
                 Ok(Ok(batch)) => batch,
             };
+            let closed = batch.closed;
             match self.process(instance, batch) {
+                Ok(None) if closed => break Ok(SessionEnd::Closed),
                 Ok(None) => {}
                 Ok(Some(blocked)) => break Ok(SessionEnd::Blocked(blocked)),
                 Err(e) => break Err(e),
@@ -188,6 +206,19 @@ impl ShardWorker {
         let shard = self.control.shard;
         self.control.set_idle(false);
         self.control.set_state(PollerState::Processing);
+        if let Some(plugin) = self.control.take_pending_plugin() {
+            // A batch boundary: nothing of this batch was decoded yet.
+            match plugin.instantiate(&self.plugin_config) {
+                Ok(new) => {
+                    tracing::info!(shard, plugin = plugin.name(), "plugin swapped");
+                    *instance = new;
+                }
+                Err(e) => {
+                    tracing::error!(shard, error = %e, "plugin swap failed; keeping the current plugin");
+                    self.control.record_error(None, format!("plugin swap failed: {e}"));
+                }
+            }
+        }
         let outcomes = instance.decode(shard, &batch.messages)?;
         let strategy = self.control.settings().error_strategy;
         let plan = plan(shard, &batch.messages, outcomes, strategy);
@@ -234,7 +265,8 @@ fn poll_loop(
         match reader.poll(settings.max_batch_size, settings.poll_timeout.min(STOP_CHECK_INTERVAL)) {
             Ok(batch) => {
                 control.set_source_lag(batch.pointer_lag, batch.time_lag_ms);
-                if batch.messages.is_empty() {
+                let closed = batch.closed;
+                if batch.messages.is_empty() && !closed {
                     if !batch.caught_up || reported_caught_up {
                         continue;
                     }
@@ -243,7 +275,8 @@ fn poll_loop(
                     reported_caught_up = batch.caught_up;
                     control.add_polled(batch.messages.len() as u64);
                 }
-                if tx.send(Ok(batch)).is_err() {
+                // A closed partition has nothing more: the poller ends.
+                if tx.send(Ok(batch)).is_err() || closed {
                     return;
                 }
             }

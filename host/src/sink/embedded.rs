@@ -171,6 +171,21 @@ impl ShardSink for EmbeddedSink {
         Ok(())
     }
 
+    fn import_meta(
+        &self,
+        resume: Option<StartPosition>,
+        last_pointer: Option<Pointer>,
+        counters: crate::sink::ShardCounters,
+    ) -> Result<(), SinkError> {
+        let mut committed = self.meta.lock().unwrap();
+        let meta = SinkMeta { resume, last_pointer, counters, live_docs: committed.live_docs };
+        let mut wb = self.db.batch().durability(Some(PersistMode::SyncAll));
+        wb.insert(&self.meta_ks, META_KEY, serde_json::to_vec(&meta).expect("serializes"));
+        wb.commit().map_err(|e| self.err(e))?;
+        *committed = meta;
+        Ok(())
+    }
+
     fn get(&self, id: &str) -> Result<Option<StoredDoc>, SinkError> {
         Ok(self.load_doc(id)?.filter(|d| !d.deleted))
     }

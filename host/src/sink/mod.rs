@@ -122,6 +122,10 @@ pub trait ShardSink: Send + Sync {
     /// Moves the resume position (an explicit pointer reset).
     fn reset_position(&self, position: StartPosition) -> Result<(), SinkError>;
 
+    /// Restores an exported checkpoint and counters (state import). Live
+    /// documents are what the sink holds, not what was exported.
+    fn import_meta(&self, resume: Option<StartPosition>, last_pointer: Option<Pointer>, counters: ShardCounters) -> Result<(), SinkError>;
+
     /// A live document (tombstones are not returned).
     fn get(&self, id: &str) -> Result<Option<StoredDoc>, SinkError>;
 

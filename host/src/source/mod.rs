@@ -5,6 +5,8 @@
 //! partition N. Readers are blocking and run on the shard's poller thread.
 
 pub mod file;
+pub mod kafka;
+pub mod kinesis;
 
 use crate::pointer::{Pointer, StartPosition};
 use crate::spec::{IngestionSpec, SourceType};
@@ -40,6 +42,10 @@ pub struct Batch {
     /// Milliseconds behind the newest message, when the source reports it
     /// (Kinesis' MillisBehindLatest).
     pub time_lag_ms: Option<u64>,
+    /// The partition is closed for good (a Kinesis shard after a split or
+    /// merge) and this batch ends it: the shard commits it, then shows
+    /// `CLOSED` and stops polling (until a pointer reset or a restart).
+    pub closed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +93,8 @@ pub trait PartitionReader: Send {
 pub fn open_source(spec: &IngestionSpec) -> Result<Box<dyn Source>, SourceError> {
     match spec.source_type {
         SourceType::File => Ok(Box::new(file::FileSource::from_params(&spec.params)?)),
-        other => Err(SourceError::Unsupported(other)),
+        SourceType::Kafka => Ok(Box::new(kafka::KafkaSource::from_params(&spec.params)?)),
+        SourceType::Kinesis => Ok(Box::new(kinesis::KinesisSource::from_params(&spec.params)?)),
     }
 }
 

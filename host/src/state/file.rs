@@ -5,8 +5,13 @@
 //! old one, and the directory fsync'd, so a crash leaves either the old or
 //! the new record, never a mix. A truncated or altered file fails its
 //! checksum and is reported with its path instead of being ignored.
+//!
+//! Layout: `<dir>/<ingestion>.json`, `<dir>/plugins/<name>@<version>.json`,
+//! `<dir>/components/<sha256>.wasm`.
 
-use super::{IngestionRecord, StateError, StateStore};
+use super::{sha256_hex, IngestionRecord, PluginRecord, StateError, StateStore};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,12 +24,50 @@ pub struct FileStateStore {
 
 impl FileStateStore {
     pub fn open(dir: &Path) -> Result<Self, StateError> {
-        fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        for d in [dir.to_path_buf(), dir.join("plugins"), dir.join("components")] {
+            fs::create_dir_all(&d).map_err(|e| io(&d, e))?;
+        }
         Ok(FileStateStore { dir: dir.to_path_buf() })
     }
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.json"))
+    }
+
+    fn plugin_path(&self, name: &str, version: &str) -> PathBuf {
+        self.dir.join("plugins").join(format!("{name}@{version}.json"))
+    }
+
+    fn component_path(&self, sha256: &str) -> PathBuf {
+        self.dir.join("components").join(format!("{sha256}.wasm"))
+    }
+}
+
+/// Writes `bytes` to `path` atomically: temp file, fsync, rename, dir fsync.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let dir = path.parent().expect("state paths have a parent");
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
+    let mut f = File::create(&tmp).map_err(|e| io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| io(&tmp, e))?;
+    f.sync_all().map_err(|e| io(&tmp, e))?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(|e| io(path, e))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StateError> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(path, e)),
+    }
+}
+
+fn remove_optional(path: &Path) -> Result<(), StateError> {
+    match fs::remove_file(path) {
+        Ok(()) => File::open(path.parent().unwrap()).and_then(|d| d.sync_all()).map_err(|e| io(path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(path, e)),
     }
 }
 
@@ -33,7 +76,7 @@ fn io(path: &Path, source: std::io::Error) -> StateError {
 }
 
 /// Serializes a record with its checksum header.
-pub fn encode(record: &IngestionRecord) -> Vec<u8> {
+pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
     let body = serde_json::to_vec_pretty(record).expect("record serializes");
     let mut out = format!("{MAGIC} length={} crc32={:08x}\n", body.len(), crc32fast::hash(&body)).into_bytes();
     out.extend_from_slice(&body);
@@ -41,7 +84,7 @@ pub fn encode(record: &IngestionRecord) -> Vec<u8> {
 }
 
 /// Parses and verifies a state file's bytes.
-pub fn decode(path: &Path, bytes: &[u8]) -> Result<IngestionRecord, StateError> {
+pub fn decode<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, StateError> {
     let corrupt = |reason: String| StateError::Corrupt { path: path.display().to_string(), reason };
     let newline = bytes.iter().position(|&b| b == b'\n').ok_or_else(|| corrupt("no header line".into()))?;
     let header = std::str::from_utf8(&bytes[..newline]).map_err(|_| corrupt("header is not text".into()))?;
@@ -65,18 +108,16 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<IngestionRecord, StateError> 
 impl StateStore for FileStateStore {
     fn load(&self, name: &str) -> Result<Option<IngestionRecord>, StateError> {
         let path = self.path(name);
-        match fs::read(&path) {
-            Ok(bytes) => decode(&path, &bytes).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&path, e)),
-        }
+        read_optional(&path)?.map(|b| decode(&path, &b)).transpose()
     }
 
     fn load_all(&self) -> Result<Vec<Result<IngestionRecord, StateError>>, StateError> {
         let mut names: Vec<String> = fs::read_dir(&self.dir)
             .map_err(|e| io(&self.dir, e))?
             .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
+            .filter(|n| !n.starts_with('.'))
             .collect();
         names.sort();
         Ok(names
@@ -90,23 +131,56 @@ impl StateStore for FileStateStore {
     }
 
     fn save(&self, record: &IngestionRecord) -> Result<(), StateError> {
-        let path = self.path(&record.name);
-        let tmp = self.dir.join(format!(".{}.json.tmp", record.name));
-        let mut f = File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        f.write_all(&encode(record)).map_err(|e| io(&tmp, e))?;
-        f.sync_all().map_err(|e| io(&tmp, e))?;
-        drop(f);
-        fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| io(&self.dir, e))
+        write_atomically(&self.path(&record.name), &encode(record))
     }
 
     fn delete(&self, name: &str) -> Result<(), StateError> {
-        let path = self.path(name);
-        match fs::remove_file(&path) {
-            Ok(()) => File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| io(&self.dir, e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io(&path, e)),
+        remove_optional(&self.path(name))
+    }
+
+    fn save_plugin(&self, record: &PluginRecord, component: &[u8]) -> Result<(), StateError> {
+        let blob = self.component_path(&record.sha256);
+        if !blob.exists() {
+            write_atomically(&blob, component)?;
         }
+        write_atomically(&self.plugin_path(&record.name, &record.version), &encode(record))
+    }
+
+    fn load_plugins(&self) -> Result<Vec<PluginRecord>, StateError> {
+        let dir = self.dir.join("plugins");
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|e| io(&dir, e))?.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let bytes = fs::read(&path).map_err(|e| io(&path, e))?;
+                out.push(decode(&path, &bytes)?);
+            }
+        }
+        out.sort_by(|a: &PluginRecord, b| (&a.name, a.registered_at_ms).cmp(&(&b.name, b.registered_at_ms)));
+        Ok(out)
+    }
+
+    fn load_component(&self, sha256: &str) -> Result<Vec<u8>, StateError> {
+        let path = self.component_path(sha256);
+        let bytes = fs::read(&path).map_err(|e| io(&path, e))?;
+        let actual = sha256_hex(&bytes);
+        if actual != sha256 {
+            return Err(StateError::Corrupt { path: path.display().to_string(), reason: format!("content hash is {actual}") });
+        }
+        Ok(bytes)
+    }
+
+    fn delete_plugin(&self, name: &str, version: &str) -> Result<(), StateError> {
+        let path = self.plugin_path(name, version);
+        let record: Option<PluginRecord> = read_optional(&path)?.map(|b| decode(&path, &b)).transpose()?;
+        remove_optional(&path)?;
+        // The component goes too unless another version shares it.
+        if let Some(r) = record {
+            if !self.load_plugins()?.iter().any(|p| p.sha256 == r.sha256) {
+                remove_optional(&self.component_path(&r.sha256))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -122,6 +196,7 @@ mod tests {
             paused_shards: [1].into(),
             error_strategy: Some(ErrorStrategy::Block),
             last_errors: vec![],
+            history: vec![],
             updated_at_ms: 1,
         }
     }
@@ -161,5 +236,31 @@ mod tests {
         let all = store.load_all().unwrap();
         assert!(all[0].is_err());
         assert_eq!(all[1].as_ref().unwrap().name, "b");
+    }
+
+    #[test]
+    fn plugins_are_stored_by_content_hash_and_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path()).unwrap();
+        let bytes = b"\0asm component bytes".to_vec();
+        let rec = |v: &str, at| PluginRecord {
+            name: "p".into(),
+            version: v.into(),
+            sha256: sha256_hex(&bytes),
+            size: bytes.len() as u64,
+            registered_at_ms: at,
+        };
+        store.save_plugin(&rec("1", 1), &bytes).unwrap();
+        store.save_plugin(&rec("2", 2), &bytes).unwrap();
+        assert_eq!(store.load_plugins().unwrap(), [rec("1", 1), rec("2", 2)]);
+        assert_eq!(store.load_component(&rec("1", 1).sha256).unwrap(), bytes);
+        store.delete_plugin("p", "1").unwrap();
+        assert_eq!(store.load_component(&rec("2", 2).sha256).unwrap(), bytes, "still used by version 2");
+        let blob = dir.path().join("components").join(format!("{}.wasm", rec("2", 2).sha256));
+        fs::write(&blob, b"tampered").unwrap();
+        let err = store.load_component(&rec("2", 2).sha256).unwrap_err().to_string();
+        assert!(err.contains("content hash"), "{err}");
+        store.delete_plugin("p", "2").unwrap();
+        assert!(!blob.exists());
     }
 }

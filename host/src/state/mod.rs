@@ -26,8 +26,35 @@ pub struct IngestionRecord {
     /// The last error of each shard that had one.
     #[serde(default)]
     pub last_errors: Vec<ShardError>,
+    /// Every accepted spec and every pointer reset, oldest first (as Druid's
+    /// supervisor history).
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
     /// Milliseconds since the epoch.
     pub updated_at_ms: i64,
+}
+
+/// One change to an ingestion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at_ms: i64,
+    /// `created`, `updated`, `reset`, `imported`.
+    pub kind: String,
+    /// The spec in force after the change.
+    pub spec: serde_json::Value,
+    /// What changed, in words (e.g. `shard 0 reset to earliest`).
+    pub detail: String,
+}
+
+/// A registered plugin version. The component itself is stored by content hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginRecord {
+    pub name: String,
+    pub version: String,
+    /// SHA-256 of the component, hex.
+    pub sha256: String,
+    pub size: u64,
+    pub registered_at_ms: i64,
 }
 
 /// An error a shard met, with the message it was at, if any.
@@ -45,6 +72,8 @@ pub enum StateError {
     Io { path: String, source: std::io::Error },
     #[error("state file {path} is corrupt: {reason}; refusing to use it (restore it from a backup, or delete it to forget this ingestion)")]
     Corrupt { path: String, reason: String },
+    #[error("state store: {0}")]
+    Backend(String),
 }
 
 /// Where ingestion records are kept.
@@ -54,6 +83,19 @@ pub trait StateStore: Send + Sync {
     fn load_all(&self) -> Result<Vec<Result<IngestionRecord, StateError>>, StateError>;
     fn save(&self, record: &IngestionRecord) -> Result<(), StateError>;
     fn delete(&self, name: &str) -> Result<(), StateError>;
+
+    /// Stores a plugin version and its component (by content hash).
+    fn save_plugin(&self, record: &PluginRecord, component: &[u8]) -> Result<(), StateError>;
+    fn load_plugins(&self) -> Result<Vec<PluginRecord>, StateError>;
+    /// The component with this SHA-256; its hash is verified.
+    fn load_component(&self, sha256: &str) -> Result<Vec<u8>, StateError>;
+    fn delete_plugin(&self, name: &str, version: &str) -> Result<(), StateError>;
+}
+
+/// SHA-256 of bytes, as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn now_ms() -> i64 {

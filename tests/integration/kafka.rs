@@ -1,0 +1,486 @@
+//! The Kafka source against librdkafka's mock cluster (the real broker
+//! protocol over TCP): partitions into shards, reset modes, message metadata
+//! in the guest, a broker outage, a lost position, and SIGKILL crash recovery
+//! of the `sluice` binary reading a topic the test process serves.
+
+use crate::support::*;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::ToBytes;
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::{json, Value};
+use sluice::engine::{open_sinks, IdleOutcome, Ingestion, PollerState};
+use sluice::pointer::{Pointer, StartPosition};
+use sluice::source::{kafka::KafkaSource, PartitionReader, Source};
+use sluice::spec::IngestionSpec;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOPIC: &str = "events";
+
+/// A mock cluster (one broker, its own TCP port) and a producer for it.
+struct Kafka {
+    mock: MockCluster<'static, DefaultProducerContext>,
+    producer: BaseProducer,
+}
+
+impl Kafka {
+    fn new(partitions: i32) -> Self {
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic(TOPIC, partitions, 1).unwrap();
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", mock.bootstrap_servers())
+            // Exactly once and in order, so offset N is the N-th message sent.
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .create()
+            .unwrap();
+        Kafka { mock, producer }
+    }
+
+    fn bootstrap(&self) -> String {
+        self.mock.bootstrap_servers()
+    }
+
+    fn send<K: ToBytes + ?Sized, P: ToBytes + ?Sized>(&self, mut record: BaseRecord<'_, K, P>) {
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return,
+                // The local queue is full: let deliveries drain it.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    self.producer.poll(Duration::from_millis(10));
+                    record = r;
+                }
+                Err((e, _)) => panic!("produce: {e}"),
+            }
+        }
+    }
+
+    fn produce<S: AsRef<str>>(&self, partition: i32, payloads: &[S]) {
+        for p in payloads {
+            self.send(BaseRecord::to(TOPIC).partition(partition).payload(p.as_ref().as_bytes()));
+        }
+        self.flush();
+    }
+
+    fn flush(&self) {
+        self.producer.flush(Duration::from_secs(20)).unwrap();
+    }
+
+    /// (low, high) watermarks of a partition.
+    fn watermarks(&self, partition: i32) -> (i64, i64) {
+        self.consumer(&[]).fetch_watermarks(TOPIC, partition, Duration::from_secs(5)).unwrap()
+    }
+
+    fn consumer(&self, extra: &[(&str, &str)]) -> BaseConsumer {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", self.bootstrap());
+        for (k, v) in extra {
+            c.set(*k, *v);
+        }
+        c.create().unwrap()
+    }
+
+    /// A spec reading the topic; `source` entries are merged into `ingestion_source`.
+    fn spec(&self, name: &str, shards: u32, source: Value) -> Value {
+        let mut ingestion_source = json!({
+            "type": "kafka",
+            "pointer.init.reset": "earliest",
+            "poll.timeout": 50,
+            "param": {"topic": TOPIC, "bootstrap_servers": self.bootstrap()}
+        });
+        for (k, v) in source.as_object().unwrap() {
+            if k == "param" {
+                for (pk, pv) in v.as_object().unwrap() {
+                    ingestion_source["param"][pk] = pv.clone();
+                }
+            } else {
+                ingestion_source[k] = v.clone();
+            }
+        }
+        json!({"name": name, "settings": {"index.number_of_shards": shards, "ingestion_source": ingestion_source}})
+    }
+}
+
+/// Waits until `f` holds, or panics with `what` after `timeout`.
+fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Pointers of the echo guest's documents (`<shard>-<pointer>`), per shard.
+fn echoed(ing: &Ingestion) -> BTreeMap<u32, BTreeSet<u64>> {
+    let mut out: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
+    for ((shard, _), (_, doc)) in docs(ing) {
+        out.entry(shard).or_default().insert(doc["pointer"].as_str().unwrap().parse().unwrap());
+    }
+    out
+}
+
+fn range(r: std::ops::Range<u64>) -> BTreeSet<u64> {
+    r.collect()
+}
+
+fn echo() -> sluice::plugin::CompiledPlugin {
+    test_plugin("sluice_echo")
+}
+
+#[test]
+fn a_three_partition_topic_fills_three_shards_or_five_with_two_empty_and_commits_group_offsets() {
+    let kafka = Kafka::new(3);
+    let mut expected = BTreeMap::new();
+    for p in 0..3 {
+        let msgs: Vec<String> =
+            (0..40 + 10 * p).map(|i| msg(Some(&format!("p{p}-{i}")), None, "index", json!({"p": p, "i": i}))).collect();
+        kafka.produce(p, &msgs);
+        for i in 0..40 + 10 * p {
+            expected.insert((p as u32, format!("p{p}-{i}")), (None, json!({"p": p, "i": i})));
+        }
+    }
+
+    let data = tempfile::tempdir().unwrap();
+    let spec = kafka.spec("three", 3, json!({"poll.max_batch_size": 7, "param": {"group.id": "sluice-lag"}}));
+    let ing = start(&spec, data.path());
+    wait_idle(&ing);
+    assert_eq!(docs(&ing), expected);
+    for (shard, status) in ing.status().iter().enumerate() {
+        assert_eq!(status.meta.counters.total_processed_count, 40 + 10 * shard as u64, "each message once");
+        assert_eq!(status.consumer.pointer_based_lag, Some(0), "caught up with the high watermark");
+    }
+    // Progress is mirrored to the consumer group for lag tools: next offset = high watermark.
+    let group = kafka.consumer(&[("group.id", "sluice-lag")]);
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..3 {
+        tpl.add_partition(TOPIC, p);
+    }
+    wait_for(Duration::from_secs(10), "group offsets", || {
+        let committed = group.committed_offsets(tpl.clone(), Duration::from_secs(5)).unwrap();
+        (0..3).all(|p| committed.find_partition(TOPIC, p).unwrap().offset() == Offset::Offset(40 + 10 * p as i64))
+    });
+    drop(ing);
+
+    // Five shards: shard N still reads partition N; shards 3 and 4 stay empty and idle.
+    let data5 = tempfile::tempdir().unwrap();
+    let ing = start(&kafka.spec("five", 5, json!({})), data5.path());
+    wait_idle(&ing);
+    assert_eq!(docs(&ing), expected);
+    let status = ing.status();
+    assert!(status[3..].iter().all(|s| s.idle && s.meta.counters.total_processed_count == 0 && s.last_error.is_none()));
+    drop(ing);
+
+    // Fewer shards than partitions is an error at creation.
+    let spec = IngestionSpec::from_value(&kafka.spec("two", 2, json!({}))).unwrap();
+    let err = Ingestion::start(spec, plugin(), data5.path(), Default::default()).err().unwrap().to_string();
+    assert!(err.contains("3 partitions") && err.contains("2 shards"), "{err}");
+}
+
+#[test]
+fn every_reset_mode_starts_where_it_says() {
+    let kafka = Kafka::new(1);
+    // Offsets 0..10 with create times 1000, 1100, ... 1900.
+    for i in 0..10_i64 {
+        let payload = format!("m{i}");
+        kafka.send(BaseRecord::to(TOPIC).partition(0).payload(payload.as_bytes()).timestamp(1000 + 100 * i));
+    }
+    kafka.flush();
+
+    let run = |name: &str, reset: Value| {
+        let data = tempfile::tempdir().unwrap();
+        let ing = start_with_plugin(&kafka.spec(name, 1, reset), data.path(), echo());
+        wait_idle(&ing);
+        (echoed(&ing).remove(&0).unwrap_or_default(), ing, data)
+    };
+    assert_eq!(run("earliest", json!({"pointer.init.reset": "earliest"})).0, range(0..10));
+    assert_eq!(run("by-offset", json!({"pointer.init.reset": "reset_by_offset", "pointer.init.reset.value": 4})).0, range(4..10));
+    // The first message at or after 1450 ms is offset 5 (1500 ms).
+    assert_eq!(
+        run("by-time", json!({"pointer.init.reset": "reset_by_timestamp", "pointer.init.reset.value": 1450})).0,
+        range(5..10)
+    );
+    // After the newest message: nothing now, then whatever comes (Kafka's behaviour).
+    let (seen, ing, _data) = run("by-late-time", json!({"pointer.init.reset": "reset_by_timestamp", "pointer.init.reset.value": 5000}));
+    assert!(seen.is_empty());
+    let (seen, latest, _data2) = run("latest", json!({"pointer.init.reset": "latest"}));
+    assert!(seen.is_empty(), "latest skips what is already there");
+    kafka.produce(0, &["n10", "n11"]);
+    for i in [&ing, &latest] {
+        wait_for(Duration::from_secs(10), "new messages", || echoed(i).get(&0).is_some_and(|s| s.len() == 2));
+        assert_eq!(echoed(i)[&0], range(10..12));
+    }
+}
+
+#[test]
+fn key_headers_timestamp_and_tombstones_reach_the_guest() {
+    let kafka = Kafka::new(2);
+    let headers = OwnedHeaders::new()
+        .insert(Header { key: "trace", value: Some("abc") })
+        .insert(Header { key: "empty", value: None::<&[u8]> });
+    kafka.send(
+        BaseRecord::to(TOPIC).partition(1).key(&b"user-7"[..]).payload(&b"{\"a\":1}"[..]).headers(headers).timestamp(1_700_000_000_123),
+    );
+    kafka.send(BaseRecord::to(TOPIC).partition(1).key(&b"user-7"[..])); // tombstone: no payload
+    kafka.send(BaseRecord::to(TOPIC).partition(1).payload(&b"plain"[..]).timestamp(1_700_000_000_999));
+    kafka.flush();
+
+    let data = tempfile::tempdir().unwrap();
+    let ing = start_with_plugin(&kafka.spec("meta", 2, json!({})), data.path(), echo());
+    wait_idle(&ing);
+    let got = docs(&ing);
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(
+        got[&(1, "1-0".to_string())].1,
+        json!({"shard": 1, "pointer": "0", "timestamp_ms": 1_700_000_000_123_i64, "key": "user-7",
+               "headers": {"trace": "abc", "empty": null}, "payload": "{\"a\":1}"})
+    );
+    assert_eq!(
+        got[&(1, "1-2".to_string())].1,
+        json!({"shard": 1, "pointer": "2", "timestamp_ms": 1_700_000_000_999_i64, "key": null, "headers": {}, "payload": "plain"})
+    );
+    let c = counters(&ing, 1);
+    assert_eq!((c.total_processed_count, c.total_skipped_count), (3, 1), "the tombstone reached the guest (skipped)");
+}
+
+#[test]
+fn a_broker_outage_shows_in_the_shard_state_and_ingestion_resumes_with_nothing_lost_or_repeated() {
+    let kafka = Kafka::new(2);
+    let batch = |from: usize, n: usize| -> Vec<String> {
+        (from..from + n).map(|i| msg(Some(&format!("d{i}")), Some(1), "index", json!({"i": i}))).collect()
+    };
+    kafka.produce(0, &batch(0, 150));
+    kafka.produce(1, &batch(150, 150));
+    let data = tempfile::tempdir().unwrap();
+    let ing = start(&kafka.spec("outage", 2, json!({"poll.max_batch_size": 20})), data.path());
+    wait_idle(&ing);
+    assert_eq!(docs(&ing).len(), 300);
+
+    kafka.mock.broker_down(-1).unwrap();
+    // Retrying, then Starting while a new session waits for the broker, and so on.
+    let mut retried = [false; 2];
+    wait_for(Duration::from_secs(15), "shards retrying with the outage in their state", || {
+        for s in ing.status() {
+            let outage = s.last_error.as_ref().is_some_and(|e| e.message.contains("unreachable") || e.message.contains("cannot reach Kafka"));
+            retried[s.shard as usize] |= outage && s.state == PollerState::Retrying;
+        }
+        retried == [true, true]
+    });
+    // Written while the broker is down: the producer delivers them when it is back.
+    for p in 0..2 {
+        for m in batch(300 + 100 * p as usize, 100) {
+            kafka.send(BaseRecord::to(TOPIC).partition(p).payload(m.as_bytes()));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    kafka.mock.broker_up(-1).unwrap();
+    kafka.flush();
+    assert_eq!((kafka.watermarks(0).1, kafka.watermarks(1).1), (250, 250));
+
+    wait_for(Duration::from_secs(20), "every message after the outage", || docs(&ing).len() == 500);
+    wait_idle(&ing);
+    assert_eq!(docs(&ing).keys().map(|(_, id)| id.clone()).collect::<BTreeSet<_>>(), (0..500).map(|i| format!("d{i}")).collect());
+    for shard in 0..2 {
+        let c = counters(&ing, shard);
+        assert_eq!((c.total_processed_count, c.total_version_conflicts_count), (250, 0), "shard {shard}: each message once");
+    }
+    assert!(ing.status().iter().all(|s| s.state != PollerState::Retrying));
+}
+
+#[test]
+fn an_out_of_range_checkpoint_blocks_the_shard_until_a_reset() {
+    let kafka = Kafka::new(1);
+    kafka.produce(0, &(0..10).map(|i| format!("small {i}")).collect::<Vec<_>>());
+    let data = tempfile::tempdir().unwrap();
+    let spec = kafka.spec("lost", 1, json!({}));
+    let ing = start_with_plugin(&spec, data.path(), echo());
+    wait_idle(&ing);
+    assert_eq!(echoed(&ing)[&0], range(0..10));
+    drop(ing);
+
+    // Retention: the mock keeps about 5 MiB per partition, so 7 MiB more
+    // delete the oldest messages, including the checkpoint's next offset 10.
+    let big = "x".repeat(100 * 1024);
+    kafka.produce(0, &vec![big; 70]);
+    let (low, high) = kafka.watermarks(0);
+    assert!(low > 10 && high == 80, "retention moved the start to {low}");
+
+    let ing = start_with_plugin(&spec, data.path(), echo());
+    let blocked = match ing.wait_until_idle(Duration::from_secs(20)) {
+        IdleOutcome::Blocked(b) => b,
+        other => panic!("expected a blocked shard, got {other:?}"),
+    };
+    let reason = &blocked[0].1.reason;
+    assert!(reason.contains("offset 10") && reason.contains(&format!("starts at offset {low}")) && reason.contains("retention"), "{reason}");
+    let status = &ing.status()[0];
+    assert_eq!(status.state, PollerState::Blocked);
+    assert_eq!(status.last_error.as_ref().unwrap().message, *reason);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(ing.status()[0].state, PollerState::Blocked, "never a silent reset");
+
+    ing.pause(None).unwrap();
+    ing.resume(None, &[(0, StartPosition::Earliest)]).unwrap();
+    wait_for(Duration::from_secs(20), "reading after the reset", || echoed(&ing)[&0].len() == 10 + (80 - low) as usize);
+    wait_idle(&ing);
+    assert_eq!(echoed(&ing)[&0], range(0..10).union(&range(low as u64..80)).copied().collect());
+    assert!(ing.status()[0].blocked.is_none());
+    drop(ing);
+
+    // The topic recreated (a new cluster) with fewer messages: the checkpoint
+    // is beyond its end.
+    let recreated = Kafka::new(1);
+    recreated.produce(0, &["a", "b", "c"]);
+    let spec = recreated.spec("lost", 1, json!({}));
+    let ing = start_with_plugin(&spec, data.path(), echo());
+    let IdleOutcome::Blocked(blocked) = ing.wait_until_idle(Duration::from_secs(20)) else { panic!("expected blocked") };
+    assert!(blocked[0].1.reason.contains("offset 80") && blocked[0].1.reason.contains("recreated"), "{}", blocked[0].1.reason);
+    ing.pause(None).unwrap();
+    ing.resume(None, &[(0, StartPosition::At(Pointer::Small(1)))]).unwrap();
+    wait_for(Duration::from_secs(20), "reading the recreated topic", || echoed(&ing)[&0].contains(&2));
+    assert_eq!(counters(&ing, 0).total_processed_count, 10 + (80 - low) as u64 + 2);
+}
+
+/// SIGKILLs `sluice run` at random points while it ingests a 60,000-message
+/// topic served by this test process, and checks that the final sinks hold
+/// exactly what a model that applies every message once holds.
+#[test]
+fn sigkill_while_ingesting_from_kafka_loses_nothing_and_doubles_nothing() {
+    const SHARDS: u32 = 3;
+    const MESSAGES: usize = 60_000;
+    let kafka = Kafka::new(SHARDS as i32);
+    let mut model = Model::new("{}");
+    for (shard, lines) in generated_stream(SHARDS, MESSAGES, 7).iter().enumerate() {
+        for l in lines {
+            kafka.send(BaseRecord::to(TOPIC).partition(shard as i32).payload(l.as_bytes()));
+        }
+        model.apply(shard as u32, 0, lines);
+    }
+    kafka.flush();
+    for shard in 0..SHARDS {
+        assert_eq!(kafka.watermarks(shard as i32), (0, model.counters[&shard].total_processed_count as i64));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let spec_json = kafka.spec("kcrash", SHARDS, json!({"poll.max_batch_size": 20, "internal_queue_size": 100}));
+    let spec_path = dir.path().join("kcrash.json");
+    std::fs::write(&spec_path, spec_json.to_string()).unwrap();
+    let spec = IngestionSpec::from_value(&spec_json).unwrap();
+    let data = dir.path().join("data");
+    let processed = || -> u64 {
+        match open_sinks(&data, &spec) {
+            Ok(sinks) => sinks.iter().map(|s| s.meta().unwrap().counters.total_processed_count).sum(),
+            Err(_) => 0,
+        }
+    };
+    let run = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        cmd.arg("run").arg(&spec_path).args(["--until-idle", "--data-dir"]).arg(&data);
+        cmd
+    };
+
+    // The kill delay adapts to the machine: a run killed before it committed
+    // anything (slow start on a loaded machine) lengthens it; a run that
+    // finished shortens it. Only kills that land mid-ingestion count.
+    let mut rng = 0x6b61_666b_u64;
+    let mut scale = 1.0_f64;
+    let (mut kills_mid_ingestion, mut attempts) = (0, 0);
+    while kills_mid_ingestion < 6 {
+        attempts += 1;
+        assert!(attempts <= 60, "could not land 6 kills mid-ingestion in 60 attempts ({kills_mid_ingestion} landed)");
+        let before = processed();
+        if before == MESSAGES as u64 {
+            break;
+        }
+        let mut child = run().stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let delay = Duration::from_millis(((150 + (rng >> 33) % 350) as f64 * scale) as u64);
+        let started = Instant::now();
+        while started.elapsed() < delay && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap(); // SIGKILL (a no-op if it already exited)
+        child.wait().unwrap();
+        let after = processed();
+        assert!(after >= before, "committed progress never goes backwards ({before} -> {after})");
+        if after == before {
+            scale = (scale * 1.5).min(20.0);
+        } else if after == MESSAGES as u64 {
+            scale = (scale * 0.6).max(0.2);
+        } else {
+            kills_mid_ingestion += 1;
+        }
+    }
+    assert!(kills_mid_ingestion >= 5, "only {kills_mid_ingestion} kills landed mid-ingestion");
+    eprintln!("{kills_mid_ingestion} SIGKILLs landed mid-ingestion in {attempts} runs; committed before the final run: {}", processed());
+
+    let out = run().output().unwrap();
+    assert!(out.status.success(), "final run failed: {}", String::from_utf8_lossy(&out.stderr));
+
+    let sinks = open_sinks(&data, &spec).unwrap();
+    let mut got = BTreeMap::new();
+    for (shard, sink) in sinks.iter().enumerate() {
+        let meta = sink.meta().unwrap();
+        assert_eq!(meta.counters, model.counters[&(shard as u32)], "shard {shard} counters");
+        for (id, doc) in sink.scan(None, usize::MAX).unwrap() {
+            got.insert((shard as u32, id), (doc.version, serde_json::from_slice::<Value>(&doc.source).unwrap()));
+        }
+        assert_eq!(meta.live_docs as usize, got.keys().filter(|(s, _)| *s == shard as u32).count());
+    }
+    assert_eq!(got, model.live());
+}
+
+/// Drain rate of the raw reader (no plugin, no sink): 200,000 messages of
+/// ~300 bytes. The mock keeps ~5 MiB per partition, so the topic has 16
+/// partitions, drained one after the other by one reader at a time.
+/// `cargo test --release -p sluice --test integration -- --ignored kafka_drain_rate --nocapture`
+#[test]
+#[ignore = "a measurement, not a check; run it in release"]
+fn kafka_drain_rate() {
+    const PARTITIONS: i32 = 16;
+    const MESSAGES: usize = 200_000;
+    let kafka = Kafka::new(PARTITIONS);
+    let started = Instant::now();
+    for i in 0..MESSAGES {
+        let payload = format!(
+            "{{\"_id\":\"doc-{i:08}\",\"_version\":{v},\"_op_type\":\"index\",\"_source\":{{\"name\":\"user {i}\",\"city\":\"city-{c}\",\"age\":{a},\"tags\":[\"t{t}\",\"u{u}\"],\"note\":\"{pad}\"}}}}",
+            v = i % 7 + 1,
+            c = i % 97,
+            a = i % 90,
+            t = i % 13,
+            u = i % 17,
+            pad = "lorem ipsum dolor sit amet ".repeat(6)
+        );
+        kafka.send(BaseRecord::to(TOPIC).partition((i % PARTITIONS as usize) as i32).payload(payload.as_bytes()));
+    }
+    kafka.flush();
+    eprintln!("produced {MESSAGES} messages in {:?}", started.elapsed());
+    let params = BTreeMap::from([("topic".to_string(), TOPIC.to_string()), ("bootstrap_servers".to_string(), kafka.bootstrap())]);
+    let source = KafkaSource::from_params(&params).unwrap();
+    let (mut total, mut bytes) = (0_usize, 0_usize);
+    let started = Instant::now();
+    for p in 0..PARTITIONS as u32 {
+        let expected = kafka.watermarks(p as i32).1 as usize;
+        assert_eq!(kafka.watermarks(p as i32).0, 0, "the mock's retention kept partition {p} whole");
+        let mut reader: Box<dyn PartitionReader> = source.open(p, StartPosition::Earliest).unwrap();
+        let mut n = 0;
+        while n < expected {
+            let batch = reader.poll(1000, Duration::from_millis(100)).unwrap();
+            n += batch.messages.len();
+            bytes += batch.messages.iter().map(|m| m.payload.as_ref().map_or(0, Vec::len)).sum::<usize>();
+        }
+        total += n;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "drained {total} messages ({:.0} bytes avg) in {secs:.2}s: {:.0} messages/s, {:.1} MB/s",
+        bytes as f64 / total as f64,
+        total as f64 / secs,
+        bytes as f64 / secs / 1e6
+    );
+    assert_eq!(total, MESSAGES);
+}
