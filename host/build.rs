@@ -76,6 +76,55 @@ fn main() {
         "cargo:rustc-env=SLUICE_TEST_GUESTS_DIR={}",
         guest_target.join("wasm32-wasip2/release").display()
     );
+
+    compile_protos(&root, &out_dir);
+}
+
+/// Generates the gRPC control plane (`proto/sluice/v1/*.proto`, package
+/// `sluice.v1`) with tonic-prost-build, plus a file descriptor set for server
+/// reflection. protoc comes from the `protoc-bin-vendored` crate unless
+/// `PROTOC` names one, so no system package is needed.
+fn compile_protos(root: &Path, out_dir: &Path) {
+    let proto_dir = root.join("proto");
+    println!("cargo:rerun-if-changed={}", proto_dir.display());
+    if std::env::var_os("PROTOC").is_none() {
+        let protoc = protoc_bin_vendored::protoc_bin_path().expect("protoc-bin-vendored has no protoc for this platform");
+        // SAFETY: the build script is single-threaded here.
+        unsafe { std::env::set_var("PROTOC", protoc) };
+    }
+    let protos: Vec<PathBuf> = ["ingestion", "documents", "plugins", "state"]
+        .iter()
+        .map(|f| proto_dir.join(format!("sluice/v1/{f}.proto")))
+        .collect();
+    // JSON for `sluice ctl --json`: every message serializes; enum fields are
+    // i32 in prost, so they serialize by name through `crate::api::enum_name`.
+    let mut builder = tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("sluice_v1_descriptor.bin"))
+        .type_attribute(".sluice.v1", "#[derive(serde::Serialize)]");
+    for field in ["Ingestion.error_strategy", "ShardState.error_strategy", "ShardState.state", "ShardReset.mode"] {
+        let (message, name) = field.split_once('.').unwrap();
+        let enum_type = match name {
+            "error_strategy" => "ErrorPolicy",
+            "state" => "PollerState",
+            _ => "ResetMode",
+        };
+        builder = builder.field_attribute(
+            format!(".sluice.v1.{message}.{name}"),
+            format!("#[serde(serialize_with = \"crate::api::proto::serialize_enum::<{enum_type}, _>\")]"),
+        );
+    }
+    // The stats messages are filled from the engine's polling_ingest_stats
+    // JSON (one source of truth for OpenSearch's names); an unknown field is
+    // an error the unit tests catch.
+    for message in ["PollingIngestStats", "MessageProcessorStats", "ConsumerStats"] {
+        builder = builder.type_attribute(
+            format!(".sluice.v1.{message}"),
+            "#[derive(serde::Deserialize)] #[serde(deny_unknown_fields)]",
+        );
+    }
+    builder
+        .compile_protos(&protos, &[proto_dir])
+        .unwrap_or_else(|e| panic!("compiling proto/sluice/v1: {e}"));
 }
 
 /// Installs the wasm32-wasip2 target through rustup when it is missing, so

@@ -2,8 +2,10 @@
 //!
 //! Data flows one way: [`source`] -> [`engine`] (poller, queue, processor
 //! calling the [`plugin`]) -> [`sink`] (documents + checkpoint, atomically).
-//! [`state`] remembers the ingestions; [`spec`] describes one.
+//! [`state`] remembers the ingestions; [`spec`] describes one. [`manager`]
+//! runs a host's ingestions and [`api`] serves it over gRPC.
 
+pub mod api;
 pub mod engine;
 pub mod manager;
 pub mod plugin;

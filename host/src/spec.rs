@@ -105,11 +105,19 @@ pub struct PluginSpec {
     pub config: Map<String, Value>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Where shard documents go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum SinkType {
     /// A durable local store per shard under the data directory.
     Embedded,
+    /// Documents, checkpoints and counters in Redis: any host can take a shard over.
+    Redis {
+        /// `redis://[:password@]host:port/db`
+        url: String,
+        /// Prefix of every key (`<prefix>:{<ingestion>:<shard>}:docs`, ...).
+        key_prefix: String,
+    },
 }
 
 /// A parsed, validated ingestion spec.
@@ -374,6 +382,10 @@ pub fn redact_secrets(spec: &Value) -> Value {
                 };
                 if secret && !v.is_object() {
                     *v = Value::String(REDACTED.into());
+                } else if k == "url" {
+                    if let Value::String(url) = v {
+                        *url = redact_url_password(url);
+                    }
                 } else {
                     let inner_param = in_param || k == "param" || k.ends_with(".param");
                     walk(v, inner_param);
@@ -384,6 +396,20 @@ pub fn redact_secrets(spec: &Value) -> Value {
     let mut out = spec.clone();
     walk(&mut out, false);
     out
+}
+
+/// `redis://user:pw@host/0` -> `redis://user:<redacted>@host/0`.
+pub fn redact_url_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_string() };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].find(':') {
+            Some(colon) => format!("{}{}:{REDACTED}{}", &url[..scheme_end], &rest[..colon], &rest[at..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 /// Names become directory and key names: keep them plain.
@@ -432,19 +458,32 @@ fn parse_sluice(section: Option<&Value>) -> Result<(PluginSpec, SinkType), SpecE
             }
             "sink" => {
                 let s = v.as_object().ok_or_else(|| invalid("sluice.sink", "must be an object"))?;
+                let (mut kind, mut url, mut key_prefix) = ("embedded".to_string(), None, None);
                 for (k, v) in s {
                     match k.as_str() {
-                        "type" => {
-                            sink = match as_text("sluice.sink.type", v)?.as_str() {
-                                "embedded" => SinkType::Embedded,
-                                other => return Err(invalid("sluice.sink.type", format!("{other:?}; allowed: embedded"))),
-                            }
-                        }
+                        "type" => kind = as_text("sluice.sink.type", v)?,
+                        "url" => url = Some(as_text("sluice.sink.url", v)?),
+                        "key_prefix" => key_prefix = Some(as_text("sluice.sink.key_prefix", v)?),
                         other => {
-                            return Err(SpecError::UnknownKey { key: format!("sluice.sink.{other}"), allowed: "type".into() });
+                            return Err(SpecError::UnknownKey {
+                                key: format!("sluice.sink.{other}"),
+                                allowed: "type, url, key_prefix".into(),
+                            });
                         }
                     }
                 }
+                sink = match kind.as_str() {
+                    "embedded" if url.is_none() && key_prefix.is_none() => SinkType::Embedded,
+                    "embedded" => return Err(invalid("sluice.sink", "url and key_prefix are for the redis sink")),
+                    "redis" => {
+                        let url = url.ok_or_else(|| SpecError::Missing("sluice.sink.url (required by the redis sink)".into()))?;
+                        if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+                            return Err(invalid("sluice.sink.url", "must be a redis:// or rediss:// URL"));
+                        }
+                        SinkType::Redis { url, key_prefix: key_prefix.unwrap_or_else(|| "sluice".into()) }
+                    }
+                    other => return Err(invalid("sluice.sink.type", format!("{other:?}; allowed: embedded, redis"))),
+                };
             }
             other => {
                 return Err(SpecError::UnknownKey { key: format!("sluice.{other}"), allowed: "plugin, sink".into() });
@@ -646,6 +685,19 @@ mod tests {
         assert_eq!(p["region"], "eu-west-1");
         assert_eq!(r["settings"]["index.ingestion_source.param.session_token"], REDACTED);
         assert!(!r.to_string().contains("shh") && !r.to_string().contains("AKIA") && !r.to_string().contains("tok\""));
+        let with_sink = json!({"sluice": {"sink": {"type": "redis", "url": "redis://u:hunter2@h:6379/0"}}});
+        assert_eq!(redact_secrets(&with_sink)["sluice"]["sink"]["url"], "redis://u:<redacted>@h:6379/0");
+        assert_eq!(redact_url_password("redis://h:6379/0"), "redis://h:6379/0");
+    }
+
+    #[test]
+    fn redis_sink_spec() {
+        let spec = parse(json!({"name": "r", "settings": {"ingestion_source": {"type": "file"}},
+            "sluice": {"sink": {"type": "redis", "url": "redis://127.0.0.1:6379/2"}}})).unwrap();
+        assert_eq!(spec.sink, SinkType::Redis { url: "redis://127.0.0.1:6379/2".into(), key_prefix: "sluice".into() });
+        let err = parse(json!({"name": "r", "settings": {"ingestion_source": {"type": "file"}},
+            "sluice": {"sink": {"type": "redis"}}})).unwrap_err();
+        assert!(err.to_string().contains("sluice.sink.url"), "{err}");
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl Kafka {
 
     fn produce<S: AsRef<str>>(&self, partition: i32, payloads: &[S]) {
         for p in payloads {
-            self.send(BaseRecord::to(TOPIC).partition(partition).payload(p.as_ref().as_bytes()));
+            self.send(rec().partition(partition).payload(p.as_ref().as_bytes()));
         }
         self.flush();
     }
@@ -105,6 +105,11 @@ impl Kafka {
         }
         json!({"name": name, "settings": {"index.number_of_shards": shards, "ingestion_source": ingestion_source}})
     }
+}
+
+/// A record for the test topic, with byte keys and payloads.
+fn rec<'a>() -> BaseRecord<'a, [u8], [u8]> {
+    BaseRecord::to(TOPIC)
 }
 
 /// Waits until `f` holds, or panics with `what` after `timeout`.
@@ -188,7 +193,7 @@ fn every_reset_mode_starts_where_it_says() {
     // Offsets 0..10 with create times 1000, 1100, ... 1900.
     for i in 0..10_i64 {
         let payload = format!("m{i}");
-        kafka.send(BaseRecord::to(TOPIC).partition(0).payload(payload.as_bytes()).timestamp(1000 + 100 * i));
+        kafka.send(rec().partition(0).payload(payload.as_bytes()).timestamp(1000 + 100 * i));
     }
     kafka.flush();
 
@@ -224,10 +229,10 @@ fn key_headers_timestamp_and_tombstones_reach_the_guest() {
         .insert(Header { key: "trace", value: Some("abc") })
         .insert(Header { key: "empty", value: None::<&[u8]> });
     kafka.send(
-        BaseRecord::to(TOPIC).partition(1).key(&b"user-7"[..]).payload(&b"{\"a\":1}"[..]).headers(headers).timestamp(1_700_000_000_123),
+        rec().partition(1).key(&b"user-7"[..]).payload(&b"{\"a\":1}"[..]).headers(headers).timestamp(1_700_000_000_123),
     );
-    kafka.send(BaseRecord::to(TOPIC).partition(1).key(&b"user-7"[..])); // tombstone: no payload
-    kafka.send(BaseRecord::to(TOPIC).partition(1).payload(&b"plain"[..]).timestamp(1_700_000_000_999));
+    kafka.send(rec().partition(1).key(&b"user-7"[..])); // tombstone: no payload
+    kafka.send(rec().partition(1).payload(&b"plain"[..]).timestamp(1_700_000_000_999));
     kafka.flush();
 
     let data = tempfile::tempdir().unwrap();
@@ -274,7 +279,7 @@ fn a_broker_outage_shows_in_the_shard_state_and_ingestion_resumes_with_nothing_l
     // Written while the broker is down: the producer delivers them when it is back.
     for p in 0..2 {
         for m in batch(300 + 100 * p as usize, 100) {
-            kafka.send(BaseRecord::to(TOPIC).partition(p).payload(m.as_bytes()));
+            kafka.send(rec().partition(p).payload(m.as_bytes()));
         }
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -356,7 +361,7 @@ fn sigkill_while_ingesting_from_kafka_loses_nothing_and_doubles_nothing() {
     let mut model = Model::new("{}");
     for (shard, lines) in generated_stream(SHARDS, MESSAGES, 7).iter().enumerate() {
         for l in lines {
-            kafka.send(BaseRecord::to(TOPIC).partition(shard as i32).payload(l.as_bytes()));
+            kafka.send(rec().partition(shard as i32).payload(l.as_bytes()));
         }
         model.apply(shard as u32, 0, lines);
     }
@@ -455,7 +460,7 @@ fn kafka_drain_rate() {
             u = i % 17,
             pad = "lorem ipsum dolor sit amet ".repeat(6)
         );
-        kafka.send(BaseRecord::to(TOPIC).partition((i % PARTITIONS as usize) as i32).payload(payload.as_bytes()));
+        kafka.send(rec().partition((i % PARTITIONS as usize) as i32).payload(payload.as_bytes()));
     }
     kafka.flush();
     eprintln!("produced {MESSAGES} messages in {:?}", started.elapsed());

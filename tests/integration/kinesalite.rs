@@ -1,6 +1,8 @@
 //! kinesalite (a Kinesis emulator from npm) for the Kinesis tests: one server
 //! per test on a free port, killed on drop, and a client to create streams,
-//! put records, split shards and freeze the server.
+//! put records, split shards and freeze the server; plus a fault-injecting
+//! proxy for errors kinesalite cannot be made to answer (throttling, expired
+//! iterators).
 
 #![allow(dead_code)]
 
@@ -11,8 +13,11 @@ use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
 use aws_sdk_kinesis::Client;
 use serde_json::{json, Value};
 use sluice::pointer::Pointer;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const INSTALL_HINT: &str = "the Kinesis tests need kinesalite 3.3.3 on PATH: run ./scripts/test (it installs it), \
@@ -256,5 +261,119 @@ impl Drop for Kinesalite {
         // SIGKILL also ends a stopped process.
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// One call that went through a [`FaultProxy`].
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub at: Instant,
+    /// `GetRecords`, `GetShardIterator`, ...
+    pub action: String,
+    pub body: Value,
+    /// The error code answered instead of forwarding, if any.
+    pub fault: Option<&'static str>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    /// GetRecords call number (1-based) -> the error code to answer it with.
+    faults: BTreeMap<usize, &'static str>,
+    get_records_calls: usize,
+    calls: Vec<Call>,
+}
+
+/// An HTTP proxy in front of kinesalite that answers chosen GetRecords
+/// calls with a Kinesis error (expired iterator, throttling) instead of
+/// forwarding them, and records every call with its time.
+pub struct FaultProxy {
+    pub endpoint: String,
+    state: Arc<Mutex<ProxyState>>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: &str, faults: &[(usize, &'static str)]) -> Self {
+        let upstream = upstream.strip_prefix("http://").unwrap().to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(ProxyState { faults: faults.iter().copied().collect(), ..Default::default() }));
+        let shared = state.clone();
+        // The threads end with the test process.
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (state, upstream) = (shared.clone(), upstream.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &upstream, &state);
+                });
+            }
+        });
+        FaultProxy { endpoint, state }
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().unwrap().calls.clone()
+    }
+}
+
+/// Serves one client connection, request by request.
+fn serve(conn: TcpStream, upstream: &str, state: &Mutex<ProxyState>) -> std::io::Result<()> {
+    let mut client = conn.try_clone()?;
+    let mut reader = BufReader::new(conn);
+    loop {
+        let mut head = Vec::new();
+        let mut content_length = 0;
+        let mut action = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(()); // the client closed the connection
+            }
+            if line == "\r\n" {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                content_length = v.trim().parse().unwrap();
+            }
+            if lower.starts_with("x-amz-target:") {
+                action = line.trim().rsplit('.').next().unwrap().to_string();
+            }
+            if !lower.starts_with("connection:") {
+                head.push(line);
+            }
+        }
+        let mut body = vec![0; content_length];
+        reader.read_exact(&mut body)?;
+        let fault = {
+            let mut s = state.lock().unwrap();
+            let fault = if action == "GetRecords" {
+                s.get_records_calls += 1;
+                let n = s.get_records_calls;
+                s.faults.remove(&n)
+            } else {
+                None
+            };
+            let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            s.calls.push(Call { at: Instant::now(), action: action.clone(), body, fault });
+            fault
+        };
+        if let Some(code) = fault {
+            let payload = json!({"__type": code, "message": format!("injected by the test proxy: {code}")}).to_string();
+            write!(
+                client,
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-RequestId: fault\r\nContent-Length: {}\r\n\r\n{payload}",
+                payload.len()
+            )?;
+            continue;
+        }
+        // One upstream connection per request, closed by kinesalite after
+        // its answer; the answer (which says `Connection: close`) is relayed as is.
+        let mut up = TcpStream::connect(upstream)?;
+        up.write_all(head.concat().as_bytes())?;
+        up.write_all(b"Connection: close\r\n\r\n")?;
+        up.write_all(&body)?;
+        let mut answer = Vec::new();
+        up.read_to_end(&mut answer)?;
+        client.write_all(&answer)?;
     }
 }

@@ -2,7 +2,7 @@
 //! SIGKILL crashes, an outage (SIGSTOP), a split shard drained to CLOSED, and
 //! a checkpoint that no longer exists.
 
-use crate::kinesalite::{Kinesalite, Landed, Put};
+use crate::kinesalite::{Call, FaultProxy, Kinesalite, Landed, Put};
 use crate::support::*;
 use serde_json::{json, Value};
 use sluice::engine::{open_sinks, BlockCause, Ingestion, PollerState, ShardStatus};
@@ -412,4 +412,55 @@ fn a_checkpoint_that_no_longer_exists_blocks_the_shard_until_a_reset() {
     wait_for(&ing, Duration::from_secs(20), "the new records", |s| s[0].meta.counters.total_processed_count == 10);
     let got = payloads(&ing, 0);
     assert!(got.iter().filter(|p| p.starts_with("new")).count() == 5, "{got:?}");
+}
+
+/// Through a proxy that answers chosen GetRecords calls with errors:
+/// throttling backs off and keeps the iterator, an expired iterator is
+/// re-acquired AFTER_SEQUENCE_NUMBER the last record read, and calls respect
+/// the service's limits. Every record is read once.
+#[test]
+fn throttling_and_expired_iterators_cost_nothing_and_calls_stay_within_the_limits() {
+    let kl = Kinesalite::start();
+    kl.create_stream("faults", 1);
+    let puts: Vec<Put> = (0..100).map(|i| Put { key: format!("{i}"), hash_key: None, data: format!("r{i}") }).collect();
+    let landed = kl.put("faults", &puts);
+    let proxy = FaultProxy::start(
+        &kl.endpoint,
+        &[
+            (3, "ExpiredIteratorException"),
+            (5, "ProvisionedThroughputExceededException"),
+            (6, "ProvisionedThroughputExceededException"),
+        ],
+    );
+    let mut spec = kl.spec("faults", "faults", 1, json!({"poll.max_batch_size": 10}));
+    spec["settings"]["ingestion_source"]["param"]["endpoint_override"] = json!(proxy.endpoint);
+    let data = tempfile::tempdir().unwrap();
+    let ing = start_with_plugin(&spec, data.path(), echo());
+    wait_idle(&ing);
+    assert_eq!(payloads(&ing, 0), (0..100).map(|i| format!("r{i}")).collect::<Vec<_>>());
+    let status = &ing.status()[0];
+    assert_eq!(status.consumer.total_polled_count, 100, "no record read twice");
+    assert_eq!(status.meta.counters.total_processed_count, 100);
+
+    let calls = proxy.calls();
+    let records: Vec<&Call> = calls.iter().filter(|c| c.action == "GetRecords").collect();
+    for c in &records {
+        assert!(c.body["Limit"].as_i64().unwrap() <= 10, "a call asks for at most poll.max_batch_size: {:?}", c.body);
+    }
+    for w in records.windows(2) {
+        let gap = w[1].at - w[0].at;
+        assert!(gap >= Duration::from_millis(195), "GetRecords calls {gap:?} apart: more than 5 a second");
+    }
+    // Call 3 expired: a new iterator after the 20th record (two calls of 10).
+    let expired = calls.iter().position(|c| c.fault == Some("ExpiredIteratorException")).unwrap();
+    let reacquire = &calls[expired + 1];
+    assert_eq!(reacquire.action, "GetShardIterator");
+    assert_eq!(reacquire.body["ShardIteratorType"], "AFTER_SEQUENCE_NUMBER");
+    assert_eq!(reacquire.body["StartingSequenceNumber"], json!(landed[19].sequence.to_string()));
+    // Calls 5 and 6 throttled: the retries back off 500 ms, then 1 s, with the same iterator.
+    let gaps: Vec<Duration> = records[4..7].windows(2).map(|w| w[1].at - w[0].at).collect();
+    assert!(gaps[0] >= Duration::from_millis(500) && gaps[1] >= Duration::from_millis(1000), "{gaps:?}");
+    assert_eq!(records[4].body["ShardIterator"], records[5].body["ShardIterator"]);
+    assert_eq!(records[5].body["ShardIterator"], records[6].body["ShardIterator"]);
+    assert_eq!(calls.iter().filter(|c| c.action == "GetShardIterator").count(), 2, "one at the start, one after expiry");
 }

@@ -1,9 +1,12 @@
 //! sluice's integration tests: one test binary, one module per area.
 
+mod redis_server;
 mod support;
 
 mod cli;
+mod grpc;
 mod kafka;
 mod kinesalite;
 mod kinesis;
 mod pipeline;
+mod redis_backend;

@@ -1,7 +1,9 @@
 //! Command-line parsing and dispatch; each command lives in its own module.
 
+mod ctl;
 mod docs;
 mod run;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -21,6 +23,10 @@ enum Command {
     /// Read documents from an ingestion's shard sinks.
     #[command(subcommand)]
     Docs(docs::DocsCommand),
+    /// Run the host as a service with the gRPC control plane.
+    Serve(serve::ServeArgs),
+    /// Manage a `sluice serve` host over gRPC.
+    Ctl(ctl::CtlArgs),
 }
 
 /// Where state and sinks live; shared by every command.
@@ -35,5 +41,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Docs(cmd) => docs::docs(cmd),
+        Command::Serve(args) => serve::serve(args),
+        Command::Ctl(args) => ctl::ctl(args),
     }
 }

@@ -164,7 +164,8 @@ impl Progress {
 
 /// `IDLE` (caught up, all committed), `BLOCKED`, `PAUSED`, ...
 fn state_label(s: &ShardStatus) -> String {
-    if s.idle && s.blocked.is_none() {
+    // A drained closed partition (Kinesis, after a split) says CLOSED, not IDLE.
+    if s.idle && s.blocked.is_none() && s.state != sluice::engine::PollerState::Closed {
         "IDLE".into()
     } else {
         serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()

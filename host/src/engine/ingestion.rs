@@ -5,9 +5,10 @@ use super::shard::ShardWorker;
 use crate::plugin::{CompiledPlugin, PluginError};
 use crate::pointer::StartPosition;
 use crate::sink::embedded::EmbeddedSink;
+use crate::sink::redis::RedisSink;
 use crate::sink::{ShardSink, SinkError};
 use crate::source::{check_partitions, open_source, SourceError};
-use crate::spec::{ErrorStrategy, IngestionSpec};
+use crate::spec::{ErrorStrategy, IngestionSpec, SinkType};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,10 +32,15 @@ pub fn sink_path(data_dir: &Path, ingestion: &str, shard: u32) -> PathBuf {
     data_dir.join("sinks").join(ingestion).join(format!("shard-{shard}"))
 }
 
-/// Opens the sinks of an ingestion that is not running (for reading documents).
+/// Opens the shard sinks the spec names.
 pub fn open_sinks(data_dir: &Path, spec: &IngestionSpec) -> Result<Vec<Arc<dyn ShardSink>>, SinkError> {
     (0..spec.shards)
-        .map(|s| EmbeddedSink::open(&sink_path(data_dir, &spec.name, s)).map(|s| Arc::new(s) as Arc<dyn ShardSink>))
+        .map(|shard| -> Result<Arc<dyn ShardSink>, SinkError> {
+            Ok(match &spec.sink {
+                SinkType::Embedded => Arc::new(EmbeddedSink::open(&sink_path(data_dir, &spec.name, shard))?),
+                SinkType::Redis { url, key_prefix } => Arc::new(RedisSink::open(url, key_prefix, &spec.name, shard)?),
+            })
+        })
         .collect()
 }
 

@@ -8,17 +8,13 @@
 //! move together or not at all. docs/architecture.md says why fjall (measured
 //! against redb).
 
-use super::versioning::{decide, Decision};
-use super::{CommitBatch, DroppedMessage, ShardSink, SinkError, SinkMeta, StoredDoc};
+use super::{decode_doc, plan_writes, CommitBatch, DroppedMessage, ShardSink, SinkError, SinkMeta, StoredDoc};
 use crate::pointer::{Pointer, StartPosition};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 const META_KEY: &[u8] = b"meta";
-const FLAG_DELETED: u8 = 1;
-const FLAG_VERSIONED: u8 = 2;
 
 pub struct EmbeddedSink {
     db: Database,
@@ -75,32 +71,6 @@ fn store_err(path: &Path, e: impl std::fmt::Display) -> SinkError {
     SinkError::Store { path: path.display().to_string(), message: e.to_string() }
 }
 
-/// Record layout: flags (1 byte), version (8 bytes LE), source JSON.
-fn encode_doc(version: Option<u64>, deleted: bool, source: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(9 + source.len());
-    let mut flags = 0;
-    if deleted {
-        flags |= FLAG_DELETED;
-    }
-    if version.is_some() {
-        flags |= FLAG_VERSIONED;
-    }
-    out.push(flags);
-    out.extend_from_slice(&version.unwrap_or(0).to_le_bytes());
-    out.extend_from_slice(source);
-    out
-}
-
-fn decode_doc(bytes: &[u8]) -> Option<StoredDoc> {
-    let (&flags, rest) = bytes.split_first()?;
-    let version = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
-    Some(StoredDoc {
-        version: (flags & FLAG_VERSIONED != 0).then_some(version),
-        deleted: flags & FLAG_DELETED != 0,
-        source: rest[8..].to_vec(),
-    })
-}
-
 impl ShardSink for EmbeddedSink {
     fn meta(&self) -> Result<SinkMeta, SinkError> {
         Ok(self.meta.lock().unwrap().clone())
@@ -111,43 +81,18 @@ impl ShardSink for EmbeddedSink {
         let mut meta = committed.clone();
         let mut counters = batch.counters;
         let mut wb = self.db.batch().durability(Some(PersistMode::SyncAll));
-        // A write batch does not read its own writes: later ops on the same
-        // id in this batch must see the earlier ones.
-        let mut pending: HashMap<&str, Option<StoredDoc>> = HashMap::new();
-        for op in &batch.ops {
-            let existing = match pending.get(op.id.as_str()) {
-                Some(doc) => doc.clone(),
-                None => self.load_doc(&op.id)?,
-            };
-            let was_live = existing.as_ref().is_some_and(|d| !d.deleted);
-            let new = match decide(existing.as_ref(), op.op_type, op.version) {
-                Decision::Conflict => {
-                    counters.total_version_conflicts_count += 1;
-                    continue;
-                }
-                Decision::Put { version } => {
-                    let source = op.source.as_deref().unwrap_or("{}").as_bytes();
-                    wb.insert(&self.docs, op.id.as_str(), encode_doc(version, false, source));
-                    Some(StoredDoc { version, deleted: false, source: source.to_vec() })
-                }
-                Decision::Tombstone { version } => {
-                    wb.insert(&self.docs, op.id.as_str(), encode_doc(version, true, b""));
-                    Some(StoredDoc { version, deleted: true, source: Vec::new() })
-                }
-                Decision::Remove => {
-                    wb.remove(&self.docs, op.id.as_str());
-                    None
-                }
-            };
-            let now_live = new.as_ref().is_some_and(|d| !d.deleted);
-            pending.insert(op.id.as_str(), new);
-            counters.total_ops_applied_count += 1;
-            match (was_live, now_live) {
-                (false, true) => meta.live_docs += 1,
-                (true, false) => meta.live_docs -= 1,
-                _ => {}
+        // A fjall write batch does not read its own writes; plan_writes keeps
+        // an overlay so a later op on the same id sees the earlier one.
+        let planned = plan_writes(&batch.ops, |id| self.load_doc(id))?;
+        for (id, value) in planned.writes {
+            match value {
+                Some(v) => wb.insert(&self.docs, id.as_str(), v),
+                None => wb.remove(&self.docs, id.as_str()),
             }
         }
+        counters.total_version_conflicts_count += planned.version_conflicts;
+        counters.total_ops_applied_count += planned.ops_applied;
+        meta.live_docs = meta.live_docs.checked_add_signed(planned.live_delta).expect("live count never negative");
         for d in &batch.dropped {
             wb.insert(&self.dropped_ks, d.pointer.sort_key(), serde_json::to_vec(d).expect("serializes"));
         }

@@ -6,6 +6,7 @@
 //! nothing: on restart the shard resumes right after the committed pointer.
 
 pub mod embedded;
+pub mod redis;
 pub mod versioning;
 
 use crate::pointer::{Pointer, StartPosition};
@@ -108,6 +109,87 @@ pub enum SinkError {
     Store { path: String, message: String },
     #[error("sink {path} holds a corrupt record {key:?}: {message}")]
     Corrupt { path: String, key: String, message: String },
+    /// The stored checkpoint is not the one this writer last saw (the store
+    /// lost recent writes, or another host wrote the shard). Nothing was
+    /// written; the shard resumes from the stored checkpoint.
+    #[error("sink {path}: the stored checkpoint moved underneath this writer; resuming from it")]
+    CheckpointMoved { path: String },
+}
+
+/// The document writes a batch makes, decided against what is stored.
+#[derive(Debug, Default)]
+pub struct PlannedWrites {
+    /// In op order; `None` removes the record.
+    pub writes: Vec<(String, Option<Vec<u8>>)>,
+    pub live_delta: i64,
+    pub version_conflicts: u64,
+    pub ops_applied: u64,
+}
+
+/// Decides every op of a batch with the versioning rules. `load` reads a
+/// stored record; ops on an id already written in this batch see that write.
+pub fn plan_writes(
+    ops: &[DocOp],
+    mut load: impl FnMut(&str) -> Result<Option<StoredDoc>, SinkError>,
+) -> Result<PlannedWrites, SinkError> {
+    use versioning::{decide, Decision};
+    let mut out = PlannedWrites::default();
+    let mut pending: std::collections::HashMap<&str, Option<StoredDoc>> = std::collections::HashMap::new();
+    for op in ops {
+        let existing = match pending.get(op.id.as_str()) {
+            Some(doc) => doc.clone(),
+            None => load(&op.id)?,
+        };
+        let was_live = existing.as_ref().is_some_and(|d| !d.deleted);
+        let new = match decide(existing.as_ref(), op.op_type, op.version) {
+            Decision::Conflict => {
+                out.version_conflicts += 1;
+                continue;
+            }
+            Decision::Put { version } => {
+                let source = op.source.as_deref().unwrap_or("{}").as_bytes().to_vec();
+                Some(StoredDoc { version, deleted: false, source })
+            }
+            Decision::Tombstone { version } => Some(StoredDoc { version, deleted: true, source: Vec::new() }),
+            Decision::Remove => None,
+        };
+        let now_live = new.as_ref().is_some_and(|d| !d.deleted);
+        out.writes.push((op.id.clone(), new.as_ref().map(encode_doc)));
+        pending.insert(op.id.as_str(), new);
+        out.ops_applied += 1;
+        out.live_delta += now_live as i64 - was_live as i64;
+    }
+    Ok(out)
+}
+
+const FLAG_DELETED: u8 = 1;
+const FLAG_VERSIONED: u8 = 2;
+
+/// Record layout shared by the sinks: flags (1 byte), version (8 bytes LE), source JSON.
+pub fn encode_doc(doc: &StoredDoc) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + doc.source.len());
+    let mut flags = 0;
+    if doc.deleted {
+        flags |= FLAG_DELETED;
+    }
+    if doc.version.is_some() {
+        flags |= FLAG_VERSIONED;
+    }
+    out.push(flags);
+    out.extend_from_slice(&doc.version.unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&doc.source);
+    out
+}
+
+/// The inverse of [`encode_doc`]; `None` for a record shorter than its header.
+pub fn decode_doc(bytes: &[u8]) -> Option<StoredDoc> {
+    let (&flags, rest) = bytes.split_first()?;
+    let version = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+    Some(StoredDoc {
+        version: (flags & FLAG_VERSIONED != 0).then_some(version),
+        deleted: flags & FLAG_DELETED != 0,
+        source: rest[8..].to_vec(),
+    })
 }
 
 /// A shard's document store. Shared by the shard's processor (the only

@@ -53,7 +53,7 @@ use crate::pointer::{Pointer, StartPosition};
 use aws_sdk_kinesis::config::retry::RetryConfig;
 use aws_sdk_kinesis::config::timeout::TimeoutConfig;
 use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::operation::get_records::{GetRecordsError, GetRecordsOutput};
 use aws_sdk_kinesis::operation::get_shard_iterator::GetShardIteratorError;
 use aws_sdk_kinesis::primitives::DateTime;
@@ -224,7 +224,7 @@ fn list_shards(handle: &Handle, client: &Client, stream: &str) -> Result<Vec<Str
                 None => client.list_shards().stream_name(&stream),
             };
             let out = request.send().await.map_err(|e| {
-                let text = DisplayErrorContext(&e).to_string();
+                let text = error_text(&e);
                 match e.as_service_error().and_then(|s| s.code()) {
                     Some("ResourceNotFoundException") => {
                         SourceError::Unavailable(format!("kinesis stream {stream:?} not found: {text}"))
@@ -375,8 +375,25 @@ enum Fault {
     Other(String),
 }
 
+/// An error and its causes, `: `-separated. (The SDK's own Display says only
+/// "service error" or "dispatch failure"; `DisplayErrorContext` appends a
+/// Debug dump.)
+fn error_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let t = cause.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(err: &SdkError<E>) -> Fault {
-    let text = DisplayErrorContext(err).to_string();
+    let text = error_text(err);
     match err.as_service_error().and_then(|e| e.code()) {
         Some("ExpiredIteratorException") => Fault::Expired,
         Some(
@@ -421,6 +438,8 @@ impl KinesisReader {
     fn start_call(&mut self, shard_id: String, limit: usize) {
         let (client, stream) = (self.client.clone(), self.stream.clone());
         let (iterator, position) = (self.iterator.take(), self.position.clone());
+        // Calls start at least MIN_CALL_INTERVAL apart, whatever they answer.
+        self.next_call = Instant::now() + MIN_CALL_INTERVAL;
         let (tx, rx) = mpsc::sync_channel(1);
         let task = self.handle.spawn(async move {
             let iterator = match iterator {
@@ -545,10 +564,9 @@ impl KinesisReader {
         }
         self.caught_up = self.closed || (self.time_lag_ms == Some(0) && got < limit);
         if got == 0 && self.caught_up {
-            self.next_call = now + self.idle_interval;
+            self.next_call = self.next_call.max(now + self.idle_interval);
             self.idle_interval = (self.idle_interval * 2).min(MAX_IDLE_INTERVAL);
         } else {
-            self.next_call = now + MIN_CALL_INTERVAL;
             self.idle_interval = MIN_CALL_INTERVAL;
         }
         Ok(())

@@ -1,0 +1,123 @@
+//! `--metrics-listen`: the same per-shard stats as GetStats, in Prometheus'
+//! text format (`GET /metrics`), e.g.
+//! `sluice_total_processed_count{ingestion="x",shard="0"} 42`.
+//!
+//! A minimal HTTP/1.1 responder on tokio: one request per connection, no
+//! keep-alive, requests over 8 KiB or slower than 5 s are dropped.
+
+use crate::manager::Manager;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Serves `/metrics` until `shutdown` flips to true.
+pub async fn serve_metrics(manager: Arc<Manager>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let manager = manager.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = tokio::time::timeout(Duration::from_secs(5), respond(manager, stream)).await.unwrap_or(Ok(())) {
+                            tracing::debug!(error = %e, "metrics request failed");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics endpoint: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn respond(manager: Arc<Manager>, mut stream: TcpStream) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 || buf.len() + n > 8192 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let request_line = String::from_utf8_lossy(&buf).lines().next().unwrap_or_default().to_string();
+    let mut parts = request_line.split_whitespace();
+    let (status, body) = match (parts.next(), parts.next()) {
+        (Some("GET"), Some("/metrics")) => {
+            let body = tokio::task::spawn_blocking(move || render(&manager)).await.unwrap_or_default();
+            ("200 OK", body)
+        }
+        (Some("GET"), _) => ("404 Not Found", "only /metrics is served here\n".to_string()),
+        _ => ("405 Method Not Allowed", "only GET /metrics\n".to_string()),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Every running ingestion's shards: the `polling_ingest_stats` fields as
+/// `sluice_<field>` (counters for `total_*`, gauges otherwise), plus live
+/// documents, paused and blocked flags.
+pub fn render(manager: &Manager) -> String {
+    // metric -> (help, type, samples), so that each family is written once.
+    let mut families: BTreeMap<String, (&'static str, Vec<(String, u32, u64)>)> = BTreeMap::new();
+    let mut add = |metric: String, kind: &'static str, ingestion: &str, shard: u32, value: u64| {
+        families.entry(metric).or_insert_with(|| (kind, vec![])).1.push((ingestion.to_string(), shard, value));
+    };
+    for info in manager.list() {
+        // An ingestion that is not running has no live stats.
+        let (Ok(states), Ok(stats)) = (manager.state(&info.name), manager.stats(&info.name)) else { continue };
+        for s in &states {
+            add("sluice_live_docs".into(), "gauge", &info.name, s.shard, s.meta.live_docs);
+            add("sluice_shard_paused".into(), "gauge", &info.name, s.shard, s.paused as u64);
+            add("sluice_shard_blocked".into(), "gauge", &info.name, s.shard, s.blocked.is_some() as u64);
+        }
+        for (shard, v) in &stats {
+            for group in ["message_processor_stats", "consumer_stats"] {
+                if let Some(Value::Object(fields)) = v["polling_ingest_stats"].get(group) {
+                    for (field, value) in fields {
+                        if let Some(n) = value.as_u64() {
+                            let kind = if field.starts_with("total_") { "counter" } else { "gauge" };
+                            add(format!("sluice_{field}"), kind, &info.name, *shard, n);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    for (metric, (kind, samples)) in families {
+        let _ = writeln!(out, "# TYPE {metric} {kind}");
+        for (ingestion, shard, value) in samples {
+            let _ = writeln!(out, "{metric}{{ingestion=\"{}\",shard=\"{shard}\"}} {value}", escape(&ingestion));
+        }
+    }
+    out
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', r"\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), r#"a\"b\\c\nd"#);
+    }
+}

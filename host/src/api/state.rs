@@ -1,0 +1,40 @@
+//! `sluice.v1.State`: one manager call per RPC.
+
+use super::proto::{self as pb, state_server::State};
+use super::status::{blocking, parse_json};
+use crate::manager::Manager;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+pub struct StateService {
+    manager: Arc<Manager>,
+}
+
+impl StateService {
+    pub fn new(manager: Arc<Manager>) -> Self {
+        StateService { manager }
+    }
+}
+
+#[tonic::async_trait]
+impl State for StateService {
+    async fn export_state(&self, _: Request<pb::ExportStateRequest>) -> Result<Response<pb::ExportStateResponse>, Status> {
+        let m = self.manager.clone();
+        let state = blocking(move || m.export_state()).await?;
+        Ok(Response::new(pb::ExportStateResponse { state_json: state.to_string() }))
+    }
+
+    async fn import_state(&self, request: Request<pb::ImportStateRequest>) -> Result<Response<pb::ImportStateResponse>, Status> {
+        let export = parse_json("state_json", &request.into_inner().state_json)?;
+        let m = self.manager.clone();
+        let ingestions = blocking(move || m.import_state(&export)).await?;
+        Ok(Response::new(pb::ImportStateResponse { ingestions }))
+    }
+
+    async fn reset_state(&self, request: Request<pb::ResetStateRequest>) -> Result<Response<pb::ResetStateResponse>, Status> {
+        let delete_data = request.into_inner().delete_data;
+        let m = self.manager.clone();
+        blocking(move || m.reset_state(delete_data)).await?;
+        Ok(Response::new(pb::ResetStateResponse {}))
+    }
+}

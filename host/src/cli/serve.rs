@@ -1,0 +1,140 @@
+//! `sluice serve`: the host as a long-lived service, managed over gRPC.
+
+use super::DataDir;
+use anyhow::{bail, Context};
+use sluice::api::{self, ServeOptions};
+use sluice::manager::Manager;
+use sluice::state::file::FileStateStore;
+use sluice::state::StateStore;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// Where the gRPC control plane listens (port 0: any free port; the bound
+    /// address is printed as `listening on ADDR`).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+    /// The state store: `file` (DIR/state). `redis://...` is not available yet.
+    #[arg(long, default_value = "file")]
+    state: String,
+    /// A file holding the bearer token every call must carry
+    /// (`authorization: Bearer <token>`). Without it, no authentication.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address. Off by default.
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
+}
+
+/// Reads a token file: its content without surrounding whitespace, not empty.
+pub fn read_token(path: &Path) -> anyhow::Result<String> {
+    let token = std::fs::read_to_string(path).with_context(|| format!("reading the token file {}", path.display()))?;
+    let token = token.trim();
+    if token.is_empty() {
+        bail!("the token file {} is empty", path.display());
+    }
+    Ok(token.to_string())
+}
+
+fn state_store(kind: &str, data_dir: &Path) -> anyhow::Result<Arc<dyn StateStore>> {
+    match kind {
+        "file" => Ok(Arc::new(FileStateStore::open(&data_dir.join("state"))?)),
+        // The URL may hold a password: it is not echoed.
+        k if k.starts_with("redis://") || k.starts_with("rediss://") => {
+            bail!("--state redis://...: the Redis state store is not available in this build yet; use --state file")
+        }
+        k => bail!(
+            "--state {:?}: unknown state store; allowed: file (redis://... to come)",
+            k.split("://").next().unwrap_or_default()
+        ),
+    }
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let token = args.token_file.as_deref().map(read_token).transpose()?;
+    let data_dir = args.data.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let store = state_store(&args.state, &data_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let metrics = match args.metrics_listen {
+            Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("metrics: listening on {addr}"))?),
+            None => None,
+        };
+        // Restores every ingestion the state store holds (paused shards stay paused).
+        let manager = {
+            let data_dir = data_dir.clone();
+            tokio::task::spawn_blocking(move || Manager::open(&data_dir, store)).await??
+        };
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", listener.local_addr()?)?;
+        if let Some(listener) = metrics {
+            writeln!(out, "metrics on http://{}/metrics", listener.local_addr()?)?;
+            tokio::spawn(api::metrics::serve_metrics(manager.clone(), listener, stop_rx.clone()));
+        }
+        out.flush()?;
+        drop(out);
+        tracing::info!(data_dir = %data_dir.display(), authenticated = token.is_some(), "control plane serving");
+
+        let options = ServeOptions { token, ..Default::default() };
+        let mut stopped = stop_rx.clone();
+        let mut server = tokio::spawn(api::serve(manager.clone(), listener, options, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
+        let outcome = tokio::select! {
+            r = &mut server => Some(r),
+            _ = terminated() => None,
+        };
+        let _ = stop_tx.send(true);
+        let result = match outcome {
+            Some(r) => r.context("the server task failed")?.context("the gRPC server failed"),
+            None => {
+                tracing::info!("stopping: finishing in-flight calls");
+                match tokio::time::timeout(Duration::from_secs(10), server).await {
+                    Ok(r) => r.context("the server task failed")?.context("the gRPC server failed"),
+                    Err(_) => {
+                        tracing::warn!("in-flight calls did not finish within 10 s; stopping anyway");
+                        Ok(())
+                    }
+                }
+            }
+        };
+        // Stops the shards; their state stays in the store, to be restored.
+        tokio::task::spawn_blocking(move || manager.shutdown()).await?;
+        result.map(|()| ExitCode::SUCCESS)
+    })
+}
+
+/// SIGINT or SIGTERM.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

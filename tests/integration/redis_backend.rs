@@ -1,0 +1,120 @@
+//! Redis: the shard sink and the state store against a real redis-server.
+
+use crate::redis_server::RedisServer;
+use crate::support::*;
+use serde_json::json;
+use sluice::spec::ErrorStrategy;
+use sluice::state::redis::RedisStateStore;
+use sluice::state::{now_ms, sha256_hex, IngestionRecord, PluginRecord, StateStore};
+use std::time::Duration;
+
+fn redis_spec(stream: &Stream, name: &str, shards: u32, redis: &RedisServer, source: serde_json::Value) -> serde_json::Value {
+    let mut spec = stream.spec(name, shards, source);
+    spec["sluice"] = json!({"sink": {"type": "redis", "url": redis.url(), "key_prefix": "t"}});
+    spec
+}
+
+#[test]
+fn a_stream_into_redis_sinks_matches_the_reference_model() {
+    let redis = RedisServer::start();
+    let stream = Stream::new(3);
+    let mut model = Model::new("{}");
+    for (shard, lines) in generated_stream(3, 4000, 11).iter().enumerate() {
+        stream.append(shard as u32, lines);
+        model.apply(shard as u32, 0, lines);
+    }
+    let data = tempfile::tempdir().unwrap();
+    let ing = start(&redis_spec(&stream, "r1", 3, &redis, json!({"poll.max_batch_size": 100})), data.path());
+    wait_idle(&ing);
+    assert_eq!(docs(&ing), model.live());
+    for shard in 0..3 {
+        assert_eq!(counters(&ing, shard), model.counters[&shard], "shard {shard}");
+    }
+    drop(ing);
+    assert!(std::fs::read_dir(data.path().join("sinks")).is_err(), "nothing of a redis sink lives on local disk");
+}
+
+#[test]
+fn redis_killed_and_restarted_mid_run_loses_nothing_and_doubles_nothing() {
+    let mut redis = RedisServer::start();
+    let stream = Stream::new(2);
+    let mut model = Model::new("{}");
+    for (shard, lines) in generated_stream(2, 20_000, 5).iter().enumerate() {
+        stream.append(shard as u32, lines);
+        model.apply(shard as u32, 0, lines);
+    }
+    let data = tempfile::tempdir().unwrap();
+    let ing = start(&redis_spec(&stream, "r2", 2, &redis, json!({"poll.max_batch_size": 20})), data.path());
+    let processed = |ing: &sluice::engine::Ingestion| -> u64 {
+        ing.status().iter().map(|s| s.meta.counters.total_processed_count).sum()
+    };
+    assert!(
+        ing.shards()[0].wait_until(Duration::from_secs(30), |s| s.meta.counters.total_processed_count > 500),
+        "ingestion did not start"
+    );
+    let before = processed(&ing);
+    assert!(before < 20_000, "the crash must land mid-run ({before} processed already)");
+    redis.crash_and_restart(Duration::from_millis(1500));
+    // The shards saw the outage and retry by themselves.
+    wait_idle(&ing);
+    let saw_error = ing.status().iter().any(|s| s.last_error.is_some());
+    assert!(saw_error, "the outage should be visible in the shards' last errors");
+    assert_eq!(docs(&ing), model.live());
+    for shard in 0..2 {
+        assert_eq!(counters(&ing, shard), model.counters[&shard], "shard {shard}");
+    }
+}
+
+#[test]
+fn block_policy_and_counters_work_the_same_on_redis() {
+    let redis = RedisServer::start();
+    let stream = Stream::new(1);
+    stream.append(0, &[msg(Some("a"), Some(2), "index", json!({})), "{bad".into(), msg(Some("a"), Some(1), "index", json!({}))]);
+    let data = tempfile::tempdir().unwrap();
+    let ing = start(&redis_spec(&stream, "r3", 1, &redis, json!({"error_strategy": "BLOCK"})), data.path());
+    assert!(ing.shards()[0].wait_until(Duration::from_secs(30), |s| s.blocked.is_some()));
+    assert_eq!(ing.status()[0].blocked.as_ref().unwrap().pointer.as_u64(), Some(1));
+    ing.set_error_strategy(ErrorStrategy::Drop);
+    wait_idle(&ing);
+    let c = counters(&ing, 0);
+    assert_eq!((c.total_processed_count, c.total_invalid_message_count, c.total_version_conflicts_count), (3, 1, 1));
+    assert_eq!(ing.sinks()[0].dropped(None, 10).unwrap()[0].payload.as_deref(), Some("{bad"));
+}
+
+#[test]
+fn the_redis_state_store_keeps_records_and_plugins_and_detects_damage() {
+    let redis = RedisServer::start();
+    let store = RedisStateStore::open(&redis.url(), "st").unwrap();
+    let record = IngestionRecord {
+        name: "a".into(),
+        spec: json!({"name": "a"}),
+        paused_shards: [0, 2].into(),
+        error_strategy: Some(ErrorStrategy::Block),
+        last_errors: vec![],
+        history: vec![],
+        updated_at_ms: now_ms(),
+    };
+    store.save(&record).unwrap();
+    assert_eq!(store.load("a").unwrap().unwrap(), record);
+    assert!(store.load("b").unwrap().is_none());
+    let bytes = b"component".to_vec();
+    let plugin = PluginRecord { name: "p".into(), version: "1".into(), sha256: sha256_hex(&bytes), size: 9, registered_at_ms: 1 };
+    store.save_plugin(&plugin, &bytes).unwrap();
+    assert_eq!(store.load_plugins().unwrap(), [plugin.clone()]);
+    assert_eq!(store.load_component(&plugin.sha256).unwrap(), bytes);
+
+    // A damaged value is an error naming where it is, and does not hide the others.
+    let mut c = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    redis::cmd("HSET").arg("st:ingestions").arg("broken").arg("sluice-state v1 length=3 crc32=00000000\nabc").exec(&mut c).unwrap();
+    let all = store.load_all().unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].as_ref().unwrap().name, "a");
+    let err = all[1].as_ref().unwrap_err().to_string();
+    assert!(err.contains("broken") && err.contains("checksum"), "{err}");
+
+    store.delete_plugin("p", "1").unwrap();
+    assert!(store.load_plugins().unwrap().is_empty());
+    assert!(store.load_component(&plugin.sha256).is_err());
+    store.delete("a").unwrap();
+    assert!(store.load("a").unwrap().is_none());
+}
