@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Guests embedded in the host binary (package name, file stem).
-const GUESTS: &[(&str, &str)] = &[("sluice-opensearch", "sluice_opensearch")];
+const GUESTS: &[(&str, &str)] = &[("sluice-opensearch", "sluice_opensearch"), ("sluice-debezium", "sluice_debezium")];
 /// Guests built for the tests only; they find them through the
 /// `SLUICE_TEST_GUESTS_DIR` environment variable set at compile time.
-const TEST_GUESTS: &[&str] = &["sluice-echo"];
+const TEST_GUESTS: &[&str] = &["sluice-echo", "sluice-misbehave"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());

@@ -8,7 +8,7 @@
 //! restores each ingestion exactly as it was left (a paused shard stays
 //! paused).
 
-use crate::engine::{open_sinks, sink_path, Ingestion, RuntimeOverrides, ShardStatus};
+use crate::engine::{open_sinks, sink_path, Ingestion, PollerState, RuntimeOverrides, ShardStatus};
 use crate::plugin::{builtin, CompiledPlugin, Limits, PluginEngine, PluginError};
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::{ShardCounters, StoredDoc};
@@ -170,7 +170,8 @@ impl Manager {
     /// store holds. A record that cannot be restored is reported and left out;
     /// the others run.
     pub fn open(data_dir: &Path, store: Arc<dyn StateStore>) -> Result<Arc<Manager>> {
-        let engine = PluginEngine::new().map_err(|e| ManagerError::Internal(e.to_string()))?;
+        let engine = PluginEngine::with_cache(&data_dir.join("cache").join("components"))
+            .map_err(|e| ManagerError::Internal(e.to_string()))?;
         let compiled = engine
             .compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default())
             .map_err(|e| ManagerError::Internal(e.to_string()))?;
@@ -442,16 +443,31 @@ impl Manager {
     }
 
     /// Pauses the listed shards (all when empty). Remembered across restarts.
+    /// Returns once those shards have stopped: a batch in flight is committed
+    /// first, and nothing is committed after the return (so a caller that
+    /// pauses, then reads the pointers, sees them stay put).
     pub fn pause(&self, name: &str, shards: &[u32]) -> Result<()> {
-        self.with(name, |m| {
+        let controls = self.with(name, |m| {
             Self::check_shards(&m.spec, shards)?;
             let list: Vec<u32> = if shards.is_empty() { (0..m.spec.shards).collect() } else { shards.to_vec() };
-            m.running()?.pause(Some(&list)).map_err(|e| ManagerError::InvalidArgument(e.to_string()))?;
+            let running = m.running()?;
+            running.pause(Some(&list)).map_err(|e| ManagerError::InvalidArgument(e.to_string()))?;
+            let controls: Vec<_> = list.iter().map(|s| running.shards()[*s as usize].clone()).collect();
             m.record.paused_shards.extend(list);
             m.record.updated_at_ms = now_ms();
             self.store.save(&m.record)?;
-            Ok(())
-        })
+            Ok(controls)
+        })?;
+        for c in controls {
+            // PAUSED once its session ended; one resumed or stopped meanwhile is not waited for.
+            let stopped = c.wait_until(Duration::from_secs(30), |s| {
+                !s.paused || matches!(s.state, PollerState::Paused | PollerState::Closed)
+            });
+            if !stopped {
+                return Err(ManagerError::Internal(format!("shard {} of {name} did not pause within 30 s", c.shard)));
+            }
+        }
+        Ok(())
     }
 
     /// Resumes the listed shards (all when empty), first moving the pointers
@@ -779,7 +795,7 @@ fn static_change(old: &IngestionSpec, new: &IngestionSpec) -> Option<String> {
             .unwrap_or_default();
         return Some(format!("ingestion_source.param.{key}"));
     }
-    let checks: [(&str, bool); 9] = [
+    let checks: [(&str, bool); 10] = [
         ("ingestion_source.pointer.init.reset", old.init_reset != new.init_reset),
         ("ingestion_source.internal_queue_size", old.internal_queue_size != new.internal_queue_size),
         ("ingestion_source.num_processor_threads", old.num_processor_threads != new.num_processor_threads),
@@ -788,6 +804,7 @@ fn static_change(old: &IngestionSpec, new: &IngestionSpec) -> Option<String> {
         ("mappings", old.mappings != new.mappings),
         ("sluice.plugin.name", old.plugin.name != new.plugin.name),
         ("sluice.plugin.config", old.plugin.config != new.plugin.config),
+        ("sluice.plugin.limits", old.plugin.limits != new.plugin.limits),
         ("sluice.sink", old.sink != new.sink),
     ];
     checks.iter().find(|(_, changed)| *changed).map(|(k, _)| k.to_string())

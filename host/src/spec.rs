@@ -103,6 +103,9 @@ pub struct PluginSpec {
     /// Passed to the plugin's `configure`, merged with the spec's mapper
     /// settings and mappings (see [`IngestionSpec::plugin_config`]).
     pub config: Map<String, Value>,
+    /// The sandbox: memory, CPU time and output size of each instance.
+    #[serde(default)]
+    pub limits: crate::plugin::Limits,
 }
 
 /// Where shard documents go.
@@ -429,7 +432,8 @@ fn validate_name(name: &str) -> Result<(), SpecError> {
 }
 
 fn parse_sluice(section: Option<&Value>) -> Result<(PluginSpec, SinkType), SpecError> {
-    let mut plugin = PluginSpec { name: "opensearch".into(), version: None, config: Map::new() };
+    let mut plugin =
+        PluginSpec { name: "opensearch".into(), version: None, config: Map::new(), limits: Default::default() };
     let mut sink = SinkType::Embedded;
     let Some(section) = section else { return Ok((plugin, sink)) };
     let obj = section.as_object().ok_or_else(|| invalid("sluice", "must be an object"))?;
@@ -447,10 +451,22 @@ fn parse_sluice(section: Option<&Value>) -> Result<(PluginSpec, SinkType), SpecE
                                 .cloned()
                                 .ok_or_else(|| invalid("sluice.plugin.config", "must be an object"))?
                         }
+                        "limits" => {
+                            plugin.limits = serde_json::from_value(v.clone()).map_err(|e| {
+                                invalid(
+                                    "sluice.plugin.limits",
+                                    format!("{e}; keys: memory_mb, cpu_ms, cpu_us_per_message, max_output_mb"),
+                                )
+                            })?;
+                            let l = plugin.limits;
+                            if l.memory_mb == 0 || l.cpu_ms == 0 || l.max_output_mb == 0 {
+                                return Err(invalid("sluice.plugin.limits", "limits must be greater than 0"));
+                            }
+                        }
                         other => {
                             return Err(SpecError::UnknownKey {
                                 key: format!("sluice.plugin.{other}"),
-                                allowed: "name, version, config".into(),
+                                allowed: "name, version, config, limits".into(),
                             });
                         }
                     }

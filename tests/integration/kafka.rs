@@ -298,6 +298,40 @@ fn a_broker_outage_shows_in_the_shard_state_and_ingestion_resumes_with_nothing_l
 }
 
 #[test]
+fn a_missing_topic_or_unreachable_broker_is_a_clear_error_and_a_vanished_topic_is_retried_until_it_is_back() {
+    let kafka = Kafka::new(1);
+    let data = tempfile::tempdir().unwrap();
+    let start_err = |spec: Value| {
+        let spec = IngestionSpec::from_value(&spec).unwrap();
+        Ingestion::start(spec, plugin(), data.path(), Default::default()).err().unwrap().to_string()
+    };
+    let err = start_err(kafka.spec("missing", 1, json!({"param": {"topic": "nope"}})));
+    assert!(err.contains(r#"Kafka topic "nope" does not exist at 127.0.0.1:"#), "{err}");
+    // A port nothing listens on (the mock's own listener of a dropped cluster).
+    let gone = Kafka::new(1).bootstrap();
+    let err = start_err(kafka.spec("unreachable", 1, json!({"param": {"bootstrap_servers": gone}})));
+    assert!(err.contains(&format!("cannot reach Kafka at {gone}")), "{err}");
+
+    // At run time: the topic vanishes from the metadata, the shard says so
+    // and retries; when the topic is back, ingestion goes on by itself.
+    kafka.produce(0, &[msg(Some("a"), None, "index", json!({}))]);
+    let ing = start(&kafka.spec("vanish", 1, json!({})), data.path());
+    wait_idle(&ing);
+    kafka.mock.topic_error(TOPIC, rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART).unwrap();
+    ing.pause(None).unwrap();
+    wait_for(Duration::from_secs(10), "paused", || ing.status()[0].state == PollerState::Paused);
+    ing.resume(None, &[]).unwrap(); // a new session looks the topic up again
+    wait_for(Duration::from_secs(10), "the shard retrying on the missing topic", || {
+        let s = &ing.status()[0];
+        s.state == PollerState::Retrying && s.last_error.as_ref().is_some_and(|e| e.message.contains("does not exist"))
+    });
+    kafka.produce(0, &[msg(Some("b"), None, "index", json!({}))]);
+    kafka.mock.topic_error(TOPIC, rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR).unwrap();
+    wait_for(Duration::from_secs(15), "ingestion after the topic is back", || docs(&ing).len() == 2);
+    assert_eq!(counters(&ing, 0).total_processed_count, 2);
+}
+
+#[test]
 fn an_out_of_range_checkpoint_blocks_the_shard_until_a_reset() {
     let kafka = Kafka::new(1);
     kafka.produce(0, &(0..10).map(|i| format!("small {i}")).collect::<Vec<_>>());
@@ -350,13 +384,13 @@ fn an_out_of_range_checkpoint_blocks_the_shard_until_a_reset() {
     assert_eq!(counters(&ing, 0).total_processed_count, 10 + (80 - low) as u64 + 2);
 }
 
-/// SIGKILLs `sluice run` at random points while it ingests a 60,000-message
+/// SIGKILLs `sluice run` at random points while it ingests a 50,000-message
 /// topic served by this test process, and checks that the final sinks hold
 /// exactly what a model that applies every message once holds.
 #[test]
 fn sigkill_while_ingesting_from_kafka_loses_nothing_and_doubles_nothing() {
     const SHARDS: u32 = 3;
-    const MESSAGES: usize = 60_000;
+    const MESSAGES: usize = 50_000;
     let kafka = Kafka::new(SHARDS as i32);
     let mut model = Model::new("{}");
     for (shard, lines) in generated_stream(SHARDS, MESSAGES, 7).iter().enumerate() {
@@ -388,40 +422,81 @@ fn sigkill_while_ingesting_from_kafka_loses_nothing_and_doubles_nothing() {
         cmd
     };
 
-    // The kill delay adapts to the machine: a run killed before it committed
-    // anything (slow start on a loaded machine) lengthens it; a run that
-    // finished shortens it. Only kills that land mid-ingestion count.
+    // Kill points are random but relative to the child's own progress, so
+    // that a loaded machine (slow start, slow ingestion) still sees kills
+    // mid-ingestion: wait until the child has opened its partitions (its
+    // debug log says so), then kill at a random fraction of the remaining
+    // work, estimated from the rate measured so far.
     let mut rng = 0x6b61_666b_u64;
-    let mut scale = 1.0_f64;
+    let mut rand = move || {
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((rng >> 33) % 1000) as f64 / 1000.0
+    };
+    let mut rate: Option<f64> = None; // messages per ms after the partitions opened
+    let mut min_delay = 20.0_f64;
     let (mut kills_mid_ingestion, mut attempts) = (0, 0);
+    let mut before = processed();
     while kills_mid_ingestion < 6 {
         attempts += 1;
-        assert!(attempts <= 60, "could not land 6 kills mid-ingestion in 60 attempts ({kills_mid_ingestion} landed)");
-        let before = processed();
-        if before == MESSAGES as u64 {
-            break;
+        assert!(attempts <= 40, "could not land 6 kills mid-ingestion in 40 attempts ({kills_mid_ingestion} landed)");
+        assert!(before < MESSAGES as u64, "the ingestion finished after only {kills_mid_ingestion} kills mid-ingestion");
+        let mut child = run()
+            .env("RUST_LOG", "sluice::source::kafka=debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (opened_tx, opened_rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut opened = 0;
+            let mut log = String::new();
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("Kafka partition opened") {
+                    opened += 1;
+                    if opened == SHARDS {
+                        let _ = opened_tx.send(());
+                    }
+                }
+                log.push_str(&line);
+                log.push('\n');
+            }
+            log
+        });
+        if opened_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            child.wait().unwrap();
+            panic!("sluice run never opened its partitions:\n{}", reader.join().unwrap());
         }
-        let mut child = run().stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let delay = Duration::from_millis(((150 + (rng >> 33) % 350) as f64 * scale) as u64);
-        let started = Instant::now();
-        while started.elapsed() < delay && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(5));
+        let opened_at = Instant::now();
+        let remaining = (MESSAGES as u64 - before) as f64;
+        let delay_ms = match rate {
+            None => min_delay + 200.0 * rand(),
+            Some(r) => (remaining / r * (0.1 + 0.3 * rand())).max(min_delay),
+        };
+        while opened_at.elapsed() < Duration::from_secs_f64(delay_ms / 1000.0) && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(2));
         }
         child.kill().unwrap(); // SIGKILL (a no-op if it already exited)
         child.wait().unwrap();
+        let ran_ms = opened_at.elapsed().as_secs_f64() * 1000.0;
+        drop(reader.join());
         let after = processed();
         assert!(after >= before, "committed progress never goes backwards ({before} -> {after})");
         if after == before {
-            scale = (scale * 1.5).min(20.0);
-        } else if after == MESSAGES as u64 {
-            scale = (scale * 0.6).max(0.2);
+            min_delay *= 2.0; // killed before its first commit
         } else {
-            kills_mid_ingestion += 1;
+            let measured = (after - before) as f64 / ran_ms;
+            rate = Some(rate.map_or(measured, |r| (r + measured) / 2.0));
+            if after < MESSAGES as u64 {
+                kills_mid_ingestion += 1;
+            }
         }
+        before = after;
     }
     assert!(kills_mid_ingestion >= 5, "only {kills_mid_ingestion} kills landed mid-ingestion");
-    eprintln!("{kills_mid_ingestion} SIGKILLs landed mid-ingestion in {attempts} runs; committed before the final run: {}", processed());
+    eprintln!("{kills_mid_ingestion} SIGKILLs landed mid-ingestion in {attempts} runs; committed before the final run: {before}");
 
     let out = run().output().unwrap();
     assert!(out.status.success(), "final run failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -464,7 +539,12 @@ fn kafka_drain_rate() {
     }
     kafka.flush();
     eprintln!("produced {MESSAGES} messages in {:?}", started.elapsed());
-    let params = BTreeMap::from([("topic".to_string(), TOPIC.to_string()), ("bootstrap_servers".to_string(), kafka.bootstrap())]);
+    let mut params = BTreeMap::from([("topic".to_string(), TOPIC.to_string()), ("bootstrap_servers".to_string(), kafka.bootstrap())]);
+    // Consumer properties to try instead of the defaults: SLUICE_KAFKA_BENCH_PARAMS="k=v,k=v".
+    for kv in std::env::var("SLUICE_KAFKA_BENCH_PARAMS").unwrap_or_default().split(',').filter(|kv| !kv.is_empty()) {
+        let (k, v) = kv.split_once('=').expect("k=v");
+        params.insert(k.to_string(), v.to_string());
+    }
     let source = KafkaSource::from_params(&params).unwrap();
     let (mut total, mut bytes) = (0_usize, 0_usize);
     let started = Instant::now();

@@ -10,3 +10,4 @@ mod kinesalite;
 mod kinesis;
 mod pipeline;
 mod redis_backend;
+mod sandbox;

@@ -12,9 +12,10 @@
 //! Every key is optional (`null` counts as absent); unknown keys are errors.
 //! `mapper_settings` are validated as OpenSearch validates them.
 
-use crate::json::{self, Member, Object, Value};
+use sluice_plugin_sdk::json::{self, Member, Object, Value};
+use sluice_plugin_sdk::mapping::Mappings;
+
 use crate::mapper::{FieldMappingSettings, Mapper};
-use crate::mapping::Mappings;
 
 const CONFIG_KEYS: &str = "[mapper_type, mapper_settings, mappings]";
 const MAPPER_TYPES: &str = "[default, raw_payload, field_mapping]";
@@ -31,13 +32,7 @@ impl Config {
     /// Parses the configuration JSON; blank text means `{}`.
     pub fn parse(text: &str) -> Result<Config, String> {
         let text = if text.trim().is_empty() { "{}" } else { text };
-        let root: Value = json::parse(text).map_err(|e| e.describe("config"))?;
-        let Value::Object(members) = root else {
-            return Err(format!(
-                "config must be a JSON object, found {}",
-                root.kind()
-            ));
-        };
+        let members = json::parse_object(text, "config")?;
 
         let mut mapper_type = "default";
         let mut settings: Option<&Object> = None;

@@ -6,22 +6,20 @@
 //!   optional index mappings);
 //! * [`mapper`] turns a payload into id, version, operation type and source,
 //!   in one of three modes (`default`, `raw_payload`, `field_mapping`);
-//! * [`mapping`] validates the source of index/create operations against the
-//!   configured OpenSearch mappings;
-//! * [`json`] is the borrowed JSON tree they share (parsed once per payload,
-//!   serialised once as compact JSON); [`date`] checks date strings.
+//! * the SDK's [`mapping`](sluice_plugin_sdk::mapping) validates the source of
+//!   index/create operations against the configured OpenSearch mappings, and
+//!   its [`json`] tree is what they share (parsed once per payload, serialised
+//!   once as compact JSON).
 
 pub mod config;
-pub mod date;
-pub mod json;
 pub mod mapper;
-pub mod mapping;
 
+use sluice_plugin_sdk::json;
+use sluice_plugin_sdk::mapping::Mappings;
 use sluice_plugin_sdk::{Decoded, Message, OpType, Operation, Plugin};
 
 use crate::config::Config;
 use crate::mapper::Mapper;
-use crate::mapping::Mappings;
 
 #[derive(Debug)]
 pub struct OpenSearch {

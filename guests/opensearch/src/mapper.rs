@@ -13,12 +13,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use sluice_plugin_sdk::OpType;
-
-use crate::json::{self, Key, Object, Skip, Value};
-
-/// Longest accepted document id, in bytes, as OpenSearch's index and bulk APIs enforce.
-pub const MAX_ID_BYTES: usize = 512;
+use sluice_plugin_sdk::json::{self, Key, Object, Skip, Value};
+use sluice_plugin_sdk::{MAX_ID_BYTES, OpType, path};
 
 /// Settings of the `field_mapping` mapper; field names are validated by
 /// [`crate::config`].
@@ -65,13 +61,7 @@ impl Mapper {
 
 /// Parses a payload that must be a JSON object.
 fn parse_object(payload: &str) -> Result<Object<'_>, String> {
-    match json::parse(payload).map_err(|e| e.describe("payload"))? {
-        Value::Object(members) => Ok(members),
-        other => Err(format!(
-            "payload must be a JSON object, found {}",
-            other.kind()
-        )),
-    }
+    json::parse_object(payload, "payload")
 }
 
 // ---------------------------------------------------------------------------
@@ -240,20 +230,9 @@ fn parse_op_type(value: &Value<'_>) -> Result<OpType, String> {
 /// An external version: a JSON integer `0..=u64::MAX`, or a string of decimal
 /// digits with that value. `label` names the field in the reason.
 fn parse_version(value: &Value<'_>, label: &str) -> Result<u64, String> {
-    match value {
-        Value::U64(n) => Some(*n),
-        Value::Str(s) => parse_digits(s),
-        _ => None,
-    }
-    .ok_or_else(|| version_error(label, value))
-}
-
-/// A non-empty string of ASCII digits whose value fits in a `u64`.
-fn parse_digits(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
+    value
+        .as_unsigned()
+        .ok_or_else(|| version_error(label, value))
 }
 
 fn version_error(label: &str, value: &Value<'_>) -> String {
@@ -283,7 +262,7 @@ fn map_fields<'a>(settings: &FieldMappingSettings, payload: &'a str) -> Result<M
     let id = match &settings.id_field {
         None => None,
         Some(field) => {
-            let value = take_path(&mut source, field).ok_or_else(|| {
+            let value = path::remove(&mut source, field).ok_or_else(|| {
                 format!("configured id_field [{field}] is missing from the message")
             })?;
             let text = scalar_text(field, &value)?;
@@ -301,13 +280,13 @@ fn map_fields<'a>(settings: &FieldMappingSettings, payload: &'a str) -> Result<M
     let version = match &settings.version_field {
         None => None,
         Some(field) => {
-            let value = take_path(&mut source, field).ok_or_else(|| {
+            let value = path::remove(&mut source, field).ok_or_else(|| {
                 format!("configured version_field [{field}] is missing from the message")
             })?;
             // As OpenSearch: the scalar's trimmed text must be a version number,
             // so 5 and " 5 " are accepted but 5.0 and -1 are not.
             let text = scalar_text(field, &value)?;
-            let version = parse_digits(java_trim(&text));
+            let version = json::parse_unsigned(java_trim(&text));
             Some(
                 version
                     .ok_or_else(|| version_error(&format!("version in field [{field}]"), &value))?,
@@ -317,7 +296,7 @@ fn map_fields<'a>(settings: &FieldMappingSettings, payload: &'a str) -> Result<M
 
     let mut op_type = OpType::Index;
     if let Some(field) = &settings.op_type_field
-        && let Some(value) = take_path(&mut source, field)
+        && let Some(value) = path::remove(&mut source, field)
     {
         let text = scalar_text(field, &value)?;
         let text = java_trim(&text);
@@ -348,33 +327,6 @@ fn map_fields<'a>(settings: &FieldMappingSettings, payload: &'a str) -> Result<M
         op_type,
         source: Some(source),
     })
-}
-
-/// Removes and returns the value at `path` in `object`.
-///
-/// A member named exactly `path` wins (OpenSearch looks fields up by their
-/// literal top-level name); otherwise `path` is split at a dot into a member
-/// name and a path inside that member's object, trying the shortest name
-/// first. An object emptied by the removal is removed too.
-pub fn take_path<'a>(object: &mut Object<'a>, path: &str) -> Option<Value<'a>> {
-    if let Some(index) = object.iter().position(|(key, _)| key == path) {
-        return Some(object.remove(index).1);
-    }
-    for (dot, _) in path.match_indices('.') {
-        let (head, rest) = (&path[..dot], &path[dot + 1..]);
-        let Some(index) = object.iter().position(|(key, _)| key == head) else {
-            continue;
-        };
-        if let Value::Object(child) = &mut object[index].1
-            && let Some(value) = take_path(child, rest)
-        {
-            if child.is_empty() {
-                object.remove(index);
-            }
-            return Some(value);
-        }
-    }
-    None
 }
 
 /// The text of an extracted scalar (string, number or boolean).
@@ -794,36 +746,6 @@ mod tests {
             .unwrap();
         assert_eq!(m.op_type, OpType::Delete);
         assert_eq!(m.source, None);
-    }
-
-    #[test]
-    fn field_mapping_path_resolution() {
-        let mut doc = match json::parse(r#"{"a.b":1,"a":{"b":2}}"#).unwrap() {
-            Value::Object(members) => members,
-            _ => unreachable!(),
-        };
-        // The literal key wins, as in OpenSearch.
-        assert_eq!(take_path(&mut doc, "a.b"), Some(Value::U64(1)));
-        assert_eq!(take_path(&mut doc, "a.b"), Some(Value::U64(2)));
-        assert_eq!(take_path(&mut doc, "a.b"), None);
-        assert!(doc.is_empty());
-
-        let mut doc =
-            match json::parse(r#"{"a":{"b.c":{"d":1},"x":0},"a.b":{"c":{"e":1}}}"#).unwrap() {
-                Value::Object(members) => members,
-                _ => unreachable!(),
-            };
-        assert_eq!(take_path(&mut doc, "a.b.c.d"), Some(Value::U64(1)));
-        assert_eq!(
-            json::to_json(&doc, 0).unwrap(),
-            r#"{"a":{"x":0},"a.b":{"c":{"e":1}}}"#
-        );
-        assert_eq!(take_path(&mut doc, "a.b.c.e"), Some(Value::U64(1)));
-        assert_eq!(json::to_json(&doc, 0).unwrap(), r#"{"a":{"x":0}}"#);
-        // Paths through non-objects are missing.
-        assert_eq!(take_path(&mut doc, "a.x.y"), None);
-        assert_eq!(take_path(&mut doc, "a.y"), None);
-        assert_eq!(take_path(&mut doc, "zzz"), None);
     }
 
     #[test]

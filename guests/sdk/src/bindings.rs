@@ -30,6 +30,12 @@ pub struct Slot<P>(RefCell<Option<P>>);
 // Safety: a component instance is single-threaded.
 unsafe impl<P> Sync for Slot<P> {}
 
+impl<P: Plugin> Default for Slot<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<P: Plugin> Slot<P> {
     pub const fn new() -> Self {
         Slot(RefCell::new(None))

@@ -4,17 +4,61 @@
 //! `decode`) and calls [`export_plugin!`]. The same code compiles natively, so a
 //! plugin's logic can be unit-tested and benchmarked without wasm.
 //!
-//! ```ignore
-//! struct Upper;
-//! impl sluice_plugin_sdk::Plugin for Upper {
-//!     fn configure(_config: &str) -> Result<Self, String> { Ok(Upper) }
-//!     fn decode(&self, m: &sluice_plugin_sdk::Message) -> sluice_plugin_sdk::Decoded { ... }
-//! }
-//! sluice_plugin_sdk::export_plugin!(Upper);
 //! ```
+//! use sluice_plugin_sdk::{json, Decoded, Message, OpType, Operation, Plugin};
+//!
+//! /// Indexes each JSON object payload as it is, id from its `id` member.
+//! struct Objects;
+//!
+//! impl Plugin for Objects {
+//!     fn configure(_config_json: &str) -> Result<Self, String> {
+//!         Ok(Objects)
+//!     }
+//!     fn decode(&self, m: &Message) -> Decoded {
+//!         let Some(bytes) = &m.payload else { return Decoded::Skipped("tombstone".into()) };
+//!         let Ok(text) = std::str::from_utf8(bytes) else {
+//!             return Decoded::Invalid("payload is not UTF-8".into());
+//!         };
+//!         let doc = match json::parse_object(text, "payload") {
+//!             Ok(doc) => doc,
+//!             Err(reason) => return Decoded::Invalid(reason),
+//!         };
+//!         let id = json::member(&doc, "id").and_then(|v| v.scalar_text()).map(|t| t.into_owned());
+//!         match json::to_json(&doc, text.len()) {
+//!             Ok(source) => Decoded::Ops(vec![Operation {
+//!                 id, // None: the host derives <shard>-<pointer>
+//!                 version: None,
+//!                 op_type: OpType::Index,
+//!                 source: Some(source),
+//!             }]),
+//!             Err(reason) => Decoded::Invalid(reason),
+//!         }
+//!     }
+//! }
+//!
+//! sluice_plugin_sdk::export_plugin!(Objects);
+//!
+//! let m = Message { payload: Some(br#"{"id": 7, "a": [1]}"#.to_vec()), ..Default::default() };
+//! assert_eq!(Objects.decode(&m), Decoded::Ops(vec![Operation {
+//!     id: Some("7".into()), version: None, op_type: OpType::Index,
+//!     source: Some(r#"{"id":7,"a":[1]}"#.into()),
+//! }]));
+//! ```
+//!
+//! Helpers for the usual work of a message format, all native-testable:
+//!
+//! * [`json`]: a borrowed JSON tree over serde_json that rejects duplicate
+//!   keys and documents nested too deeply, with one-line reasons;
+//! * [`path`]: get or remove a value by a dotted field path (`meta.id`);
+//! * [`mapping`]: validation of a document against OpenSearch index mappings,
+//!   with [`date`] for the date formats.
 
+pub mod date;
+pub mod json;
+pub mod mapping;
+pub mod path;
 mod types;
-pub use types::{Decoded, Header, Message, OpType, Operation};
+pub use types::{Decoded, Header, MAX_ID_BYTES, Message, OpType, Operation};
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]

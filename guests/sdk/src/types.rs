@@ -20,6 +20,10 @@ pub struct Message {
     pub payload: Option<Vec<u8>>,
 }
 
+/// The longest document id, in bytes, that OpenSearch's index and bulk APIs
+/// accept; plugins turn a longer one into an invalid message.
+pub const MAX_ID_BYTES: usize = 512;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpType {
     Index,

@@ -67,12 +67,15 @@ async fn respond(manager: Arc<Manager>, mut stream: TcpStream) -> std::io::Resul
     stream.shutdown().await
 }
 
+/// (ingestion, shard, value)
+type Sample = (String, u32, u64);
+
 /// Every running ingestion's shards: the `polling_ingest_stats` fields as
 /// `sluice_<field>` (counters for `total_*`, gauges otherwise), plus live
 /// documents, paused and blocked flags.
 pub fn render(manager: &Manager) -> String {
-    // metric -> (help, type, samples), so that each family is written once.
-    let mut families: BTreeMap<String, (&'static str, Vec<(String, u32, u64)>)> = BTreeMap::new();
+    // metric -> (type, samples), so that each family is written once.
+    let mut families: BTreeMap<String, (&'static str, Vec<Sample>)> = BTreeMap::new();
     let mut add = |metric: String, kind: &'static str, ingestion: &str, shard: u32, value: u64| {
         families.entry(metric).or_insert_with(|| (kind, vec![])).1.push((ingestion.to_string(), shard, value));
     };

@@ -20,6 +20,15 @@ use tonic::service::Interceptor;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+/// `println!` that returns an error instead of panicking (a closed pipe,
+/// as in `sluice ctl doc scan x | head`, ends the command quietly).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 #[derive(clap::Args)]
 pub struct CtlArgs {
     /// The control plane's address.
@@ -266,15 +275,15 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         CtlCommand::Create { spec } => {
             let spec_json = std::fs::read_to_string(&spec).with_context(|| format!("reading {}", spec.display()))?;
             let i = client.ingestions().create_ingestion(pb::CreateIngestionRequest { spec_json }).await.map_err(rpc)?.into_inner();
-            out.ingestion(&i);
+            out.ingestion(&i)?;
         }
         CtlCommand::Get { name } => {
             let i = client.ingestions().get_ingestion(pb::GetIngestionRequest { name }).await.map_err(rpc)?.into_inner();
-            out.ingestion(&i);
+            out.ingestion(&i)?;
         }
         CtlCommand::List => {
             let r = client.ingestions().list_ingestions(pb::ListIngestionsRequest {}).await.map_err(rpc)?.into_inner();
-            out.ingestions(&r.ingestions);
+            out.ingestions(&r.ingestions)?;
         }
         CtlCommand::Update { name, update } => {
             let update_json = match update.strip_prefix('@') {
@@ -282,19 +291,19 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 None => update,
             };
             let i = client.ingestions().update_ingestion(pb::UpdateIngestionRequest { name, update_json }).await.map_err(rpc)?.into_inner();
-            out.ingestion(&i);
+            out.ingestion(&i)?;
         }
         CtlCommand::Delete { name, delete_data } => {
             client.ingestions().delete_ingestion(pb::DeleteIngestionRequest { name: name.clone(), delete_data }).await.map_err(rpc)?;
-            out.done(json!({"deleted": name, "delete_data": delete_data}), &format!("deleted {name}{}", if delete_data { " and its data" } else { "" }));
+            out.done(json!({"deleted": name, "delete_data": delete_data}), &format!("deleted {name}{}", if delete_data { " and its data" } else { "" }))?;
         }
         CtlCommand::History { name } => {
             let r = client.ingestions().get_spec_history(pb::GetSpecHistoryRequest { name }).await.map_err(rpc)?.into_inner();
-            out.history(&r.entries);
+            out.history(&r.entries)?;
         }
         CtlCommand::Pause { name, shards } => {
             client.ingestions().pause_ingestion(pb::PauseIngestionRequest { name: name.clone(), shards: shards.clone() }).await.map_err(rpc)?;
-            out.done(json!({"paused": name, "shards": shards}), &format!("paused {name}: {}", shard_list(&shards)));
+            out.done(json!({"paused": name, "shards": shards}), &format!("paused {name}: {}", shard_list(&shards)))?;
         }
         CtlCommand::Resume { name, shards, resets } => {
             let request = pb::ResumeIngestionRequest { name: name.clone(), shards: shards.clone(), resets: resets.clone() };
@@ -304,13 +313,13 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 let mode = pb::ResetMode::short_name(r.mode).to_ascii_lowercase();
                 text.push_str(&format!("; shard {} reset to {mode}{}", r.shard, r.value.as_deref().map(|v| format!(" {v}")).unwrap_or_default()));
             }
-            out.done(json!({"resumed": name, "shards": shards, "resets": resets}), &text);
+            out.done(json!({"resumed": name, "shards": shards, "resets": resets}), &text)?;
         }
         CtlCommand::State(StateArgs { command: Some(command), .. }) => match command {
             StateCommand::Export => {
                 let r = client.state().export_state(pb::ExportStateRequest {}).await.map_err(rpc)?.into_inner();
                 let v: Value = serde_json::from_str(&r.state_json).context("the export is not JSON")?;
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                say!("{}", serde_json::to_string_pretty(&v)?);
             }
             StateCommand::Import { file } => {
                 let state_json = if file.as_os_str() == "-" {
@@ -319,33 +328,33 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                     std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
                 };
                 let r = client.state().import_state(pb::ImportStateRequest { state_json }).await.map_err(rpc)?.into_inner();
-                out.done(json!({"imported": r.ingestions}), &format!("imported {}", r.ingestions.join(", ")));
+                out.done(json!({"imported": r.ingestions}), &format!("imported {}", r.ingestions.join(", ")))?;
             }
             StateCommand::Reset { delete_data, yes } => {
                 if !yes {
                     bail!("state reset stops and forgets every ingestion and plugin; add --yes to confirm");
                 }
                 client.state().reset_state(pb::ResetStateRequest { delete_data }).await.map_err(rpc)?;
-                out.done(json!({"reset": true, "delete_data": delete_data}), "state reset");
+                out.done(json!({"reset": true, "delete_data": delete_data}), "state reset")?;
             }
         },
         CtlCommand::State(StateArgs { name: Some(name), page_size, page_token, command: None }) => {
             let request = pb::GetIngestionStateRequest { name, page_size, page_token };
             let r = client.ingestions().get_ingestion_state(request).await.map_err(rpc)?.into_inner();
-            out.state(&r);
+            out.state(&r)?;
         }
         CtlCommand::State(StateArgs { name: None, command: None, .. }) => {
             bail!("give an ingestion name (`sluice ctl state NAME`) or export, import or reset")
         }
         CtlCommand::Stats { name } => {
             let r = client.ingestions().get_stats(pb::GetStatsRequest { name }).await.map_err(rpc)?.into_inner();
-            out.stats(&r);
+            out.stats(&r)?;
         }
         CtlCommand::Watch { name, count } => {
             let mut stream = client.ingestions().watch_ingestion(pb::WatchIngestionRequest { name }).await.map_err(rpc)?.into_inner();
             let mut seen = 0;
             while let Some(snapshot) = stream.message().await.map_err(rpc)? {
-                out.snapshot(&snapshot, seen == 0);
+                out.snapshot(&snapshot, seen == 0)?;
                 seen += 1;
                 if count.is_some_and(|c| seen >= c) {
                     break;
@@ -354,11 +363,11 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         }
         CtlCommand::Doc(DocCommand::Get { name, id }) => {
             let d = client.documents().get_document(pb::GetDocumentRequest { ingestion: name, id }).await.map_err(rpc)?.into_inner();
-            println!("{}", document_json(&d));
+            say!("{}", document_json(&d));
         }
         CtlCommand::Doc(DocCommand::Count { name, shard }) => {
             let r = client.documents().count_documents(pb::CountDocumentsRequest { ingestion: name, shard }).await.map_err(rpc)?.into_inner();
-            out.done(json!({"count": r.count}), &r.count.to_string());
+            out.done(json!({"count": r.count}), &r.count.to_string())?;
         }
         CtlCommand::Doc(DocCommand::Scan { name, shard, after, limit }) => {
             let shards: Vec<u32> = match shard {
@@ -376,7 +385,7 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 let request = pb::ScanDocumentsRequest { ingestion: name.clone(), shard, start_after: after.clone(), limit: left };
                 let mut stream = client.documents().scan_documents(request).await.map_err(rpc)?.into_inner();
                 while let Some(d) = stream.message().await.map_err(rpc)? {
-                    println!("{}", document_json(&d));
+                    say!("{}", document_json(&d));
                     left -= 1;
                 }
             }
@@ -386,15 +395,15 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             let request = pb::RegisterPluginRequest { name, version, component: bytes };
             let p = client.plugins().register_plugin(request).await.map_err(rpc)?.into_inner();
             let text = format!("registered {} {} (sha256 {}, {} bytes)", p.name, p.version, short(&p.sha256), p.size);
-            out.done(serde_json::to_value(&p)?, &text);
+            out.done(serde_json::to_value(&p)?, &text)?;
         }
         CtlCommand::Plugin(PluginCommand::List) => {
             let r = client.plugins().list_plugins(pb::ListPluginsRequest {}).await.map_err(rpc)?.into_inner();
-            out.plugins(&r.plugins);
+            out.plugins(&r.plugins)?;
         }
         CtlCommand::Plugin(PluginCommand::Remove { name, version }) => {
             client.plugins().remove_plugin(pb::RemovePluginRequest { name: name.clone(), version: version.clone() }).await.map_err(rpc)?;
-            out.done(json!({"removed": name, "version": version}), &format!("removed {name} {version}"));
+            out.done(json!({"removed": name, "version": version}), &format!("removed {name} {version}"))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -490,37 +499,40 @@ struct Output {
 }
 
 impl Output {
-    fn print_json(&self, v: &Value) {
-        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    fn print_json(&self, v: &Value) -> std::io::Result<()> {
+        say!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        Ok(())
     }
 
     /// A confirmation: `value` with --json, else `text`.
-    fn done(&self, value: Value, text: &str) {
+    fn done(&self, value: Value, text: &str) -> std::io::Result<()> {
         if self.json {
-            self.print_json(&value);
+            self.print_json(&value)
         } else {
-            println!("{text}");
+            say!("{text}");
+            Ok(())
         }
     }
 
-    fn ingestion(&self, i: &pb::Ingestion) {
+    fn ingestion(&self, i: &pb::Ingestion) -> std::io::Result<()> {
         if self.json {
             return self.print_json(&to_json(i));
         }
         let plugin = i.plugin.clone().unwrap_or_default();
         let paused = if i.paused_shards.is_empty() { "none".into() } else { shard_list(&i.paused_shards) };
-        println!("name:            {}", i.name);
-        println!("source:          {}, {} shards", i.source_type, i.shards);
-        println!("plugin:          {} {} (sha256 {})", plugin.name, plugin.version, short(&plugin.sha256));
-        println!("error_strategy:  {}", pb::ErrorPolicy::short_name(i.error_strategy));
-        println!("paused:          {paused}");
-        println!("status:          {}", i.start_error.as_deref().map(|e| format!("not running: {e}")).unwrap_or_else(|| "running".into()));
-        println!("created:         {}", utc(i.created_at_ms));
-        println!("updated:         {}", utc(i.updated_at_ms));
-        println!("spec:            {}", i.spec_json);
+        say!("name:            {}", i.name);
+        say!("source:          {}, {} shards", i.source_type, i.shards);
+        say!("plugin:          {} {} (sha256 {})", plugin.name, plugin.version, short(&plugin.sha256));
+        say!("error_strategy:  {}", pb::ErrorPolicy::short_name(i.error_strategy));
+        say!("paused:          {paused}");
+        say!("status:          {}", i.start_error.as_deref().map(|e| format!("not running: {e}")).unwrap_or_else(|| "running".into()));
+        say!("created:         {}", utc(i.created_at_ms));
+        say!("updated:         {}", utc(i.updated_at_ms));
+        say!("spec:            {}", i.spec_json);
+        Ok(())
     }
 
-    fn ingestions(&self, list: &[pb::Ingestion]) {
+    fn ingestions(&self, list: &[pb::Ingestion]) -> std::io::Result<()> {
         if self.json {
             return self.print_json(&to_json(&list));
         }
@@ -539,15 +551,17 @@ impl Output {
                 ]
             })
             .collect();
-        println!("{}", table(&["NAME", "SHARDS", "SOURCE", "PLUGIN", "POLICY", "PAUSED", "STATUS"], &rows));
+        say!("{}", table(&["NAME", "SHARDS", "SOURCE", "PLUGIN", "POLICY", "PAUSED", "STATUS"], &rows));
+        Ok(())
     }
 
-    fn history(&self, entries: &[pb::HistoryEntry]) {
+    fn history(&self, entries: &[pb::HistoryEntry]) -> std::io::Result<()> {
         if self.json {
             return self.print_json(&to_json(&entries));
         }
         let rows: Vec<Vec<String>> = entries.iter().map(|h| vec![utc(h.at_ms), h.kind.clone(), h.detail.clone()]).collect();
-        println!("{}", table(&["AT", "KIND", "DETAIL"], &rows));
+        say!("{}", table(&["AT", "KIND", "DETAIL"], &rows));
+        Ok(())
     }
 
     fn state_rows(shards: &[pb::ShardState]) -> Vec<Vec<String>> {
@@ -579,14 +593,15 @@ impl Output {
     const STATE_HEADERS: [&str; 11] =
         ["SHARD", "STATE", "PAUSED", "POLICY", "IDLE", "RESUMES", "LAST_POINTER", "LAG", "LAG_MS", "DOCS", "BLOCKED / LAST ERROR"];
 
-    fn state(&self, r: &pb::GetIngestionStateResponse) {
+    fn state(&self, r: &pb::GetIngestionStateResponse) -> std::io::Result<()> {
         if self.json {
             return self.print_json(&to_json(r));
         }
-        println!("{}", table(&Self::STATE_HEADERS, &Self::state_rows(&r.shards)));
+        say!("{}", table(&Self::STATE_HEADERS, &Self::state_rows(&r.shards)));
         if !r.next_page_token.is_empty() {
-            println!("more shards: --page-token {}", r.next_page_token);
+            say!("more shards: --page-token {}", r.next_page_token);
         }
+        Ok(())
     }
 
     fn stats_rows(stats: &[pb::ShardStats]) -> Vec<Vec<String>> {
@@ -594,7 +609,7 @@ impl Output {
         let mut rows: Vec<Vec<String>> = stats
             .iter()
             .map(|s| {
-                let p = s.polling_ingest_stats.clone().unwrap_or_default();
+                let p = s.polling_ingest_stats.unwrap_or_default();
                 let (m, c) = (p.message_processor_stats.unwrap_or_default(), p.consumer_stats.unwrap_or_default());
                 let values = [
                     m.total_processed_count,
@@ -626,27 +641,30 @@ impl Output {
     const STATS_HEADERS: [&str; 12] =
         ["SHARD", "PROCESSED", "INVALID", "CONFLICTS", "FAILED", "DROPPED", "SKIPPED", "APPLIED", "POLLED", "POLL_ERRORS", "LAG_MS", "LAG"];
 
-    fn stats(&self, r: &pb::GetStatsResponse) {
+    fn stats(&self, r: &pb::GetStatsResponse) -> std::io::Result<()> {
         if self.json {
             return self.print_json(&to_json(r));
         }
-        println!("{}", table(&Self::STATS_HEADERS, &Self::stats_rows(&r.shards)));
+        say!("{}", table(&Self::STATS_HEADERS, &Self::stats_rows(&r.shards)));
+        Ok(())
     }
 
-    fn snapshot(&self, s: &pb::IngestionSnapshot, first: bool) {
+    fn snapshot(&self, s: &pb::IngestionSnapshot, first: bool) -> std::io::Result<()> {
         if self.json {
             // One line per snapshot (NDJSON), for scripts that follow it.
-            return println!("{}", to_json(s));
+            say!("{}", to_json(s));
+            return Ok(());
         }
         if !first {
-            println!();
+            say!();
         }
-        println!("{} {}", utc(s.at_ms), s.name);
-        println!("{}", table(&Self::STATE_HEADERS, &Self::state_rows(&s.shards)));
-        println!("{}", table(&Self::STATS_HEADERS, &Self::stats_rows(&s.stats)));
+        say!("{} {}", utc(s.at_ms), s.name);
+        say!("{}", table(&Self::STATE_HEADERS, &Self::state_rows(&s.shards)));
+        say!("{}", table(&Self::STATS_HEADERS, &Self::stats_rows(&s.stats)));
+        Ok(())
     }
 
-    fn plugins(&self, list: &[pb::Plugin]) {
+    fn plugins(&self, list: &[pb::Plugin]) -> std::io::Result<()> {
         if self.json {
             return self.print_json(&to_json(&list));
         }
@@ -657,7 +675,8 @@ impl Output {
                 vec![p.name.clone(), p.version.clone(), short(&p.sha256).to_string(), p.size.to_string(), registered]
             })
             .collect();
-        println!("{}", table(&["NAME", "VERSION", "SHA256", "BYTES", "REGISTERED"], &rows));
+        say!("{}", table(&["NAME", "VERSION", "SHA256", "BYTES", "REGISTERED"], &rows));
+        Ok(())
     }
 }
 

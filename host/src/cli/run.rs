@@ -35,8 +35,8 @@ pub fn state_store(data_dir: &Path) -> anyhow::Result<FileStateStore> {
 }
 
 /// Resolves the spec's plugin to a compiled component.
-pub fn load_plugin(spec: &IngestionSpec) -> anyhow::Result<CompiledPlugin> {
-    let engine = PluginEngine::new()?;
+pub fn load_plugin(spec: &IngestionSpec, data_dir: &Path) -> anyhow::Result<CompiledPlugin> {
+    let engine = PluginEngine::with_cache(&data_dir.join("cache").join("components"))?;
     match spec.plugin.name.as_str() {
         "opensearch" => Ok(engine.compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default())?),
         other => bail!("unknown plugin {other:?}; available: opensearch"),
@@ -83,7 +83,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst)).context("installing signal handler")?;
     }
 
-    let plugin = load_plugin(&spec)?;
+    let plugin = load_plugin(&spec, &args.data.data_dir)?;
     let ingestion = Ingestion::start(spec, plugin, &args.data.data_dir, overrides)?;
     let progress = Progress::new(ingestion.spec().shards);
     let started = Instant::now();

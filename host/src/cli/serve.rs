@@ -21,7 +21,7 @@ pub struct ServeArgs {
     /// address is printed as `listening on ADDR`).
     #[arg(long, default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
-    /// The state store: `file` (DIR/state). `redis://...` is not available yet.
+    /// The state store: `file` (DIR/state). `redis://...` is not wired yet.
     #[arg(long, default_value = "file")]
     state: String,
     /// A file holding the bearer token every call must carry
@@ -48,7 +48,7 @@ fn state_store(kind: &str, data_dir: &Path) -> anyhow::Result<Arc<dyn StateStore
         "file" => Ok(Arc::new(FileStateStore::open(&data_dir.join("state"))?)),
         // The URL may hold a password: it is not echoed.
         k if k.starts_with("redis://") || k.starts_with("rediss://") => {
-            bail!("--state redis://...: the Redis state store is not available in this build yet; use --state file")
+            bail!("--state redis://...: the Redis state store is not wired to `sluice serve` yet; use --state file")
         }
         k => bail!(
             "--state {:?}: unknown state store; allowed: file (redis://... to come)",

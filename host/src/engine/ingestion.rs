@@ -77,6 +77,7 @@ impl Ingestion {
         overrides: RuntimeOverrides,
     ) -> Result<Self, EngineError> {
         let name = spec.name.clone();
+        let plugin = plugin.with_limits(spec.plugin.limits);
         let source: Arc<dyn crate::source::Source> = open_source(&spec)
             .map_err(|source| EngineError::Source { name: name.clone(), source })?
             .into();

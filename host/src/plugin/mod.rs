@@ -37,26 +37,45 @@ pub mod builtin {
 /// How often the epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Resource limits of one plugin instance.
-#[derive(Clone, Copy, Debug)]
+/// Resource limits of one plugin instance (`sluice.plugin.limits` in a spec).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Linear memory, in bytes.
-    pub memory_bytes: usize,
-    /// CPU time for a call, before per-message allowance.
-    pub call_base: Duration,
-    /// Extra CPU time allowed per message in the batch.
-    pub call_per_message: Duration,
+    /// Linear memory of an instance, in MiB.
+    pub memory_mb: u32,
+    /// CPU time for one decode call, before the per-message allowance, in ms.
+    pub cpu_ms: u32,
+    /// Extra CPU time allowed per message of the batch, in µs.
+    pub cpu_us_per_message: u32,
+    /// Largest total output (document sources and ids) of one decode call, in MiB.
+    pub max_output_mb: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            memory_bytes: 64 << 20,
-            call_base: Duration::from_secs(1),
-            call_per_message: Duration::from_millis(1),
-        }
+        Limits { memory_mb: 64, cpu_ms: 1000, cpu_us_per_message: 1000, max_output_mb: 32 }
     }
 }
+
+impl Limits {
+    fn memory_bytes(&self) -> usize {
+        (self.memory_mb as usize) << 20
+    }
+
+    fn call_budget(&self, messages: usize) -> Duration {
+        Duration::from_millis(self.cpu_ms as u64) + Duration::from_micros(self.cpu_us_per_message as u64) * messages as u32
+    }
+
+    fn max_output_bytes(&self) -> usize {
+        (self.max_output_mb as usize) << 20
+    }
+}
+
+/// After this many failed messages in a row, re-creating an instance waits a
+/// little longer each time: a plugin that fails on everything must not spin
+/// the CPU, yet a few bad messages in a healthy stream cost no delay.
+const FAILURES_BEFORE_BACKOFF: u32 = 16;
+const MAX_FAILURE_BACKOFF: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
@@ -121,9 +140,19 @@ impl bindings::sluice::plugin::log::Host for GuestState {
 pub struct PluginEngine {
     engine: Engine,
     linker: Linker<GuestState>,
+    /// Compiled components on disk, by content hash and engine compatibility.
+    cache_dir: Option<std::path::PathBuf>,
 }
 
 impl PluginEngine {
+    /// An engine with an on-disk cache of compiled components, so a restart
+    /// does not recompile.
+    pub fn with_cache(dir: &std::path::Path) -> Result<Arc<Self>, PluginError> {
+        let mut engine = Self::new()?;
+        Arc::get_mut(&mut engine).expect("just made").cache_dir = Some(dir.to_path_buf());
+        Ok(engine)
+    }
+
     pub fn new() -> Result<Arc<Self>, PluginError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
@@ -148,16 +177,67 @@ impl PluginEngine {
                 }
             })
             .expect("spawn epoch thread");
-        Ok(Arc::new(PluginEngine { engine, linker }))
+        Ok(Arc::new(PluginEngine { engine, linker, cache_dir: None }))
     }
 
     /// Compiles and links a component, checking that it is a message-format plugin.
     pub fn compile(&self, name: &str, bytes: &[u8], limits: Limits) -> Result<CompiledPlugin, PluginError> {
         let invalid = |e: wasmtime::Error| PluginError::Invalid { name: name.into(), reason: format!("{e:#}") };
-        let component = Component::new(&self.engine, bytes).map_err(invalid)?;
+        let (component, from_cache) = match self.cached(bytes) {
+            Some(c) => (c, true),
+            None => {
+                let c = Component::new(&self.engine, bytes).map_err(invalid)?;
+                self.store_in_cache(bytes, &c);
+                (c, false)
+            }
+        };
         let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
         let pre = bindings::MessageFormatPre::new(pre).map_err(invalid)?;
-        Ok(CompiledPlugin { name: name.into(), pre, limits })
+        tracing::debug!(plugin = name, from_cache, "component ready");
+        Ok(CompiledPlugin { name: name.into(), pre, limits, from_cache })
+    }
+
+    fn cache_path(&self, bytes: &[u8]) -> Option<std::path::PathBuf> {
+        use std::hash::{Hash, Hasher};
+        let dir = self.cache_dir.as_ref()?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        Some(dir.join(format!("{}-{:016x}.cwasm", crate::state::sha256_hex(bytes), h.finish())))
+    }
+
+    fn cached(&self, bytes: &[u8]) -> Option<Component> {
+        let path = self.cache_path(bytes)?;
+        if !path.exists() {
+            return None;
+        }
+        // Read into memory rather than mmap'd (`deserialize_file`): a file
+        // truncated or rewritten underneath a mapping would kill the process.
+        let bytes = std::fs::read(&path).ok()?;
+        // Safety: the bytes are compiled code this host wrote itself under its
+        // own data directory, named by the source's content hash and the
+        // engine's compatibility hash; wasmtime also checks the header and the
+        // engine settings and refuses a mismatch (we then recompile).
+        match unsafe { Component::deserialize(&self.engine, &bytes) } {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring an unusable compiled-component cache entry");
+                None
+            }
+        }
+    }
+
+    fn store_in_cache(&self, bytes: &[u8], component: &Component) {
+        let Some(path) = self.cache_path(bytes) else { return };
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(path.parent().unwrap())?;
+            let serialized = component.serialize().map_err(std::io::Error::other)?;
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, serialized)?;
+            std::fs::rename(&tmp, &path)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(path = %path.display(), error = %e, "could not cache a compiled component");
+        }
     }
 }
 
@@ -167,6 +247,7 @@ pub struct CompiledPlugin {
     name: Arc<str>,
     pre: bindings::MessageFormatPre<GuestState>,
     limits: Limits,
+    from_cache: bool,
 }
 
 impl CompiledPlugin {
@@ -174,10 +255,25 @@ impl CompiledPlugin {
         &self.name
     }
 
+    /// The same component with other limits (an ingestion's own).
+    pub fn with_limits(&self, limits: Limits) -> CompiledPlugin {
+        CompiledPlugin { limits, ..self.clone() }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Whether the compiled code came from the on-disk cache.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
+
     /// Creates an instance and configures it. A configuration the plugin
     /// rejects is an error here, before any message is read.
     pub fn instantiate(&self, config_json: &str) -> Result<PluginInstance, PluginError> {
-        let mut instance = PluginInstance { plugin: self.clone(), config: config_json.into(), live: None };
+        let mut instance =
+            PluginInstance { plugin: self.clone(), config: config_json.into(), live: None, consecutive_failures: 0 };
         instance.ensure_live()?;
         Ok(instance)
     }
@@ -187,7 +283,7 @@ impl CompiledPlugin {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.memory_bytes)
+                .memory_size(self.limits.memory_bytes())
                 .trap_on_grow_failure(true)
                 .instances(4)
                 .build(),
@@ -210,14 +306,19 @@ pub struct PluginInstance {
     config: String,
     /// `None` after a failure poisoned the store; re-created on next use.
     live: Option<Live>,
+    consecutive_failures: u32,
 }
 
 impl PluginInstance {
     fn ensure_live(&mut self) -> Result<&mut Live, PluginError> {
         if self.live.is_none() {
+            if self.consecutive_failures >= FAILURES_BEFORE_BACKOFF {
+                let exp = (self.consecutive_failures - FAILURES_BEFORE_BACKOFF).min(10);
+                std::thread::sleep((Duration::from_millis(5) * (1 << exp)).min(MAX_FAILURE_BACKOFF));
+            }
             let name = self.plugin.name.to_string();
             let mut store = self.plugin.new_store();
-            store.set_epoch_deadline(ticks(self.plugin.limits.call_base));
+            store.set_epoch_deadline(ticks(self.plugin.limits.call_budget(0)));
             let bindings = self
                 .plugin
                 .pre
@@ -226,7 +327,7 @@ impl PluginInstance {
             match bindings.call_configure(&mut store, &self.config) {
                 Ok(Ok(())) => {}
                 Ok(Err(reason)) => return Err(PluginError::Config { name, reason }),
-                Err(e) => return Err(PluginError::Config { name, reason: describe_failure(&e) }),
+                Err(e) => return Err(PluginError::Config { name, reason: describe_failure(&e, &self.plugin.limits) }),
             }
             self.live = Some(Live { store, bindings });
         }
@@ -253,6 +354,7 @@ impl PluginInstance {
             }
             Err(reason) if batch.len() == 1 => {
                 tracing::warn!(plugin = %self.plugin.name, pointer = %batch[0].pointer, %reason, "plugin failed on a message");
+                self.consecutive_failures += 1;
                 out.push(Outcome::Failed(reason));
                 Ok(())
             }
@@ -269,22 +371,47 @@ impl PluginInstance {
     fn call_decode(&mut self, batch: &[wit::Message]) -> Result<Result<Vec<wit::Decoded>, String>, PluginError> {
         let limits = self.plugin.limits;
         let live = self.ensure_live()?;
-        let budget = limits.call_base + limits.call_per_message * batch.len() as u32;
-        live.store.set_epoch_deadline(ticks(budget));
-        match live.bindings.call_decode(&mut live.store, batch) {
-            Ok(decoded) if decoded.len() == batch.len() => Ok(Ok(decoded)),
-            Ok(decoded) => Ok(Err(format!(
-                "plugin returned {} results for {} messages",
-                decoded.len(),
-                batch.len()
-            ))),
+        live.store.set_epoch_deadline(ticks(limits.call_budget(batch.len())));
+        let result = match live.bindings.call_decode(&mut live.store, batch) {
+            Ok(decoded) if decoded.len() != batch.len() => {
+                Err(format!("plugin returned {} results for {} messages", decoded.len(), batch.len()))
+            }
+            Ok(decoded) => {
+                let size = output_size(&decoded);
+                if size > limits.max_output_bytes() {
+                    Err(format!(
+                        "plugin output of {size} bytes exceeds the limit of {} MiB (sluice.plugin.limits.max_output_mb)",
+                        limits.max_output_mb
+                    ))
+                } else {
+                    Ok(decoded)
+                }
+            }
             Err(e) => {
                 // A trapped store must not be used again.
                 self.live = None;
-                Ok(Err(describe_failure(&e)))
+                Err(describe_failure(&e, &limits))
             }
+        };
+        if result.is_ok() {
+            self.consecutive_failures = 0;
         }
+        Ok(result)
     }
+}
+
+/// Bytes of text a decode call returned.
+fn output_size(decoded: &[wit::Decoded]) -> usize {
+    decoded
+        .iter()
+        .map(|d| match d {
+            wit::Decoded::Ops(ops) => ops
+                .iter()
+                .map(|o| o.id.as_ref().map_or(0, String::len) + o.source.as_ref().map_or(0, String::len))
+                .sum(),
+            wit::Decoded::Invalid(r) | wit::Decoded::Skipped(r) => r.len(),
+        })
+        .sum()
 }
 
 fn ticks(d: Duration) -> u64 {
@@ -292,11 +419,19 @@ fn ticks(d: Duration) -> u64 {
 }
 
 /// A readable reason for a guest failure.
-fn describe_failure(e: &wasmtime::Error) -> String {
+fn describe_failure(e: &wasmtime::Error, limits: &Limits) -> String {
     match e.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => "plugin exceeded its CPU time limit".into(),
-        Some(wasmtime::Trap::UnreachableCodeReached) => format!("plugin trapped (panic or unreachable): {e:#}"),
+        Some(wasmtime::Trap::Interrupt) => format!(
+            "plugin exceeded its CPU time limit ({} ms + {} µs per message; sluice.plugin.limits.cpu_ms)",
+            limits.cpu_ms, limits.cpu_us_per_message
+        ),
+        Some(wasmtime::Trap::UnreachableCodeReached) => "plugin trapped (a panic or unreachable code)".into(),
         Some(trap) => format!("plugin trapped: {trap}"),
+        // A failed memory.grow with trap_on_grow_failure is not a Trap.
+        None if format!("{e:#}").contains("memory") => format!(
+            "plugin ran out of memory (limit {} MiB; sluice.plugin.limits.memory_mb): {e:#}",
+            limits.memory_mb
+        ),
         None => format!("plugin failed: {e:#}"),
     }
 }

@@ -123,6 +123,8 @@ type KafkaConsumer = BaseConsumer<KafkaContext>;
 
 pub struct KafkaSource {
     topic: String,
+    /// The topic for librdkafka's C API (cached watermarks).
+    topic_c: CString,
     bootstrap: String,
     /// Every reader's consumer configuration.
     config: ClientConfig,
@@ -140,6 +142,8 @@ impl KafkaSource {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| SourceError::Config("the kafka source needs [param.topic]".into()))?
             .clone();
+        let topic_c = CString::new(topic.clone())
+            .map_err(|_| SourceError::Config("[param.topic] contains a NUL byte".into()))?;
         let bootstrap = match (params.get("bootstrap_servers"), params.get("bootstrap.servers")) {
             (Some(a), Some(b)) if a != b => {
                 return Err(SourceError::Config(format!(
@@ -182,7 +186,7 @@ impl KafkaSource {
             }
             None => (None, None),
         };
-        Ok(KafkaSource { topic, bootstrap, config, strict_positions, commits, committer: Mutex::new(committer) })
+        Ok(KafkaSource { topic, topic_c, bootstrap, config, strict_positions, commits, committer: Mutex::new(committer) })
     }
 
     pub fn topic(&self) -> &str {
@@ -370,8 +374,7 @@ impl Source for KafkaSource {
             .map_err(|e| SourceError::Unavailable(format!("assigning Kafka topic {:?} partition {p}: {e}", self.topic)))?;
         tracing::debug!(topic = %self.topic, partition, %start, offset = ?begin.offset, low, high, "Kafka partition opened");
         Ok(Box::new(KafkaReader {
-            topic_c: CString::new(self.topic.clone())
-                .map_err(|_| SourceError::Config("[param.topic] contains a NUL byte".into()))?,
+            topic_c: self.topic_c.clone(),
             consumer,
             topic: self.topic.clone(),
             partition: p,

@@ -18,6 +18,28 @@
 //!   dates, `dynamic` and `enabled` on objects; other parameters (`index`,
 //!   `analyzer`, `fields`, ...) do not affect what a document may hold and are
 //!   ignored.
+//!
+//! ```
+//! use sluice_plugin_sdk::json;
+//! use sluice_plugin_sdk::mapping::Mappings;
+//!
+//! // Parsed once, when the plugin is configured...
+//! let mappings = Mappings::parse(&json::parse(
+//!     r#"{"dynamic": "strict", "properties": {
+//!         "age": {"type": "integer"},
+//!         "seen": {"type": "date"}}}"#,
+//! ).unwrap()).unwrap();
+//!
+//! // ...then each document is checked; the first mismatch is the reason.
+//! let doc = json::parse_object(r#"{"age": "42", "seen": "2024-01-31"}"#, "document").unwrap();
+//! assert_eq!(mappings.validate(&doc), Ok(()));
+//! let doc = json::parse_object(r#"{"age": "abc"}"#, "document").unwrap();
+//! assert_eq!(mappings.validate(&doc).unwrap_err(),
+//!            r#"field [age] of type [integer]: cannot parse "abc""#);
+//! let doc = json::parse_object(r#"{"name": "x"}"#, "document").unwrap();
+//! assert_eq!(mappings.validate(&doc).unwrap_err(),
+//!            "field [name] is not allowed: mapping has dynamic [strict]");
+//! ```
 
 use std::fmt;
 

@@ -1,13 +1,37 @@
-//! A borrowed JSON document tree.
+//! A borrowed JSON document tree that rejects duplicate keys.
 //!
 //! Payloads are parsed once, by serde_json, into [`Value`]: strings without
 //! escapes are borrowed from the input, objects keep their members in document
 //! order in a `Vec` (no hashing), and duplicate keys are rejected at every
 //! level (serde_json's own `Value` silently keeps the last one, while
-//! OpenSearch's parser rejects them). A tree serialises back to compact JSON.
+//! OpenSearch's parser rejects them). A tree serialises back to compact JSON
+//! with [`to_json`].
 //!
 //! serde_json's recursion limit (128 levels) applies: deeper input is a
-//! [`ParseError::TooDeep`], never a stack overflow.
+//! [`ParseError::TooDeep`], never a stack overflow. [`Skip`] passes over a
+//! value under the same limit, and [`Key`], [`first_duplicate`] and
+//! [`duplicate_key_error`] are the parts to write a visitor that picks a few
+//! members out of a large object without building the rest.
+//!
+//! ```
+//! use sluice_plugin_sdk::json::{self, Value};
+//!
+//! let text = r#"{"id": 7, "name": "caf\u00e9", "tags": ["a"], "v": "12"}"#;
+//! let doc = json::parse_object(text, "payload").unwrap();
+//! let value = Value::Object(doc);
+//! assert_eq!(value.get("id"), Some(&Value::U64(7)));
+//! assert_eq!(value.get("name").and_then(Value::as_str), Some("café"));
+//! // A JSON integer or a string of decimal digits, as versions come.
+//! assert_eq!(value.get("v").and_then(Value::as_unsigned), Some(12));
+//! assert_eq!(json::to_json(value.as_object().unwrap(), 0).unwrap(),
+//!            r#"{"id":7,"name":"café","tags":["a"],"v":"12"}"#);
+//!
+//! // Duplicate keys and non-objects are errors with a one-line reason.
+//! let err = json::parse_object(r#"{"a": 1, "a": 2}"#, "payload").unwrap_err();
+//! assert_eq!(err, "payload is invalid: duplicate key [a] at line 1 column 16");
+//! let err = json::parse_object("[1]", "payload").unwrap_err();
+//! assert_eq!(err, "payload must be a JSON object, found an array");
+//! ```
 
 use std::borrow::Cow;
 use std::fmt;
@@ -78,6 +102,52 @@ impl<'a> Value<'a> {
             Value::Null | Value::Array(_) | Value::Object(_) => return None,
         })
     }
+
+    /// The members of an object; `None` for other kinds.
+    pub fn as_object(&self) -> Option<&Object<'a>> {
+        match self {
+            Value::Object(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    /// A member of an object by its exact key; `None` for other kinds or a
+    /// missing key. For dotted paths (`meta.id`) see [`crate::path`].
+    pub fn get(&self, key: &str) -> Option<&Value<'a>> {
+        member(self.as_object()?, key)
+    }
+
+    /// The text of a string; `None` for other kinds.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A non-negative integer: a JSON integer from 0 to `u64::MAX`, or a
+    /// string of its ASCII decimal digits (`7`, `"0042"`), as external
+    /// versions are written. `-1`, `1.0`, `" 7"`, `"+7"` and `""` are not.
+    pub fn as_unsigned(&self) -> Option<u64> {
+        match self {
+            Value::U64(n) => Some(*n),
+            Value::Str(s) => parse_unsigned(s),
+            _ => None,
+        }
+    }
+}
+
+/// The value of the member named `key` in `members`.
+pub fn member<'v, 'a>(members: &'v [Member<'a>], key: &str) -> Option<&'v Value<'a>> {
+    members.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+/// A non-empty string of ASCII digits whose value fits in a `u64`.
+pub fn parse_unsigned(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 /// serde_json's (ryu's) shortest round-trip rendering, e.g. `1.5`, `1e20`.
@@ -154,6 +224,18 @@ pub fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, ParseError> {
         _ if e.to_string().starts_with("recursion limit exceeded") => ParseError::TooDeep(e),
         _ => ParseError::Syntax(e),
     })
+}
+
+/// Parses `text` as a JSON object; the error is a one-line reason about
+/// `what` ("payload", "config", "message key").
+pub fn parse_object<'a>(text: &'a str, what: &str) -> Result<Object<'a>, String> {
+    match parse(text).map_err(|e| e.describe(what))? {
+        Value::Object(members) => Ok(members),
+        other => Err(format!(
+            "{what} must be a JSON object, found {}",
+            other.kind()
+        )),
+    }
 }
 
 /// Serialises an object's members as compact JSON.
@@ -539,6 +621,54 @@ mod tests {
         let long = "é".repeat(100);
         let shown = Value::Str(long.into()).describe();
         assert_eq!(shown, format!("\"{}...\"", "é".repeat(MAX_SHOWN_CHARS)));
+    }
+
+    #[test]
+    fn accessors_and_parse_object() {
+        let doc = value(r#"{"s":"x","n":5,"o":{"k":null},"a":[]}"#);
+        assert_eq!(doc.get("s").and_then(Value::as_str), Some("x"));
+        assert_eq!(doc.get("n").and_then(Value::as_str), None);
+        assert_eq!(doc.get("o").and_then(|o| o.get("k")), Some(&Value::Null));
+        assert_eq!(doc.get("missing"), None);
+        assert_eq!(doc.get("a").and_then(Value::as_object), None);
+        assert_eq!(Value::U64(1).get("s"), None);
+        assert_eq!(member(doc.as_object().unwrap(), "n"), Some(&Value::U64(5)));
+
+        assert_eq!(parse_object(r#" {"a":1} "#, "config").unwrap().len(), 1);
+        for (text, reason) in [
+            ("null", "config must be a JSON object, found null"),
+            ("{", "config is not valid JSON: EOF while parsing an object"),
+            (r#"{"a":1,"a":1}"#, "config is invalid: duplicate key [a]"),
+        ] {
+            let err = parse_object(text, "config").unwrap_err();
+            assert!(err.starts_with(reason), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn unsigned_integers_and_digit_strings() {
+        for (text, expected) in [
+            ("0", Some(0)),
+            ("18446744073709551615", Some(u64::MAX)),
+            (r#""0042""#, Some(42)),
+            (r#""18446744073709551615""#, Some(u64::MAX)),
+            (r#""18446744073709551616""#, None),
+            ("18446744073709551616", None),
+            ("-1", None),
+            ("1.0", None),
+            ("1e3", None),
+            (r#""""#, None),
+            (r#"" 7""#, None),
+            (r#""+7""#, None),
+            (r#""-7""#, None),
+            ("true", None),
+            ("null", None),
+            ("[1]", None),
+        ] {
+            assert_eq!(value(text).as_unsigned(), expected, "{text}");
+        }
+        assert_eq!(parse_unsigned("123"), Some(123));
+        assert_eq!(parse_unsigned("１"), None);
     }
 
     #[test]

@@ -3,6 +3,15 @@
 //! Only the formats of the default date mapping (`strict_date_optional_time||epoch_millis`)
 //! and `epoch_second` are checked here; [`crate::mapping`] accepts anything for
 //! other formats.
+//!
+//! ```
+//! use sluice_plugin_sdk::date;
+//!
+//! assert!(date::is_strict_date_optional_time("2024-02-29T12:00:00.123+02:00"));
+//! assert!(!date::is_strict_date_optional_time("2023-02-29")); // not a leap year
+//! assert!(date::is_epoch("1706745600000"));
+//! assert!(!date::is_epoch("1e3"));
+//! ```
 
 /// `strict_date_optional_time`: `yyyy[-MM[-dd]]`, optionally followed by
 /// `T[HH[:mm[:ss[(.|,)fraction]][offset]]]`, where fraction has 1 to 9 digits
