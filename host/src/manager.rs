@@ -160,7 +160,8 @@ pub struct Manager {
     data_dir: PathBuf,
     store: Arc<dyn StateStore>,
     engine: Arc<PluginEngine>,
-    builtin: (ActivePlugin, CompiledPlugin),
+    /// The plugins compiled into the binary, listed under [`BUILTIN_VERSION`].
+    builtins: Vec<(ActivePlugin, CompiledPlugin)>,
     ingestions: Mutex<BTreeMap<String, Managed>>,
     compiled: Mutex<HashMap<String, CompiledPlugin>>,
 }
@@ -172,19 +173,18 @@ impl Manager {
     pub fn open(data_dir: &Path, store: Arc<dyn StateStore>) -> Result<Arc<Manager>> {
         let engine = PluginEngine::with_cache(&data_dir.join("cache").join("components"))
             .map_err(|e| ManagerError::Internal(e.to_string()))?;
-        let compiled = engine
-            .compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default())
-            .map_err(|e| ManagerError::Internal(e.to_string()))?;
-        let active = ActivePlugin {
-            name: "opensearch".into(),
-            version: BUILTIN_VERSION.into(),
-            sha256: sha256_hex(builtin::SLUICE_OPENSEARCH),
-        };
+        let mut builtins = Vec::new();
+        for (name, bytes) in builtin::ALL {
+            let compiled =
+                engine.compile(name, bytes, Limits::default()).map_err(|e| ManagerError::Internal(e.to_string()))?;
+            let active = ActivePlugin { name: (*name).into(), version: BUILTIN_VERSION.into(), sha256: sha256_hex(bytes) };
+            builtins.push((active, compiled));
+        }
         let manager = Arc::new(Manager {
             data_dir: data_dir.to_path_buf(),
             store,
             engine,
-            builtin: (active, compiled),
+            builtins,
             ingestions: Mutex::new(BTreeMap::new()),
             compiled: Mutex::new(HashMap::new()),
         });
@@ -254,8 +254,10 @@ impl Manager {
     /// (a given version, or the most recently registered).
     fn resolve_plugin(&self, spec: &IngestionSpec) -> Result<(ActivePlugin, CompiledPlugin)> {
         let (name, version) = (&spec.plugin.name, spec.plugin.version.as_deref());
-        if name == "opensearch" && version.is_none_or(|v| v == BUILTIN_VERSION) {
-            return Ok(self.builtin.clone());
+        if let Some(b) = self.builtins.iter().find(|(a, _)| &a.name == name) {
+            if version.is_none_or(|v| v == BUILTIN_VERSION) {
+                return Ok(b.clone());
+            }
         }
         let record = self
             .store
@@ -588,8 +590,8 @@ impl Manager {
                 "plugin name and version: 1-64 letters, digits, '-', '_' or '.'".into(),
             ));
         }
-        if name == "opensearch" && version == BUILTIN_VERSION {
-            return Err(ManagerError::AlreadyExists(format!("opensearch {BUILTIN_VERSION} is built in")));
+        if builtin::get(name).is_some() && version == BUILTIN_VERSION {
+            return Err(ManagerError::AlreadyExists(format!("{name} {BUILTIN_VERSION} is built in")));
         }
         if self.store.load_plugins()?.iter().any(|p| p.name == name && p.version == version) {
             return Err(ManagerError::AlreadyExists(format!("plugin {name} version {version} is already registered")));
@@ -613,15 +615,19 @@ impl Manager {
         Ok(record)
     }
 
-    /// Registered plugins, the built-in one first.
+    /// Registered plugins, the built-in ones first.
     pub fn list_plugins(&self) -> Result<Vec<PluginRecord>> {
-        let mut out = vec![PluginRecord {
-            name: self.builtin.0.name.clone(),
-            version: self.builtin.0.version.clone(),
-            sha256: self.builtin.0.sha256.clone(),
-            size: builtin::SLUICE_OPENSEARCH.len() as u64,
-            registered_at_ms: 0,
-        }];
+        let mut out: Vec<PluginRecord> = self
+            .builtins
+            .iter()
+            .map(|(a, _)| PluginRecord {
+                name: a.name.clone(),
+                version: a.version.clone(),
+                sha256: a.sha256.clone(),
+                size: builtin::get(&a.name).map_or(0, |b| b.len() as u64),
+                registered_at_ms: 0,
+            })
+            .collect();
         out.extend(self.store.load_plugins()?);
         Ok(out)
     }

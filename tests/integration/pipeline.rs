@@ -381,3 +381,36 @@ fn the_guest_sees_shard_pointer_and_payload() {
     assert_eq!(doc["payload"], "world");
     assert_eq!(doc["timestamp_ms"], serde_json::Value::Null, "files carry no timestamps");
 }
+
+#[test]
+fn the_builtin_debezium_plugin_applies_change_events_from_the_debezium_docs() {
+    let fixture = |f: &str| -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../guests/debezium/tests/fixtures").join(f);
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        v.to_string()
+    };
+    let stream = Stream::new(1);
+    stream.append(0, &[fixture("mysql-create.json"), fixture("mysql-update.payload.json")]);
+    let mut spec = stream.spec("cdc", 1, json!({}));
+    spec["sluice"] = json!({"plugin": {"name": "debezium", "config": {"key_columns": ["id"]}}});
+    let data = tempfile::tempdir().unwrap();
+    let compiled = sluice::plugin::PluginEngine::new()
+        .unwrap()
+        .compile("debezium", sluice::plugin::builtin::get("debezium").unwrap(), Default::default())
+        .unwrap();
+    let ing = start_with_plugin(&spec, data.path(), compiled);
+    wait_idle(&ing);
+    let got = docs(&ing);
+    assert_eq!(got.len(), 1);
+    let (version, doc) = &got[&(0, "1004".to_string())];
+    assert_eq!(doc["first_name"], "Anne Marie", "the update applied over the create");
+    assert!(version.is_some(), "versioned by the source position");
+
+    // The delete, then the tombstone Debezium sends after it.
+    stream.append(0, &[fixture("mysql-delete.payload.json"), "null".to_string()]);
+    assert!(ing.shards()[0].wait_until(std::time::Duration::from_secs(30), |s| s.meta.counters.total_processed_count == 4));
+    wait_idle(&ing);
+    assert!(docs(&ing).is_empty());
+    let c = counters(&ing, 0);
+    assert_eq!((c.total_skipped_count, c.total_invalid_message_count), (1, 0));
+}

@@ -38,8 +38,11 @@ pub fn state_store(data_dir: &Path) -> anyhow::Result<FileStateStore> {
 pub fn load_plugin(spec: &IngestionSpec, data_dir: &Path) -> anyhow::Result<CompiledPlugin> {
     let engine = PluginEngine::with_cache(&data_dir.join("cache").join("components"))?;
     match spec.plugin.name.as_str() {
-        "opensearch" => Ok(engine.compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default())?),
-        other => bail!("unknown plugin {other:?}; available: opensearch"),
+        name if builtin::get(name).is_some() => Ok(engine.compile(name, builtin::get(name).unwrap(), Limits::default())?),
+        other => bail!(
+            "unknown plugin {other:?}; `sluice run` knows the built-in plugins ({}); registered plugins need `sluice serve`",
+            builtin::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 

@@ -32,6 +32,14 @@ pub use wit::OpType as WitOpType;
 /// The plugins compiled into the host binary.
 pub mod builtin {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+
+    /// Every built-in plugin: (name in specs, component).
+    pub const ALL: &[(&str, &[u8])] = &[("opensearch", SLUICE_OPENSEARCH), ("debezium", SLUICE_DEBEZIUM)];
+
+    /// The built-in component named `name`.
+    pub fn get(name: &str) -> Option<&'static [u8]> {
+        ALL.iter().find(|(n, _)| *n == name).map(|(_, bytes)| *bytes)
+    }
 }
 
 /// How often the epoch advances; deadlines are counted in these ticks.

@@ -505,6 +505,14 @@ impl KafkaReader {
                     self.topic, self.partition, self.bootstrap
                 )))
             }
+            // librdkafka cannot decode a batch (e.g. zstd, which this build
+            // leaves out): it never skips it, it fetches it again and again.
+            // Say so at once instead of after the stall limit.
+            Some(RDKafkaErrorCode::NotImplemented) => Err(SourceError::Config(format!(
+                "cannot decode the messages at offset {} of Kafka topic {:?} partition {}: {e} (this build of librdkafka \
+                 has no zstd compression and no TLS; see the README's Kafka section)",
+                self.position, self.topic, self.partition
+            ))),
             Some(RDKafkaErrorCode::AllBrokersDown) => {
                 Err(SourceError::Unavailable(format!("all Kafka brokers at {} are down or unreachable", self.bootstrap)))
             }
