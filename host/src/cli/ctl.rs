@@ -160,7 +160,7 @@ enum DocCommand {
 enum PluginCommand {
     /// Register a component (.wasm) as NAME VERSION.
     Register { name: String, version: String, component: PathBuf },
-    /// List the plugins, the built-in one first.
+    /// List the plugins, the built-in ones first.
     List,
     /// Remove a plugin version (refused while an ingestion uses it).
     Remove { name: String, version: String },

@@ -2,6 +2,7 @@
 
 mod ctl;
 mod docs;
+mod plugin;
 mod run;
 mod serve;
 
@@ -27,6 +28,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Manage a `sluice serve` host over gRPC.
     Ctl(ctl::CtlArgs),
+    /// Write plugins: scaffold a crate, check a component.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 /// Where state and sinks live; shared by every command.
@@ -43,5 +47,6 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Docs(cmd) => docs::docs(cmd),
         Command::Serve(args) => serve::serve(args),
         Command::Ctl(args) => ctl::ctl(args),
+        Command::Plugin(cmd) => plugin::plugin(cmd),
     }
 }
