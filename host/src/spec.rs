@@ -455,11 +455,11 @@ fn parse_sluice(section: Option<&Value>) -> Result<(PluginSpec, SinkType), SpecE
                             plugin.limits = serde_json::from_value(v.clone()).map_err(|e| {
                                 invalid(
                                     "sluice.plugin.limits",
-                                    format!("{e}; keys: memory_mb, cpu_ms, cpu_us_per_message, max_output_mb"),
+                                    format!("{e}; keys: memory_mb, cpu_ms, cpu_us_per_message, max_output_mb, max_message_mb"),
                                 )
                             })?;
                             let l = plugin.limits;
-                            if l.memory_mb == 0 || l.cpu_ms == 0 || l.max_output_mb == 0 {
+                            if l.memory_mb == 0 || l.cpu_ms == 0 || l.max_output_mb == 0 || l.max_message_mb == 0 {
                                 return Err(invalid("sluice.plugin.limits", "limits must be greater than 0"));
                             }
                         }

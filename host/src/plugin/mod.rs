@@ -57,11 +57,14 @@ pub struct Limits {
     pub cpu_us_per_message: u32,
     /// Largest total output (document sources and ids) of one decode call, in MiB.
     pub max_output_mb: u32,
+    /// Largest message payload handed to the plugin, in MiB; a larger one is
+    /// invalid without being decoded.
+    pub max_message_mb: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_mb: 64, cpu_ms: 1000, cpu_us_per_message: 1000, max_output_mb: 32 }
+        Limits { memory_mb: 64, cpu_ms: 1000, cpu_us_per_message: 1000, max_output_mb: 32, max_message_mb: 8 }
     }
 }
 
@@ -348,10 +351,30 @@ impl PluginInstance {
     /// the guest does wrong is narrowed to the messages that cause it and
     /// reported as [`Outcome::Failed`] for them.
     pub fn decode(&mut self, shard: u32, messages: &[Message]) -> Result<Vec<Outcome>, PluginError> {
-        let batch: Vec<wit::Message> = messages.iter().map(|m| to_wit(shard, m)).collect();
-        let mut out = Vec::with_capacity(batch.len());
-        self.decode_narrowing(&batch, &mut out)?;
-        Ok(out)
+        let max = (self.plugin.limits.max_message_mb as usize) << 20;
+        let too_big = |m: &Message| m.payload.as_ref().is_some_and(|p| p.len() > max);
+        if !messages.iter().any(too_big) {
+            let batch: Vec<wit::Message> = messages.iter().map(|m| to_wit(shard, m)).collect();
+            let mut out = Vec::with_capacity(batch.len());
+            self.decode_narrowing(&batch, &mut out)?;
+            return Ok(out);
+        }
+        // Oversized messages never reach the guest; the rest keep their order.
+        let batch: Vec<wit::Message> = messages.iter().filter(|m| !too_big(m)).map(|m| to_wit(shard, m)).collect();
+        let mut decoded = Vec::with_capacity(batch.len());
+        self.decode_narrowing(&batch, &mut decoded)?;
+        let mut decoded = decoded.into_iter();
+        Ok(messages
+            .iter()
+            .map(|m| match m.payload.as_ref().filter(|_| too_big(m)) {
+                Some(p) => Outcome::Invalid(format!(
+                    "message of {} bytes exceeds the limit of {} MiB (sluice.plugin.limits.max_message_mb)",
+                    p.len(),
+                    self.plugin.limits.max_message_mb
+                )),
+                None => decoded.next().expect("one outcome per decoded message"),
+            })
+            .collect())
     }
 
     fn decode_narrowing(&mut self, batch: &[wit::Message], out: &mut Vec<Outcome>) -> Result<(), PluginError> {
