@@ -227,37 +227,11 @@ fn sigkill_at_random_points_loses_nothing_and_doubles_nothing() {
     };
 
     let started = Instant::now();
-    let mut rng = 0x5eed_u64;
-    let mut kills_mid_ingestion = 0;
-    let mut attempts = 0;
-    // Start-up (plugin compilation, ListShards) is slower on a loaded
-    // machine: a kill that found nothing committed waits longer next time.
-    let mut base = Duration::from_millis(300);
-    while kills_mid_ingestion < 6 {
-        attempts += 1;
-        assert!(attempts < 40, "could not land 6 kills mid-ingestion in 40 attempts");
-        let before = processed();
-        let mut child = sluice().stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let delay = base + Duration::from_millis((rng >> 33) % 900);
-        let t = Instant::now();
-        while t.elapsed() < delay && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let after = processed();
-        assert!(after >= before, "committed progress never goes backwards ({before} -> {after})");
-        if after > before && after < MESSAGES as u64 {
-            kills_mid_ingestion += 1;
-        }
-        if after == before {
-            base += Duration::from_millis(300);
-        }
-        if after == MESSAGES as u64 {
-            break;
-        }
-    }
+    // The kill delay adapts: longer when start-up (plugin compilation,
+    // ListShards) is slow under load, shorter when one run commits too much.
+    let (kills_mid_ingestion, attempts) = sigkill_repeatedly(MESSAGES as u64, 6, processed, || {
+        sluice().stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+    });
     assert!(kills_mid_ingestion >= 5, "only {kills_mid_ingestion} kills landed mid-ingestion");
     eprintln!(
         "{kills_mid_ingestion} SIGKILLs landed mid-ingestion in {attempts} runs ({:?}); committed before the final run: {}",

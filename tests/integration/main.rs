@@ -4,6 +4,7 @@ mod redis_server;
 mod support;
 
 mod cli;
+mod corpus;
 mod grpc;
 mod kafka;
 mod kinesalite;

@@ -256,3 +256,48 @@ pub fn generated_stream(shards: u32, messages: usize, seed: u64) -> Vec<Vec<Stri
     }
     out
 }
+
+/// SIGKILLs a child process (made by `spawn`) repeatedly, each time after a
+/// delay that adapts to the machine: longer when a kill found nothing newly
+/// committed (start-up is slow under load), shorter when one run committed
+/// too much (the stream would end before enough kills). Returns how many
+/// kills landed mid-ingestion (after some progress, before the end) and how
+/// many runs it took. `committed` reads the committed message count while no
+/// child runs.
+pub fn sigkill_repeatedly(
+    total: u64,
+    wanted: u32,
+    mut committed: impl FnMut() -> u64,
+    mut spawn: impl FnMut() -> std::process::Child,
+) -> (u32, u32) {
+    let mut delay_ms: u64 = 150;
+    let mut rng = 0x5eed_u64;
+    let (mut kills, mut runs) = (0, 0);
+    while kills < wanted {
+        runs += 1;
+        assert!(runs <= 100, "could not land {wanted} kills mid-ingestion in 100 runs ({kills} did)");
+        let before = committed();
+        assert!(before < total, "the ingestion finished after {kills} kills mid-ingestion; {wanted} were wanted");
+        let mut child = spawn();
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let delay = Duration::from_millis(delay_ms + (rng >> 33) % (delay_ms / 2 + 1));
+        let started = std::time::Instant::now();
+        while started.elapsed() < delay && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let after = committed();
+        assert!(after >= before, "committed progress never goes backwards ({before} -> {after})");
+        let progress = after - before;
+        if progress == 0 {
+            delay_ms += 250;
+        } else if progress > total / (wanted as u64 * 2) {
+            delay_ms = (delay_ms * 2 / 3).max(30);
+        }
+        if progress > 0 && after < total {
+            kills += 1;
+        }
+    }
+    (kills, runs)
+}

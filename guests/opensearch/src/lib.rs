@@ -171,7 +171,12 @@ mod tests {
         decode_invalid(
             &p,
             Some(b"   "),
-            "payload is not valid JSON: EOF while parsing a value",
+            "payload is not valid JSON: it holds only whitespace, no JSON value",
+        );
+        decode_invalid(
+            &p,
+            Some("\u{feff}{\"_source\":{}}".as_bytes()),
+            "payload is not valid JSON: it starts with a UTF-8 byte order mark (U+FEFF)",
         );
         decode_invalid(
             &p,

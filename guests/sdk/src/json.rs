@@ -222,8 +222,25 @@ pub fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, ParseError> {
     serde_json::from_str(text).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ParseError::Data(e),
         _ if e.to_string().starts_with("recursion limit exceeded") => ParseError::TooDeep(e),
-        _ => ParseError::Syntax(e),
+        _ => ParseError::Syntax(explain_syntax_error(text, e)),
     })
+}
+
+/// serde_json's own words for two inputs that look fine or empty to a
+/// person ("expected value at line 1 column 1", "EOF while parsing a value")
+/// do not say what is wrong; these get a reason that does. Only on the error
+/// path: valid input pays nothing.
+fn explain_syntax_error(text: &str, e: serde_json::Error) -> serde_json::Error {
+    use serde::de::Error;
+    if text.starts_with('\u{feff}') {
+        serde_json::Error::custom(
+            "it starts with a UTF-8 byte order mark (U+FEFF), which JSON text must not have",
+        )
+    } else if !text.is_empty() && text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
+        serde_json::Error::custom("it holds only whitespace, no JSON value")
+    } else {
+        e
+    }
 }
 
 /// Parses `text` as a JSON object; the error is a one-line reason about
@@ -550,6 +567,33 @@ mod tests {
         );
         let err = parse::<Value>(r#"{"a":"\ud800"}"#).unwrap_err();
         assert!(matches!(err, ParseError::Syntax(_)), "{err}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_or_only_whitespace_is_named() {
+        for text in ["\u{feff}{}", "\u{feff}", "\u{feff} {\"a\":1}"] {
+            let err = parse::<Value>(text).unwrap_err();
+            assert!(matches!(err, ParseError::Syntax(_)), "{text:?}");
+            assert_eq!(
+                err.describe("payload"),
+                "payload is not valid JSON: it starts with a UTF-8 byte order mark (U+FEFF), which JSON text must not have"
+            );
+        }
+        for text in [" ", " \t\r\n "] {
+            let err = parse::<Value>(text).unwrap_err();
+            assert!(matches!(err, ParseError::Syntax(_)), "{text:?}");
+            assert_eq!(
+                err.describe("config"),
+                "config is not valid JSON: it holds only whitespace, no JSON value"
+            );
+        }
+        // Anything else keeps serde_json's words and position.
+        let err = parse::<Value>(" \u{a0} ").unwrap_err();
+        assert_eq!(
+            err.describe("payload"),
+            "payload is not valid JSON: expected value at line 1 column 2"
+        );
+        assert!(parse::<Skip>("\u{feff}[]").is_err());
     }
 
     #[test]

@@ -368,7 +368,7 @@ impl PluginInstance {
             .iter()
             .map(|m| match m.payload.as_ref().filter(|_| too_big(m)) {
                 Some(p) => Outcome::Invalid(format!(
-                    "message of {} bytes exceeds the limit of {} MiB (sluice.plugin.limits.max_message_mb)",
+                    "message too large: {} bytes, over the limit of {} MiB (sluice.plugin.limits.max_message_mb)",
                     p.len(),
                     self.plugin.limits.max_message_mb
                 )),
