@@ -12,3 +12,4 @@ mod kinesis;
 mod pipeline;
 mod redis_backend;
 mod sandbox;
+mod takeover;

@@ -1,12 +1,10 @@
 //! `sluice docs`: read documents back from an ingestion's shard sinks.
 
-use super::run::state_store;
 use super::DataDir;
 use anyhow::{bail, Context};
 use sluice::engine::open_sinks;
 use sluice::sink::{ShardSink, StoredDoc};
 use sluice::spec::IngestionSpec;
-use sluice::state::StateStore;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -60,7 +58,7 @@ pub enum DocsCommand {
 }
 
 fn open(data: &DataDir, ingestion: &str) -> anyhow::Result<Vec<Arc<dyn ShardSink>>> {
-    let store = state_store(&data.data_dir)?;
+    let store = data.state_store()?;
     let Some(record) = store.load(ingestion)? else {
         bail!("no ingestion named {ingestion:?} in {}", data.data_dir.display());
     };

@@ -36,9 +36,37 @@ enum Command {
 /// Where state and sinks live; shared by every command.
 #[derive(clap::Args, Clone)]
 pub struct DataDir {
-    /// Directory holding the state store and the shard sinks.
+    /// Directory holding the file state store, embedded shard sinks and the
+    /// compiled-plugin cache.
     #[arg(long, default_value = "sluice-data", env = "SLUICE_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// The state store: `file` (DATA_DIR/state) or `redis://[:password@]host:port/db`.
+    #[arg(long, default_value = "file", env = "SLUICE_STATE")]
+    pub state: String,
+    /// Key prefix of the Redis state store.
+    #[arg(long, default_value = "sluice", env = "SLUICE_STATE_PREFIX")]
+    pub state_prefix: String,
+}
+
+impl DataDir {
+    /// Opens the state store `--state` names. A Redis URL's password is never echoed.
+    pub fn state_store(&self) -> anyhow::Result<std::sync::Arc<dyn sluice::state::StateStore>> {
+        use sluice::state::{file::FileStateStore, redis::RedisStateStore};
+        let kind = self.state.as_str();
+        if kind == "file" {
+            return Ok(std::sync::Arc::new(FileStateStore::open(&self.data_dir.join("state"))?));
+        }
+        if kind.starts_with("redis://") || kind.starts_with("rediss://") {
+            let store = RedisStateStore::open(kind, &self.state_prefix).map_err(|e| {
+                anyhow::anyhow!("cannot use the Redis state store: {e}")
+            })?;
+            return Ok(std::sync::Arc::new(store));
+        }
+        anyhow::bail!(
+            "--state {:?}: unknown state store; allowed: file, redis://host:port/db",
+            kind.split("://").next().unwrap_or_default()
+        )
+    }
 }
 
 pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -6,9 +6,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sluice::engine::{IdleOutcome, Ingestion, RuntimeOverrides, ShardStatus};
 use sluice::plugin::{builtin, CompiledPlugin, Limits, PluginEngine};
 use sluice::spec::IngestionSpec;
-use sluice::state::file::FileStateStore;
 use sluice::spec::redact_secrets;
-use sluice::state::{now_ms, HistoryEntry, IngestionRecord, StateStore};
+use sluice::state::{now_ms, HistoryEntry, IngestionRecord};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,11 +28,6 @@ pub struct RunArgs {
     timeout: u64,
 }
 
-/// The state store of a data directory.
-pub fn state_store(data_dir: &Path) -> anyhow::Result<FileStateStore> {
-    Ok(FileStateStore::open(&data_dir.join("state"))?)
-}
-
 /// Resolves the spec's plugin to a compiled component.
 pub fn load_plugin(spec: &IngestionSpec, data_dir: &Path) -> anyhow::Result<CompiledPlugin> {
     let engine = PluginEngine::with_cache(&data_dir.join("cache").join("components"))?;
@@ -51,7 +45,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let spec_json: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", args.spec.display()))?;
     let spec = IngestionSpec::from_value(&spec_json).with_context(|| format!("invalid spec {}", args.spec.display()))?;
-    let store = state_store(&args.data.data_dir)?;
+    let store = args.data.state_store()?;
     let previous = store.load(&spec.name)?;
     let overrides = previous
         .as_ref()

@@ -4,13 +4,10 @@ use super::DataDir;
 use anyhow::{bail, Context};
 use sluice::api::{self, ServeOptions};
 use sluice::manager::Manager;
-use sluice::state::file::FileStateStore;
-use sluice::state::StateStore;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(clap::Args)]
@@ -21,9 +18,6 @@ pub struct ServeArgs {
     /// address is printed as `listening on ADDR`).
     #[arg(long, default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
-    /// The state store: `file` (DIR/state). `redis://...` is not wired yet.
-    #[arg(long, default_value = "file")]
-    state: String,
     /// A file holding the bearer token every call must carry
     /// (`authorization: Bearer <token>`). Without it, no authentication.
     #[arg(long)]
@@ -43,25 +37,11 @@ pub fn read_token(path: &Path) -> anyhow::Result<String> {
     Ok(token.to_string())
 }
 
-fn state_store(kind: &str, data_dir: &Path) -> anyhow::Result<Arc<dyn StateStore>> {
-    match kind {
-        "file" => Ok(Arc::new(FileStateStore::open(&data_dir.join("state"))?)),
-        // The URL may hold a password: it is not echoed.
-        k if k.starts_with("redis://") || k.starts_with("rediss://") => {
-            bail!("--state redis://...: the Redis state store is not wired to `sluice serve` yet; use --state file")
-        }
-        k => bail!(
-            "--state {:?}: unknown state store; allowed: file (redis://... to come)",
-            k.split("://").next().unwrap_or_default()
-        ),
-    }
-}
-
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let token = args.token_file.as_deref().map(read_token).transpose()?;
     let data_dir = args.data.data_dir.clone();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let store = state_store(&args.state, &data_dir)?;
+    let store = args.data.state_store()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
