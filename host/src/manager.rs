@@ -254,10 +254,10 @@ impl Manager {
     /// (a given version, or the most recently registered).
     fn resolve_plugin(&self, spec: &IngestionSpec) -> Result<(ActivePlugin, CompiledPlugin)> {
         let (name, version) = (&spec.plugin.name, spec.plugin.version.as_deref());
-        if let Some(b) = self.builtins.iter().find(|(a, _)| &a.name == name) {
-            if version.is_none_or(|v| v == BUILTIN_VERSION) {
-                return Ok(b.clone());
-            }
+        if let Some(b) = self.builtins.iter().find(|(a, _)| &a.name == name)
+            && version.is_none_or(|v| v == BUILTIN_VERSION)
+        {
+            return Ok(b.clone());
         }
         let record = self
             .store

@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod corpus;
 mod grpc;
+mod hotswap;
 mod kafka;
 mod kinesalite;
 mod kinesis;

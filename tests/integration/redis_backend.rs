@@ -100,7 +100,7 @@ fn the_redis_state_store_keeps_records_and_plugins_and_detects_damage() {
     let bytes = b"component".to_vec();
     let plugin = PluginRecord { name: "p".into(), version: "1".into(), sha256: sha256_hex(&bytes), size: 9, registered_at_ms: 1 };
     store.save_plugin(&plugin, &bytes).unwrap();
-    assert_eq!(store.load_plugins().unwrap(), [plugin.clone()]);
+    assert_eq!(store.load_plugins().unwrap(), std::slice::from_ref(&plugin));
     assert_eq!(store.load_component(&plugin.sha256).unwrap(), bytes);
 
     // A damaged value is an error naming where it is, and does not hide the others.

@@ -67,7 +67,7 @@ fn open(data: &DataDir, ingestion: &str) -> anyhow::Result<Vec<Arc<dyn ShardSink
         .with_context(|| "opening the shard sinks (is a sluice process still running on this data dir?)")
 }
 
-fn shards<'a>(sinks: &'a [Arc<dyn ShardSink>], shard: Option<u32>) -> anyhow::Result<Vec<(u32, &'a Arc<dyn ShardSink>)>> {
+fn shards(sinks: &[Arc<dyn ShardSink>], shard: Option<u32>) -> anyhow::Result<Vec<(u32, &Arc<dyn ShardSink>)>> {
     match shard {
         None => Ok(sinks.iter().enumerate().map(|(i, s)| (i as u32, s)).collect()),
         Some(n) => match sinks.get(n as usize) {

@@ -118,7 +118,13 @@ impl ShardWorker {
                             }
                         }
                     }
-                    match self.session(instance.as_mut().expect("instantiated")) {
+                    let committed_before = self.control.status().meta.counters.total_processed_count;
+                    let result = self.session(instance.as_mut().expect("instantiated"));
+                    if self.control.status().meta.counters.total_processed_count > committed_before {
+                        // The session made progress: a failure now is a new one, not a repeat.
+                        backoff = FIRST_BACKOFF;
+                    }
+                    match result {
                         Ok(SessionEnd::Interrupted) => backoff = FIRST_BACKOFF,
                         Ok(SessionEnd::Closed) => {
                             tracing::info!(shard, "partition closed and drained");

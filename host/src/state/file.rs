@@ -47,7 +47,12 @@ impl FileStateStore {
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let dir = path.parent().expect("state paths have a parent");
     let tmp = dir.join(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
-    let mut f = File::create(&tmp).map_err(|e| io(&tmp, e))?;
+    // Owner-only: records hold source credentials (e.g. Kinesis keys).
+    let mut f = {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)
+    }
+    .map_err(|e| io(&tmp, e))?;
     f.write_all(bytes).map_err(|e| io(&tmp, e))?;
     f.sync_all().map_err(|e| io(&tmp, e))?;
     drop(f);
@@ -175,10 +180,10 @@ impl StateStore for FileStateStore {
         let record: Option<PluginRecord> = read_optional(&path)?.map(|b| decode(&path, &b)).transpose()?;
         remove_optional(&path)?;
         // The component goes too unless another version shares it.
-        if let Some(r) = record {
-            if !self.load_plugins()?.iter().any(|p| p.sha256 == r.sha256) {
-                remove_optional(&self.component_path(&r.sha256))?;
-            }
+        if let Some(r) = record
+            && !self.load_plugins()?.iter().any(|p| p.sha256 == r.sha256)
+        {
+            remove_optional(&self.component_path(&r.sha256))?;
         }
         Ok(())
     }
