@@ -20,7 +20,7 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 pub(crate) struct Server {
     child: Child,
     /// `http://127.0.0.1:PORT`
-    addr: String,
+    pub(crate) addr: String,
     metrics: Option<String>,
     stderr: PathBuf,
 }

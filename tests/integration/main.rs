@@ -11,6 +11,7 @@ mod kafka;
 mod kinesalite;
 mod kinesis;
 mod pipeline;
+mod plugin_guide;
 mod redis_backend;
 mod sandbox;
 mod takeover;

@@ -1,0 +1,78 @@
+//! The README's plugin guide, step by step: `sluice plugin new`, build for
+//! wasm32-wasip2, `sluice plugin check`, register with a running host, use it.
+
+use crate::grpc::Server;
+use crate::support::Stream;
+use serde_json::json;
+use std::path::Path;
+use std::process::Command;
+
+fn sluice(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice")).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "sluice {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_plugin_guide_builds_a_plugin_that_check_accepts_and_an_ingestion_uses() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("my-format");
+    // 1. create the crate
+    sluice(&["plugin", "new", "my-format", "--dir", dir.to_str().unwrap()]);
+    // 2. build it. The workspace's lock file pins the same dependency versions
+    // and the shared guest target dir reuses their compiled code (speed only).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    let build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--offline"])
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", root.join("target/wasm-guests"))
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "building the plugin failed: {}", String::from_utf8_lossy(&build.stderr));
+    let wasm = root.join("target/wasm-guests/wasm32-wasip2/release/my_format.wasm");
+    // 3. check it
+    let check = sluice(&["plugin", "check", wasm.to_str().unwrap(), "--sample", dir.join("sample.ndjson").to_str().unwrap(), "--json"]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&check.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["outcome"][0]["id"], "a");
+    assert_eq!(lines[1]["outcome"]["invalid"], "id is missing");
+    assert!(lines[2]["outcome"]["invalid"].as_str().unwrap().contains("not valid JSON"));
+    // 4. register it with a running host, and use it
+    let data = work.path().join("data");
+    let server = Server::start(&data, &[]);
+    let addr = server.addr.clone();
+    let ctl = |args: &[&str]| {
+        let mut all = vec!["ctl", "--addr", addr.as_str()];
+        all.extend_from_slice(args);
+        sluice(&all)
+    };
+    ctl(&["plugin", "register", "my-format", "0.1.0", wasm.to_str().unwrap()]);
+    let stream = Stream::new(1);
+    stream.append(0, &[r#"{"id":"x","v":1}"#, r#"{"id":"y","v":2}"#, "nope"]);
+    let mut spec = stream.spec("guide", 1, json!({}));
+    spec["sluice"] = json!({"plugin": {"name": "my-format", "version": "0.1.0"}});
+    let spec_path = work.path().join("my-spec.json");
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    ctl(&["create", spec_path.to_str().unwrap()]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let count = ctl(&["doc", "count", "guide"]);
+        if String::from_utf8_lossy(&count.stdout).trim() == "2" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the ingestion did not index the 2 valid messages");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let doc = ctl(&["--json", "doc", "get", "guide", "y"]);
+    assert!(String::from_utf8_lossy(&doc.stdout).contains(r#""v":2"#), "{}", String::from_utf8_lossy(&doc.stdout));
+}
