@@ -4,6 +4,7 @@ mod redis_server;
 mod support;
 
 mod cli;
+mod faults;
 mod corpus;
 mod grpc;
 mod hotswap;

@@ -12,16 +12,47 @@ use super::{decode_doc, plan_writes, CommitBatch, DroppedMessage, ShardSink, Sin
 use crate::pointer::{Pointer, StartPosition};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 const META_KEY: &[u8] = b"meta";
 
-pub struct EmbeddedSink {
+/// An open fjall database and its keyspaces.
+struct Store {
     db: Database,
     docs: Keyspace,
-    meta_ks: Keyspace,
-    dropped_ks: Keyspace,
+    meta: Keyspace,
+    dropped: Keyspace,
+}
+
+impl Store {
+    fn open(path: &Path) -> Result<Store, SinkError> {
+        let err = |e: fjall::Error| store_err(path, e);
+        // Per-shard databases: one background worker each is plenty.
+        let db = Database::builder(path).worker_threads(1).open().map_err(err)?;
+        let docs = db.keyspace("docs", KeyspaceCreateOptions::default).map_err(err)?;
+        let meta = db.keyspace("meta", KeyspaceCreateOptions::default).map_err(err)?;
+        let dropped = db.keyspace("dropped", KeyspaceCreateOptions::default).map_err(err)?;
+        Ok(Store { db, docs, meta, dropped })
+    }
+
+    fn read_meta(&self, path: &Path) -> Result<SinkMeta, SinkError> {
+        match self.meta.get(META_KEY).map_err(|e| store_err(path, e))? {
+            None => Ok(SinkMeta::default()),
+            Some(v) => serde_json::from_slice(&v).map_err(|e| SinkError::Corrupt {
+                path: path.display().to_string(),
+                key: "meta".into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+pub struct EmbeddedSink {
     path: PathBuf,
+    /// `None` after a write failed: fjall poisons itself on an I/O error
+    /// (a full or read-only disk), so the next use reopens the database,
+    /// whose recovery keeps whole batches only.
+    store: Mutex<Option<Arc<Store>>>,
     /// The committed meta. Commits are serialized through this lock: one
     /// writer per shard, so a read-then-write sees no interleaved commit.
     meta: Mutex<SinkMeta>,
@@ -30,29 +61,46 @@ pub struct EmbeddedSink {
 impl EmbeddedSink {
     /// Opens (or creates) the shard's database directory.
     pub fn open(path: &Path) -> Result<Self, SinkError> {
-        let err = |e: fjall::Error| store_err(path, e);
-        // Per-shard databases: a couple of background workers each is plenty.
-        let db = Database::builder(path).worker_threads(1).open().map_err(err)?;
-        let docs = db.keyspace("docs", KeyspaceCreateOptions::default).map_err(err)?;
-        let meta_ks = db.keyspace("meta", KeyspaceCreateOptions::default).map_err(err)?;
-        let dropped_ks = db.keyspace("dropped", KeyspaceCreateOptions::default).map_err(err)?;
-        let meta = match meta_ks.get(META_KEY).map_err(err)? {
-            None => SinkMeta::default(),
-            Some(v) => serde_json::from_slice(&v).map_err(|e| SinkError::Corrupt {
-                path: path.display().to_string(),
-                key: "meta".into(),
-                message: e.to_string(),
-            })?,
-        };
-        Ok(EmbeddedSink { db, docs, meta_ks, dropped_ks, path: path.to_path_buf(), meta: Mutex::new(meta) })
+        let store = Store::open(path)?;
+        let meta = store.read_meta(path)?;
+        Ok(EmbeddedSink { path: path.to_path_buf(), store: Mutex::new(Some(Arc::new(store))), meta: Mutex::new(meta) })
+    }
+
+    /// The open store, reopening it after a failure. A reopened store may
+    /// hold a batch whose commit reported an error (written, then the sync
+    /// failed): the committed meta is re-read from it, so the shard resumes
+    /// from what is really there. Callers hold the meta lock (lock order:
+    /// meta, then store).
+    fn ensure(&self, committed: &mut SinkMeta) -> Result<Arc<Store>, SinkError> {
+        let mut guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = guard.as_ref() {
+            return Ok(s.clone());
+        }
+        let store = Arc::new(Store::open(&self.path)?);
+        *committed = store.read_meta(&self.path)?;
+        tracing::info!(sink = %self.path.display(), "sink reopened after a failure");
+        *guard = Some(store.clone());
+        Ok(store)
+    }
+
+    /// The store, for readers.
+    fn store(&self) -> Result<Arc<Store>, SinkError> {
+        let mut committed = self.meta.lock().unwrap_or_else(|p| p.into_inner());
+        self.ensure(&mut committed)
+    }
+
+    /// Drops the store after a write failure; the next use reopens it.
+    fn fail(&self, e: impl std::fmt::Display) -> SinkError {
+        *self.store.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.err(e)
     }
 
     fn err(&self, e: impl std::fmt::Display) -> SinkError {
         store_err(&self.path, e)
     }
 
-    fn load_doc(&self, id: &str) -> Result<Option<StoredDoc>, SinkError> {
-        match self.docs.get(id).map_err(|e| self.err(e))? {
+    fn load_doc(&self, store: &Store, id: &str) -> Result<Option<StoredDoc>, SinkError> {
+        match store.docs.get(id).map_err(|e| self.err(e))? {
             Some(v) => decode_doc(&v).map(Some).ok_or_else(|| self.corrupt(id)),
             None => Ok(None),
         }
@@ -65,6 +113,22 @@ impl EmbeddedSink {
             message: "document record shorter than its header".into(),
         }
     }
+
+    fn write_meta_only(&self, change: impl FnOnce(&mut SinkMeta)) -> Result<(), SinkError> {
+        let mut committed = self.meta.lock().unwrap_or_else(|p| p.into_inner());
+        let store = self.ensure(&mut committed)?;
+        let mut meta = committed.clone();
+        change(&mut meta);
+        let mut wb = store.db.batch().durability(Some(PersistMode::SyncAll));
+        wb.insert(&store.meta, META_KEY, serde_json::to_vec(&meta).expect("serializes"));
+        match wb.commit() {
+            Ok(()) => {
+                *committed = meta;
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
 }
 
 fn store_err(path: &Path, e: impl std::fmt::Display) -> SinkError {
@@ -73,47 +137,50 @@ fn store_err(path: &Path, e: impl std::fmt::Display) -> SinkError {
 
 impl ShardSink for EmbeddedSink {
     fn meta(&self) -> Result<SinkMeta, SinkError> {
-        Ok(self.meta.lock().unwrap().clone())
+        let mut committed = self.meta.lock().unwrap_or_else(|p| p.into_inner());
+        self.ensure(&mut committed)?;
+        Ok(committed.clone())
     }
 
     fn commit(&self, batch: CommitBatch) -> Result<SinkMeta, SinkError> {
-        let mut committed = self.meta.lock().unwrap();
+        let mut committed = self.meta.lock().unwrap_or_else(|p| p.into_inner());
+        let store = self.ensure(&mut committed)?;
         let mut meta = committed.clone();
         let mut counters = batch.counters;
-        let mut wb = self.db.batch().durability(Some(PersistMode::SyncAll));
+        let mut wb = store.db.batch().durability(Some(PersistMode::SyncAll));
         // A fjall write batch does not read its own writes; plan_writes keeps
         // an overlay so a later op on the same id sees the earlier one.
-        let planned = plan_writes(&batch.ops, |id| self.load_doc(id))?;
+        let planned = match plan_writes(&batch.ops, |id| self.load_doc(&store, id)) {
+            Ok(p) => p,
+            Err(e) => return Err(self.fail(e)),
+        };
         for (id, value) in planned.writes {
             match value {
-                Some(v) => wb.insert(&self.docs, id.as_str(), v),
-                None => wb.remove(&self.docs, id.as_str()),
+                Some(v) => wb.insert(&store.docs, id.as_str(), v),
+                None => wb.remove(&store.docs, id.as_str()),
             }
         }
         counters.total_version_conflicts_count += planned.version_conflicts;
         counters.total_ops_applied_count += planned.ops_applied;
         meta.live_docs = meta.live_docs.checked_add_signed(planned.live_delta).expect("live count never negative");
         for d in &batch.dropped {
-            wb.insert(&self.dropped_ks, d.pointer.sort_key(), serde_json::to_vec(d).expect("serializes"));
+            wb.insert(&store.dropped, d.pointer.sort_key(), serde_json::to_vec(d).expect("serializes"));
         }
         meta.counters.add(&counters);
         meta.resume = Some(StartPosition::After(batch.last_pointer.clone()));
         meta.last_pointer = Some(batch.last_pointer);
-        wb.insert(&self.meta_ks, META_KEY, serde_json::to_vec(&meta).expect("serializes"));
-        wb.commit().map_err(|e| self.err(e))?;
-        *committed = meta.clone();
-        Ok(meta)
+        wb.insert(&store.meta, META_KEY, serde_json::to_vec(&meta).expect("serializes"));
+        match wb.commit() {
+            Ok(()) => {
+                *committed = meta.clone();
+                Ok(meta)
+            }
+            Err(e) => Err(self.fail(e)),
+        }
     }
 
     fn reset_position(&self, position: StartPosition) -> Result<(), SinkError> {
-        let mut committed = self.meta.lock().unwrap();
-        let mut meta = committed.clone();
-        meta.resume = Some(position);
-        let mut wb = self.db.batch().durability(Some(PersistMode::SyncAll));
-        wb.insert(&self.meta_ks, META_KEY, serde_json::to_vec(&meta).expect("serializes"));
-        wb.commit().map_err(|e| self.err(e))?;
-        *committed = meta;
-        Ok(())
+        self.write_meta_only(|meta| meta.resume = Some(position))
     }
 
     fn import_meta(
@@ -122,27 +189,25 @@ impl ShardSink for EmbeddedSink {
         last_pointer: Option<Pointer>,
         counters: crate::sink::ShardCounters,
     ) -> Result<(), SinkError> {
-        let mut committed = self.meta.lock().unwrap();
-        let meta = SinkMeta { resume, last_pointer, counters, live_docs: committed.live_docs };
-        let mut wb = self.db.batch().durability(Some(PersistMode::SyncAll));
-        wb.insert(&self.meta_ks, META_KEY, serde_json::to_vec(&meta).expect("serializes"));
-        wb.commit().map_err(|e| self.err(e))?;
-        *committed = meta;
-        Ok(())
+        self.write_meta_only(|meta| {
+            *meta = SinkMeta { resume, last_pointer, counters, live_docs: meta.live_docs };
+        })
     }
 
     fn get(&self, id: &str) -> Result<Option<StoredDoc>, SinkError> {
-        Ok(self.load_doc(id)?.filter(|d| !d.deleted))
+        let store = self.store()?;
+        Ok(self.load_doc(&store, id)?.filter(|d| !d.deleted))
     }
 
     fn scan(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, StoredDoc)>, SinkError> {
         use std::ops::Bound;
+        let store = self.store()?;
         let lower = match after {
             Some(a) => Bound::Excluded(a.as_bytes().to_vec()),
             None => Bound::Unbounded,
         };
         let mut out = Vec::new();
-        for guard in self.docs.range::<Vec<u8>, _>((lower, Bound::Unbounded)) {
+        for guard in store.docs.range::<Vec<u8>, _>((lower, Bound::Unbounded)) {
             if out.len() >= limit {
                 break;
             }
@@ -158,12 +223,13 @@ impl ShardSink for EmbeddedSink {
 
     fn dropped(&self, after: Option<Pointer>, limit: usize) -> Result<Vec<DroppedMessage>, SinkError> {
         use std::ops::Bound;
+        let store = self.store()?;
         let lower = match after {
             Some(p) => Bound::Excluded(p.sort_key()),
             None => Bound::Unbounded,
         };
         let mut out = Vec::new();
-        for guard in self.dropped_ks.range::<Vec<u8>, _>((lower, Bound::Unbounded)).take(limit) {
+        for guard in store.dropped.range::<Vec<u8>, _>((lower, Bound::Unbounded)).take(limit) {
             let (k, v) = guard.into_inner().map_err(|e| self.err(e))?;
             out.push(serde_json::from_slice(&v).map_err(|e| SinkError::Corrupt {
                 path: self.path.display().to_string(),

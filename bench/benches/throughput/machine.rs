@@ -1,0 +1,79 @@
+//! What the machine is and what the process used: cores, memory, load,
+//! CPU time, peak resident memory, fsync latency.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn proc_field(file: &str, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim_start_matches([':', ' ', '\t']).trim().to_string()))
+}
+
+pub fn cpu_model() -> String {
+    proc_field("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown CPU".into())
+}
+
+pub fn mem_total_gib() -> f64 {
+    proc_field("/proc/meminfo", "MemTotal")
+        .and_then(|v| v.trim_end_matches(" kB").parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0)
+}
+
+pub fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "?".into(), |s| s.trim().to_string())
+}
+
+/// The three load averages.
+pub fn loadavg() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// The 1-minute load average.
+pub fn load1() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
+}
+
+/// User + system CPU seconds of this process so far (every thread).
+pub fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the struct we pass and nothing else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    assert_eq!(rc, 0, "getrusage");
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Peak resident memory of this process (VmHWM), in KiB.
+pub fn vmhwm_kib() -> u64 {
+    proc_field("/proc/self/status", "VmHWM")
+        .and_then(|v| v.trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Median time of a 4 KiB append + fdatasync in `dir`, in ms: what a durable
+/// commit costs at least on this disk.
+pub fn fsync_ms(dir: &Path) -> f64 {
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::File::create(&path).expect("fsync probe");
+    let block = [7u8; 4096];
+    let mut times: Vec<f64> = (0..30)
+        .map(|_| {
+            let t = Instant::now();
+            f.write_all(&block).unwrap();
+            f.sync_data().unwrap();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let _ = std::fs::remove_file(&path);
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}

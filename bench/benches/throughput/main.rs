@@ -1,0 +1,541 @@
+//! sluice's throughput benchmark (issue 9).
+//!
+//! ```sh
+//! cargo bench -p sluice-bench
+//! ```
+//!
+//! One run generates one data set (OpenSearch-format messages of about 300
+//! bytes, see `data.rs`) and measures, on it:
+//!
+//! 1. the raw source drain, no decoding: the file source, and Kafka
+//!    (librdkafka's mock cluster in this process: produce, then drain through
+//!    `KafkaSource` readers);
+//! 2. decoding with the opensearch logic compiled natively;
+//! 3. decoding through the wasm guest in the host (`PluginInstance::decode`,
+//!    in batches as the engine does);
+//! 4. the sink alone (`EmbeddedSink::commit` of pre-decoded batches, durable);
+//! 5. the full pipeline (`Ingestion` over file streams until idle, exactly
+//!    once) for 1, 3 and 16 shards;
+//!
+//! then peak resident memory of the full pipeline for a backlog of 10,000 and
+//! of 10,000,000 messages, each in a child process (this binary re-executed
+//! with `--rss-child`).
+//!
+//! Environment: `SLUICE_BENCH_MESSAGES` (default 1,000,000),
+//! `SLUICE_BENCH_SKIP_10M=1` (skip the 10M backlog), `SLUICE_BENCH_BACKLOG`
+//! (the large backlog, default 10,000,000), `SLUICE_BENCH_ONLY` (a comma list
+//! of `file,kafka,native,wasm,sink,pipeline1,pipeline3,pipeline16,rss`, for
+//! profiling one stage), `SLUICE_BENCH_DIR` (where the data goes; default the
+//! system temp dir).
+
+mod data;
+mod machine;
+
+use data::{Generator, Line};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::json;
+use sluice::engine::processor::plan;
+use sluice::engine::{IdleOutcome, Ingestion, RuntimeOverrides};
+use sluice::plugin::{builtin, CompiledPlugin, Limits, Outcome, PluginEngine};
+use sluice::pointer::{Pointer, StartPosition};
+use sluice::sink::embedded::EmbeddedSink;
+use sluice::sink::{CommitBatch, ShardCounters, ShardSink};
+use sluice::source::file::FileSource;
+use sluice::source::kafka::KafkaSource;
+use sluice::source::{Message, PartitionReader, Source};
+use sluice::spec::{ErrorStrategy, IngestionSpec};
+use sluice_plugin_sdk::Plugin;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const SEED: u64 = 9;
+/// The engine's default `poll.max_batch_size`: messages per poll, plugin call and commit.
+const BATCH: usize = 1000;
+const SMALL_BACKLOG: u64 = 10_000;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().map_or(default, |v| v.replace('_', "").parse().unwrap_or_else(|_| panic!("{name}={v}: not a number")))
+}
+
+fn wanted(stage: &str) -> bool {
+    match std::env::var("SLUICE_BENCH_ONLY") {
+        Ok(list) if !list.is_empty() => list.split(',').any(|s| s.trim() == stage),
+        _ => true,
+    }
+}
+
+/// One measured stage.
+struct Row {
+    stage: String,
+    messages: u64,
+    bytes: u64,
+    secs: f64,
+    cpu: f64,
+    load: f64,
+}
+
+impl Row {
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.secs
+    }
+}
+
+/// Runs `f`, timing it in wall-clock and CPU seconds; `f` returns (messages, bytes).
+fn measure(stage: &str, f: impl FnOnce() -> (u64, u64)) -> Row {
+    let cpu = machine::cpu_seconds();
+    let started = Instant::now();
+    let (messages, bytes) = f();
+    let secs = started.elapsed().as_secs_f64();
+    let row = Row { stage: stage.into(), messages, bytes, secs, cpu: machine::cpu_seconds() - cpu, load: machine::load1() };
+    eprintln!(
+        "  {stage}: {messages} messages in {secs:.2}s ({:.0}/s, {:.1} MB/s, {:.2} CPU s)",
+        row.rate(),
+        bytes as f64 / secs / 1e6,
+        row.cpu
+    );
+    row
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--rss-child") {
+        rss_child(&args[i + 1..]);
+        return;
+    }
+    let messages = env_u64("SLUICE_BENCH_MESSAGES", 1_000_000);
+    let backlog = env_u64("SLUICE_BENCH_BACKLOG", 10_000_000);
+    let skip_large = std::env::var("SLUICE_BENCH_SKIP_10M").is_ok_and(|v| !v.is_empty() && v != "0");
+    let root = std::env::var_os("SLUICE_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    std::fs::create_dir_all(&root).unwrap();
+    let work = tempfile::Builder::new().prefix("sluice-bench-").tempdir_in(&root).unwrap();
+    let started = Instant::now();
+
+    println!("# sluice throughput benchmark");
+    println!();
+    let mut command = "cargo bench -p sluice-bench".to_string();
+    for var in ["SLUICE_BENCH_MESSAGES", "SLUICE_BENCH_SKIP_10M", "SLUICE_BENCH_BACKLOG", "SLUICE_BENCH_ONLY", "SLUICE_BENCH_DIR"] {
+        if let Ok(v) = std::env::var(var) {
+            command = format!("{var}={v} {command}");
+        }
+    }
+    println!("command: `{command}`");
+    println!(
+        "machine: {} cores ({}), {:.1} GiB memory, Linux {}; fsync of 4 KiB in {}: {:.2} ms (median)",
+        machine::cores(),
+        machine::cpu_model(),
+        machine::mem_total_gib(),
+        machine::kernel(),
+        root.display(),
+        machine::fsync_ms(work.path())
+    );
+    println!("load average at start: {}", machine::loadavg());
+
+    eprintln!("generating {messages} messages");
+    let mut generator = Generator::new(SEED);
+    let lines: Vec<Line> = (0..messages).map(|_| generator.line()).collect();
+    let bytes = generator.bytes;
+    println!(
+        "data: {messages} messages, {:.1} MB, {:.0} bytes on average: {} new documents indexed, {} versioned updates, \
+         {} versioned deletes, {} invalid; {} documents live at the end",
+        bytes as f64 / 1e6,
+        bytes as f64 / messages as f64,
+        messages - generator.updates - generator.deletes - generator.invalid,
+        generator.updates,
+        generator.deletes,
+        generator.invalid,
+        generator.live
+    );
+    println!();
+    let mut rows = Vec::new();
+
+    // Streams on disk with 1, 3 and 16 partitions (the same messages).
+    let stream = |partitions: u32| work.path().join(format!("stream-{partitions}"));
+    for partitions in [1, 3, 16] {
+        if partitions == 1 && (wanted("file") || wanted("pipeline1"))
+            || wanted(&format!("pipeline{partitions}"))
+        {
+            data::write_lines(&stream(partitions), partitions, &lines).unwrap();
+        }
+    }
+
+    // 1a. File source drain.
+    if wanted("file") {
+        rows.push(measure("source drain: file (1 reader)", || file_drain(&stream(1), messages)));
+    }
+    // 1b. Kafka drain.
+    if wanted("kafka") {
+        rows.push(kafka_drain(&lines));
+    }
+
+    let config = json!({"mappings": data::mappings()}).to_string();
+    // The batches as the poller hands them to the processor.
+    let batches: Vec<Vec<Message>> = lines
+        .chunks(BATCH)
+        .enumerate()
+        .map(|(b, chunk)| {
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(i, l)| Message {
+                    pointer: Pointer::Small((b * BATCH + i) as u64),
+                    timestamp_ms: None,
+                    key: None,
+                    headers: Vec::new(),
+                    payload: Some(l.text.as_bytes().to_vec()),
+                })
+                .collect()
+        })
+        .collect();
+    drop(lines);
+
+    // 2. Native decode.
+    if wanted("native") {
+        let plugin = sluice_opensearch::OpenSearch::configure(&config).unwrap();
+        let native: Vec<Vec<sluice_plugin_sdk::Message>> = batches
+            .iter()
+            .map(|b| {
+                b.iter()
+                    .map(|m| sluice_plugin_sdk::Message {
+                        shard: 0,
+                        pointer: m.pointer.to_string(),
+                        payload: m.payload.clone(),
+                        ..Default::default()
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut invalid = 0;
+        rows.push(measure("decode: native (opensearch logic, no wasm)", || {
+            for b in &native {
+                for d in plugin.decode_batch(b) {
+                    invalid += matches!(d, sluice_plugin_sdk::Decoded::Invalid(_)) as u64;
+                }
+            }
+            (messages, bytes)
+        }));
+        assert_eq!(invalid, generator.invalid, "the native decode found every invalid message");
+    }
+
+    // 3. Wasm decode, as the processor calls it.
+    let engine = PluginEngine::new().unwrap();
+    let compiled = engine.compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default()).unwrap();
+    let mut outcomes: Vec<Vec<Outcome>> = Vec::new();
+    if wanted("wasm") || wanted("sink") {
+        let mut instance = compiled.instantiate(&config).unwrap();
+        let row = measure("decode: wasm guest in the host", || {
+            for b in &batches {
+                outcomes.push(instance.decode(0, b).unwrap());
+            }
+            (messages, bytes)
+        });
+        let invalid = outcomes.iter().flatten().filter(|o| matches!(o, Outcome::Invalid(_))).count() as u64;
+        assert_eq!(invalid, generator.invalid, "the wasm decode found every invalid message");
+        if wanted("wasm") {
+            rows.push(row);
+        }
+    }
+
+    // 4. Sink apply: pre-decoded, planned batches; durable commits.
+    if wanted("sink") {
+        let commits: Vec<CommitBatch> = batches
+            .iter()
+            .zip(std::mem::take(&mut outcomes))
+            .filter_map(|(b, o)| plan(0, b, o, ErrorStrategy::Drop).commit)
+            .collect();
+        let dir = work.path().join("sink-only");
+        let sink = EmbeddedSink::open(&dir).unwrap();
+        rows.push(measure(&format!("sink apply: embedded, durable commits of {BATCH}"), || {
+            for c in commits {
+                sink.commit(c).unwrap();
+            }
+            (messages, bytes)
+        }));
+        check_meta(&[sink.meta().unwrap().counters], sink.meta().unwrap().live_docs, &generator, messages);
+        drop(sink);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    drop(outcomes);
+    drop(batches);
+
+    // 5. Full pipeline.
+    let mut pipelines = Vec::new();
+    for shards in [1, 3, 16] {
+        if !wanted(&format!("pipeline{shards}")) {
+            continue;
+        }
+        let data_dir = work.path().join(format!("data-{shards}"));
+        let row = measure(&format!("full pipeline, exactly-once: {shards} shard{}", if shards > 1 { "s" } else { "" }), || {
+            let (counters, live) = run_pipeline(&stream(shards), shards, &compiled, &data_dir);
+            check_meta(&counters, live, &generator, messages);
+            (messages, bytes)
+        });
+        let _ = std::fs::remove_dir_all(&data_dir);
+        pipelines.push((shards, row.rate()));
+        rows.push(row);
+    }
+    for partitions in [1, 3, 16] {
+        let _ = std::fs::remove_dir_all(stream(partitions));
+    }
+
+    print_table(&rows);
+    println!();
+    print_targets(&rows, &pipelines);
+
+    // Peak memory, each backlog in a child process.
+    if wanted("rss") {
+        println!();
+        let mut sizes = vec![SMALL_BACKLOG];
+        if !skip_large {
+            sizes.push(backlog);
+        }
+        let cache = work.path().join("component-cache");
+        // Compile once into the cache, as `sluice run` does on its first start.
+        PluginEngine::with_cache(&cache).unwrap().compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default()).unwrap();
+        let mut peaks = Vec::new();
+        for size in sizes {
+            peaks.push((size, rss_backlog(work.path(), &cache, size)));
+        }
+        println!("| backlog (messages, 1 shard, full pipeline) | peak RSS (VmHWM) | seconds | messages/s |");
+        println!("|---:|---:|---:|---:|");
+        for (size, (kib, secs)) in &peaks {
+            println!("| {size} | {:.1} MiB | {secs:.1} | {:.0} |", *kib as f64 / 1024.0, *size as f64 / secs);
+        }
+        if let [(_, (small, _)), (_, (large, _))] = peaks[..] {
+            let growth = large as f64 / small as f64;
+            println!();
+            println!(
+                "peak memory, {} vs {SMALL_BACKLOG} backlog: {growth:.2}x (target: within 10%) {}",
+                peaks[1].0,
+                if growth <= 1.10 { "MET" } else { "NOT MET" }
+            );
+        } else if skip_large {
+            println!();
+            println!("(the 10M backlog was skipped: SLUICE_BENCH_SKIP_10M)");
+        }
+    }
+    println!();
+    println!("load average at the end: {}; the whole run took {:.0}s", machine::loadavg(), started.elapsed().as_secs_f64());
+}
+
+/// Checks that a sink (or all shards' sinks) holds what the generator says.
+fn check_meta(counters: &[ShardCounters], live: u64, g: &Generator, messages: u64) {
+    let mut total = ShardCounters::default();
+    for c in counters {
+        total.add(c);
+    }
+    assert_eq!(total.total_processed_count, messages, "every message processed once");
+    assert_eq!(total.total_invalid_message_count, g.invalid, "every invalid message counted once");
+    assert_eq!(total.total_version_conflicts_count, 0, "the data has no stale versions");
+    assert_eq!(live, g.live, "live documents");
+}
+
+fn file_drain(base: &Path, expected: u64) -> (u64, u64) {
+    let params = BTreeMap::from([
+        ("base_directory".to_string(), base.display().to_string()),
+        ("stream".to_string(), "events".to_string()),
+    ]);
+    let source = FileSource::from_params(&params).unwrap();
+    let mut reader = source.open(0, StartPosition::Earliest).unwrap();
+    let (mut n, mut bytes) = (0, 0);
+    while n < expected {
+        let batch = reader.poll(BATCH, Duration::from_millis(100)).unwrap();
+        n += batch.messages.len() as u64;
+        bytes += batch.messages.iter().map(|m| m.payload.as_ref().map_or(0, Vec::len) as u64).sum::<u64>();
+    }
+    (n, bytes)
+}
+
+/// Produces the first messages into librdkafka's mock cluster (it keeps
+/// about 5 MiB and 100,000 messages per partition, so 16 partitions of
+/// 12,000), then drains them through `KafkaSource` readers, one partition
+/// after the other, each timed from `open` to its last message.
+fn kafka_drain(lines: &[Line]) -> Row {
+    const TOPIC: &str = "bench";
+    const PARTITIONS: i32 = 16;
+    const PER_PARTITION: usize = 12_000;
+    let take = lines.len().min(PARTITIONS as usize * PER_PARTITION);
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic(TOPIC, PARTITIONS, 1).unwrap();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", mock.bootstrap_servers())
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    let produce_started = Instant::now();
+    for (i, line) in lines[..take].iter().enumerate() {
+        let mut record = BaseRecord::<(), [u8]>::to(TOPIC).partition(i as i32 % PARTITIONS).payload(line.text.as_bytes());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    producer.poll(Duration::from_millis(5));
+                    record = r;
+                }
+                Err((e, _)) => panic!("produce: {e}"),
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).unwrap();
+    eprintln!("  produced {take} messages into the mock cluster in {:.1}s", produce_started.elapsed().as_secs_f64());
+    let check: BaseConsumer = ClientConfig::new().set("bootstrap.servers", mock.bootstrap_servers()).create().unwrap();
+    let mut expected = Vec::new();
+    for p in 0..PARTITIONS {
+        let (low, high) = check.fetch_watermarks(TOPIC, p, Duration::from_secs(10)).unwrap();
+        assert_eq!(low, 0, "the mock's retention dropped messages of partition {p}");
+        expected.push(high as u64);
+    }
+    assert_eq!(expected.iter().sum::<u64>(), take as u64);
+    let params = BTreeMap::from([
+        ("topic".to_string(), TOPIC.to_string()),
+        ("bootstrap_servers".to_string(), mock.bootstrap_servers()),
+    ]);
+    let source = KafkaSource::from_params(&params).unwrap();
+    measure(&format!("source drain: kafka mock ({PARTITIONS} partitions, 1 reader at a time)"), || {
+        let (mut total, mut bytes) = (0, 0);
+        for p in 0..PARTITIONS as u32 {
+            let mut reader: Box<dyn PartitionReader> = source.open(p, StartPosition::Earliest).unwrap();
+            let mut n = 0;
+            while n < expected[p as usize] {
+                let batch = reader.poll(BATCH, Duration::from_millis(100)).unwrap();
+                n += batch.messages.len() as u64;
+                bytes += batch.messages.iter().map(|m| m.payload.as_ref().map_or(0, Vec::len) as u64).sum::<u64>();
+            }
+            total += n;
+        }
+        (total, bytes)
+    })
+}
+
+fn spec(base: &Path, shards: u32) -> IngestionSpec {
+    IngestionSpec::from_value(&json!({
+        "name": "bench",
+        "settings": {
+            "index.number_of_shards": shards,
+            "ingestion_source": {
+                "type": "file",
+                "pointer.init.reset": "earliest",
+                "error_strategy": "DROP",
+                "param": {"stream": "events", "base_directory": base}
+            }
+        },
+        "mappings": data::mappings()
+    }))
+    .unwrap()
+}
+
+/// Runs an ingestion of `base`'s stream until every shard is idle; returns
+/// every shard's counters and the live document count.
+fn run_pipeline(base: &Path, shards: u32, plugin: &CompiledPlugin, data_dir: &Path) -> (Vec<ShardCounters>, u64) {
+    let ing = Ingestion::start(spec(base, shards), plugin.clone(), data_dir, RuntimeOverrides::default()).unwrap();
+    match ing.wait_until_idle(Duration::from_secs(7200)) {
+        IdleOutcome::Idle => {}
+        other => panic!("the pipeline did not end idle: {other:?}"),
+    }
+    let metas: Vec<_> = ing.sinks().iter().map(|s| s.meta().unwrap()).collect();
+    ing.stop();
+    (metas.iter().map(|m| m.counters).collect(), metas.iter().map(|m| m.live_docs).sum())
+}
+
+/// Writes a backlog of `size` messages, runs the full pipeline over it in a
+/// child process and returns the child's peak RSS (KiB) and run time.
+fn rss_backlog(work: &Path, cache: &Path, size: u64) -> (u64, f64) {
+    let base = work.join(format!("backlog-{size}"));
+    let data_dir = work.join(format!("backlog-data-{size}"));
+    eprintln!("writing a backlog of {size} messages");
+    let t = Instant::now();
+    let g = data::write_stream(&base, 1, size, SEED).unwrap();
+    eprintln!("  {:.1} GB in {:.1}s", g.bytes as f64 / 1e9, t.elapsed().as_secs_f64());
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--rss-child")
+        .arg(&base)
+        .arg(&data_dir)
+        .arg(cache)
+        .arg(size.to_string())
+        .arg(g.live.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&base);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    assert!(out.status.success(), "the child for the {size} backlog failed: {:?}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| -> f64 {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(name).and_then(|v| v.parse().ok()))
+            .unwrap_or_else(|| panic!("child output lacks {name}: {text}"))
+    };
+    (field("vmhwm_kib=") as u64, field("secs="))
+}
+
+/// Child mode: `--rss-child <stream base> <data dir> <component cache> <messages> <live docs>`.
+fn rss_child(args: &[String]) {
+    let [base, data_dir, cache, messages, live] = args else { panic!("--rss-child: bad arguments {args:?}") };
+    let (messages, live): (u64, u64) = (messages.parse().unwrap(), live.parse().unwrap());
+    let started = Instant::now();
+    let engine = PluginEngine::with_cache(Path::new(cache)).unwrap();
+    let plugin = engine.compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default()).unwrap();
+    assert!(plugin.from_cache(), "the child loads the compiled component from the cache");
+    let (counters, got_live) = run_pipeline(Path::new(base), 1, &plugin, Path::new(data_dir));
+    let processed: u64 = counters.iter().map(|c| c.total_processed_count).sum();
+    assert_eq!(processed, messages);
+    assert_eq!(got_live, live);
+    println!("vmhwm_kib={} secs={:.3}", machine::vmhwm_kib(), started.elapsed().as_secs_f64());
+}
+
+fn print_table(rows: &[Row]) {
+    println!("| stage | messages | msgs/s | MB/s | seconds | CPU s | msgs per CPU-s | load |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {} | {:.0} | {:.1} | {:.2} | {:.2} | {:.0} | {:.2} |",
+            r.stage,
+            r.messages,
+            r.rate(),
+            r.bytes as f64 / r.secs / 1e6,
+            r.secs,
+            r.cpu,
+            r.messages as f64 / r.cpu,
+            r.load
+        );
+    }
+}
+
+fn print_targets(rows: &[Row], pipelines: &[(u32, f64)]) {
+    let find = |prefix: &str| rows.iter().find(|r| r.stage.starts_with(prefix));
+    let met = |ok: bool| if ok { "MET" } else { "NOT MET" };
+    if let (Some(wasm), Some(native)) = (find("decode: wasm"), find("decode: native")) {
+        let ratio = wasm.rate() / native.rate();
+        println!("wasm / native decode: {ratio:.2} (target >= 0.8: {})", met(ratio >= 0.8));
+    }
+    // The stages the pipeline is made of: source (file), wasm decode, sink.
+    let stages: Vec<&Row> = ["source drain: file", "decode: wasm", "sink apply"].iter().filter_map(|p| find(p)).collect();
+    if stages.len() == 3 {
+        let slowest = stages.iter().min_by(|a, b| a.rate().total_cmp(&b.rate())).unwrap();
+        for (shards, rate) in pipelines {
+            let ratio = rate / slowest.rate();
+            println!(
+                "full pipeline, {shards} shard(s) / slowest stage ({}, {:.0}/s): {ratio:.2} (target >= 0.8: {})",
+                slowest.stage,
+                slowest.rate(),
+                met(ratio >= 0.8)
+            );
+        }
+    }
+    let cores = machine::cores() as f64;
+    for r in rows.iter().filter(|r| r.stage.starts_with("full pipeline")) {
+        let per_core = r.rate() / cores;
+        println!(
+            "{}: {:.0} messages/s per core ({cores} cores), {:.0} per CPU-second used (target >= 200,000 per core: {})",
+            r.stage,
+            per_core,
+            r.messages as f64 / r.cpu,
+            met(per_core >= 200_000.0)
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! Faults around the data path: a full disk during sink commits, corrupt
+//! state, and a graceful SIGTERM.
+
+use crate::grpc::Server;
+use crate::support::*;
+use serde_json::json;
+use sluice::engine::PollerState;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A small tmpfs mounted on a temp dir (the test runs as root, as CI does);
+/// unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size_kb: u64) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_kb}k"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mounting a small tmpfs failed (the full-disk test needs root, as CI has): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { dir }
+    }
+
+    fn resize(&self, size_kb: u64) {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,size={size_kb}k")])
+            .arg(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "remount failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_shard_with_a_clear_error_and_it_continues_once_space_returns() {
+    let stream = Stream::new(1);
+    let mut model = Model::new("{}");
+    // ~2 KB documents: a few MB in all, more than the disk holds at first.
+    let pad = "x".repeat(2000);
+    let lines: Vec<String> =
+        (0..3000).map(|i| msg(Some(&format!("d{}", i % 1500)), Some(i as u64 + 1), "index", json!({"i": i, "pad": pad}))).collect();
+    stream.append(0, &lines);
+    model.apply(0, 0, &lines);
+    let disk = SmallDisk::mount(1536);
+    let ing = start(&stream.spec("full", 1, json!({"poll.max_batch_size": 50})), disk.path());
+    let shard = &ing.shards()[0];
+    assert!(
+        shard.wait_until(Duration::from_secs(60), |s| s.last_error.as_ref().is_some_and(|e| e.message.contains("space"))),
+        "the shard should report the full disk: {:?}",
+        shard.status()
+    );
+    let stuck = shard.status();
+    assert!(matches!(stuck.state, PollerState::Retrying | PollerState::Starting | PollerState::Polling | PollerState::Processing));
+    let at = stuck.meta.counters.total_processed_count;
+    assert!(at < 3000, "the disk filled mid-run");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(shard.status().meta.counters.total_processed_count, at, "no progress while the disk is full");
+
+    disk.resize(64 * 1024);
+    wait_idle(&ing);
+    assert_eq!(docs(&ing), model.live(), "nothing lost or doubled");
+    assert_eq!(counters(&ing, 0), model.counters[&0]);
+}
+
+#[test]
+fn a_corrupt_state_file_keeps_that_ingestion_from_starting_and_the_others_run() {
+    let data = tempfile::tempdir().unwrap();
+    let good = Stream::new(1);
+    good.append(0, &[msg(Some("g"), None, "index", json!({}))]);
+    let server = Server::start(data.path(), &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut c = server.clients().await;
+        for name in ["alpha", "beta"] {
+            c.ingestions
+                .create_ingestion(sluice::api::proto::CreateIngestionRequest { spec_json: good.spec(name, 1, json!({})).to_string() })
+                .await
+                .unwrap();
+        }
+    });
+    drop(server);
+    // Flip one bit in beta's record.
+    let path = data.path().join("state/beta.json");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 10;
+    bytes[last] ^= 0x04;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let server = Server::start(data.path(), &[]);
+    let names = rt.block_on(async {
+        let mut c = server.clients().await;
+        let list = c.ingestions.list_ingestions(sluice::api::proto::ListIngestionsRequest {}).await.unwrap().into_inner();
+        list.ingestions.into_iter().map(|i| i.name).collect::<Vec<_>>()
+    });
+    assert_eq!(names, ["alpha"], "alpha runs; beta refuses to start");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.stderr().contains("beta.json") {
+        assert!(Instant::now() < deadline, "the error should name the file: {}", server.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(server.stderr().contains("checksum"), "{}", server.stderr());
+}
+
+#[test]
+fn sigterm_drains_in_flight_batches_and_exits_promptly() {
+    let stream = Stream::new(2);
+    let mut model = Model::new("{}");
+    for (shard, lines) in generated_stream(2, 40_000, 8).iter().enumerate() {
+        stream.append(shard as u32, lines);
+        model.apply(shard as u32, 0, lines);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec_path = dir.path().join("spec.json");
+    std::fs::write(&spec_path, stream.spec("term", 2, json!({"poll.max_batch_size": 20})).to_string()).unwrap();
+    let data = dir.path().join("data");
+    let run = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        cmd.arg("run").arg(&spec_path).args(["--until-idle", "--data-dir"]).arg(&data);
+        cmd
+    };
+    let mut child = run().stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(child.try_wait().unwrap().is_none(), "still ingesting when SIGTERM arrives");
+    let sent = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    let took = sent.elapsed();
+    assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
+    assert!(took < Duration::from_secs(5), "stopped in {took:?}");
+    // The summary printed at exit shows what was committed; a rerun finishes exactly.
+    assert!(run().stdout(Stdio::null()).status().unwrap().success());
+    let spec = sluice::spec::IngestionSpec::from_value(&serde_json::from_str(&std::fs::read_to_string(&spec_path).unwrap()).unwrap()).unwrap();
+    let sinks = sluice::engine::open_sinks(&data, &spec).unwrap();
+    for (shard, sink) in sinks.iter().enumerate() {
+        assert_eq!(sink.meta().unwrap().counters, model.counters[&(shard as u32)], "shard {shard}");
+    }
+    eprintln!("SIGTERM to exit: {took:?}");
+}
