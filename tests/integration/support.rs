@@ -290,6 +290,7 @@ pub fn sigkill_repeatedly(
         let after = committed();
         assert!(after >= before, "committed progress never goes backwards ({before} -> {after})");
         let progress = after - before;
+        eprintln!("DEBUGKILL run {runs} delay {delay:?} progress {progress} after {after}");
         if progress == 0 {
             delay_ms += 250;
         } else if progress > total / (wanted as u64 * 2) {

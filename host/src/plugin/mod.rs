@@ -167,6 +167,11 @@ impl PluginEngine {
     pub fn new() -> Result<Arc<Self>, PluginError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        // Profiling: `SLUICE_WASM_PERFMAP=1` writes /tmp/perf-<pid>.map so
+        // that `perf report` names the guest's compiled functions.
+        if std::env::var_os("SLUICE_WASM_PERFMAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(|e| PluginError::Instantiate {
             name: "engine".into(),
             reason: e.to_string(),

@@ -26,9 +26,8 @@ use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::ffi::CString;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -80,11 +79,9 @@ const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the last group commit may take when the source shuts down.
 const FINAL_COMMIT_WAIT: Duration = Duration::from_secs(2);
 
-/// Routes librdkafka's logs to `tracing` and counts group commits.
+/// Routes librdkafka's logs and errors to `tracing`.
 #[derive(Default)]
-pub struct KafkaContext {
-    commits_done: AtomicU64,
-}
+pub struct KafkaContext;
 
 impl ClientContext for KafkaContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
@@ -111,7 +108,6 @@ impl ClientContext for KafkaContext {
 
 impl ConsumerContext for KafkaContext {
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        self.commits_done.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = result {
             // Group offsets are informational only: a failed commit is logged, never retried.
             tracing::warn!(error = %e, offsets = ?offsets.to_topic_map(), "committing offsets to the consumer group failed");
@@ -142,8 +138,8 @@ impl KafkaSource {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| SourceError::Config("the kafka source needs [param.topic]".into()))?
             .clone();
-        let topic_c = CString::new(topic.clone())
-            .map_err(|_| SourceError::Config("[param.topic] contains a NUL byte".into()))?;
+        let topic_c =
+            CString::new(topic.clone()).map_err(|_| SourceError::Config("[param.topic] contains a NUL byte".into()))?;
         let bootstrap = match (params.get("bootstrap_servers"), params.get("bootstrap.servers")) {
             (Some(a), Some(b)) if a != b => {
                 return Err(SourceError::Config(format!(
@@ -165,7 +161,11 @@ impl KafkaSource {
         config.set("bootstrap.servers", &bootstrap);
         // librdkafka only produces the logs its level allows; `param.debug`
         // asks for its debug contexts, which are logged at debug level.
-        config.set_log_level(if params.contains_key("debug") { RDKafkaLogLevel::Debug } else { RDKafkaLogLevel::Warning });
+        config.set_log_level(if params.contains_key("debug") {
+            RDKafkaLogLevel::Debug
+        } else {
+            RDKafkaLogLevel::Warning
+        });
         // Unknown properties and bad values are refused now, naming the property.
         config
             .create_native_config()
@@ -186,7 +186,15 @@ impl KafkaSource {
             }
             None => (None, None),
         };
-        Ok(KafkaSource { topic, topic_c, bootstrap, config, strict_positions, commits, committer: Mutex::new(committer) })
+        Ok(KafkaSource {
+            topic,
+            topic_c,
+            bootstrap,
+            config,
+            strict_positions,
+            commits,
+            committer: Mutex::new(committer),
+        })
     }
 
     pub fn topic(&self) -> &str {
@@ -199,15 +207,16 @@ impl KafkaSource {
 
     /// The topic's partition count, or why it cannot be known.
     fn partitions(&self, consumer: &KafkaConsumer) -> Result<u32, SourceError> {
-        let metadata = consumer
-            .fetch_metadata(Some(&self.topic), METADATA_TIMEOUT)
-            .map_err(|e| self.unreachable(&e))?;
+        let metadata =
+            consumer.fetch_metadata(Some(&self.topic), METADATA_TIMEOUT).map_err(|e| self.unreachable(&e))?;
         let Some(topic) = metadata.topics().iter().find(|t| t.name() == self.topic) else {
             return Err(self.missing_topic());
         };
         match topic.error() {
             None => Ok(topic.partitions().len() as u32),
-            Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => Err(self.missing_topic()),
+            Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => {
+                Err(self.missing_topic())
+            }
             Some(e) => Err(SourceError::Unavailable(format!(
                 "metadata of Kafka topic {:?} at {}: {}",
                 self.topic,
@@ -227,7 +236,14 @@ impl KafkaSource {
 
     /// Turns a start position into the offset to assign, checked against the
     /// partition's watermarks.
-    fn resolve(&self, consumer: &KafkaConsumer, partition: i32, start: &StartPosition, low: i64, high: i64) -> Result<Start, SourceError> {
+    fn resolve(
+        &self,
+        consumer: &KafkaConsumer,
+        partition: i32,
+        start: &StartPosition,
+        low: i64,
+        high: i64,
+    ) -> Result<Start, SourceError> {
         let exact = |p: &Pointer, plus: i64| -> Result<i64, SourceError> {
             p.as_u64()
                 .and_then(|n| i64::try_from(n).ok())
@@ -236,7 +252,9 @@ impl KafkaSource {
         };
         let offset = match start {
             // Beginning (not `low`): retention may move the start before the fetch.
-            StartPosition::Earliest => return Ok(Start { offset: Offset::Beginning, position: low, skip_before_ts: None }),
+            StartPosition::Earliest => {
+                return Ok(Start { offset: Offset::Beginning, position: low, skip_before_ts: None });
+            }
             // The end as it is now, exactly: messages produced after this
             // point are read even if they arrive before the first fetch.
             StartPosition::Latest => high,
@@ -248,7 +266,9 @@ impl KafkaSource {
             let reason = if offset < low {
                 format!("the partition now starts at offset {low}: retention deleted the messages before it")
             } else {
-                format!("the partition ends at offset {high} (its high watermark): the topic was recreated or truncated")
+                format!(
+                    "the partition ends at offset {high} (its high watermark): the topic was recreated or truncated"
+                )
             };
             if self.strict_positions {
                 return Err(SourceError::PositionLost {
@@ -266,7 +286,14 @@ impl KafkaSource {
     /// `ms` (Kafka's ListOffsets / `offsets_for_times`). When no message is
     /// that recent, Kafka answers "none" and the reader starts at the end of
     /// the partition, as Kafka consumers do.
-    fn resolve_timestamp(&self, consumer: &KafkaConsumer, partition: i32, ms: i64, low: i64, high: i64) -> Result<Start, SourceError> {
+    fn resolve_timestamp(
+        &self,
+        consumer: &KafkaConsumer,
+        partition: i32,
+        ms: i64,
+        low: i64,
+        high: i64,
+    ) -> Result<Start, SourceError> {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&self.topic, partition, Offset::Offset(ms))
             .map_err(|e| SourceError::Config(format!("timestamp {ms}: {e}")))?;
@@ -282,7 +309,9 @@ impl KafkaSource {
             Some(Offset::Offset(n)) if n >= 0 => {
                 return Ok(Start { offset: Offset::Offset(n), position: n, skip_before_ts: None });
             }
-            _ if high <= low => return Ok(Start { offset: Offset::Offset(high), position: high, skip_before_ts: None }),
+            _ if high <= low => {
+                return Ok(Start { offset: Offset::Offset(high), position: high, skip_before_ts: None });
+            }
             _ => {}
         }
         // The broker says no message is at or after `ms`. Check the newest
@@ -345,7 +374,7 @@ struct Start {
 }
 
 fn create_consumer(config: &ClientConfig, bootstrap: &str) -> Result<KafkaConsumer, SourceError> {
-    config.create_with_context(KafkaContext::default()).map_err(|e| match e {
+    config.create_with_context(KafkaContext).map_err(|e| match e {
         KafkaError::ClientConfig(..) => SourceError::Config(format!("invalid Kafka consumer configuration: {e}")),
         e => SourceError::Unavailable(format!("cannot create a Kafka consumer for {bootstrap}: {e}")),
     })
@@ -364,14 +393,13 @@ impl Source for KafkaSource {
             return Ok(Box::new(EmptyReader));
         }
         let p = partition as i32;
-        let (low, high) = consumer
-            .fetch_watermarks(&self.topic, p, METADATA_TIMEOUT)
-            .map_err(|e| self.unreachable(&e))?;
+        let (low, high) =
+            consumer.fetch_watermarks(&self.topic, p, METADATA_TIMEOUT).map_err(|e| self.unreachable(&e))?;
         let begin = self.resolve(&consumer, p, &start, low, high)?;
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&self.topic, p, begin.offset)
-            .and_then(|()| consumer.assign(&tpl))
-            .map_err(|e| SourceError::Unavailable(format!("assigning Kafka topic {:?} partition {p}: {e}", self.topic)))?;
+        tpl.add_partition_offset(&self.topic, p, begin.offset).and_then(|()| consumer.assign(&tpl)).map_err(|e| {
+            SourceError::Unavailable(format!("assigning Kafka topic {:?} partition {p}: {e}", self.topic))
+        })?;
         tracing::debug!(topic = %self.topic, partition, %start, offset = ?begin.offset, low, high, "Kafka partition opened");
         Ok(Box::new(KafkaReader {
             topic_c: self.topic_c.clone(),
@@ -401,6 +429,8 @@ impl Source for KafkaSource {
 fn commit_loop(consumer: &KafkaConsumer, topic: &str, rx: &Receiver<(i32, i64)>) {
     let mut pending: BTreeMap<i32, i64> = BTreeMap::new();
     let mut last_flush = Instant::now();
+    // The last commit sent; confirmed once more before the thread ends.
+    let mut unconfirmed: Option<TopicPartitionList> = None;
     loop {
         let closed = match rx.recv_timeout(COMMIT_INTERVAL.saturating_sub(last_flush.elapsed())) {
             // The latest wins, even if lower: after a pointer reset the group
@@ -412,34 +442,37 @@ fn commit_loop(consumer: &KafkaConsumer, topic: &str, rx: &Receiver<(i32, i64)>)
             Err(RecvTimeoutError::Timeout) => false,
             Err(RecvTimeoutError::Disconnected) => true,
         };
-        if closed || last_flush.elapsed() >= COMMIT_INTERVAL {
+        if (closed || last_flush.elapsed() >= COMMIT_INTERVAL) && !pending.is_empty() {
             last_flush = Instant::now();
-            if !pending.is_empty() {
-                let mut tpl = TopicPartitionList::new();
-                let mut ok = true;
-                for (partition, next) in std::mem::take(&mut pending) {
-                    ok &= tpl.add_partition_offset(topic, partition, Offset::Offset(next)).is_ok();
-                }
-                let before = consumer.context().commits_done.load(Ordering::Relaxed);
-                match ok.then(|| consumer.commit(&tpl, CommitMode::Async)) {
-                    Some(Ok(())) if closed => {
-                        // Wait (bounded) for the answer before the process may exit.
-                        let deadline = Instant::now() + FINAL_COMMIT_WAIT;
-                        while consumer.context().commits_done.load(Ordering::Relaxed) == before && Instant::now() < deadline {
-                            let _ = consumer.poll(Duration::from_millis(20));
-                        }
-                    }
-                    Some(Ok(())) => {}
-                    Some(Err(e)) => tracing::warn!(error = %e, "committing offsets to the consumer group failed"),
-                    None => tracing::warn!("offsets to commit do not fit a partition list"),
-                }
+            let mut tpl = TopicPartitionList::new();
+            let mut ok = true;
+            for (partition, next) in std::mem::take(&mut pending) {
+                ok &= tpl.add_partition_offset(topic, partition, Offset::Offset(next)).is_ok();
+            }
+            // Asynchronous: a slow or absent coordinator must not hold up
+            // the next commits (nor, below, the shutdown for long).
+            match ok.then(|| consumer.commit(&tpl, CommitMode::Async)) {
+                Some(Ok(())) => unconfirmed = Some(tpl),
+                Some(Err(e)) => tracing::warn!(error = %e, "committing offsets to the consumer group failed"),
+                None => tracing::warn!("offsets to commit do not fit a partition list"),
             }
         }
         if closed {
+            // Before the consumer closes (and the process may exit): librdkafka
+            // gives no callback for these commits here, but an offset fetch
+            // from the same coordinator is answered after the commit, so it
+            // bounds the wait for it.
+            if let Some(tpl) = unconfirmed
+                && let Err(e) = consumer.committed_offsets(tpl, FINAL_COMMIT_WAIT)
+            {
+                tracing::warn!(error = %e, "the last consumer-group commit may not have completed");
+            }
             return;
         }
-        // Serves commit callbacks (results of earlier asynchronous commits).
-        let _ = consumer.poll(Duration::ZERO);
+        // Serves the consumer's events (logs, errors) so its queue stays short.
+        for _ in 0..16 {
+            let _ = consumer.poll(Duration::ZERO);
+        }
     }
 }
 
@@ -499,12 +532,14 @@ impl KafkaReader {
         };
         match code {
             Some(RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange) => Err(self.position_lost()),
-            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic | RDKafkaErrorCode::UnknownPartition) => {
-                Err(SourceError::Unavailable(format!(
-                    "Kafka topic {:?} partition {} does not exist at {} (deleted?)",
-                    self.topic, self.partition, self.bootstrap
-                )))
-            }
+            Some(
+                RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::UnknownPartition,
+            ) => Err(SourceError::Unavailable(format!(
+                "Kafka topic {:?} partition {} does not exist at {} (deleted?)",
+                self.topic, self.partition, self.bootstrap
+            ))),
             // librdkafka cannot decode a batch (e.g. zstd, which this build
             // leaves out): it never skips it, it fetches it again and again.
             // Say so at once instead of after the stall limit.
@@ -513,9 +548,10 @@ impl KafkaReader {
                  has no zstd compression and no TLS; see the README's Kafka section)",
                 self.position, self.topic, self.partition
             ))),
-            Some(RDKafkaErrorCode::AllBrokersDown) => {
-                Err(SourceError::Unavailable(format!("all Kafka brokers at {} are down or unreachable", self.bootstrap)))
-            }
+            Some(RDKafkaErrorCode::AllBrokersDown) => Err(SourceError::Unavailable(format!(
+                "all Kafka brokers at {} are down or unreachable",
+                self.bootstrap
+            ))),
             _ if matches!(e, KafkaError::MessageConsumptionFatal(_)) => {
                 Err(SourceError::Unavailable(format!("the Kafka consumer failed: {e}")))
             }
@@ -527,7 +563,8 @@ impl KafkaReader {
                     _ => (now, now),
                 };
                 self.errors_since = Some((first, now));
-                tracing::warn!(topic = %self.topic, partition = self.partition, error = %e, "Kafka consumer error; librdkafka retries");
+                tracing::warn!(topic = %self.topic, partition = self.partition, error = %e,
+                    "Kafka consumer error; librdkafka retries");
                 if now - first >= STALL_LIMIT {
                     return Err(SourceError::Unavailable(format!(
                         "no progress on Kafka topic {:?} partition {} for {}s: {e}",
@@ -550,7 +587,9 @@ impl KafkaReader {
                 format!("the partition now starts at offset {low}: retention deleted the messages before it")
             }
             Ok((_, high)) if self.position > high => {
-                format!("the partition ends at offset {high} (its high watermark): the topic was recreated or truncated")
+                format!(
+                    "the partition ends at offset {high} (its high watermark): the topic was recreated or truncated"
+                )
             }
             _ => "the offset is out of range (retention deleted it, or the topic was recreated)".to_string(),
         };
@@ -566,7 +605,9 @@ fn to_message(m: &BorrowedMessage<'_>) -> Message {
         key: m.key().map(<[u8]>::to_vec),
         headers: m
             .headers()
-            .map(|hs| hs.iter().map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) }).collect())
+            .map(|hs| {
+                hs.iter().map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) }).collect()
+            })
             .unwrap_or_default(),
         payload: m.payload().map(<[u8]>::to_vec),
     }
@@ -578,7 +619,8 @@ impl PartitionReader for KafkaReader {
         let mut messages = Vec::new();
         while messages.len() < max {
             // Wait for the first message only; then take what is prefetched.
-            let wait = if messages.is_empty() { deadline.saturating_duration_since(Instant::now()) } else { Duration::ZERO };
+            let wait =
+                if messages.is_empty() { deadline.saturating_duration_since(Instant::now()) } else { Duration::ZERO };
             match self.consumer.poll(wait) {
                 // `None` also means "served an internal event": wait out the timeout.
                 None if messages.is_empty() && Instant::now() < deadline => {}
