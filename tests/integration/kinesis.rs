@@ -12,7 +12,7 @@ use sluice::spec::IngestionSpec;
 use sluice::state::now_ms;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn echo() -> sluice::plugin::CompiledPlugin {
@@ -229,9 +229,7 @@ fn sigkill_at_random_points_loses_nothing_and_doubles_nothing() {
     let started = Instant::now();
     // The kill delay adapts: longer when start-up (plugin compilation,
     // ListShards) is slow under load, shorter when one run commits too much.
-    let (kills_mid_ingestion, attempts) = sigkill_repeatedly(MESSAGES as u64, 6, processed, || {
-        sluice().stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
-    });
+    let (kills_mid_ingestion, attempts) = sigkill_repeatedly(MESSAGES as u64, 6, processed, sluice);
     assert!(kills_mid_ingestion >= 5, "only {kills_mid_ingestion} kills landed mid-ingestion");
     eprintln!(
         "{kills_mid_ingestion} SIGKILLs landed mid-ingestion in {attempts} runs ({:?}); committed before the final run: {}",

@@ -257,47 +257,78 @@ pub fn generated_stream(shards: u32, messages: usize, seed: u64) -> Vec<Vec<Stri
     out
 }
 
-/// SIGKILLs a child process (made by `spawn`) repeatedly, each time after a
-/// delay that adapts to the machine: longer when a kill found nothing newly
-/// committed (start-up is slow under load), shorter when one run committed
-/// too much (the stream would end before enough kills). Returns how many
-/// kills landed mid-ingestion (after some progress, before the end) and how
-/// many runs it took. `committed` reads the committed message count while no
-/// child runs.
+/// SIGKILLs a `sluice` child process (its command made by `command`)
+/// repeatedly while it ingests, and returns how many kills landed
+/// mid-ingestion (after some progress, before the end) and in how many runs.
+///
+/// Start-up time varies a lot on a loaded machine, so the clock for each kill
+/// starts when the child logs that a shard session started (the child runs
+/// with `RUST_LOG=sluice=debug`); the kill then comes after 10-40% of the
+/// remaining work at the rate measured in earlier runs. `committed` reads the
+/// committed message count while no child runs.
 pub fn sigkill_repeatedly(
     total: u64,
     wanted: u32,
     mut committed: impl FnMut() -> u64,
-    mut spawn: impl FnMut() -> std::process::Child,
+    mut command: impl FnMut() -> std::process::Command,
 ) -> (u32, u32) {
-    let mut delay_ms: u64 = 150;
+    use std::io::BufRead;
+    use std::process::Stdio;
+    // messages/s, refined after each run; a high first guess kills early.
+    let mut rate: f64 = 200_000.0;
     let mut rng = 0x5eed_u64;
     let (mut kills, mut runs) = (0, 0);
     while kills < wanted {
         runs += 1;
-        assert!(runs <= 100, "could not land {wanted} kills mid-ingestion in 100 runs ({kills} did)");
+        assert!(runs <= 60, "could not land {wanted} kills mid-ingestion in 60 runs ({kills} did)");
         let before = committed();
         assert!(before < total, "the ingestion finished after {kills} kills mid-ingestion; {wanted} were wanted");
-        let mut child = spawn();
+        let mut child = command()
+            .env("RUST_LOG", "sluice=debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent && line.contains("session starts") {
+                    let _ = tx.send(());
+                    sent = true;
+                }
+            }
+        });
+        // Start-up: until the first session starts (or the child exits).
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while rx.recv_timeout(Duration::from_millis(10)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "the child never started a session");
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+        }
         rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let delay = Duration::from_millis(delay_ms + (rng >> 33) % (delay_ms / 2 + 1));
+        let fraction = 0.1 + ((rng >> 33) % 300) as f64 / 1000.0;
+        let remaining = (total - before) as f64;
+        let delay = Duration::from_secs_f64((remaining * fraction / rate).clamp(0.01, 5.0));
         let started = std::time::Instant::now();
         while started.elapsed() < delay && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(2));
         }
+        let ran = started.elapsed();
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let after = committed();
         assert!(after >= before, "committed progress never goes backwards ({before} -> {after})");
         let progress = after - before;
-        eprintln!("DEBUGKILL run {runs} delay {delay:?} progress {progress} after {after}");
         if progress == 0 {
-            delay_ms += 250;
-        } else if progress > total / (wanted as u64 * 2) {
-            delay_ms = (delay_ms * 2 / 3).max(30);
-        }
-        if progress > 0 && after < total {
-            kills += 1;
+            rate /= 2.0; // killed before the first commit: wait longer next time
+        } else {
+            rate = (progress as f64 / ran.as_secs_f64().max(0.001)).max(100.0);
+            if after < total {
+                kills += 1;
+            }
         }
     }
     (kills, runs)
