@@ -770,6 +770,19 @@ mod tests {
     }
 
     #[test]
+    fn a_parsed_spec_round_trips_with_its_numbers() {
+        // Found by fuzz/ (spec): a decimal in the mappings came back one ULP
+        // off after a serialize/parse cycle (as through the state store).
+        let text = r#"{"name":"x","settings":{"ingestion_source":{"type":"file"}},
+            "mappings":{"properties":{"a":{"type":"double","null_value":18446737099.9551615}}}}"#;
+        let spec = IngestionSpec::from_json(text).unwrap();
+        let back: IngestionSpec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
+        assert!(back == spec, "{:?} != {:?}", back.mappings, spec.mappings);
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(value["mappings"]["properties"]["a"]["null_value"].to_string(), "18446737099.955162");
+    }
+
+    #[test]
     fn many_settings_parse_in_linear_time() {
         // Regression: the duplicate check scanned every earlier key (with an
         // allocation each), so 10,000 settings took 15 s to parse in a debug build.

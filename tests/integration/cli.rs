@@ -95,21 +95,6 @@ fn sigkill_at_random_points_loses_nothing_and_doubles_nothing() {
         }
     };
 
-    // Compile the plugin into the data dir's component cache first (an empty
-    // stream), so that every killed run starts equally fast: a run that
-    // compiles takes ~1 s longer, and the next one would then ingest
-    // everything before its kill.
-    let warm_dir = dir.path().join("warm-up");
-    std::fs::create_dir_all(warm_dir.join("events")).unwrap();
-    std::fs::File::create(warm_dir.join("events/0.ndjson")).unwrap();
-    let warm_spec = dir.path().join("warm-up.json");
-    let warm_json = json!({"name": "warm-up", "settings": {"index.number_of_shards": 1, "ingestion_source": {
-        "type": "file", "pointer.init.reset": "earliest", "poll.timeout": 50,
-        "param": {"stream": "events", "base_directory": warm_dir}}}});
-    std::fs::write(&warm_spec, warm_json.to_string()).unwrap();
-    let warmed = sluice().arg("run").arg(&warm_spec).args(["--until-idle", "--data-dir"]).arg(&data).stdout(Stdio::null()).status().unwrap();
-    assert!(warmed.success());
-
     let (kills, runs) = sigkill_repeatedly(MESSAGES as u64, 6, processed, || {
         let mut cmd = sluice();
         cmd.arg("run").arg(&spec_path).args(["--until-idle", "--data-dir"]).arg(&data);

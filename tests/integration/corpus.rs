@@ -92,7 +92,7 @@ const MIB: usize = 1 << 20;
 /// `healthy` with `bytes` inserted inside its `fine` value.
 fn spliced(healthy: &str, bytes: &[u8]) -> Vec<u8> {
     let at = healthy.find("fine").expect("healthy messages have a `fine` value");
-    [healthy[..at].as_bytes(), bytes, healthy[at..].as_bytes()].concat()
+    [&healthy.as_bytes()[..at], bytes, &healthy.as_bytes()[at..]].concat()
 }
 
 /// Kinds that every guest meets before its own format: the payload as bytes,

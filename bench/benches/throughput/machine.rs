@@ -77,3 +77,33 @@ pub fn fsync_ms(dir: &Path) -> f64 {
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
 }
+
+/// Prints (to stderr) the mappings of this process that hold the most
+/// resident memory: where the peak comes from (`SLUICE_BENCH_SMAPS=1`).
+pub fn print_top_mappings(n: usize) {
+    let text = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut maps: Vec<(u64, String)> = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        if let Some(kb) = line.strip_prefix("Rss:") {
+            let kb: u64 = kb.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0);
+            maps.push((kb, current.clone()));
+        } else if line.split_whitespace().next().is_some_and(|f| f.contains('-') && !f.ends_with(':')) {
+            current = line.to_string();
+        }
+    }
+    maps.sort_by(|a, b| b.0.cmp(&a.0));
+    // SAFETY: mallinfo2 only reads glibc's allocator statistics.
+    let mi = unsafe { libc::mallinfo2() };
+    eprintln!(
+        "malloc: {:.1} MiB in use, {:.1} MiB free in the arenas, {:.1} MiB mmapped",
+        mi.uordblks as f64 / 1048576.0,
+        mi.fordblks as f64 / 1048576.0,
+        mi.hblkhd as f64 / 1048576.0
+    );
+    let total: u64 = maps.iter().map(|m| m.0).sum();
+    eprintln!("resident now: {:.1} MiB in {} mappings; the largest:", total as f64 / 1024.0, maps.len());
+    for (kb, name) in maps.iter().take(n) {
+        eprintln!("  {:>8.1} MiB  {name}", *kb as f64 / 1024.0);
+    }
+}

@@ -240,7 +240,7 @@ fn main() {
     // 3. Wasm decode, as the processor calls it.
     let engine = PluginEngine::new().unwrap();
     // SLUICE_BENCH_GUEST=<file.wasm>: another build of the plugin (guest build flags, A/B).
-    let guest = std::env::var_os("SLUICE_BENCH_GUEST").map(|p| std::fs::read(p).expect("SLUICE_BENCH_GUEST"));
+    let guest = std::env::var_os("SLUICE_BENCH_GUEST").filter(|p| !p.is_empty()).map(|p| std::fs::read(p).expect("SLUICE_BENCH_GUEST"));
     let compiled = engine.compile("opensearch", guest.as_deref().unwrap_or(builtin::SLUICE_OPENSEARCH), Limits::default()).unwrap();
     let mut outcomes: Vec<Vec<Outcome>> = Vec::new();
     if wanted("wasm") || wanted("sink") {
@@ -517,7 +517,19 @@ fn rss_backlog(work: &Path, cache: &Path, size: u64) -> (u64, f64) {
     let t = Instant::now();
     let g = data::write_stream(&base, 1, size, SEED).unwrap();
     eprintln!("  {:.1} GB in {:.1}s", g.bytes as f64 / 1e9, t.elapsed().as_secs_f64());
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
+    // SLUICE_BENCH_CHILD_WRAPPER="heaptrack -o /tmp/x": run the child under a profiler.
+    let wrapper = std::env::var("SLUICE_BENCH_CHILD_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let exe = std::env::current_exe().unwrap();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut c = std::process::Command::new(program);
+            c.args(words).arg(&exe);
+            c
+        }
+        None => std::process::Command::new(&exe),
+    };
+    let out = command
         .arg("--rss-child")
         .arg(&base)
         .arg(&data_dir)
@@ -544,6 +556,23 @@ fn rss_child(args: &[String]) {
     let [base, data_dir, cache, messages, live] = args else { panic!("--rss-child: bad arguments {args:?}") };
     let (messages, live): (u64, u64) = (messages.parse().unwrap(), live.parse().unwrap());
     let started = Instant::now();
+    if std::env::var_os("SLUICE_BENCH_SMAPS").is_some() {
+        std::thread::spawn(|| {
+            loop {
+                std::thread::sleep(Duration::from_millis(500));
+                let rss = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+                let rss = rss.lines().find(|l| l.starts_with("VmRSS")).unwrap_or("").to_string();
+                eprintln!("  {rss}");
+            }
+        });
+    }
+    if let Some(ms) = std::env::var("XTRIM_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(ms));
+            // SAFETY: experiment.
+            unsafe { libc::malloc_trim(0) };
+        });
+    }
     let engine = PluginEngine::with_cache(Path::new(cache)).unwrap();
     let plugin = engine.compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default()).unwrap();
     assert!(plugin.from_cache(), "the child loads the compiled component from the cache");
@@ -551,6 +580,9 @@ fn rss_child(args: &[String]) {
     let processed: u64 = run.counters.iter().map(|c| c.total_processed_count).sum();
     assert_eq!(processed, messages);
     assert_eq!(run.live, live);
+    if std::env::var_os("SLUICE_BENCH_SMAPS").is_some() {
+        machine::print_top_mappings(12);
+    }
     println!("vmhwm_kib={} secs={:.3}", machine::vmhwm_kib(), started.elapsed().as_secs_f64());
 }
 

@@ -206,6 +206,24 @@ mod tests {
     }
 
     #[test]
+    fn numbers_keep_their_value() {
+        // Found by fuzz/ (opensearch_decode): the stored source held
+        // 18446737099.95516, one ULP away from the number sent.
+        for config in ["{}", r#"{"mapper_type":"raw_payload"}"#] {
+            let p = plugin(config);
+            let payload = if config == "{}" {
+                r#"{"_source":{"u":18446737099.9551615}}"#
+            } else {
+                r#"{"u":18446737099.9551615}"#
+            };
+            let source = decode_op(&p, payload).source.unwrap();
+            assert_eq!(source, r#"{"u":18446737099.955162}"#, "{config}");
+            let raw = plugin(r#"{"mapper_type":"raw_payload"}"#);
+            assert_eq!(decode_op(&raw, &source).source.unwrap(), source);
+        }
+    }
+
+    #[test]
     fn deep_nesting_is_invalid_in_every_mode() {
         let depth = 10_000;
         let deep = format!(

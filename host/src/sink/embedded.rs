@@ -8,7 +8,7 @@
 //! move together or not at all. docs/architecture.md says why fjall (measured
 //! against redb).
 
-use super::{decode_doc, plan_writes, CommitBatch, DroppedMessage, ShardSink, SinkError, SinkMeta, StoredDoc};
+use super::{decode_doc, decode_doc_header, plan_writes, CommitBatch, DroppedMessage, ShardSink, SinkError, SinkMeta, StoredDoc};
 use crate::pointer::{Pointer, StartPosition};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use std::path::{Path, PathBuf};
@@ -28,8 +28,10 @@ impl Store {
     fn open(path: &Path) -> Result<Store, SinkError> {
         let err = |e: fjall::Error| store_err(path, e);
         // Per-shard databases: one background worker each is plenty.
-        let db = Database::builder(path).worker_threads(1).open().map_err(err)?;
-        let docs = db.keyspace("docs", KeyspaceCreateOptions::default).map_err(err)?;
+        let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+        let db = Database::builder(path).worker_threads(1).cache_size(env("XSINK_CACHE_MIB", 32) << 20).open().map_err(err)?;
+        let mt = env("XSINK_MEMTABLE_MIB", 64) << 20;
+        let docs = db.keyspace("docs", || KeyspaceCreateOptions::default().max_memtable_size(mt)).map_err(err)?;
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default).map_err(err)?;
         let dropped = db.keyspace("dropped", KeyspaceCreateOptions::default).map_err(err)?;
         Ok(Store { db, docs, meta, dropped })
@@ -106,6 +108,14 @@ impl EmbeddedSink {
         }
     }
 
+    /// Version and deleted flag only, for versioning decisions.
+    fn load_header(&self, store: &Store, id: &str) -> Result<Option<StoredDoc>, SinkError> {
+        match store.docs.get(id).map_err(|e| self.err(e))? {
+            Some(v) => decode_doc_header(&v).map(Some).ok_or_else(|| self.corrupt(id)),
+            None => Ok(None),
+        }
+    }
+
     fn corrupt(&self, id: &str) -> SinkError {
         SinkError::Corrupt {
             path: self.path.display().to_string(),
@@ -150,7 +160,7 @@ impl ShardSink for EmbeddedSink {
         let mut wb = store.db.batch().durability(Some(PersistMode::SyncAll));
         // A fjall write batch does not read its own writes; plan_writes keeps
         // an overlay so a later op on the same id sees the earlier one.
-        let planned = match plan_writes(&batch.ops, |id| self.load_doc(&store, id)) {
+        let planned = match plan_writes(&batch.ops, |id| self.load_header(&store, id)) {
             Ok(p) => p,
             Err(e) => return Err(self.fail(e)),
         };

@@ -127,34 +127,41 @@ pub struct PlannedWrites {
 }
 
 /// Decides every op of a batch with the versioning rules. `load` reads a
-/// stored record; ops on an id already written in this batch see that write.
+/// stored record; only its version and deleted flag are looked at, so it may
+/// leave `source` empty ([`decode_doc_header`]). Ops on an id already written
+/// in this batch see that write.
 pub fn plan_writes(
     ops: &[DocOp],
     mut load: impl FnMut(&str) -> Result<Option<StoredDoc>, SinkError>,
 ) -> Result<PlannedWrites, SinkError> {
     use versioning::{decide, Decision};
-    let mut out = PlannedWrites::default();
-    let mut pending: std::collections::HashMap<&str, Option<StoredDoc>> = std::collections::HashMap::new();
+    let mut out = PlannedWrites { writes: Vec::with_capacity(ops.len()), ..PlannedWrites::default() };
+    // What this batch wrote so far, by id: version and deleted flag only.
+    let mut pending: std::collections::HashMap<&str, Option<StoredDoc>> =
+        std::collections::HashMap::with_capacity(ops.len());
     for op in ops {
         let existing = match pending.get(op.id.as_str()) {
             Some(doc) => doc.clone(),
             None => load(&op.id)?,
         };
         let was_live = existing.as_ref().is_some_and(|d| !d.deleted);
-        let new = match decide(existing.as_ref(), op.op_type, op.version) {
+        // The record is encoded straight from the op's source: one copy.
+        let (record, new) = match decide(existing.as_ref(), op.op_type, op.version) {
             Decision::Conflict => {
                 out.version_conflicts += 1;
                 continue;
             }
             Decision::Put { version } => {
-                let source = op.source.as_deref().unwrap_or("{}").as_bytes().to_vec();
-                Some(StoredDoc { version, deleted: false, source })
+                let source = op.source.as_deref().unwrap_or("{}").as_bytes();
+                (Some(encode_record(false, version, source)), Some(StoredDoc { version, deleted: false, source: Vec::new() }))
             }
-            Decision::Tombstone { version } => Some(StoredDoc { version, deleted: true, source: Vec::new() }),
-            Decision::Remove => None,
+            Decision::Tombstone { version } => {
+                (Some(encode_record(true, version, b"")), Some(StoredDoc { version, deleted: true, source: Vec::new() }))
+            }
+            Decision::Remove => (None, None),
         };
         let now_live = new.as_ref().is_some_and(|d| !d.deleted);
-        out.writes.push((op.id.clone(), new.as_ref().map(encode_doc)));
+        out.writes.push((op.id.clone(), record));
         pending.insert(op.id.as_str(), new);
         out.ops_applied += 1;
         out.live_delta += now_live as i64 - was_live as i64;
@@ -167,18 +174,31 @@ const FLAG_VERSIONED: u8 = 2;
 
 /// Record layout shared by the sinks: flags (1 byte), version (8 bytes LE), source JSON.
 pub fn encode_doc(doc: &StoredDoc) -> Vec<u8> {
-    let mut out = Vec::with_capacity(9 + doc.source.len());
+    encode_record(doc.deleted, doc.version, &doc.source)
+}
+
+/// [`encode_doc`] from the parts.
+pub fn encode_record(deleted: bool, version: Option<u64>, source: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + source.len());
     let mut flags = 0;
-    if doc.deleted {
+    if deleted {
         flags |= FLAG_DELETED;
     }
-    if doc.version.is_some() {
+    if version.is_some() {
         flags |= FLAG_VERSIONED;
     }
     out.push(flags);
-    out.extend_from_slice(&doc.version.unwrap_or(0).to_le_bytes());
-    out.extend_from_slice(&doc.source);
+    out.extend_from_slice(&version.unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(source);
     out
+}
+
+/// The version and deleted flag of a record, without copying its source
+/// (left empty): what versioning decisions need.
+pub fn decode_doc_header(bytes: &[u8]) -> Option<StoredDoc> {
+    let (&flags, rest) = bytes.split_first()?;
+    let version = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+    Some(StoredDoc { version: (flags & FLAG_VERSIONED != 0).then_some(version), deleted: flags & FLAG_DELETED != 0, source: Vec::new() })
 }
 
 /// The inverse of [`encode_doc`]; `None` for a record shorter than its header.
