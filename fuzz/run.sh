@@ -48,6 +48,7 @@ for target in "${targets[@]}"; do
     echo "== $target: ${seconds}s (log: $log)"
     # -timeout: one input taking longer than 10 s is a hang; -rss_limit_mb:
     # a huge allocation is a crash; -max_total_time: the time bound.
+    started=$SECONDS
     if cargo fuzz run "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
         -max_len="$(max_len "$target")" -print_final_stats=1 >"$log" 2>&1; then
@@ -56,9 +57,10 @@ for target in "${targets[@]}"; do
         status=FAILED
         failed+=("$target")
     fi
+    elapsed=$((SECONDS - started))
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n 1)
     corpus=$(ls "fuzz/corpus/$target" | wc -l)
-    summary+=("$(printf '%-18s %-7s %8ss %12s execs %6s corpus files' "$target" "$status" "$seconds" "${execs:-?}" "$corpus")")
+    summary+=("$(printf '%-18s %-7s %6ss %12s execs %6s corpus files' "$target" "$status" "$elapsed" "${execs:-?}" "$corpus")")
     if [ "$status" = FAILED ]; then
         grep -E 'panicked|ERROR: libFuzzer|SUMMARY|Test unit written' "$log" | head -n 8 || true
     fi

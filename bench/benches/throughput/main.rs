@@ -91,11 +91,20 @@ impl Row {
 /// With `SLUICE_BENCH_PERF_CTL=<fifo>` (perf record --delay=-1
 /// --control=fifo:<fifo>), perf samples only while a stage is measured.
 fn perf_control(command: &str) {
-    if let Some(path) = std::env::var_os("SLUICE_BENCH_PERF_CTL") {
-        use std::io::Write;
-        let mut fifo = std::fs::OpenOptions::new().write(true).open(path).expect("perf control fifo");
-        fifo.write_all(command.as_bytes()).unwrap();
-        fifo.write_all(b"\n").unwrap();
+    use std::io::Write;
+    use std::sync::{Mutex, OnceLock};
+    // Opened once: perf stops reading a control fifo whose writer closed it.
+    static FIFO: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
+    let fifo = FIFO.get_or_init(|| {
+        std::env::var_os("SLUICE_BENCH_PERF_CTL")
+            .map(|path| Mutex::new(std::fs::OpenOptions::new().write(true).open(path).expect("perf control fifo")))
+    });
+    if let Some(fifo) = fifo {
+        let mut fifo = fifo.lock().unwrap();
+        fifo.write_all(format!("{command}\n").as_bytes()).unwrap();
+        fifo.flush().unwrap();
+        // perf applies the command asynchronously; give it a moment.
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -564,13 +573,6 @@ fn rss_child(args: &[String]) {
                 let rss = rss.lines().find(|l| l.starts_with("VmRSS")).unwrap_or("").to_string();
                 eprintln!("  {rss}");
             }
-        });
-    }
-    if let Some(ms) = std::env::var("XTRIM_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
-        std::thread::spawn(move || loop {
-            std::thread::sleep(Duration::from_millis(ms));
-            // SAFETY: experiment.
-            unsafe { libc::malloc_trim(0) };
         });
     }
     let engine = PluginEngine::with_cache(Path::new(cache)).unwrap();

@@ -256,11 +256,94 @@ pub fn parse_object<'a>(text: &'a str, what: &str) -> Result<Object<'a>, String>
 }
 
 /// Serialises an object's members as compact JSON.
+///
+/// The same text as `serde_json::to_string` of the object, written directly:
+/// a string with nothing to escape (the usual case) is copied as it is, and
+/// numbers go through serde_json's own formatter. This is the hot path of a
+/// plugin that re-serialises each document.
 pub fn to_json(members: &[Member<'_>], capacity: usize) -> Result<String, String> {
     let mut buf = Vec::with_capacity(capacity);
-    serde_json::to_writer(&mut buf, &ObjectRef(members))
-        .map_err(|e| format!("cannot serialize _source: {e}"))?;
+    write_object(&mut buf, members).map_err(|e| format!("cannot serialize _source: {e}"))?;
     String::from_utf8(buf).map_err(|e| format!("cannot serialize _source: {e}"))
+}
+
+fn write_object(out: &mut Vec<u8>, members: &[Member<'_>]) -> std::io::Result<()> {
+    out.push(b'{');
+    for (i, (key, value)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, key)?;
+        out.push(b':');
+        write_value(out, value)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+fn write_value(out: &mut Vec<u8>, value: &Value<'_>) -> std::io::Result<()> {
+    use serde_json::ser::{CompactFormatter, Formatter};
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::U64(n) => CompactFormatter.write_u64(out, *n)?,
+        Value::I64(n) => CompactFormatter.write_i64(out, *n)?,
+        // serde_json writes non-finite numbers as null.
+        Value::F64(f) if !f.is_finite() => out.extend_from_slice(b"null"),
+        Value::F64(f) => CompactFormatter.write_f64(out, *f)?,
+        Value::Str(s) => write_str(out, s)?,
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(members) => write_object(out, members)?,
+    }
+    Ok(())
+}
+
+/// Whether `bytes` holds a `"`, a `\\` or a control character, eight bytes
+/// at a time (the same word trick as serde_json's reader): wasm guests have
+/// no vectorised byte search, and strings are most of a document.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let special = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        // A byte of `x` is zero <=> the byte of the result has its high bit
+        // set (no false negatives; false positives only next to a real hit,
+        // which the exact check below settles).
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+        if (zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64)) | control) != 0
+            && chunk.iter().any(|&b| special(b))
+        {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| special(b))
+}
+
+/// A JSON string literal: copied when nothing needs escaping (no `"`, no
+/// `\`, no control character), else escaped by serde_json.
+fn write_str(out: &mut Vec<u8>, s: &str) -> std::io::Result<()> {
+    if !needs_escape(s.as_bytes()) {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other)
+    }
 }
 
 /// An object key, borrowed from the input unless it contains escapes.
@@ -739,5 +822,49 @@ mod tests {
         assert_eq!(Value::Null.scalar_text(), None);
         assert_eq!(Value::Array(vec![]).scalar_text(), None);
         assert_eq!(Value::Object(vec![]).scalar_text(), None);
+    }
+
+    #[test]
+    fn needs_escape_finds_every_special_byte_at_every_position() {
+        for len in 0..20 {
+            let plain = vec![b'a'; len];
+            assert!(!needs_escape(&plain));
+            for pos in 0..len {
+                for b in 0..=255u8 {
+                    let mut bytes = plain.clone();
+                    bytes[pos] = b;
+                    let expected = b < 0x20 || b == b'"' || b == b'\\';
+                    assert_eq!(needs_escape(&bytes), expected, "byte {b:#x} at {pos} of {len}");
+                }
+            }
+        }
+        // Bytes around the thresholds next to each other (borrows across lanes).
+        assert!(!needs_escape(&[0x21, 0x20, 0x80, 0xff, 0x7f, 0x23, 0x5b, 0x5d, 0x20]));
+        assert!(needs_escape(&[0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0x1f]));
+    }
+
+    #[test]
+    fn to_json_writes_what_serde_json_writes() {
+        for text in [
+            r#"{}"#,
+            r#"{"a":"plain","b":"caf\u00e9 \"q\" \\ \n\t\u0001\u001f\u007f","c":"é€😀"}"#,
+            r#"{"n":null,"t":true,"f":false,"u":18446744073709551615,"i":-9223372036854775808}"#,
+            r#"{"x":1.5,"y":-0.0,"z":1e300,"w":1.0e-7,"v":123.45,"big":123456789012345678901234567890}"#,
+            r#"{"a":[],"o":{},"nested":{"k":[1,[2,{"d":"e\/f"}],"s"]}}"#,
+            r#"{"k\"ey":1,"ké":2,"\u0000":3}"#,
+        ] {
+            let members = object(text);
+            let expected = serde_json::to_string(&Value::Object(members.clone())).unwrap();
+            assert_eq!(to_json(&members, 0).unwrap(), expected, "{text}");
+        }
+        // Values built by hand (borrowed strings that need escaping, non-finite numbers).
+        let members: Object = vec![
+            ("q".into(), Value::Str(Cow::Borrowed("say \"hi\"\n"))),
+            ("nan".into(), Value::F64(f64::NAN)),
+            ("inf".into(), Value::F64(f64::NEG_INFINITY)),
+        ];
+        let expected = serde_json::to_string(&Value::Object(members.clone())).unwrap();
+        assert_eq!(to_json(&members, 0).unwrap(), expected);
+        assert_eq!(expected, r#"{"q":"say \"hi\"\n","nan":null,"inf":null}"#);
     }
 }

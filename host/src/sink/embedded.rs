@@ -29,7 +29,7 @@ impl Store {
         let err = |e: fjall::Error| store_err(path, e);
         // Per-shard databases: one background worker each is plenty.
         let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-        let db = Database::builder(path).worker_threads(1).cache_size(env("XSINK_CACHE_MIB", 32) << 20).open().map_err(err)?;
+        let db = Database::builder(path).worker_threads(env("XSINK_WORKERS", 1) as usize).cache_size(env("XSINK_CACHE_MIB", 32) << 20).open().map_err(err)?;
         let mt = env("XSINK_MEMTABLE_MIB", 64) << 20;
         let docs = db.keyspace("docs", || KeyspaceCreateOptions::default().max_memtable_size(mt)).map_err(err)?;
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default).map_err(err)?;
@@ -160,6 +160,11 @@ impl ShardSink for EmbeddedSink {
         let mut wb = store.db.batch().durability(Some(PersistMode::SyncAll));
         // A fjall write batch does not read its own writes; plan_writes keeps
         // an overlay so a later op on the same id sees the earlier one.
+        if let Some(max) = std::env::var("XSINK_MAXSEALED").ok().and_then(|v| v.parse::<usize>().ok()) {
+            while store.docs.sealed_memtable_count() > max {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
         let planned = match plan_writes(&batch.ops, |id| self.load_header(&store, id)) {
             Ok(p) => p,
             Err(e) => return Err(self.fail(e)),
