@@ -57,7 +57,9 @@ for target in "${targets[@]}"; do
         status=FAILED
         failed+=("$target")
     fi
-    elapsed=$((SECONDS - started))
+    # libFuzzer's own figure (without the build); the wall time if it crashed.
+    elapsed=$(grep -o 'runs in [0-9]* second' "$log" | grep -o '[0-9]*' | tail -n 1)
+    elapsed=${elapsed:-$((SECONDS - started))}
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n 1)
     corpus=$(ls "fuzz/corpus/$target" | wc -l)
     summary+=("$(printf '%-18s %-7s %6ss %12s execs %6s corpus files' "$target" "$status" "$elapsed" "${execs:-?}" "$corpus")")
