@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod faults;
 mod corpus;
+mod decoders;
 mod grpc;
 mod hotswap;
 mod kafka;

@@ -90,7 +90,7 @@ impl Generator {
         }
         format!(
             r#"{{"name":"user {doc} v{version}","email":"user{doc}@example.com","city":"city-{city}","age":{age},"active":{},"score":{score},"tags":["t{t1}","u{t2}"],"created":"2024-03-{d:02}T{h:02}:{m:02}:00Z","note":"{note}"}}"#,
-            doc % 3 != 0
+            !doc.is_multiple_of(3)
         )
     }
 

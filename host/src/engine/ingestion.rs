@@ -34,14 +34,28 @@ pub fn sink_path(data_dir: &Path, ingestion: &str, shard: u32) -> PathBuf {
 
 /// Opens the shard sinks the spec names.
 pub fn open_sinks(data_dir: &Path, spec: &IngestionSpec) -> Result<Vec<Arc<dyn ShardSink>>, SinkError> {
-    (0..spec.shards)
-        .map(|shard| -> Result<Arc<dyn ShardSink>, SinkError> {
-            Ok(match &spec.sink {
-                SinkType::Embedded => Arc::new(EmbeddedSink::open(&sink_path(data_dir, &spec.name, shard))?),
-                SinkType::Redis { url, key_prefix } => Arc::new(RedisSink::open(url, key_prefix, &spec.name, shard)?),
-            })
+    let open = |shard: u32| -> Result<Arc<dyn ShardSink>, SinkError> {
+        Ok(match &spec.sink {
+            SinkType::Embedded => Arc::new(EmbeddedSink::open(&sink_path(data_dir, &spec.name, shard))?),
+            SinkType::Redis { url, key_prefix } => Arc::new(RedisSink::open(url, key_prefix, &spec.name, shard)?),
         })
-        .collect()
+    };
+    // Creating a store costs a few syncs (~60 ms each on the benchmark's
+    // disk): shards open in parallel, a few at a time.
+    const PARALLEL_OPENS: u32 = 8;
+    let mut sinks = Vec::with_capacity(spec.shards as usize);
+    for first in (0..spec.shards).step_by(PARALLEL_OPENS as usize) {
+        let last = (first + PARALLEL_OPENS).min(spec.shards);
+        let opened: Vec<_> = std::thread::scope(|scope| {
+            let open = &open;
+            let handles: Vec<_> = (first..last).map(|shard| scope.spawn(move || open(shard))).collect();
+            handles.into_iter().map(|h| h.join().expect("opening a sink panicked")).collect()
+        });
+        for sink in opened {
+            sinks.push(sink?);
+        }
+    }
+    Ok(sinks)
 }
 
 /// Runtime settings that override the spec (kept in the state store).
@@ -107,6 +121,7 @@ impl Ingestion {
                 plugin_config: plugin_config.clone(),
                 init_reset: spec.init_reset.clone(),
                 queue_batches,
+                decoders: spec.num_processor_threads,
             };
             threads.push(
                 std::thread::Builder::new()

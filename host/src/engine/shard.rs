@@ -17,11 +17,11 @@ use super::control::{BlockCause, BlockedAt, PollerState, ShardControl, Step};
 use super::processor::plan;
 use crate::plugin::{CompiledPlugin, PluginError, PluginInstance};
 use crate::pointer::StartPosition;
-use crate::sink::{CommitBatch, ShardSink, SinkError};
+use crate::sink::{CommitBatch, ShardSink, SinkError, SinkMeta};
 use crate::source::{Batch, PartitionReader, Source, SourceError};
 use crate::spec::InitReset;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,6 +46,8 @@ pub enum ShardError {
     PollerGone,
     #[error("committer thread ended unexpectedly")]
     CommitterGone,
+    #[error("a decoder thread ended unexpectedly")]
+    DecoderGone,
 }
 
 pub struct ShardWorker {
@@ -57,6 +59,9 @@ pub struct ShardWorker {
     pub init_reset: InitReset,
     /// Capacity of the poller -> processor queue, in batches.
     pub queue_batches: usize,
+    /// Plugin instances decoding batches of this shard in parallel
+    /// (`num_processor_threads`); their results are committed in order.
+    pub decoders: usize,
 }
 
 enum SessionEnd {
@@ -79,7 +84,7 @@ pub fn start_position(reset: InitReset) -> StartPosition {
 impl ShardWorker {
     pub fn run(self) {
         let shard = self.control.shard;
-        let mut instance: Option<PluginInstance> = None;
+        let mut instances: Vec<PluginInstance> = Vec::new();
         let mut backoff = FIRST_BACKOFF;
         // The partition ended (a closed Kinesis shard): stay CLOSED, without
         // polling, until a reset moves the pointer or the shard stops.
@@ -119,17 +124,12 @@ impl ShardWorker {
                     if self.control.status().blocked.is_some() {
                         self.control.set_blocked(None);
                     }
-                    if instance.is_none() {
-                        match self.plugin.instantiate(&self.plugin_config) {
-                            Ok(i) => instance = Some(i),
-                            Err(e) => {
-                                self.retry_later(&e.into(), &mut backoff);
-                                continue;
-                            }
-                        }
+                    if let Err(e) = self.instantiate(&mut instances) {
+                        self.retry_later(&e.into(), &mut backoff);
+                        continue;
                     }
                     let committed_before = self.control.status().meta.counters.total_processed_count;
-                    let result = self.session(instance.as_mut().expect("instantiated"));
+                    let result = self.session(&mut instances);
                     if self.control.status().meta.counters.total_processed_count > committed_before {
                         // The session made progress: a failure now is a new one, not a repeat.
                         backoff = FIRST_BACKOFF;
@@ -153,6 +153,19 @@ impl ShardWorker {
         self.control.set_state(PollerState::Closed);
     }
 
+    /// Makes the shard's plugin instances (one per decoder) that do not exist yet.
+    fn instantiate(&self, instances: &mut Vec<PluginInstance>) -> Result<(), PluginError> {
+        while instances.len() < self.decoders.max(1) {
+            // The plugin a hot swap installed, if one did: every decoder runs the same.
+            let instance = match instances.first() {
+                Some(first) => first.plugin().instantiate(&self.plugin_config)?,
+                None => self.plugin.instantiate(&self.plugin_config)?,
+            };
+            instances.push(instance);
+        }
+        Ok(())
+    }
+
     fn retry_later(&self, e: &ShardError, backoff: &mut Duration) {
         tracing::error!(shard = self.control.shard, error = %e, retry_in = ?*backoff, "shard failed; retrying");
         self.control.record_error(None, e.to_string());
@@ -161,7 +174,7 @@ impl ShardWorker {
         *backoff = (*backoff * 2).min(MAX_BACKOFF);
     }
 
-    fn session(&self, instance: &mut PluginInstance) -> Result<SessionEnd, ShardError> {
+    fn session(&self, instances: &mut [PluginInstance]) -> Result<SessionEnd, ShardError> {
         let shard = self.control.shard;
         self.control.set_state(PollerState::Starting);
         let meta = self.sink.meta()?;
@@ -197,32 +210,9 @@ impl ShardWorker {
                 .expect("spawn committer")
         };
         self.control.set_state(PollerState::Polling);
-        let result = loop {
-            if self.control.should_end_session() {
-                break Ok(SessionEnd::Interrupted);
-            }
-            if pipeline.failed() {
-                break Ok(SessionEnd::Interrupted); // the committer's error is returned below
-            }
-            let batch = match rx.recv_timeout(Duration::from_millis(50)) {
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) if self.control.should_end_session() => {
-                    break Ok(SessionEnd::Interrupted);
-                }
-                Err(RecvTimeoutError::Disconnected) => break Err(ShardError::PollerGone),
-                Ok(Err(SourceError::PositionLost { position, reason })) => {
-                    break Ok(SessionEnd::Blocked(position_lost(&meta, position, reason)));
-                }
-                Ok(Err(e)) => break Err(e.into()),
-                Ok(Ok(batch)) => batch,
-            };
-            let closed = batch.closed;
-            match self.process(instance, batch, &commit_tx, &pipeline) {
-                Ok(None) if closed => break Ok(SessionEnd::Closed),
-                Ok(None) => {}
-                Ok(Some(blocked)) => break Ok(SessionEnd::Blocked(blocked)),
-                Err(e) => break Err(e),
-            }
+        let result = match instances {
+            [instance] => self.process_in_turn(instance, &meta, &rx, &commit_tx, &pipeline),
+            _ => self.process_in_parallel(instances, &meta, &rx, &commit_tx, &pipeline),
         };
         stop.store(true, Ordering::Relaxed);
         drop(rx); // unblocks a poller waiting on a full queue
@@ -239,53 +229,232 @@ impl ShardWorker {
         }
     }
 
-    /// Decodes and plans one batch and hands it to the committer. Returns
-    /// where it blocked, if it did.
-    fn process(
+    /// The next batch from the poller; `Err` ends the session.
+    fn next_batch(
+        &self,
+        meta: &SinkMeta,
+        batches: &Receiver<Result<Batch, SourceError>>,
+        wait: Duration,
+    ) -> Result<Option<Batch>, Result<SessionEnd, ShardError>> {
+        match batches.recv_timeout(wait) {
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) if self.control.should_end_session() => Err(Ok(SessionEnd::Interrupted)),
+            Err(RecvTimeoutError::Disconnected) => Err(Err(ShardError::PollerGone)),
+            Ok(Err(SourceError::PositionLost { position, reason })) => {
+                Err(Ok(SessionEnd::Blocked(position_lost(meta, position, reason))))
+            }
+            Ok(Err(e)) => Err(Err(e.into())),
+            Ok(Ok(batch)) => Ok(Some(batch)),
+        }
+    }
+
+    /// One decoder: each batch is decoded, planned and handed to the committer in turn.
+    fn process_in_turn(
         &self,
         instance: &mut PluginInstance,
-        batch: Batch,
+        meta: &SinkMeta,
+        batches: &Receiver<Result<Batch, SourceError>>,
         commits: &SyncSender<Planned>,
         pipeline: &Pipeline,
-    ) -> Result<Option<BlockedAt>, ShardError> {
-        if batch.messages.is_empty() {
-            if batch.caught_up {
-                // Idle once everything before it is committed.
-                pipeline.send(commits, Planned { commit: None, last_timestamp_ms: None, caught_up: true })?;
+    ) -> Result<SessionEnd, ShardError> {
+        loop {
+            if self.control.should_end_session() || pipeline.failed() {
+                // (a committer error is returned by the caller)
+                return Ok(SessionEnd::Interrupted);
             }
-            return Ok(None);
+            let batch = match self.next_batch(meta, batches, Duration::from_millis(50)) {
+                Ok(Some(batch)) => batch,
+                Ok(None) => continue,
+                Err(end) => return end,
+            };
+            if !batch.messages.is_empty() {
+                pipeline.begin_batch(&self.control);
+                self.control.set_state(PollerState::Processing);
+                if let Some(plugin) = self.control.take_pending_plugin() {
+                    // A batch boundary: nothing of this batch was decoded yet.
+                    swap_plugin(&self.control, instance, &plugin, &self.plugin_config);
+                }
+            }
+            let strategy = self.control.settings().error_strategy;
+            let decoded = decode_and_plan(instance, self.control.shard, batch, strategy)?;
+            match pipeline.hand_over(commits, decoded)? {
+                Some(end) => return Ok(end),
+                None => self.control.set_state(PollerState::Polling),
+            }
         }
+    }
+
+    /// Several decoders (`num_processor_threads`): batch n goes to decoder
+    /// n mod N, and results are taken back in the same order, so the
+    /// committer sees the batches in stream order, exactly as with one
+    /// decoder. A batch that blocks ends the session; later batches already
+    /// decoded are dropped (read again by the next session). A plugin swap
+    /// travels with the next batch of each decoder: every batch after the
+    /// swap point is decoded by the new plugin, every one before by the old.
+    fn process_in_parallel(
+        &self,
+        instances: &mut [PluginInstance],
+        meta: &SinkMeta,
+        batches: &Receiver<Result<Batch, SourceError>>,
+        commits: &SyncSender<Planned>,
+        pipeline: &Pipeline,
+    ) -> Result<SessionEnd, ShardError> {
         let shard = self.control.shard;
-        pipeline.begin_batch(&self.control);
-        self.control.set_state(PollerState::Processing);
-        if let Some(plugin) = self.control.take_pending_plugin() {
-            // A batch boundary: nothing of this batch was decoded yet.
-            match plugin.instantiate(&self.plugin_config) {
-                Ok(new) => {
-                    tracing::info!(shard, plugin = plugin.name(), "plugin swapped");
-                    *instance = new;
-                }
-                Err(e) => {
-                    tracing::error!(shard, error = %e, "plugin swap failed; keeping the current plugin");
-                    self.control.record_error(None, format!("plugin swap failed: {e}"));
-                }
+        let n = instances.len();
+        std::thread::scope(|scope| {
+            let mut jobs = Vec::with_capacity(n);
+            let mut results = Vec::with_capacity(n);
+            for (i, instance) in instances.iter_mut().enumerate() {
+                let (job_tx, job_rx) = sync_channel::<DecodeJob>(1);
+                let (result_tx, result_rx) = sync_channel::<Result<DecodedBatch, ShardError>>(1);
+                let (control, config) = (&*self.control, &self.plugin_config);
+                std::thread::Builder::new()
+                    .name(format!("sluice-dec-{shard}-{i}"))
+                    .spawn_scoped(scope, move || {
+                        while let Ok(job) = job_rx.recv() {
+                            if let Some(plugin) = &job.swap {
+                                swap_plugin(control, instance, plugin, config);
+                            }
+                            let result = decode_and_plan(instance, shard, job.batch, job.strategy);
+                            if result_tx.send(result).is_err() {
+                                return;
+                            }
+                        }
+                    })
+                    .expect("spawn decoder");
+                jobs.push(job_tx);
+                results.push(result_rx);
             }
+            let (mut dispatched, mut collected) = (0_usize, 0_usize);
+            // A swapped-in plugin and how many decoders still have to get it.
+            let mut swap: Option<(CompiledPlugin, usize)> = None;
+            let end = 'session: loop {
+                // Hand decoded batches to the committer, in order; wait when
+                // every decoder is busy.
+                while collected < dispatched {
+                    let from = &results[collected % n];
+                    let result = if dispatched - collected == n {
+                        match from.recv() {
+                            Ok(r) => r,
+                            Err(_) => break 'session Err(ShardError::DecoderGone),
+                        }
+                    } else {
+                        match from.try_recv() {
+                            Ok(r) => r,
+                            Err(_) => break,
+                        }
+                    };
+                    collected += 1;
+                    match result.and_then(|decoded| pipeline.hand_over(commits, decoded)) {
+                        Ok(None) => {}
+                        Ok(Some(end)) => break 'session Ok(end),
+                        Err(e) => break 'session Err(e),
+                    }
+                }
+                if collected == dispatched {
+                    self.control.set_state(PollerState::Polling);
+                }
+                if self.control.should_end_session() || pipeline.failed() {
+                    break Ok(SessionEnd::Interrupted);
+                }
+                // While decoders work, come back soon to collect their results.
+                let wait = if collected < dispatched { Duration::from_millis(1) } else { Duration::from_millis(50) };
+                let batch = match self.next_batch(meta, batches, wait) {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => continue,
+                    Err(end) => break end,
+                };
+                if !batch.messages.is_empty() {
+                    pipeline.begin_batch(&self.control);
+                    self.control.set_state(PollerState::Processing);
+                    if let Some(plugin) = self.control.take_pending_plugin() {
+                        swap = Some((plugin, n));
+                    }
+                }
+                let carry = match &mut swap {
+                    Some((plugin, left)) => {
+                        let plugin = plugin.clone();
+                        *left -= 1;
+                        if *left == 0 {
+                            swap = None;
+                        }
+                        Some(plugin)
+                    }
+                    None => None,
+                };
+                let job = DecodeJob { batch, strategy: self.control.settings().error_strategy, swap: carry };
+                if jobs[dispatched % n].send(job).is_err() {
+                    break Err(ShardError::DecoderGone);
+                }
+                dispatched += 1;
+            };
+            if let Some((plugin, _)) = swap {
+                // Not every decoder got it before the session ended: the
+                // next session swaps again (a repeat swap to the same plugin
+                // changes nothing).
+                self.control.swap_plugin(plugin);
+            }
+            // Decoders still busy finish, fail to hand back, and end.
+            drop(jobs);
+            drop(results);
+            end
+        })
+    }
+}
+
+/// A batch for a decoder of [`ShardWorker::process_in_parallel`].
+struct DecodeJob {
+    batch: Batch,
+    strategy: crate::spec::ErrorStrategy,
+    /// Switch to this plugin before decoding the batch.
+    swap: Option<CompiledPlugin>,
+}
+
+/// A batch decoded and planned, before it goes to the committer.
+struct DecodedBatch {
+    planned: Planned,
+    blocked: Option<BlockedAt>,
+    /// The partition ended with this batch.
+    closed: bool,
+    /// Whether `Pipeline::begin_batch` counted it (non-empty batches).
+    counted: bool,
+}
+
+/// Decodes and plans a batch (nothing to decode in an empty one: a
+/// "caught up" report).
+fn decode_and_plan(
+    instance: &mut PluginInstance,
+    shard: u32,
+    batch: Batch,
+    strategy: crate::spec::ErrorStrategy,
+) -> Result<DecodedBatch, ShardError> {
+    if batch.messages.is_empty() {
+        let planned = Planned { commit: None, last_timestamp_ms: None, caught_up: batch.caught_up };
+        return Ok(DecodedBatch { planned, blocked: None, closed: batch.closed, counted: false });
+    }
+    let outcomes = instance.decode(shard, &batch.messages)?;
+    let plan = plan(shard, &batch.messages, outcomes, strategy);
+    drop(batch.messages);
+    let planned = Planned {
+        commit: plan.commit,
+        last_timestamp_ms: plan.last_timestamp_ms,
+        caught_up: batch.caught_up && plan.blocked.is_none(),
+    };
+    Ok(DecodedBatch { planned, blocked: plan.blocked, closed: batch.closed, counted: true })
+}
+
+/// Switches `instance` to `plugin` (at a batch boundary); on failure the
+/// current plugin stays.
+fn swap_plugin(control: &ShardControl, instance: &mut PluginInstance, plugin: &CompiledPlugin, config: &str) {
+    match plugin.instantiate(config) {
+        Ok(new) => {
+            tracing::info!(shard = control.shard, plugin = plugin.name(), "plugin swapped");
+            *instance = new;
         }
-        let outcomes = instance.decode(shard, &batch.messages)?;
-        let strategy = self.control.settings().error_strategy;
-        let plan = plan(shard, &batch.messages, outcomes, strategy);
-        drop(batch.messages);
-        let planned = Planned {
-            commit: plan.commit,
-            last_timestamp_ms: plan.last_timestamp_ms,
-            caught_up: batch.caught_up && plan.blocked.is_none(),
-        };
-        pipeline.send_counted(commits, planned)?;
-        if plan.blocked.is_some() {
-            return Ok(plan.blocked);
+        Err(e) => {
+            tracing::error!(shard = control.shard, error = %e, "plugin swap failed; keeping the current plugin");
+            control.record_error(None, format!("plugin swap failed: {e}"));
         }
-        self.control.set_state(PollerState::Polling);
-        Ok(None)
     }
 }
 
@@ -333,6 +502,23 @@ impl Pipeline {
         commits.send(planned).map_err(|_| self.gone())
     }
 
+    /// Hands a decoded batch to the committer. `Some`: the session ends
+    /// after it (it blocked, or the partition ended).
+    fn hand_over(&self, commits: &SyncSender<Planned>, decoded: DecodedBatch) -> Result<Option<SessionEnd>, ShardError> {
+        // An empty batch (a "caught up" report) is counted now, a batch with
+        // messages was counted when it arrived.
+        if decoded.counted {
+            self.send_counted(commits, decoded.planned)?;
+        } else if decoded.planned.caught_up || decoded.closed {
+            self.send(commits, decoded.planned)?;
+        }
+        Ok(match (decoded.blocked, decoded.closed) {
+            (Some(blocked), _) => Some(SessionEnd::Blocked(blocked)),
+            (None, true) => Some(SessionEnd::Closed),
+            (None, false) => None,
+        })
+    }
+
     /// The committer stopped (at an error): the session ends with that error.
     fn gone(&self) -> ShardError {
         match self.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -374,11 +560,8 @@ impl Committer {
         while let Ok(first) = planned.recv() {
             let mut items = vec![first];
             // Everything that waits goes into the same commit.
-            loop {
-                match planned.try_recv() {
-                    Ok(item) => items.push(item),
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                }
+            while let Ok(item) = planned.try_recv() {
+                items.push(item);
             }
             let count = items.len();
             let caught_up = items.last().is_some_and(|i| i.caught_up);

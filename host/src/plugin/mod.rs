@@ -313,7 +313,63 @@ impl CompiledPlugin {
 
 struct Live {
     store: Store<GuestState>,
-    bindings: bindings::MessageFormat,
+    /// The `decode` export, type-checked against [`DecodeFunc`] at instantiation.
+    decode: wasmtime::component::Func,
+}
+
+/// A WIT `message`, borrowed from a [`Message`]: lowered straight into the
+/// guest's memory, with no owned copy of each payload on the host first.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
+#[component(record)]
+struct MessageRef<'a> {
+    shard: u32,
+    pointer: &'a str,
+    #[component(name = "timestamp-ms")]
+    timestamp_ms: Option<i64>,
+    key: Option<&'a [u8]>,
+    headers: Vec<HeaderRef<'a>>,
+    payload: Option<&'a [u8]>,
+}
+
+/// A WIT `header`, borrowed.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
+#[component(record)]
+struct HeaderRef<'a> {
+    key: &'a str,
+    value: Option<&'a [u8]>,
+}
+
+/// The `decode` export with borrowed messages.
+type DecodeFunc<'a> = wasmtime::component::TypedFunc<(&'a [MessageRef<'a>],), (Vec<wit::Decoded>,)>;
+
+/// A batch's messages as [`MessageRef`]s; the pointers are formatted into
+/// one buffer.
+fn message_refs<'a>(shard: u32, messages: &[&'a Message], pointers: &'a mut String) -> Vec<MessageRef<'a>> {
+    use std::fmt::Write;
+    let mut ends = Vec::with_capacity(messages.len());
+    for m in messages {
+        write!(pointers, "{}", m.pointer).expect("writing to a String");
+        ends.push(pointers.len());
+    }
+    let pointers: &'a str = pointers;
+    let mut start = 0;
+    messages
+        .iter()
+        .zip(ends)
+        .map(|(m, end)| {
+            let pointer = &pointers[start..end];
+            start = end;
+            MessageRef {
+                shard,
+                pointer,
+                timestamp_ms: m.timestamp_ms,
+                key: m.key.as_deref(),
+                // Empty for files and Kinesis: no allocation.
+                headers: m.headers.iter().map(|h| HeaderRef { key: &h.key, value: h.value.as_deref() }).collect(),
+                payload: m.payload.as_deref(),
+            }
+        })
+        .collect()
 }
 
 /// One sandboxed plugin instance.
@@ -326,6 +382,11 @@ pub struct PluginInstance {
 }
 
 impl PluginInstance {
+    /// The compiled plugin this instance runs.
+    pub fn plugin(&self) -> &CompiledPlugin {
+        &self.plugin
+    }
+
     fn ensure_live(&mut self) -> Result<&mut Live, PluginError> {
         if self.live.is_none() {
             if self.consecutive_failures >= FAILURES_BEFORE_BACKOFF {
@@ -335,17 +396,24 @@ impl PluginInstance {
             let name = self.plugin.name.to_string();
             let mut store = self.plugin.new_store();
             store.set_epoch_deadline(ticks(self.plugin.limits.call_budget(0)));
-            let bindings = self
-                .plugin
-                .pre
-                .instantiate(&mut store)
+            let instantiate = |store: &mut Store<GuestState>| -> wasmtime::Result<_> {
+                let instance = self.plugin.pre.instance_pre().instantiate(&mut *store)?;
+                let bindings = bindings::MessageFormat::new(&mut *store, &instance)?;
+                let decode = instance
+                    .get_func(&mut *store, "decode")
+                    .ok_or_else(|| wasmtime::format_err!("the component exports no decode function"))?;
+                // Checked once here; each call then skips the check.
+                decode.typed::<(&[MessageRef<'_>],), (Vec<wit::Decoded>,)>(&*store)?;
+                Ok((bindings, decode))
+            };
+            let (bindings, decode) = instantiate(&mut store)
                 .map_err(|e| PluginError::Instantiate { name: name.clone(), reason: format!("{e:#}") })?;
             match bindings.call_configure(&mut store, &self.config) {
                 Ok(Ok(())) => {}
                 Ok(Err(reason)) => return Err(PluginError::Config { name, reason }),
                 Err(e) => return Err(PluginError::Config { name, reason: describe_failure(&e, &self.plugin.limits) }),
             }
-            self.live = Some(Live { store, bindings });
+            self.live = Some(Live { store, decode });
         }
         Ok(self.live.as_mut().expect("just made live"))
     }
@@ -358,14 +426,17 @@ impl PluginInstance {
     pub fn decode(&mut self, shard: u32, messages: &[Message]) -> Result<Vec<Outcome>, PluginError> {
         let max = (self.plugin.limits.max_message_mb as usize) << 20;
         let too_big = |m: &Message| m.payload.as_ref().is_some_and(|p| p.len() > max);
+        let mut pointers = String::with_capacity(messages.len() * 8);
         if !messages.iter().any(too_big) {
-            let batch: Vec<wit::Message> = messages.iter().map(|m| to_wit(shard, m)).collect();
+            let all: Vec<&Message> = messages.iter().collect();
+            let batch = message_refs(shard, &all, &mut pointers);
             let mut out = Vec::with_capacity(batch.len());
             self.decode_narrowing(&batch, &mut out)?;
             return Ok(out);
         }
         // Oversized messages never reach the guest; the rest keep their order.
-        let batch: Vec<wit::Message> = messages.iter().filter(|m| !too_big(m)).map(|m| to_wit(shard, m)).collect();
+        let kept: Vec<&Message> = messages.iter().filter(|m| !too_big(m)).collect();
+        let batch = message_refs(shard, &kept, &mut pointers);
         let mut decoded = Vec::with_capacity(batch.len());
         self.decode_narrowing(&batch, &mut decoded)?;
         let mut decoded = decoded.into_iter();
@@ -382,7 +453,7 @@ impl PluginInstance {
             .collect())
     }
 
-    fn decode_narrowing(&mut self, batch: &[wit::Message], out: &mut Vec<Outcome>) -> Result<(), PluginError> {
+    fn decode_narrowing(&mut self, batch: &[MessageRef<'_>], out: &mut Vec<Outcome>) -> Result<(), PluginError> {
         match self.call_decode(batch)? {
             Ok(decoded) => {
                 out.extend(decoded.into_iter().map(from_wit));
@@ -404,11 +475,14 @@ impl PluginInstance {
     }
 
     /// One guest call. `Ok(Err(reason))`: the guest failed on this batch.
-    fn call_decode(&mut self, batch: &[wit::Message]) -> Result<Result<Vec<wit::Decoded>, String>, PluginError> {
+    fn call_decode(&mut self, batch: &[MessageRef<'_>]) -> Result<Result<Vec<wit::Decoded>, String>, PluginError> {
         let limits = self.plugin.limits;
         let live = self.ensure_live()?;
         live.store.set_epoch_deadline(ticks(limits.call_budget(batch.len())));
-        let result = match live.bindings.call_decode(&mut live.store, batch) {
+        // SAFETY: `ensure_live` checked the export against this type (the
+        // lifetime plays no part in the component type).
+        let decode: DecodeFunc<'_> = unsafe { wasmtime::component::TypedFunc::new_unchecked(live.decode) };
+        let result = match decode.call(&mut live.store, (batch,)).map(|(decoded,)| decoded) {
             Ok(decoded) if decoded.len() != batch.len() => {
                 Err(format!("plugin returned {} results for {} messages", decoded.len(), batch.len()))
             }
@@ -469,21 +543,6 @@ fn describe_failure(e: &wasmtime::Error, limits: &Limits) -> String {
             limits.memory_mb
         ),
         None => format!("plugin failed: {e:#}"),
-    }
-}
-
-fn to_wit(shard: u32, m: &Message) -> wit::Message {
-    wit::Message {
-        shard,
-        pointer: m.pointer.to_string(),
-        timestamp_ms: m.timestamp_ms,
-        key: m.key.clone(),
-        headers: m
-            .headers
-            .iter()
-            .map(|h| wit::Header { key: h.key.clone(), value: h.value.clone() })
-            .collect(),
-        payload: m.payload.clone(),
     }
 }
 

@@ -116,11 +116,36 @@ pub enum SinkError {
     CheckpointMoved { path: String },
 }
 
+/// A document record to write, borrowed from its op: the sink encodes it
+/// ([`Record::encode_into`]) into a buffer of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub deleted: bool,
+    pub version: Option<u64>,
+    pub source: &'a [u8],
+}
+
+impl Record<'_> {
+    /// The record in the layout of [`encode_doc`].
+    pub fn encode(&self) -> Vec<u8> {
+        encode_record(self.deleted, self.version, self.source)
+    }
+
+    /// [`Record::encode`] into `out` (cleared first).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.reserve(9 + self.source.len());
+        out.push(record_flags(self.deleted, self.version));
+        out.extend_from_slice(&self.version.unwrap_or(0).to_le_bytes());
+        out.extend_from_slice(self.source);
+    }
+}
+
 /// The document writes a batch makes, decided against what is stored.
 #[derive(Debug, Default)]
-pub struct PlannedWrites {
-    /// In op order; `None` removes the record.
-    pub writes: Vec<(String, Option<Vec<u8>>)>,
+pub struct PlannedWrites<'a> {
+    /// In op order, ids borrowed from the ops; `None` removes the record.
+    pub writes: Vec<(&'a str, Option<Record<'a>>)>,
     pub live_delta: i64,
     pub version_conflicts: u64,
     pub ops_applied: u64,
@@ -130,10 +155,10 @@ pub struct PlannedWrites {
 /// stored record; only its version and deleted flag are looked at, so it may
 /// leave `source` empty ([`decode_doc_header`]). Ops on an id already written
 /// in this batch see that write.
-pub fn plan_writes(
-    ops: &[DocOp],
+pub fn plan_writes<'a>(
+    ops: &'a [DocOp],
     mut load: impl FnMut(&str) -> Result<Option<StoredDoc>, SinkError>,
-) -> Result<PlannedWrites, SinkError> {
+) -> Result<PlannedWrites<'a>, SinkError> {
     use versioning::{decide, Decision};
     let mut out = PlannedWrites { writes: Vec::with_capacity(ops.len()), ..PlannedWrites::default() };
     // What this batch wrote so far, by id: version and deleted flag only.
@@ -145,7 +170,7 @@ pub fn plan_writes(
             None => load(&op.id)?,
         };
         let was_live = existing.as_ref().is_some_and(|d| !d.deleted);
-        // The record is encoded straight from the op's source: one copy.
+        // The record borrows the op's source; the sink encodes it (one copy).
         let (record, new) = match decide(existing.as_ref(), op.op_type, op.version) {
             Decision::Conflict => {
                 out.version_conflicts += 1;
@@ -153,15 +178,15 @@ pub fn plan_writes(
             }
             Decision::Put { version } => {
                 let source = op.source.as_deref().unwrap_or("{}").as_bytes();
-                (Some(encode_record(false, version, source)), Some(StoredDoc { version, deleted: false, source: Vec::new() }))
+                (Some(Record { deleted: false, version, source }), Some(StoredDoc { version, deleted: false, source: Vec::new() }))
             }
             Decision::Tombstone { version } => {
-                (Some(encode_record(true, version, b"")), Some(StoredDoc { version, deleted: true, source: Vec::new() }))
+                (Some(Record { deleted: true, version, source: b"" }), Some(StoredDoc { version, deleted: true, source: Vec::new() }))
             }
             Decision::Remove => (None, None),
         };
         let now_live = new.as_ref().is_some_and(|d| !d.deleted);
-        out.writes.push((op.id.clone(), record));
+        out.writes.push((op.id.as_str(), record));
         pending.insert(op.id.as_str(), new);
         out.ops_applied += 1;
         out.live_delta += now_live as i64 - was_live as i64;
@@ -179,7 +204,12 @@ pub fn encode_doc(doc: &StoredDoc) -> Vec<u8> {
 
 /// [`encode_doc`] from the parts.
 pub fn encode_record(deleted: bool, version: Option<u64>, source: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(9 + source.len());
+    let mut out = Vec::new();
+    Record { deleted, version, source }.encode_into(&mut out);
+    out
+}
+
+fn record_flags(deleted: bool, version: Option<u64>) -> u8 {
     let mut flags = 0;
     if deleted {
         flags |= FLAG_DELETED;
@@ -187,10 +217,7 @@ pub fn encode_record(deleted: bool, version: Option<u64>, source: &[u8]) -> Vec<
     if version.is_some() {
         flags |= FLAG_VERSIONED;
     }
-    out.push(flags);
-    out.extend_from_slice(&version.unwrap_or(0).to_le_bytes());
-    out.extend_from_slice(source);
-    out
+    flags
 }
 
 /// The version and deleted flag of a record, without copying its source

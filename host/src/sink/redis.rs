@@ -175,7 +175,7 @@ impl ShardSink for RedisSink {
             pipe.atomic();
             for (id, value) in &planned.writes {
                 match value {
-                    Some(v) => pipe.hset(&s.docs_key, id, v).ignore(),
+                    Some(record) => pipe.hset(&s.docs_key, id, record.encode()).ignore(),
                     None => pipe.hdel(&s.docs_key, id).ignore(),
                 };
             }
