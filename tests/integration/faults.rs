@@ -159,3 +159,88 @@ fn sigterm_drains_in_flight_batches_and_exits_promptly() {
     }
     eprintln!("SIGTERM to exit: {took:?}");
 }
+
+/// Flips the lowest bit of the first digit of a checkpoint record's JSON: the
+/// result still parses (a digit becomes its neighbour), so only the record's
+/// checksum can tell.
+fn flip_a_digit(record: &mut [u8]) {
+    let json_start = record.iter().position(|&b| b == b'{').expect("a JSON body");
+    let digit = json_start + record[json_start..].iter().position(u8::is_ascii_digit).expect("a digit in the checkpoint");
+    record[digit] ^= 0x01;
+}
+
+/// Creates `alpha` and `beta` on one stream with `sink`, lets both take its
+/// 40 messages, and shuts the manager down.
+fn two_ingestions_done(data: &Path, stream: &Stream, sink: serde_json::Value) {
+    let store = std::sync::Arc::new(sluice::state::file::FileStateStore::open(&data.join("state")).unwrap());
+    let manager = sluice::manager::Manager::open(data, store).unwrap();
+    for name in ["alpha", "beta"] {
+        let mut spec = stream.spec(name, 1, json!({}));
+        spec["sluice"] = json!({"sink": sink});
+        manager.create(spec).unwrap();
+        wait_processed(&manager, name, 40);
+    }
+    manager.shutdown();
+}
+
+fn wait_processed(manager: &sluice::manager::Manager, name: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while manager.state(name).unwrap()[0].meta.counters.total_processed_count < n {
+        assert!(Instant::now() < deadline, "{name} did not process {n} messages");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// After the flip: beta does not start and its error names the store and the
+/// checksum; alpha runs on and takes new messages.
+fn only_beta_refuses_to_start(data: &Path, stream: &Stream, names_the_store: &str) {
+    let store = std::sync::Arc::new(sluice::state::file::FileStateStore::open(&data.join("state")).unwrap());
+    let manager = sluice::manager::Manager::open(data, store).unwrap();
+    let beta = manager.get("beta").unwrap();
+    let error = beta.start_error.expect("beta refuses to start");
+    assert!(error.contains("checksum") && error.contains(names_the_store), "{error}");
+    assert_eq!(manager.get("alpha").unwrap().start_error, None);
+    stream.append(0, &(40..50).map(|i| msg(Some(&format!("d{i}")), None, "index", json!({}))).collect::<Vec<_>>());
+    wait_processed(&manager, "alpha", 50);
+    let alpha = &manager.state("alpha").unwrap()[0].meta;
+    assert_eq!(alpha.last_pointer.as_ref().and_then(|p| p.as_u64()), Some(49), "alpha resumed from its own checkpoint");
+    assert_eq!(alpha.live_docs, 50);
+    manager.shutdown();
+}
+
+fn forty_messages() -> Stream {
+    let stream = Stream::new(1);
+    stream.append(0, &(0..40).map(|i| msg(Some(&format!("d{i}")), None, "index", json!({"i": i}))).collect::<Vec<_>>());
+    stream
+}
+
+#[test]
+fn a_bit_flipped_embedded_sink_checkpoint_keeps_that_ingestion_from_starting_and_the_others_run() {
+    let data = tempfile::tempdir().unwrap();
+    let stream = forty_messages();
+    two_ingestions_done(data.path(), &stream, json!({"type": "embedded"}));
+    let sink = sluice::engine::sink_path(data.path(), "beta", 0);
+    {
+        let db = fjall::Database::builder(&sink).open().unwrap();
+        let meta = db.keyspace("meta", fjall::KeyspaceCreateOptions::default).unwrap();
+        let mut record = meta.get("meta").unwrap().expect("a checkpoint").to_vec();
+        flip_a_digit(&mut record);
+        meta.insert("meta", record).unwrap();
+        db.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    only_beta_refuses_to_start(data.path(), &stream, &sink.display().to_string());
+}
+
+#[test]
+fn a_bit_flipped_redis_sink_checkpoint_keeps_that_ingestion_from_starting_and_the_others_run() {
+    let redis = crate::redis_server::RedisServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let stream = forty_messages();
+    two_ingestions_done(data.path(), &stream, json!({"type": "redis", "url": redis.url(), "key_prefix": "t"}));
+    let key = "t:{beta:0}:meta";
+    let mut conn = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    let mut record: Vec<u8> = redis::Commands::get(&mut conn, key).unwrap();
+    flip_a_digit(&mut record);
+    let () = redis::Commands::set(&mut conn, key, record).unwrap();
+    only_beta_refuses_to_start(data.path(), &stream, key);
+}

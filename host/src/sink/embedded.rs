@@ -55,10 +55,10 @@ impl Store {
     fn read_meta(&self, path: &Path) -> Result<SinkMeta, SinkError> {
         match self.meta.get(META_KEY).map_err(|e| store_err(path, e))? {
             None => Ok(SinkMeta::default()),
-            Some(v) => serde_json::from_slice(&v).map_err(|e| SinkError::Corrupt {
+            Some(v) => SinkMeta::decode(&v).map_err(|message| SinkError::Corrupt {
                 path: path.display().to_string(),
                 key: "meta".into(),
-                message: e.to_string(),
+                message,
             }),
         }
     }
@@ -145,7 +145,7 @@ impl EmbeddedSink {
         let mut meta = committed.clone();
         change(&mut meta);
         let mut wb = store.db.batch().durability(Some(PersistMode::SyncAll));
-        wb.insert(&store.meta, META_KEY, serde_json::to_vec(&meta).expect("serializes"));
+        wb.insert(&store.meta, META_KEY, meta.encode());
         match wb.commit() {
             Ok(()) => {
                 *committed = meta;
@@ -198,7 +198,7 @@ impl ShardSink for EmbeddedSink {
         meta.counters.add(&counters);
         meta.resume = Some(StartPosition::After(batch.last_pointer.clone()));
         meta.last_pointer = Some(batch.last_pointer);
-        wb.insert(&store.meta, META_KEY, serde_json::to_vec(&meta).expect("serializes"));
+        wb.insert(&store.meta, META_KEY, meta.encode());
         match wb.commit() {
             Ok(()) => {
                 *committed = meta.clone();

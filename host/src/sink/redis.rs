@@ -2,7 +2,7 @@
 //!
 //! Keys (one hash slot per shard thanks to the `{...}` tag):
 //! `<prefix>:{<ingestion>:<shard>}:docs` (hash id -> record),
-//! `...:meta` (string, JSON `SinkMeta`), `...:dropped` (hash pointer -> JSON).
+//! `...:meta` (string, `SinkMeta::encode`: CRC-32 + JSON), `...:dropped` (hash pointer -> JSON).
 //!
 //! A commit is an optimistic transaction on a dedicated connection: WATCH
 //! the meta key, check that the stored meta is the one this writer last saw,
@@ -93,10 +93,10 @@ impl RedisSink {
         let raw: Option<Vec<u8>> = conn.get(&self.meta_key).map_err(|e| self.err(e))?;
         match raw {
             None => Ok(SinkMeta::default()),
-            Some(b) => serde_json::from_slice(&b).map_err(|e| SinkError::Corrupt {
+            Some(b) => SinkMeta::decode(&b).map_err(|message| SinkError::Corrupt {
                 path: self.label.clone(),
                 key: self.meta_key.clone(),
-                message: e.to_string(),
+                message,
             }),
         }
     }
@@ -122,7 +122,7 @@ impl RedisSink {
         pipe: &mut redis::Pipeline,
         meta: &SinkMeta,
     ) -> Result<(), SinkError> {
-        pipe.set(&self.meta_key, serde_json::to_vec(meta).expect("serializes")).ignore();
+        pipe.set(&self.meta_key, meta.encode()).ignore();
         let done: Option<()> = pipe.query(conn).map_err(|e| self.err(e))?;
         match done {
             Some(()) => Ok(()),
@@ -199,7 +199,7 @@ impl ShardSink for RedisSink {
         let meta = self.with_state(&mut state, |s, conn| {
             let mut meta = s.read_meta(conn)?;
             meta.resume = Some(position);
-            conn.set::<_, _, ()>(&s.meta_key, serde_json::to_vec(&meta).expect("serializes")).map_err(|e| s.err(e))?;
+            conn.set::<_, _, ()>(&s.meta_key, meta.encode()).map_err(|e| s.err(e))?;
             Ok(meta)
         })?;
         state.meta = meta;
@@ -211,7 +211,7 @@ impl ShardSink for RedisSink {
         let meta = self.with_state(&mut state, |s, conn| {
             let live_docs = s.read_meta(conn)?.live_docs;
             let meta = SinkMeta { resume, last_pointer, counters, live_docs };
-            conn.set::<_, _, ()>(&s.meta_key, serde_json::to_vec(&meta).expect("serializes")).map_err(|e| s.err(e))?;
+            conn.set::<_, _, ()>(&s.meta_key, meta.encode()).map_err(|e| s.err(e))?;
             Ok(meta)
         })?;
         state.meta = meta;
