@@ -144,6 +144,12 @@ fn document_cases(wrap: &dyn Fn(&str) -> String) -> Vec<Case> {
         bad("mapping: boolean given \"maybe\"", wrap(r#"{"flag":"maybe"}"#), r#"field [flag] of type [boolean]: cannot parse "maybe""#),
         bad("mapping: object given a string", wrap(r#"{"addr":"x"}"#), r#"field [addr] of type [object]: expected an object, found "x""#),
         bad("mapping: unmapped field under dynamic strict", wrap(r#"{"nick":"b"}"#), "field [nick] is not allowed: mapping has dynamic [strict]"),
+        bad("mapping: unmapped field named with a line break", wrap(r#"{"ni\nck":"b"}"#), r"field [ni\nck] is not allowed"),
+        bad(
+            "mapping: unmapped field with a 10 KiB name",
+            wrap(&format!(r#"{{"{}":"b"}}"#, "k".repeat(10 * 1024))),
+            &format!("field [{}...(10240 bytes)] is not allowed", "k".repeat(64)),
+        ),
     ]
 }
 
@@ -350,6 +356,8 @@ fn under_drop(guest: &Guest) -> Vec<Row> {
             }
             Outcome::Skipped => "tombstone".to_string(),
         };
+        // A reason is one line of bounded length, whatever the message held.
+        assert!(!reason.contains('\n') && reason.len() <= 1024, "{label}: {}: reason {reason:?}", case.kind);
         if !reason.contains(&case.expect) {
             vague.push(format!("{label}: {} (line {pointer}): reason {reason:?} does not name the problem ({:?})", case.kind, case.expect));
         }

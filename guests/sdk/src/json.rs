@@ -421,7 +421,32 @@ impl<'de> Deserialize<'de> for Skip {
 
 /// The error for a key seen twice in one object.
 pub fn duplicate_key_error<E: de::Error>(key: &str) -> E {
-    E::custom(format_args!("duplicate key [{key}]"))
+    E::custom(format_args!("duplicate key [{}]", ShownName(key)))
+}
+
+/// A field name from a message, for a reason: control characters escaped (a
+/// reason stays on one line) and cut after [`MAX_SHOWN_CHARS`] characters.
+/// Unlike [`Value::describe`] it is not quoted, so ordinary names read as
+/// OpenSearch writes them (`field [a.b]`).
+pub struct ShownName<'a>(pub &'a str);
+
+impl fmt::Display for ShownName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.0.chars().any(char::is_control) && self.0.len() <= MAX_SHOWN_CHARS {
+            return f.write_str(self.0);
+        }
+        for (i, c) in self.0.chars().enumerate() {
+            if i == MAX_SHOWN_CHARS {
+                return write!(f, "...({} bytes)", self.0.len());
+            }
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<'de> Deserialize<'de> for Value<'de> {
@@ -628,6 +653,14 @@ mod tests {
         let mut dup = large.clone();
         dup.push("k42".into());
         assert_eq!(first_duplicate(&dup, |k| k), Some("k42"));
+    }
+
+    #[test]
+    fn shown_names_stay_on_one_line_and_short() {
+        assert_eq!(ShownName("a.b").to_string(), "a.b");
+        assert_eq!(ShownName("line\nbreak\u{1}").to_string(), "line\\nbreak\\u{1}");
+        let long = "x".repeat(10_000);
+        assert_eq!(ShownName(&long).to_string(), format!("{}...(10000 bytes)", "x".repeat(MAX_SHOWN_CHARS)));
         assert_eq!(first_duplicate::<&str>(&[], |k| k), None);
     }
 

@@ -423,7 +423,7 @@ impl fmt::Display for Path<'_> {
         if let Some(parent) = self.parent {
             write!(f, "{parent}.")?;
         }
-        f.write_str(self.name)
+        write!(f, "{}", crate::json::ShownName(self.name))
     }
 }
 

@@ -19,6 +19,17 @@ const META_KEY: &[u8] = b"meta";
 const SHARD_MEMTABLE_BYTES: u64 = 32 << 20;
 /// fjall's block cache of a shard.
 const SHARD_CACHE_BYTES: u64 = 16 << 20;
+/// Background workers of a shard's database: with one, a memtable flush
+/// waits behind a long compaction and sealed memtables pile up (up to
+/// fjall's stall limit of 4) on a long backlog.
+const SHARD_WORKERS: usize = 2;
+/// The checkpoint keyspace holds one small record rewritten by every commit,
+/// and the dropped-message keyspace is written rarely and read on request:
+/// fjall's default 64 MiB memtable would hold up to 64 MiB of them per
+/// shard (measured with `cargo bench -p sluice-bench`: the dropped memtable
+/// alone added ~40 MiB to the peak of a 10M backlog).
+const META_MEMTABLE_BYTES: u64 = 1 << 20;
+const DROPPED_MEMTABLE_BYTES: u64 = 4 << 20;
 
 /// An open fjall database and its keyspaces.
 struct Store {
@@ -31,15 +42,14 @@ struct Store {
 impl Store {
     fn open(path: &Path) -> Result<Store, SinkError> {
         let err = |e: fjall::Error| store_err(path, e);
-        // Per-shard databases: one background worker each. The documents'
-        // keyspace is tuned for a long backlog (measured with
+        // The documents' keyspace is tuned for a long backlog (measured with
         // `cargo bench -p sluice-bench`, 10M messages into one shard): with
-        // fjall's defaults (64 MiB memtables, L0 compacted at 4 tables) the
-        // one worker falls behind on compaction and writes stall, 133k msgs/s
-        // and 329 MiB peak; with 32 MiB memtables and L0 compacted at 8
-        // tables, 170k msgs/s and 359 MiB. (Smaller memtables, 16 MiB with an
-        // 8 MiB cache, peak at 214 MiB but stall down to 80k msgs/s.)
-        let db = Database::builder(path).worker_threads(1).cache_size(SHARD_CACHE_BYTES).open().map_err(err)?;
+        // fjall's defaults (64 MiB memtables, L0 compacted at 4 tables) writes
+        // stall on compaction, 133k msgs/s and 329 MiB peak; with 32 MiB
+        // memtables, L0 compacted at 8 tables, two workers and the small
+        // meta/dropped memtables below, ~225k msgs/s and ~190 MiB. (16 MiB
+        // memtables: ~140 MiB but ~195k msgs/s; 8 MiB: ~175 MiB, 158k msgs/s.)
+        let db = Database::builder(path).worker_threads(SHARD_WORKERS).cache_size(SHARD_CACHE_BYTES).open().map_err(err)?;
         let docs = db
             .keyspace("docs", || {
                 KeyspaceCreateOptions::default()
@@ -47,8 +57,9 @@ impl Store {
                     .compaction_strategy(Arc::new(fjall::compaction::Leveled::default().with_l0_threshold(8)))
             })
             .map_err(err)?;
-        let meta = db.keyspace("meta", KeyspaceCreateOptions::default).map_err(err)?;
-        let dropped = db.keyspace("dropped", KeyspaceCreateOptions::default).map_err(err)?;
+        let small = |bytes: u64| move || KeyspaceCreateOptions::default().max_memtable_size(bytes);
+        let meta = db.keyspace("meta", small(META_MEMTABLE_BYTES)).map_err(err)?;
+        let dropped = db.keyspace("dropped", small(DROPPED_MEMTABLE_BYTES)).map_err(err)?;
         Ok(Store { db, docs, meta, dropped })
     }
 
