@@ -15,7 +15,6 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use sluice::engine::{IdleOutcome, Ingestion, PollerState, open_sinks};
 use sluice::pointer::{Pointer, StartPosition};
-use sluice::source::{PartitionReader, Source, kafka::KafkaSource};
 use sluice::spec::IngestionSpec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
@@ -550,87 +549,4 @@ fn sigkill_while_ingesting_from_kafka_loses_nothing_and_doubles_nothing() {
         assert_eq!(meta.live_docs as usize, got.keys().filter(|(s, _)| *s == shard as u32).count());
     }
     assert_eq!(got, model.live());
-}
-
-/// Drain rate of the raw reader (no plugin, no sink): 200,000 messages of
-/// ~300 bytes. The mock keeps ~5 MiB per partition, so the topic has 16
-/// partitions (4 with lz4), drained one after the other by one reader at a time.
-/// `cargo test --release -p sluice --test integration -- --ignored kafka_drain_rate --nocapture`
-#[test]
-#[ignore = "a measurement, not a check; run it in release"]
-fn kafka_drain_rate() {
-    const MESSAGES: usize = 200_000;
-    // SLUICE_KAFKA_BENCH_LZ4=1: the producer compresses batches with lz4, so
-    // that 50,000 messages fit a partition (4 partitions instead of 16).
-    let lz4 = std::env::var_os("SLUICE_KAFKA_BENCH_LZ4").is_some();
-    let partitions: i32 = if lz4 { 4 } else { 16 };
-    let mut kafka = Kafka::new(partitions);
-    if lz4 {
-        kafka.producer = ClientConfig::new()
-            .set("bootstrap.servers", kafka.bootstrap())
-            .set("compression.type", "lz4")
-            .set("linger.ms", "20")
-            .create()
-            .unwrap();
-    }
-    let started = Instant::now();
-    for i in 0..MESSAGES {
-        let source = json!({
-            "name": format!("user {i}"),
-            "city": format!("city-{}", i % 97),
-            "age": i % 90,
-            "tags": [format!("t{}", i % 13), format!("u{}", i % 17)],
-            "note": "lorem ipsum dolor sit amet ".repeat(6),
-        });
-        let payload = msg(Some(&format!("doc-{i:08}")), Some(i as u64 % 7 + 1), "index", source);
-        kafka.send(rec().partition((i % partitions as usize) as i32).payload(payload.as_bytes()));
-    }
-    kafka.flush();
-    eprintln!("produced {MESSAGES} messages in {:?}", started.elapsed());
-    // SLUICE_KAFKA_BENCH_RTT_MS=20: every broker answer is delayed, as with a remote cluster.
-    if let Some(ms) = std::env::var("SLUICE_KAFKA_BENCH_RTT_MS").ok().and_then(|v| v.parse().ok()) {
-        kafka.mock.broker_round_trip_time(1, Duration::from_millis(ms)).unwrap();
-    }
-    let mut params = BTreeMap::from([
-        ("topic".to_string(), TOPIC.to_string()),
-        ("bootstrap_servers".to_string(), kafka.bootstrap()),
-    ]);
-    // Consumer properties to try instead of the defaults: SLUICE_KAFKA_BENCH_PARAMS="k=v,k=v".
-    for kv in std::env::var("SLUICE_KAFKA_BENCH_PARAMS").unwrap_or_default().split(',').filter(|kv| !kv.is_empty()) {
-        let (k, v) = kv.split_once('=').expect("k=v");
-        params.insert(k.to_string(), v.to_string());
-    }
-    let source = KafkaSource::from_params(&params).unwrap();
-    let (mut total, mut bytes) = (0_usize, 0_usize);
-    let (mut opening, mut polling, mut closing) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-    let started = Instant::now();
-    for p in 0..partitions as u32 {
-        let (low, expected) = kafka.watermarks(p as i32);
-        assert_eq!(low, 0, "the mock's retention kept partition {p} whole");
-        let t = Instant::now();
-        let mut reader: Box<dyn PartitionReader> = source.open(p, StartPosition::Earliest).unwrap();
-        opening += t.elapsed();
-        let t = Instant::now();
-        let mut n = 0;
-        while n < expected as usize {
-            let batch = reader.poll(1000, Duration::from_millis(100)).unwrap();
-            n += batch.messages.len();
-            bytes += batch.messages.iter().map(|m| m.payload.as_ref().map_or(0, Vec::len)).sum::<usize>();
-        }
-        polling += t.elapsed();
-        let t = Instant::now();
-        drop(reader);
-        closing += t.elapsed();
-        total += n;
-    }
-    let secs = polling.as_secs_f64();
-    eprintln!(
-        "drained {total} messages ({:.0} bytes avg) in {secs:.2}s of polling: {:.0} messages/s, {:.1} MB/s \
-         (plus {opening:.2?} opening and {closing:.2?} closing {partitions} consumers; {:.2?} in all)",
-        bytes as f64 / total as f64,
-        total as f64 / secs,
-        bytes as f64 / secs / 1e6,
-        started.elapsed()
-    );
-    assert_eq!(total, MESSAGES);
 }

@@ -69,6 +69,11 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The largest message handed to a plugin, in bytes.
+    pub fn max_message_bytes(&self) -> usize {
+        (self.max_message_mb as usize) << 20
+    }
+
     fn memory_bytes(&self) -> usize {
         (self.memory_mb as usize) << 20
     }
@@ -424,7 +429,7 @@ impl PluginInstance {
     /// the guest does wrong is narrowed to the messages that cause it and
     /// reported as [`Outcome::Failed`] for them.
     pub fn decode(&mut self, shard: u32, messages: &[Message]) -> Result<Vec<Outcome>, PluginError> {
-        let max = (self.plugin.limits.max_message_mb as usize) << 20;
+        let max = self.plugin.limits.max_message_bytes();
         let too_big = |m: &Message| m.payload.as_ref().is_some_and(|p| p.len() > max);
         let mut pointers = String::with_capacity(messages.len() * 8);
         if !messages.iter().any(too_big) {
@@ -443,9 +448,10 @@ impl PluginInstance {
         Ok(messages
             .iter()
             .map(|m| match m.payload.as_ref().filter(|_| too_big(m)) {
-                Some(p) => Outcome::Invalid(format!(
-                    "message too large: {} bytes, over the limit of {} MiB (sluice.plugin.limits.max_message_mb)",
-                    p.len(),
+                // (Sources may stop reading a message just past the limit,
+                // so the size is given as "more than".)
+                Some(_) => Outcome::Invalid(format!(
+                    "message too large: more than {max} bytes, the limit of {} MiB (sluice.plugin.limits.max_message_mb)",
                     self.plugin.limits.max_message_mb
                 )),
                 None => decoded.next().expect("one outcome per decoded message"),

@@ -19,6 +19,11 @@ const FOLLOW_INTERVAL: Duration = Duration::from_millis(20);
 
 pub struct FileSource {
     dir: PathBuf,
+    /// Bytes of a line kept in memory: a longer line is read through but
+    /// only its first `max_line_bytes + 1` bytes are kept, enough for the
+    /// plugin layer to reject it as too large (a line of gigabytes must not
+    /// become a buffer of gigabytes).
+    max_line_bytes: usize,
 }
 
 impl FileSource {
@@ -35,7 +40,16 @@ impl FileSource {
                 .get(k)
                 .ok_or_else(|| SourceError::Config(format!("the file source needs [param.{k}]")))
         };
-        Ok(FileSource { dir: Path::new(get("base_directory")?).join(get("stream")?) })
+        Ok(FileSource {
+            dir: Path::new(get("base_directory")?).join(get("stream")?),
+            max_line_bytes: crate::plugin::Limits::default().max_message_bytes(),
+        })
+    }
+
+    /// Keeps at most `max + 1` bytes of any line (see [`FileSource`]).
+    pub fn with_max_line_bytes(mut self, max: usize) -> Self {
+        self.max_line_bytes = max;
+        self
     }
 
     pub fn partition_path(&self, partition: u32) -> PathBuf {
@@ -80,6 +94,8 @@ impl Source for FileSource {
             first_line,
             next_line: 0,
             partial: Vec::new(),
+            partial_cut: false,
+            max_line_bytes: self.max_line_bytes,
         }))
     }
 }
@@ -96,8 +112,12 @@ struct FileReader {
     first_line: Option<u64>,
     /// The line number of the next complete line in the file.
     next_line: u64,
-    /// Bytes of a line whose newline has not been written yet.
+    /// Bytes of a line whose newline has not been read yet (at most
+    /// `max_line_bytes + 1` of them).
     partial: Vec<u8>,
+    /// Bytes of `partial`'s line were dropped (it is over the limit).
+    partial_cut: bool,
+    max_line_bytes: usize,
 }
 
 impl FileReader {
@@ -133,21 +153,37 @@ impl FileReader {
     }
 
     /// Reads the next complete line (without its newline), if there is one.
+    /// A line longer than `max_line_bytes` is cut to `max_line_bytes + 1`.
     fn read_line(&mut self) -> Result<Option<(u64, Vec<u8>)>, SourceError> {
+        let keep = self.max_line_bytes.saturating_add(1);
         let reader = self.reader.as_mut().expect("file opened");
-        let n = reader.read_until(b'\n', &mut self.partial).map_err(|e| SourceError::Io {
-            path: self.path.display().to_string(),
-            source: e,
-        })?;
-        if n == 0 || self.partial.last() != Some(&b'\n') {
-            // EOF, possibly in the middle of a line that is still being written.
-            return Ok(None);
+        loop {
+            let buf = match reader.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) => return Err(SourceError::Io { path: self.path.display().to_string(), source: e }),
+            };
+            if buf.is_empty() {
+                // EOF, possibly in the middle of a line that is still being written.
+                return Ok(None);
+            }
+            let (used, complete) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            let content = &buf[..used - complete as usize];
+            let room = keep.saturating_sub(self.partial.len());
+            self.partial_cut |= content.len() > room;
+            self.partial.extend_from_slice(&content[..content.len().min(room)]);
+            reader.consume(used);
+            if complete {
+                break;
+            }
         }
         let mut line = std::mem::take(&mut self.partial);
-        line.pop();
-        if line.last() == Some(&b'\r') {
+        if line.last() == Some(&b'\r') && !self.partial_cut {
             line.pop();
         }
+        self.partial_cut = false;
         let number = self.next_line;
         self.next_line += 1;
         Ok(Some((number, line)))
@@ -260,5 +296,22 @@ mod tests {
         assert!(crate::source::check_partitions(&src, 2).unwrap_err().to_string().contains("3 partitions"));
         let err = FileSource::from_params(&BTreeMap::from([("stream".into(), "s".into())])).err().unwrap();
         assert!(err.to_string().contains("base_directory"), "{err}");
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_cut_just_past_it_and_the_next_line_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source(dir.path()).with_max_line_bytes(1000);
+        let long = "x".repeat(600_000);
+        std::fs::write(src.partition_path(0), format!("a\r\n{long}\nb\n{}\r\n", "y".repeat(1000))).unwrap();
+        let mut r = src.open(0, StartPosition::Earliest).unwrap();
+        let batch = r.poll(10, Duration::from_millis(10)).unwrap();
+        let lens: Vec<(u64, usize)> = batch
+            .messages
+            .iter()
+            .map(|m| (m.pointer.as_u64().unwrap(), m.payload.as_ref().unwrap().len()))
+            .collect();
+        assert_eq!(lens, [(0, 1), (1, 1001), (2, 1), (3, 1000)]);
+        assert_eq!(batch.messages[2].payload.as_deref(), Some(&b"b"[..]));
     }
 }

@@ -92,7 +92,9 @@ pub trait PartitionReader: Send {
 /// Builds the source a spec names.
 pub fn open_source(spec: &IngestionSpec) -> Result<Box<dyn Source>, SourceError> {
     match spec.source_type {
-        SourceType::File => Ok(Box::new(file::FileSource::from_params(&spec.params)?)),
+        SourceType::File => Ok(Box::new(
+            file::FileSource::from_params(&spec.params)?.with_max_line_bytes(spec.plugin.limits.max_message_bytes()),
+        )),
         SourceType::Kafka => Ok(Box::new(kafka::KafkaSource::from_params(&spec.params)?)),
         SourceType::Kinesis => Ok(Box::new(kinesis::KinesisSource::from_params(&spec.params)?)),
     }
