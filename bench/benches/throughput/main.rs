@@ -17,9 +17,10 @@
 //! 5. the full pipeline (`Ingestion` over file streams until idle, exactly
 //!    once) for 1, 3 and 16 shards;
 //!
-//! then peak resident memory of the full pipeline for a backlog of 10,000 and
-//! of 10,000,000 messages, each in a child process (this binary re-executed
-//! with `--rss-child`).
+//! then peak resident memory of the full pipeline for a backlog of 10,000, of
+//! 1,000,000 and of 10,000,000 messages, each in a child process (this binary
+//! re-executed with `--rss-child`). Each stage except the raw file drain runs
+//! three times and reports its median run.
 //!
 //! Environment: `SLUICE_BENCH_MESSAGES` (default 1,000,000),
 //! `SLUICE_BENCH_SKIP_10M=1` (skip the 10M backlog), `SLUICE_BENCH_BACKLOG`
@@ -124,6 +125,18 @@ fn measure(stage: &str, f: impl FnOnce() -> (u64, u64)) -> Row {
         bytes as f64 / secs / 1e6,
         row.cpu
     );
+    row
+}
+
+/// Runs of each stage; the row is the median run (single runs of a few
+/// seconds vary by ~10% on a 2-core machine).
+const RUNS: usize = 3;
+
+/// The median of `RUNS` rows (by time), labelled as such.
+fn median(mut runs: Vec<Row>) -> Row {
+    runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    let mut row = runs.swap_remove(runs.len() / 2);
+    row.stage = format!("{} (median of {})", row.stage, RUNS);
     row
 }
 
@@ -236,16 +249,22 @@ fn main() {
                     .collect()
             })
             .collect();
-        let mut invalid = 0;
-        rows.push(measure("decode: native (opensearch logic, no wasm)", || {
-            for b in &native {
-                for d in plugin.decode_batch(b) {
-                    invalid += matches!(d, sluice_plugin_sdk::Decoded::Invalid(_)) as u64;
-                }
-            }
-            (messages, bytes)
-        }));
-        assert_eq!(invalid, generator.invalid, "the native decode found every invalid message");
+        let runs = (0..RUNS)
+            .map(|_| {
+                let mut invalid = 0;
+                let row = measure("decode: native (opensearch logic, no wasm)", || {
+                    for b in &native {
+                        for d in plugin.decode_batch(b) {
+                            invalid += matches!(d, sluice_plugin_sdk::Decoded::Invalid(_)) as u64;
+                        }
+                    }
+                    (messages, bytes)
+                });
+                assert_eq!(invalid, generator.invalid, "the native decode found every invalid message");
+                row
+            })
+            .collect();
+        rows.push(median(runs));
     }
 
     // 3. Wasm decode, as the processor calls it.
@@ -256,12 +275,18 @@ fn main() {
     let mut outcomes: Vec<Vec<Outcome>> = Vec::new();
     if wanted("wasm") || wanted("sink") {
         let mut instance = compiled.instantiate(&config).unwrap();
-        let row = measure("decode: wasm guest in the host", || {
-            for b in &batches {
-                outcomes.push(instance.decode(0, b).unwrap());
-            }
-            (messages, bytes)
-        });
+        let runs = (0..RUNS)
+            .map(|_| {
+                outcomes.clear();
+                measure("decode: wasm guest in the host", || {
+                    for b in &batches {
+                        outcomes.push(instance.decode(0, b).unwrap());
+                    }
+                    (messages, bytes)
+                })
+            })
+            .collect();
+        let row = median(runs);
         let invalid = outcomes.iter().flatten().filter(|o| matches!(o, Outcome::Invalid(_))).count() as u64;
         if guest.is_none() {
             assert_eq!(invalid, generator.invalid, "the wasm decode found every invalid message");
@@ -273,22 +298,29 @@ fn main() {
 
     // 4. Sink apply: pre-decoded, planned batches; durable commits.
     if wanted("sink") {
-        let commits: Vec<CommitBatch> = batches
-            .iter()
-            .zip(std::mem::take(&mut outcomes))
-            .filter_map(|(b, o)| plan(0, b, o, ErrorStrategy::Drop).commit)
+        let outcomes = std::mem::take(&mut outcomes);
+        let runs = (0..RUNS)
+            .map(|_| {
+                let commits: Vec<CommitBatch> = batches
+                    .iter()
+                    .zip(outcomes.iter().cloned())
+                    .filter_map(|(b, o)| plan(0, b, o, ErrorStrategy::Drop).commit)
+                    .collect();
+                let dir = work.path().join("sink-only");
+                let sink = EmbeddedSink::open(&dir).unwrap();
+                let row = measure(&format!("sink apply: embedded, durable commits of {BATCH}"), || {
+                    for c in commits {
+                        sink.commit(c).unwrap();
+                    }
+                    (messages, bytes)
+                });
+                check_meta(&[sink.meta().unwrap().counters], sink.meta().unwrap().live_docs, &generator, messages);
+                drop(sink);
+                let _ = std::fs::remove_dir_all(&dir);
+                row
+            })
             .collect();
-        let dir = work.path().join("sink-only");
-        let sink = EmbeddedSink::open(&dir).unwrap();
-        rows.push(measure(&format!("sink apply: embedded, durable commits of {BATCH}"), || {
-            for c in commits {
-                sink.commit(c).unwrap();
-            }
-            (messages, bytes)
-        }));
-        check_meta(&[sink.meta().unwrap().counters], sink.meta().unwrap().live_docs, &generator, messages);
-        drop(sink);
-        let _ = std::fs::remove_dir_all(&dir);
+        rows.push(median(runs));
     }
     drop(outcomes);
     drop(batches);
@@ -304,13 +336,20 @@ fn main() {
         if !wanted(&name) {
             continue;
         }
-        let data_dir = work.path().join(format!("data-{name}"));
-        let run = run_pipeline(&stream(shards), shards, decoders, &compiled, &data_dir);
-        check_meta(&run.counters, run.live, &generator, messages);
-        let _ = std::fs::remove_dir_all(&data_dir);
+        let mut runs: Vec<PipelineRun> = (0..RUNS)
+            .map(|_| {
+                let data_dir = work.path().join(format!("data-{name}"));
+                let run = run_pipeline(&stream(shards), shards, decoders, &compiled, &data_dir);
+                check_meta(&run.counters, run.live, &generator, messages);
+                let _ = std::fs::remove_dir_all(&data_dir);
+                run
+            })
+            .collect();
+        runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+        let run = runs.swap_remove(RUNS / 2);
         let row = Row {
             stage: format!(
-                "full pipeline, exactly-once: {shards} shard{}{}",
+                "full pipeline, exactly-once: {shards} shard{}{} (median of {RUNS})",
                 if shards > 1 { "s" } else { "" },
                 if decoders > 1 { format!(", num_processor_threads {decoders}") } else { String::new() }
             ),
@@ -341,7 +380,10 @@ fn main() {
         println!();
         let starts: Vec<String> = starts
             .iter()
-            .map(|(stage, s)| format!("{} {s:.2}s", stage.trim_start_matches("full pipeline, exactly-once: ")))
+            .map(|(stage, s)| {
+                let stage = stage.trim_start_matches("full pipeline, exactly-once: ");
+                format!("{} {s:.2}s", stage.trim_end_matches(&format!(" (median of {RUNS})")))
+            })
             .collect();
         println!(
             "full pipeline: seconds from the first message read to every shard idle (all committed); not counted: \
