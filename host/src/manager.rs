@@ -127,7 +127,21 @@ struct Managed {
     plugin: ActivePlugin,
     running: Option<Ingestion>,
     start_error: Option<String>,
+    /// When to try starting it again: a restored ingestion that could not
+    /// start (its cluster or Redis unreachable, its plugin not registered
+    /// yet, ...) is retried with backoff instead of staying down.
+    retry: Option<Retry>,
 }
+
+#[derive(Clone, Copy, Debug)]
+struct Retry {
+    at: Instant,
+    backoff: Duration,
+    attempts: u32,
+}
+
+const FIRST_START_RETRY: Duration = Duration::from_secs(1);
+const MAX_START_RETRY: Duration = Duration::from_secs(60);
 
 impl Managed {
     fn info(&self) -> IngestionInfo {
@@ -164,6 +178,8 @@ pub struct Manager {
     builtins: Vec<(ActivePlugin, CompiledPlugin)>,
     ingestions: Mutex<BTreeMap<String, Managed>>,
     compiled: Mutex<HashMap<String, CompiledPlugin>>,
+    /// Set by [`Manager::shutdown`]: no more start retries.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Manager {
@@ -187,9 +203,78 @@ impl Manager {
             builtins,
             ingestions: Mutex::new(BTreeMap::new()),
             compiled: Mutex::new(HashMap::new()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         });
         manager.restore()?;
+        let weak = Arc::downgrade(&manager);
+        std::thread::Builder::new()
+            .name("sluice-restarter".into())
+            .spawn(move || {
+                // Ends with the manager (or its shutdown).
+                while let Some(manager) = weak.upgrade() {
+                    if manager.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    manager.retry_failed_starts();
+                    drop(manager);
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+            .map_err(|e| ManagerError::Internal(format!("spawning the restarter thread: {e}")))?;
         Ok(manager)
+    }
+
+    /// Tries again to start the restored ingestions that could not start and
+    /// whose retry is due. Starting happens outside the lock (it may wait on
+    /// a cluster); the result is kept only if the ingestion was not changed
+    /// or deleted meanwhile.
+    fn retry_failed_starts(&self) {
+        let now = Instant::now();
+        let due: Vec<(IngestionRecord, IngestionSpec)> = self
+            .lock()
+            .values()
+            .filter(|m| m.running.is_none() && m.retry.is_some_and(|r| r.at <= now))
+            .map(|m| (m.record.clone(), m.spec.clone()))
+            .collect();
+        for (record, spec) in due {
+            if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            let name = spec.name.clone();
+            let updated_at = record.updated_at_ms;
+            let attempt = self.launch(record, spec);
+            let mut map = self.lock();
+            let stopping = self.stopping.load(std::sync::atomic::Ordering::Relaxed);
+            let Some(current) = map
+                .get_mut(&name)
+                .filter(|m| !stopping && m.running.is_none() && m.record.updated_at_ms == updated_at)
+            else {
+                drop(map);
+                if let Some(i) = attempt.running {
+                    i.stop(); // changed or deleted meanwhile, or shutting down
+                }
+                continue;
+            };
+            let mut retry = current.retry.expect("due");
+            retry.attempts += 1;
+            match attempt.running {
+                Some(i) => {
+                    tracing::info!(ingestion = %name, attempts = retry.attempts, "ingestion started on a retry");
+                    current.running = Some(i);
+                    current.plugin = attempt.plugin;
+                    current.start_error = None;
+                    current.retry = None;
+                }
+                None => {
+                    retry.backoff = (retry.backoff * 2).min(MAX_START_RETRY);
+                    retry.at = Instant::now() + retry.backoff;
+                    let error = attempt.start_error.unwrap_or_default();
+                    tracing::warn!(ingestion = %name, error = %error, retry_in = ?retry.backoff, "ingestion still cannot start");
+                    current.start_error = Some(error);
+                    current.retry = Some(retry);
+                }
+            }
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Managed>> {
@@ -213,9 +298,11 @@ impl Manager {
                 }
             };
             let name = spec.name.clone();
-            let managed = self.launch(record, spec);
+            let mut managed = self.launch(record, spec);
             if let Some(e) = &managed.start_error {
-                tracing::error!(ingestion = %name, error = %e, "ingestion restored but not running");
+                tracing::error!(ingestion = %name, error = %e, retry_in = ?FIRST_START_RETRY, "ingestion restored but not running; retrying");
+                managed.retry =
+                    Some(Retry { at: Instant::now() + FIRST_START_RETRY, backoff: FIRST_START_RETRY, attempts: 0 });
             } else {
                 tracing::info!(ingestion = %name, "ingestion restored");
             }
@@ -247,7 +334,7 @@ impl Manager {
             Ok(i) => (Some(i), None),
             Err(e) => (None, Some(e)),
         };
-        Managed { record, spec, plugin, running, start_error }
+        Managed { record, spec, plugin, running, start_error, retry: None }
     }
 
     /// The plugin a spec names: the built-in `opensearch`, or a registered one
@@ -744,6 +831,7 @@ impl Manager {
 
     /// Stops every ingestion (state stays as it is, to be restored).
     pub fn shutdown(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
         let running: Vec<Ingestion> = self.lock().values_mut().filter_map(|m| m.running.take()).collect();
         for i in running {
             i.stop();

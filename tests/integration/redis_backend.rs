@@ -118,3 +118,50 @@ fn the_redis_state_store_keeps_records_and_plugins_and_detects_damage() {
     store.delete("a").unwrap();
     assert!(store.load("a").unwrap().is_none());
 }
+
+/// A host that restarts while the Redis holding an ingestion's sinks is down
+/// reports why the ingestion is not running and starts it by itself once
+/// Redis is back, resuming from the checkpoint there.
+#[test]
+fn an_ingestion_whose_redis_sink_is_down_at_restart_starts_once_redis_is_back() {
+    let mut redis = RedisServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let stream = Stream::new(1);
+    let line = |i: usize| msg(Some(&format!("d{i}")), None, "index", json!({"i": i}));
+    stream.append(0, &(0..40).map(line).collect::<Vec<_>>());
+    let open = || {
+        let store = std::sync::Arc::new(sluice::state::file::FileStateStore::open(&data.path().join("state")).unwrap());
+        sluice::manager::Manager::open(data.path(), store).unwrap()
+    };
+    let processed = |m: &sluice::manager::Manager| m.state("r").unwrap()[0].meta.counters.total_processed_count;
+    let wait = |m: &sluice::manager::Manager, n: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while m.get("r").unwrap().start_error.is_some() || processed(m) < n {
+            assert!(std::time::Instant::now() < deadline, "{:?}", m.get("r").unwrap().start_error);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    let manager = open();
+    manager.create(redis_spec(&stream, "r", 1, &redis, json!({}))).unwrap();
+    wait(&manager, 40);
+    manager.shutdown();
+    drop(manager);
+
+    redis.kill();
+    let manager = open();
+    let error = manager.get("r").unwrap().start_error.expect("not running while Redis is down");
+    assert!(error.contains(&redis.url().replace("redis://", "")) || error.contains("127.0.0.1"), "{error}");
+    assert!(manager.state("r").is_err(), "no state while not running");
+    std::thread::sleep(Duration::from_millis(1500)); // at least one failed retry
+    assert!(manager.get("r").unwrap().start_error.is_some());
+
+    stream.append(0, &(40..50).map(line).collect::<Vec<_>>());
+    redis.restart();
+    wait(&manager, 50);
+    let meta = &manager.state("r").unwrap()[0].meta;
+    assert_eq!(meta.last_pointer.as_ref().and_then(|p| p.as_u64()), Some(49));
+    assert_eq!(meta.counters.total_processed_count, 50, "resumed from the checkpoint: nothing read twice");
+    assert_eq!(meta.live_docs, 50);
+    manager.shutdown();
+}

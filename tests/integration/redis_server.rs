@@ -65,6 +65,12 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// Starts a killed server again, on the same port and directory.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "the server is running");
+        self.spawn();
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
