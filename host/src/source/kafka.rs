@@ -540,12 +540,12 @@ impl KafkaReader {
                 "Kafka topic {:?} partition {} does not exist at {} (deleted?)",
                 self.topic, self.partition, self.bootstrap
             ))),
-            // librdkafka cannot decode a batch (e.g. zstd, which this build
-            // leaves out): it never skips it, it fetches it again and again.
-            // Say so at once instead of after the stall limit.
+            // librdkafka cannot decode a batch (a codec it was built without):
+            // it never skips it, it fetches it again and again. Say so at once
+            // instead of after the stall limit.
             Some(RDKafkaErrorCode::NotImplemented) => Err(SourceError::Config(format!(
-                "cannot decode the messages at offset {} of Kafka topic {:?} partition {}: {e} (this build of librdkafka \
-                 has no zstd compression and no TLS; see the README's Kafka section)",
+                "cannot decode the messages at offset {} of Kafka topic {:?} partition {}: {e} (this build of \
+                 librdkafka reads gzip, snappy, lz4 and zstd; see the README's Kafka section)",
                 self.position, self.topic, self.partition
             ))),
             Some(RDKafkaErrorCode::AllBrokersDown) => Err(SourceError::Unavailable(format!(
