@@ -2,14 +2,12 @@
 //! in parallel and committed in stream order, with the same exactly-once,
 //! BLOCK and hot-swap behaviour as one decoder.
 
+use crate::hotswap::{processed, tagger, versions_by_message, wait_processed};
 use crate::support::*;
 use serde_json::json;
 use sluice::engine::PollerState;
-use sluice::manager::Manager;
 use sluice::spec::ErrorStrategy;
-use sluice::state::file::FileStateStore;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn parallel_decoders_commit_in_stream_order_and_match_the_reference_model() {
@@ -65,53 +63,17 @@ fn parallel_decoders_block_at_the_first_invalid_message_and_continue_once_set_to
     assert_eq!((c.total_processed_count, c.total_invalid_message_count), (lines.len() as u64, 2), "each message counted once");
 }
 
-fn guest(stem: &str) -> Vec<u8> {
-    std::fs::read(std::path::Path::new(env!("SLUICE_TEST_GUESTS_DIR")).join(format!("{stem}.wasm"))).unwrap()
-}
-
 #[test]
 fn a_hot_swap_with_parallel_decoders_switches_every_decoder_at_one_batch_boundary() {
     const MESSAGES: u64 = 30_000;
-    let stream = Stream::new(1);
-    let lines: Vec<String> = (0..MESSAGES).map(|n| format!("ok m{n}")).collect();
-    stream.append(0, &lines);
     let data = tempfile::tempdir().unwrap();
-    let store = Arc::new(FileStateStore::open(&data.path().join("state")).unwrap());
-    let manager = Manager::open(data.path(), store).unwrap();
-    // v1 indexes `<shard>-<pointer>` (echo), v2 indexes `m<N>` (misbehave's healthy path).
-    manager.register_plugin("tagger", "1", &guest("sluice_echo")).unwrap();
-    manager.register_plugin("tagger", "2", &guest("sluice_misbehave")).unwrap();
-    let mut spec = stream.spec("swap", 1, json!({"poll.max_batch_size": 100, "num_processor_threads": 3}));
-    spec["sluice"] = json!({"plugin": {"name": "tagger", "version": "1"}});
-    manager.create(spec).unwrap();
-    let processed = || manager.state("swap").unwrap()[0].meta.counters.total_processed_count;
-    let wait_for = |n: u64| {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while processed() < n {
-            assert!(Instant::now() < deadline, "stuck at {} of {n}", processed());
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    };
-    wait_for(5_000);
+    let (_stream, manager, _) = tagger(data.path(), MESSAGES, json!({"poll.max_batch_size": 100, "num_processor_threads": 3}));
+    wait_processed(&manager, 5_000);
     manager.update("swap", json!({"sluice": {"plugin": {"version": "2"}}})).unwrap();
-    assert!(processed() < MESSAGES, "the swap must land mid-ingestion");
-    wait_for(MESSAGES);
+    assert!(processed(&manager) < MESSAGES, "the swap must land mid-ingestion");
+    wait_processed(&manager, MESSAGES);
 
-    let mut by: Vec<Option<u8>> = vec![None; MESSAGES as usize];
-    let mut after: Option<String> = None;
-    loop {
-        let page = manager.scan_documents("swap", 0, after.as_deref(), 5000).unwrap();
-        let Some((last, _)) = page.last() else { break };
-        after = Some(last.clone());
-        for (id, _) in page {
-            let (n, version) = match id.strip_prefix("0-") {
-                Some(pointer) => (pointer.parse::<usize>().unwrap(), 1),
-                None => (id.strip_prefix('m').unwrap().parse::<usize>().unwrap(), 2),
-            };
-            assert!(by[n].replace(version).is_none(), "message {n} decoded twice");
-        }
-    }
-    let versions: Vec<u8> = by.iter().map(|v| v.expect("every message decoded")).collect();
+    let versions = versions_by_message(&manager, MESSAGES);
     let switch = versions.iter().position(|&v| v == 2).expect("v2 decoded the rest");
     assert!(versions[..switch].iter().all(|&v| v == 1) && versions[switch..].iter().all(|&v| v == 2), "one switch point");
     assert_eq!(switch % 100, 0, "the switch point is a batch boundary");
