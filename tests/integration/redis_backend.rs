@@ -165,3 +165,55 @@ fn an_ingestion_whose_redis_sink_is_down_at_restart_starts_once_redis_is_back() 
     assert_eq!(meta.live_docs, 50);
     manager.shutdown();
 }
+
+/// Scans page through a Redis shard in id order (documents) and pointer
+/// order (dropped messages) from its sorted-set indexes, skipping
+/// tombstones, with any page size; a shard written before the indexes
+/// existed is indexed when it is opened.
+#[test]
+fn redis_scans_page_in_order_and_a_shard_without_indexes_is_indexed_at_open() {
+    use sluice::sink::redis::RedisSink;
+    use sluice::sink::ShardSink;
+    let redis = RedisServer::start();
+    let stream = Stream::new(1);
+    let lines = generated_stream(1, 3000, 5).remove(0);
+    stream.append(0, &lines);
+    let mut model = Model::new("{}");
+    model.apply(0, 0, &lines);
+    let data = tempfile::tempdir().unwrap();
+    let ing = start(&redis_spec(&stream, "idx", 1, &redis, json!({"poll.max_batch_size": 64})), data.path());
+    wait_idle(&ing);
+    let expected_ids: Vec<String> = model.live().into_keys().map(|(_, id)| id).collect();
+    let invalid = model.counters[&0].total_invalid_message_count;
+    assert!(invalid > 20 && expected_ids.len() > 500, "the stream has dropped messages and deletes to skip");
+    drop(ing);
+
+    let check = |sink: &RedisSink| {
+        for page_size in [7, 1000, 5000] {
+            let (mut ids, mut after) = (Vec::new(), None::<String>);
+            loop {
+                let page = sink.scan(after.as_deref(), page_size).unwrap();
+                assert!(page.len() <= page_size);
+                let Some((last, _)) = page.last() else { break };
+                after = Some(last.clone());
+                ids.extend(page.into_iter().map(|(id, _)| id));
+            }
+            assert_eq!(ids, expected_ids, "page size {page_size}");
+        }
+        let (mut pointers, mut after) = (Vec::new(), None);
+        loop {
+            let page = sink.dropped(after.clone(), 5).unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(last.pointer.clone());
+            pointers.extend(page.into_iter().map(|d| d.pointer));
+        }
+        assert_eq!(pointers.len() as u64, invalid);
+        assert!(pointers.windows(2).all(|w| w[0] < w[1]), "in pointer order: {pointers:?}");
+    };
+    check(&RedisSink::open(&redis.url(), "t", "idx", 0).unwrap());
+
+    // As written before the indexes existed: only the hashes.
+    let mut conn = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    let () = redis::cmd("DEL").arg("t:{idx:0}:ids").arg("t:{idx:0}:dropped-ids").query(&mut conn).unwrap();
+    check(&RedisSink::open(&redis.url(), "t", "idx", 0).unwrap());
+}

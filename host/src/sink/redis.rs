@@ -2,7 +2,10 @@
 //!
 //! Keys (one hash slot per shard thanks to the `{...}` tag):
 //! `<prefix>:{<ingestion>:<shard>}:docs` (hash id -> record),
-//! `...:meta` (string, `SinkMeta::encode`: CRC-32 + JSON), `...:dropped` (hash pointer -> JSON).
+//! `...:meta` (string, `SinkMeta::encode`: CRC-32 + JSON), `...:dropped` (hash pointer -> JSON),
+//! and two sorted sets that order them for scans (hashes are unordered):
+//! `...:ids` (every id in `docs`, score 0, read with ZRANGEBYLEX) and
+//! `...:dropped-ids` (each dropped pointer's `sort_key`).
 //!
 //! A commit is an optimistic transaction on a dedicated connection: WATCH
 //! the meta key, check that the stored meta is the one this writer last saw,
@@ -30,8 +33,15 @@ pub struct RedisSink {
     docs_key: String,
     meta_key: String,
     dropped_key: String,
+    /// Sorted set of the ids in `docs_key`, for ordered scans.
+    ids_key: String,
+    /// Sorted set of the dropped pointers' sort keys.
+    dropped_ids_key: String,
     state: Mutex<State>,
 }
+
+/// Ids (or dropped pointers) read per ZRANGEBYLEX round trip of a scan.
+const SCAN_CHUNK: usize = 1000;
 
 struct State {
     /// Re-made after any connection error.
@@ -53,9 +63,14 @@ impl RedisSink {
             docs_key: format!("{base}:docs"),
             meta_key: format!("{base}:meta"),
             dropped_key: format!("{base}:dropped"),
+            ids_key: format!("{base}:ids"),
+            dropped_ids_key: format!("{base}:dropped-ids"),
             state: Mutex::new(State { conn: None, meta: SinkMeta::default() }),
         };
-        let meta = sink.with_conn(|s, conn| s.read_meta(conn))?;
+        let meta = sink.with_conn(|s, conn| {
+            s.index_unindexed(conn)?;
+            s.read_meta(conn)
+        })?;
         sink.state.lock().unwrap().meta = meta;
         Ok(sink)
     }
@@ -87,6 +102,48 @@ impl RedisSink {
             state.conn = None;
         }
         result
+    }
+
+    /// Builds the scan indexes of a shard written before they existed (its
+    /// hashes hold entries, its sorted sets none), with HSCAN, so nothing
+    /// is read into memory at once.
+    fn index_unindexed(&self, conn: &mut Connection) -> Result<(), SinkError> {
+        for (hash, index, member) in [
+            (&self.docs_key, &self.ids_key, (|field: String| field.into_bytes()) as fn(String) -> Vec<u8>),
+            (&self.dropped_key, &self.dropped_ids_key, |field: String| {
+                field.parse::<Pointer>().map(|p| p.sort_key()).unwrap_or_else(|_| field.into_bytes())
+            }),
+        ] {
+            let (entries, indexed): (u64, u64) =
+                redis::pipe().hlen(hash).zcard(index).query(conn).map_err(|e| self.err(e))?;
+            if entries == 0 || indexed > 0 {
+                continue;
+            }
+            tracing::info!(sink = %self.label, hash = %hash, entries, "indexing a shard written without scan indexes");
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, fields): (u64, Vec<(String, redis::Value)>) = redis::cmd("HSCAN")
+                    .arg(hash)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(SCAN_CHUNK)
+                    .query(conn)
+                    .map_err(|e| self.err(e))?;
+                if !fields.is_empty() {
+                    let mut zadd = redis::cmd("ZADD");
+                    zadd.arg(index);
+                    for (field, _) in fields {
+                        zadd.arg(0).arg(member(field));
+                    }
+                    zadd.exec(conn).map_err(|e| self.err(e))?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(())
     }
 
     fn read_meta(&self, conn: &mut Connection) -> Result<SinkMeta, SinkError> {
@@ -173,14 +230,35 @@ impl ShardSink for RedisSink {
             meta.last_pointer = Some(batch.last_pointer.clone());
             let mut pipe = redis::pipe();
             pipe.atomic();
+            // Every id written joins the scan index (again: ZADD of a member
+            // already there changes nothing); a removed one leaves it.
+            let (mut indexed, mut unindexed) = (redis::cmd("ZADD"), redis::cmd("ZREM"));
+            indexed.arg(&s.ids_key);
+            unindexed.arg(&s.ids_key);
+            let (mut puts, mut removes) = (0, 0);
             for (id, value) in &planned.writes {
                 match value {
-                    Some(record) => pipe.hset(&s.docs_key, id, record.encode()).ignore(),
-                    None => pipe.hdel(&s.docs_key, id).ignore(),
+                    Some(record) => {
+                        pipe.hset(&s.docs_key, id, record.encode()).ignore();
+                        indexed.arg(0).arg(*id);
+                        puts += 1;
+                    }
+                    None => {
+                        pipe.hdel(&s.docs_key, id).ignore();
+                        unindexed.arg(*id);
+                        removes += 1;
+                    }
                 };
+            }
+            if puts > 0 {
+                pipe.add_command(indexed).ignore();
+            }
+            if removes > 0 {
+                pipe.add_command(unindexed).ignore();
             }
             for d in &batch.dropped {
                 pipe.hset(&s.dropped_key, d.pointer.to_string(), serde_json::to_vec(d).expect("serializes")).ignore();
+                pipe.zadd(&s.dropped_ids_key, d.pointer.sort_key(), 0).ignore();
             }
             s.exec_with_meta(conn, &mut pipe, &meta)?;
             Ok(meta)
@@ -230,30 +308,70 @@ impl ShardSink for RedisSink {
         })
     }
 
-    /// Redis hashes are unordered: ids are sorted here (scans are for
-    /// inspection, not the hot path).
+    /// In id order, from the `ids` sorted set, a chunk of ids at a time.
     fn scan(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, StoredDoc)>, SinkError> {
         self.with_conn(|s, conn| {
-            let all: Vec<(String, Vec<u8>)> = conn.hgetall(&s.docs_key).map_err(|e| s.err(e))?;
-            let mut docs: Vec<(String, StoredDoc)> = all
-                .into_iter()
-                .filter(|(id, _)| after.is_none_or(|a| id.as_str() > a))
-                .filter_map(|(id, b)| decode_doc(&b).filter(|d| !d.deleted).map(|d| (id, d)))
-                .collect();
-            docs.sort_by(|a, b| a.0.cmp(&b.0));
-            docs.truncate(limit);
-            Ok(docs)
+            let mut out = Vec::new();
+            let mut from: Vec<u8> = match after {
+                Some(a) => [b"(", a.as_bytes()].concat(),
+                None => b"-".to_vec(),
+            };
+            while out.len() < limit {
+                let ids: Vec<String> = redis::cmd("ZRANGEBYLEX")
+                    .arg(&s.ids_key)
+                    .arg(&from)
+                    .arg("+")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(SCAN_CHUNK)
+                    .query(conn)
+                    .map_err(|e| s.err(e))?;
+                let Some(last) = ids.last() else { break };
+                from = [b"(", last.as_bytes()].concat();
+                let records: Vec<Option<Vec<u8>>> =
+                    redis::cmd("HMGET").arg(&s.docs_key).arg(&ids).query(conn).map_err(|e| s.err(e))?;
+                let full = ids.len() == SCAN_CHUNK;
+                for (id, record) in ids.into_iter().zip(records) {
+                    // Tombstones are indexed too; they are not documents.
+                    if let Some(doc) = record.as_deref().and_then(decode_doc).filter(|d| !d.deleted) {
+                        out.push((id, doc));
+                        if out.len() == limit {
+                            break;
+                        }
+                    }
+                }
+                if !full {
+                    break;
+                }
+            }
+            Ok(out)
         })
     }
 
+    /// In pointer order, from the `dropped-ids` sorted set.
     fn dropped(&self, after: Option<Pointer>, limit: usize) -> Result<Vec<DroppedMessage>, SinkError> {
         self.with_conn(|s, conn| {
-            let all: Vec<(String, Vec<u8>)> = conn.hgetall(&s.dropped_key).map_err(|e| s.err(e))?;
-            let mut out: Vec<DroppedMessage> = all.iter().filter_map(|(_, b)| serde_json::from_slice(b).ok()).collect();
-            out.retain(|d| after.as_ref().is_none_or(|a| &d.pointer > a));
-            out.sort_by(|a, b| a.pointer.cmp(&b.pointer));
-            out.truncate(limit);
-            Ok(out)
+            let from: Vec<u8> = match &after {
+                Some(p) => [&b"("[..], &p.sort_key()].concat(),
+                None => b"-".to_vec(),
+            };
+            let keys: Vec<Vec<u8>> = redis::cmd("ZRANGEBYLEX")
+                .arg(&s.dropped_ids_key)
+                .arg(&from)
+                .arg("+")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .query(conn)
+                .map_err(|e| s.err(e))?;
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            // A sort key is the pointer's length byte and then its text.
+            let fields: Vec<&[u8]> = keys.iter().map(|k| k.get(1..).unwrap_or_default()).collect();
+            let records: Vec<Option<Vec<u8>>> =
+                redis::cmd("HMGET").arg(&s.dropped_key).arg(&fields).query(conn).map_err(|e| s.err(e))?;
+            Ok(records.iter().flatten().filter_map(|b| serde_json::from_slice(b).ok()).collect())
         })
     }
 }
