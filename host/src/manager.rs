@@ -12,7 +12,7 @@ use crate::engine::{open_sinks, sink_path, Ingestion, PollerState, RuntimeOverri
 use crate::plugin::{builtin, CompiledPlugin, Limits, PluginEngine, PluginError};
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::{ShardCounters, StoredDoc};
-use crate::spec::{flat_settings, redact_secrets, IngestionSpec, SpecError, REDACTED};
+use crate::spec::{flat_settings, redact_secrets, IngestionSpec, SinkType, SpecError, REDACTED};
 use crate::state::{now_ms, sha256_hex, HistoryEntry, IngestionRecord, PluginRecord, StateError, StateStore};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -298,17 +298,26 @@ impl Manager {
                 }
             };
             let name = spec.name.clone();
-            let mut managed = self.launch(record, spec);
-            if let Some(e) = &managed.start_error {
-                tracing::error!(ingestion = %name, error = %e, retry_in = ?FIRST_START_RETRY, "ingestion restored but not running; retrying");
-                managed.retry =
-                    Some(Retry { at: Instant::now() + FIRST_START_RETRY, backoff: FIRST_START_RETRY, attempts: 0 });
-            } else {
-                tracing::info!(ingestion = %name, "ingestion restored");
-            }
+            let managed = self.launch_or_retry(record, spec, "restored");
             self.lock().insert(name, managed);
         }
         Ok(())
+    }
+
+    /// Starts a stored ingestion (restored or imported); one that cannot
+    /// start now is retried by the restarter.
+    fn launch_or_retry(&self, record: IngestionRecord, spec: IngestionSpec, how: &str) -> Managed {
+        let name = spec.name.clone();
+        let mut managed = self.launch(record, spec);
+        match &managed.start_error {
+            Some(e) => {
+                tracing::error!(ingestion = %name, error = %e, retry_in = ?FIRST_START_RETRY, "ingestion {how} but not running; retrying");
+                managed.retry =
+                    Some(Retry { at: Instant::now() + FIRST_START_RETRY, backoff: FIRST_START_RETRY, attempts: 0 });
+            }
+            None => tracing::info!(ingestion = %name, "ingestion {how}"),
+        }
+        managed
     }
 
     /// Starts an ingestion; a failure to start is kept as its `start_error`.
@@ -604,11 +613,9 @@ impl Manager {
         })?;
         let deadline = Instant::now() + Duration::from_secs(30);
         for c in controls {
-            while !c.reset_applied() {
-                if Instant::now() > deadline {
-                    return Err(ManagerError::Internal(format!("shard {} did not apply its reset in 30 s", c.shard)));
-                }
-                std::thread::sleep(Duration::from_millis(5));
+            if !c.wait_reset_applied(deadline.saturating_duration_since(Instant::now())) {
+                let why = c.status().last_error.map(|e| format!(": {}", e.message)).unwrap_or_default();
+                return Err(ManagerError::Internal(format!("shard {} did not apply its reset in 30 s{why}", c.shard)));
             }
         }
         Ok(())
@@ -742,18 +749,21 @@ impl Manager {
         let map = self.lock();
         let mut ingestions = Vec::new();
         for m in map.values() {
+            // Every checkpoint, or an error: an export without one would
+            // restart that shard from `pointer.init.reset` when imported.
+            let cannot = |e: String| ManagerError::Internal(format!("exporting ingestion {}: {e}", m.spec.name));
             let sinks: Vec<_> = match &m.running {
                 Some(i) => i.sinks().to_vec(),
-                None => continue,
+                None => open_sinks(&self.data_dir, &m.spec).map_err(|e| cannot(e.to_string()))?,
             };
-            let shards: Vec<Value> = sinks
+            let shards = sinks
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let meta = s.meta().unwrap_or_default();
-                    json!({"shard": i, "resume": meta.resume, "last_pointer": meta.last_pointer, "counters": meta.counters, "live_docs": meta.live_docs})
+                    let meta = s.meta().map_err(|e| cannot(e.to_string()))?;
+                    Ok(json!({"shard": i, "resume": meta.resume, "last_pointer": meta.last_pointer, "counters": meta.counters, "live_docs": meta.live_docs}))
                 })
-                .collect();
+                .collect::<Result<Vec<Value>>>()?;
             let record = IngestionRecord {
                 spec: redact_secrets(&m.record.spec),
                 history: m.record.history.iter().map(|h| HistoryEntry { spec: redact_secrets(&h.spec), ..h.clone() }).collect(),
@@ -809,7 +819,7 @@ impl Manager {
             record.history.push(HistoryEntry { at_ms: now, kind: "imported".into(), spec: redact_secrets(&record.spec), detail: String::new() });
             record.updated_at_ms = now;
             self.store.save(&record)?;
-            let managed = self.launch(record, spec);
+            let managed = self.launch_or_retry(record, spec, "imported");
             names.push(managed.spec.name.clone());
             self.lock().insert(managed.spec.name.clone(), managed);
         }
@@ -849,10 +859,19 @@ fn short(sha: &str) -> &str {
 }
 
 /// A spec that still holds a redacted placeholder lost its secret on export.
+/// Refuses a spec that still holds what [`redact_secrets`] put in place of a
+/// secret (a param, or the password of a sink URL).
 fn check_no_redacted(spec: &IngestionSpec) -> Result<()> {
-    match spec.params.iter().find(|(_, v)| v.as_str() == REDACTED) {
-        Some((k, _)) => Err(ManagerError::InvalidArgument(format!(
-            "ingestion {}: param.{k} is {REDACTED} (secrets are never exported); supply its value",
+    let redacted = match spec.params.iter().find(|(_, v)| v.as_str() == REDACTED) {
+        Some((k, _)) => Some(format!("param.{k}")),
+        None => match &spec.sink {
+            SinkType::Redis { url, .. } if url.contains(REDACTED) => Some("the password of sluice.sink.url".to_string()),
+            _ => None,
+        },
+    };
+    match redacted {
+        Some(what) => Err(ManagerError::InvalidArgument(format!(
+            "ingestion {}: {what} is {REDACTED} (secrets are never exported); supply its value",
             spec.name
         ))),
         None => Ok(()),

@@ -2,10 +2,10 @@
 
 use crate::support::*;
 use serde_json::json;
-use sluice::engine::open_sinks;
-use sluice::spec::IngestionSpec;
+
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 
 /// The number of live documents the quick start's example data implies (the README states it).
@@ -82,45 +82,8 @@ fn sigkill_at_random_points_loses_nothing_and_doubles_nothing() {
         stream.append(shard as u32, lines);
         model.apply(shard as u32, 0, lines);
     }
-    let dir = tempfile::tempdir().unwrap();
-    let spec_json = stream.spec("crash", SHARDS, json!({"poll.max_batch_size": 20, "internal_queue_size": 100}));
-    let spec_path = dir.path().join("crash.json");
-    std::fs::write(&spec_path, spec_json.to_string()).unwrap();
-    let spec = IngestionSpec::from_value(&spec_json).unwrap();
-    let data = dir.path().join("data");
-    let processed = || -> u64 {
-        match open_sinks(&data, &spec) {
-            Ok(sinks) => sinks.iter().map(|s| s.meta().unwrap().counters.total_processed_count).sum(),
-            Err(_) => 0,
-        }
-    };
-
-    let (kills, runs) = sigkill_repeatedly(MESSAGES as u64, 6, processed, || {
-        let mut cmd = sluice();
-        cmd.arg("run").arg(&spec_path).args(["--until-idle", "--data-dir"]).arg(&data);
-        cmd
-    });
-    eprintln!("{kills} SIGKILLs landed mid-ingestion in {runs} runs; committed before the final run: {}", processed());
-
-
-    let status = sluice()
-        .arg("run")
-        .arg(&spec_path)
-        .args(["--until-idle", "--data-dir"])
-        .arg(&data)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-
-    let sinks = open_sinks(&data, &spec).unwrap();
-    let mut got = std::collections::BTreeMap::new();
-    for (shard, sink) in sinks.iter().enumerate() {
-        assert_eq!(sink.meta().unwrap().counters, model.counters[&(shard as u32)], "shard {shard} counters");
-        for (id, doc) in sink.scan(None, usize::MAX).unwrap() {
-            got.insert((shard as u32, id), (doc.version, serde_json::from_slice::<serde_json::Value>(&doc.source).unwrap()));
-        }
-        assert_eq!(sink.meta().unwrap().live_docs as usize, got.keys().filter(|(s, _)| *s == shard as u32).count());
-    }
-    assert_eq!(got, model.live());
+    let rig = RunRig::new(&stream.spec("crash", SHARDS, json!({"poll.max_batch_size": 20, "internal_queue_size": 100})));
+    let (kills, runs) = sigkill_repeatedly(MESSAGES as u64, 6, || rig.committed(), || rig.command());
+    eprintln!("{kills} SIGKILLs landed mid-ingestion in {runs} runs; committed before the final run: {}", rig.committed());
+    rig.finish_and_check(&model);
 }

@@ -128,36 +128,42 @@ fn a_corrupt_state_file_keeps_that_ingestion_from_starting_and_the_others_run() 
 fn sigterm_drains_in_flight_batches_and_exits_promptly() {
     let stream = Stream::new(2);
     let mut model = Model::new("{}");
-    for (shard, lines) in generated_stream(2, 40_000, 8).iter().enumerate() {
+    let total = 120_000;
+    for (shard, lines) in generated_stream(2, total as usize, 8).iter().enumerate() {
         stream.append(shard as u32, lines);
         model.apply(shard as u32, 0, lines);
     }
-    let dir = tempfile::tempdir().unwrap();
-    let spec_path = dir.path().join("spec.json");
-    std::fs::write(&spec_path, stream.spec("term", 2, json!({"poll.max_batch_size": 20})).to_string()).unwrap();
-    let data = dir.path().join("data");
-    let run = || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-        cmd.arg("run").arg(&spec_path).args(["--until-idle", "--data-dir"]).arg(&data);
-        cmd
-    };
-    let mut child = run().stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    // Small batches: many commits, so that the run lasts well past the SIGTERM.
+    let rig = RunRig::new(&stream.spec("term", 2, json!({"poll.max_batch_size": 10})));
+    let mut child = rig.command().stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    // (The sinks are not opened while the child has them open.)
     std::thread::sleep(Duration::from_millis(800));
-    assert!(child.try_wait().unwrap().is_none(), "still ingesting when SIGTERM arrives");
+    if let Some(status) = child.try_wait().unwrap() {
+        panic!("ended before SIGTERM ({status}): {}", String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout));
+    }
     let sent = Instant::now();
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let status = child.wait().unwrap();
+    let out = child.wait_with_output().unwrap();
     let took = sent.elapsed();
-    assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
+    assert!(out.status.success(), "SIGTERM is a clean stop: {:?}", out.status);
     assert!(took < Duration::from_secs(5), "stopped in {took:?}");
-    // The summary printed at exit shows what was committed; a rerun finishes exactly.
-    assert!(run().stdout(Stdio::null()).status().unwrap().success());
-    let spec = sluice::spec::IngestionSpec::from_value(&serde_json::from_str(&std::fs::read_to_string(&spec_path).unwrap()).unwrap()).unwrap();
-    let sinks = sluice::engine::open_sinks(&data, &spec).unwrap();
-    for (shard, sink) in sinks.iter().enumerate() {
-        assert_eq!(sink.meta().unwrap().counters, model.counters[&(shard as u32)], "shard {shard}");
-    }
-    eprintln!("SIGTERM to exit: {took:?}");
+    let committed = rig.committed();
+    assert!(committed < total, "SIGTERM arrived mid-ingestion ({committed} of {total} committed)");
+    // The summary printed at exit is what the sinks hold: every batch the
+    // shards had taken was committed (or not started) before the exit.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("total"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no total line in the summary:\n{stdout}"));
+    assert_eq!(summary, committed, "the exit summary matches the committed checkpoints");
+    // A rerun finishes exactly.
+    let rerun = Instant::now();
+    rig.finish_and_check(&model);
+    eprintln!("rest of the run: {:?}", rerun.elapsed());
+    eprintln!("SIGTERM to exit: {took:?}; {committed} of {total} committed by then");
 }
 
 /// Flips the lowest bit of the first digit of a checkpoint record's JSON: the

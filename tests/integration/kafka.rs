@@ -13,11 +13,10 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
-use sluice::engine::{IdleOutcome, Ingestion, PollerState, open_sinks};
+use sluice::engine::{IdleOutcome, Ingestion, PollerState};
 use sluice::pointer::{Pointer, StartPosition};
 use sluice::spec::IngestionSpec;
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TOPIC: &str = "events";
@@ -442,119 +441,12 @@ fn sigkill_while_ingesting_from_kafka_loses_nothing_and_doubles_nothing() {
         assert_eq!(kafka.watermarks(shard as i32), (0, model.counters[&shard].total_processed_count as i64));
     }
 
-    let dir = tempfile::tempdir().unwrap();
-    let spec_json = kafka.spec("kcrash", SHARDS, json!({"poll.max_batch_size": 20, "internal_queue_size": 100}));
-    let spec_path = dir.path().join("kcrash.json");
-    std::fs::write(&spec_path, spec_json.to_string()).unwrap();
-    let spec = IngestionSpec::from_value(&spec_json).unwrap();
-    let data = dir.path().join("data");
-    let processed = || -> u64 {
-        match open_sinks(&data, &spec) {
-            Ok(sinks) => sinks.iter().map(|s| s.meta().unwrap().counters.total_processed_count).sum(),
-            Err(_) => 0,
-        }
-    };
-    let run = || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-        cmd.arg("run").arg(&spec_path).args(["--until-idle", "--data-dir"]).arg(&data);
-        cmd
-    };
-
-    // Kill points are random but relative to the child's own progress, so
-    // that a loaded machine (slow start, slow ingestion) still sees kills
-    // mid-ingestion: wait until the child has opened its partitions (its
-    // debug log says so), then kill at a random fraction of the remaining
-    // work, estimated from the rate measured so far.
-    let mut rng = 0x6b61_666b_u64;
-    let mut rand = move || {
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((rng >> 33) % 1000) as f64 / 1000.0
-    };
-    let mut rate: Option<f64> = None; // messages per ms after the partitions opened
-    let mut min_delay = 20.0_f64;
-    let (mut kills_mid_ingestion, mut attempts) = (0, 0);
-    let mut before = processed();
-    while kills_mid_ingestion < 6 {
-        attempts += 1;
-        assert!(attempts <= 40, "could not land 6 kills mid-ingestion in 40 attempts ({kills_mid_ingestion} landed)");
-        assert!(
-            before < MESSAGES as u64,
-            "the ingestion finished after only {kills_mid_ingestion} kills mid-ingestion"
-        );
-        let mut child = run()
-            .env("RUST_LOG", "sluice::source::kafka=debug")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (opened_tx, opened_rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut opened = 0;
-            let mut log = String::new();
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("Kafka partition opened") {
-                    opened += 1;
-                    if opened == SHARDS {
-                        let _ = opened_tx.send(());
-                    }
-                }
-                log.push_str(&line);
-                log.push('\n');
-            }
-            log
-        });
-        if opened_rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            let _ = child.kill();
-            child.wait().unwrap();
-            panic!("sluice run never opened its partitions:\n{}", reader.join().unwrap());
-        }
-        let opened_at = Instant::now();
-        let remaining = (MESSAGES as u64 - before) as f64;
-        let delay_ms = match rate {
-            None => min_delay + 200.0 * rand(),
-            Some(r) => (remaining / r * (0.1 + 0.3 * rand())).max(min_delay),
-        };
-        while opened_at.elapsed() < Duration::from_secs_f64(delay_ms / 1000.0) && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        child.kill().unwrap(); // SIGKILL (a no-op if it already exited)
-        child.wait().unwrap();
-        let ran_ms = opened_at.elapsed().as_secs_f64() * 1000.0;
-        drop(reader.join());
-        let after = processed();
-        assert!(after >= before, "committed progress never goes backwards ({before} -> {after})");
-        if after == before {
-            min_delay *= 2.0; // killed before its first commit
-        } else {
-            let measured = (after - before) as f64 / ran_ms;
-            rate = Some(rate.map_or(measured, |r| (r + measured) / 2.0));
-            if after < MESSAGES as u64 {
-                kills_mid_ingestion += 1;
-            }
-        }
-        before = after;
-    }
-    assert!(kills_mid_ingestion >= 5, "only {kills_mid_ingestion} kills landed mid-ingestion");
-    eprintln!(
-        "{kills_mid_ingestion} SIGKILLs landed mid-ingestion in {attempts} runs; committed before the final run: {before}"
-    );
-
-    let out = run().output().unwrap();
-    assert!(out.status.success(), "final run failed: {}", String::from_utf8_lossy(&out.stderr));
-
-    let sinks = open_sinks(&data, &spec).unwrap();
-    let mut got = BTreeMap::new();
-    for (shard, sink) in sinks.iter().enumerate() {
-        let meta = sink.meta().unwrap();
-        assert_eq!(meta.counters, model.counters[&(shard as u32)], "shard {shard} counters");
-        for (id, doc) in sink.scan(None, usize::MAX).unwrap() {
-            got.insert((shard as u32, id), (doc.version, serde_json::from_slice::<Value>(&doc.source).unwrap()));
-        }
-        assert_eq!(meta.live_docs as usize, got.keys().filter(|(s, _)| *s == shard as u32).count());
-    }
-    assert_eq!(got, model.live());
+    let rig = RunRig::new(&kafka.spec("kcrash", SHARDS, json!({"poll.max_batch_size": 20, "internal_queue_size": 100})));
+    // Kill points are random but relative to the child's own progress (see
+    // sigkill_repeatedly), so a loaded machine still sees kills mid-ingestion.
+    let (kills, runs) = sigkill_repeatedly(MESSAGES as u64, 6, || rig.committed(), || rig.command());
+    eprintln!("{kills} SIGKILLs landed mid-ingestion in {runs} runs; committed before the final run: {}", rig.committed());
+    rig.finish_and_check(&model);
 }
 
 /// Record batches compressed with each codec librdkafka offers (zstd

@@ -8,11 +8,8 @@ use serde_json::{json, Value};
 use sluice::engine::{open_sinks, BlockCause, Ingestion, PollerState, ShardStatus};
 use sluice::pointer::Pointer;
 use sluice::source::kinesis::OPERATION_TIMEOUT;
-use sluice::spec::IngestionSpec;
 use sluice::state::now_ms;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn echo() -> sluice::plugin::CompiledPlugin {
@@ -188,9 +185,6 @@ fn a_restart_resumes_from_the_checkpoint_with_nothing_repeated() {
     assert_eq!(docs(&ing), model.live());
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
 
 /// As tests/integration/cli.rs does for files: SIGKILLs `sluice run` at
 /// random points while it ingests from kinesalite, restarts it, and compares
@@ -206,52 +200,24 @@ fn sigkill_at_random_points_loses_nothing_and_doubles_nothing() {
     for (shard, l) in lines.iter().enumerate() {
         model.apply_at(shard as u32, &as_messages(l));
     }
-    let dir = tempfile::tempdir().unwrap();
     // Small batches: many commits, and the 5 calls/s per shard limit makes
     // the ingestion last long enough to be killed in the middle.
-    let spec_json = kl.spec("crash", "crash", SHARDS, json!({"poll.max_batch_size": 250, "internal_queue_size": 1000}));
-    let spec_path = dir.path().join("crash.json");
-    std::fs::write(&spec_path, spec_json.to_string()).unwrap();
-    let spec = IngestionSpec::from_value(&spec_json).unwrap();
-    let data = dir.path().join("data");
-    let processed = || -> u64 {
-        match open_sinks(&data, &spec) {
-            Ok(sinks) => sinks.iter().map(|s| s.meta().unwrap().counters.total_processed_count).sum(),
-            Err(_) => 0,
-        }
-    };
-    let sluice = || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-        cmd.current_dir(repo_root()).arg("run").arg(&spec_path).args(["--until-idle", "--data-dir"]).arg(&data);
-        cmd
-    };
+    let rig = RunRig::new(&kl.spec("crash", "crash", SHARDS, json!({"poll.max_batch_size": 250, "internal_queue_size": 1000})));
 
     let started = Instant::now();
     // The kill delay adapts: longer when start-up (plugin compilation,
     // ListShards) is slow under load, shorter when one run commits too much.
-    let (kills_mid_ingestion, attempts) = sigkill_repeatedly(MESSAGES as u64, 6, processed, sluice);
-    assert!(kills_mid_ingestion >= 5, "only {kills_mid_ingestion} kills landed mid-ingestion");
+    let (kills_mid_ingestion, attempts) = sigkill_repeatedly(MESSAGES as u64, 6, || rig.committed(), || rig.command());
     eprintln!(
         "{kills_mid_ingestion} SIGKILLs landed mid-ingestion in {attempts} runs ({:?}); committed before the final run: {}",
         started.elapsed(),
-        processed()
+        rig.committed()
     );
 
-    let out = sluice().output().unwrap();
-    assert!(out.status.success(), "final run failed: {}", String::from_utf8_lossy(&out.stderr));
-
-    let sinks = open_sinks(&data, &spec).unwrap();
-    let mut got = BTreeMap::new();
-    for (shard, sink) in sinks.iter().enumerate() {
-        let meta = sink.meta().unwrap();
-        assert_eq!(meta.counters, model.counters[&(shard as u32)], "shard {shard} counters");
-        assert_eq!(meta.last_pointer.as_ref(), lines[shard].last().map(|(p, _)| p), "shard {shard} checkpoint");
-        for (id, doc) in sink.scan(None, usize::MAX).unwrap() {
-            got.insert((shard as u32, id), (doc.version, serde_json::from_slice::<Value>(&doc.source).unwrap()));
-        }
-        assert_eq!(meta.live_docs as usize, got.keys().filter(|(s, _)| *s == shard as u32).count());
+    rig.finish_and_check(&model);
+    for (shard, sink) in open_sinks(&rig.data, &rig.spec).unwrap().iter().enumerate() {
+        assert_eq!(sink.meta().unwrap().last_pointer.as_ref(), lines[shard].last().map(|(p, _)| p), "shard {shard} checkpoint");
     }
-    assert_eq!(got, model.live());
 }
 
 #[test]

@@ -291,20 +291,29 @@ pub fn sigkill_repeatedly(
             .unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut sent = false;
+        // The child's log, for the failure messages.
+        let log = std::thread::spawn(move || {
+            let (mut sent, mut log) = (false, String::new());
             for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
                 if !sent && line.contains("session starts") {
                     let _ = tx.send(());
                     sent = true;
                 }
+                log.push_str(&line);
+                log.push('\n');
             }
+            log
         });
         // Start-up: until the first session starts (or the child exits).
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while rx.recv_timeout(Duration::from_millis(10)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "the child never started a session");
-            if child.try_wait().unwrap().is_some() {
+            if std::time::Instant::now() >= deadline {
+                let _ = child.kill();
+                child.wait().unwrap();
+                panic!("the child never started a session:\n{}", log.join().unwrap());
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "the child failed ({status}):\n{}", log.join().unwrap());
                 break;
             }
         }
@@ -319,6 +328,7 @@ pub fn sigkill_repeatedly(
         let ran = started.elapsed();
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        drop(log.join());
         let after = committed();
         assert!(after >= before, "committed progress never goes backwards ({before} -> {after})");
         let progress = after - before;
@@ -332,4 +342,63 @@ pub fn sigkill_repeatedly(
         }
     }
     (kills, runs)
+}
+
+/// A spec file, a data directory and the `sluice run --until-idle` command
+/// over them: what the crash tests kill and restart.
+pub struct RunRig {
+    _dir: tempfile::TempDir,
+    pub spec_path: PathBuf,
+    pub spec: IngestionSpec,
+    pub data: PathBuf,
+}
+
+impl RunRig {
+    pub fn new(spec_json: &Value) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = IngestionSpec::from_value(spec_json).unwrap();
+        let spec_path = dir.path().join(format!("{}.json", spec.name));
+        std::fs::write(&spec_path, spec_json.to_string()).unwrap();
+        let data = dir.path().join("data");
+        RunRig { _dir: dir, spec_path, spec, data }
+    }
+
+    /// `sluice run <spec> --until-idle --data-dir <data>` from the repository root.
+    pub fn command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
+        cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap());
+        cmd.arg("run").arg(&self.spec_path).args(["--until-idle", "--data-dir"]).arg(&self.data);
+        cmd
+    }
+
+    /// Messages committed so far over every shard (0 before the sinks exist).
+    pub fn committed(&self) -> u64 {
+        match sluice::engine::open_sinks(&self.data, &self.spec) {
+            Ok(sinks) => sinks.iter().map(|s| s.meta().unwrap().counters.total_processed_count).sum(),
+            Err(_) => 0,
+        }
+    }
+
+    /// Runs to the end once more (it must succeed), then checks the sinks
+    /// against `model`.
+    pub fn finish_and_check(&self, model: &Model) {
+        let out = self.command().output().unwrap();
+        assert!(out.status.success(), "final run failed: {}", String::from_utf8_lossy(&out.stderr));
+        let sinks = sluice::engine::open_sinks(&self.data, &self.spec).unwrap();
+        assert_sinks_match(&sinks, model);
+    }
+}
+
+/// Every shard's counters, live count, documents and versions equal the model's.
+pub fn assert_sinks_match(sinks: &[std::sync::Arc<dyn sluice::sink::ShardSink>], model: &Model) {
+    let mut got = BTreeMap::new();
+    for (shard, sink) in sinks.iter().enumerate() {
+        let meta = sink.meta().unwrap();
+        assert_eq!(meta.counters, model.counters[&(shard as u32)], "shard {shard} counters");
+        for (id, doc) in sink.scan(None, usize::MAX).unwrap() {
+            got.insert((shard as u32, id), (doc.version, serde_json::from_slice::<Value>(&doc.source).unwrap()));
+        }
+        assert_eq!(meta.live_docs as usize, got.keys().filter(|(s, _)| *s == shard as u32).count(), "shard {shard} live");
+    }
+    assert_eq!(got, model.live(), "documents and versions equal the reference model");
 }

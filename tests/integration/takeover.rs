@@ -187,11 +187,16 @@ async fn a_file_to_redis_migration_through_export_and_import_keeps_every_pointer
     }
     for (shard, s) in processor_stats(&mut b).await.iter().enumerate() {
         let m = &model.counters[&(shard as u32)];
-        assert_eq!(
-            (s.total_processed_count, s.total_invalid_message_count, s.total_version_conflicts_count),
-            (m.total_processed_count, m.total_invalid_message_count, m.total_version_conflicts_count),
-            "shard {shard}"
-        );
+        let got = sluice::sink::ShardCounters {
+            total_processed_count: s.total_processed_count,
+            total_invalid_message_count: s.total_invalid_message_count,
+            total_version_conflicts_count: s.total_version_conflicts_count,
+            total_failed_count: s.total_failed_count,
+            total_failures_dropped_count: s.total_failures_dropped_count,
+            total_skipped_count: s.total_skipped_count,
+            total_ops_applied_count: s.total_ops_applied_count,
+        };
+        assert_eq!(&got, m, "shard {shard}: every counter as the model's");
     }
 }
 

@@ -91,12 +91,7 @@ fn parse_key_columns(value: &Value<'_>) -> Result<Vec<String>, String> {
     let mut columns: Vec<String> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         match item {
-            Value::Str(name) if !name.is_empty() => {
-                if columns.iter().any(|c| c == name) {
-                    return Err(format!("key_columns names column [{name}] twice"));
-                }
-                columns.push(name.to_string());
-            }
+            Value::Str(name) if !name.is_empty() => columns.push(name.to_string()),
             other => {
                 return Err(format!(
                     "key_columns[{i}] must be a non-empty column name, found {}",
@@ -104,6 +99,9 @@ fn parse_key_columns(value: &Value<'_>) -> Result<Vec<String>, String> {
                 ));
             }
         }
+    }
+    if let Some(name) = json::first_duplicate(&columns, |c| c) {
+        return Err(format!("key_columns names column [{name}] twice"));
     }
     Ok(columns)
 }

@@ -12,11 +12,11 @@
 //!   with `\` written `\\` and `-` written `\-`, so that different keys never
 //!   share an id (`("a-b", "c")` is `a\-b-c`, `("a", "b-c")` is `a-b\-c`;
 //!   `(1001, 2)` is `1001-2`).
-//! * The id must not be empty nor longer than [`MAX_ID_BYTES`].
+//! * The id must not be empty nor longer than [`sluice_plugin_sdk::MAX_ID_BYTES`].
 
 use std::borrow::Cow;
 
-use sluice_plugin_sdk::MAX_ID_BYTES;
+use sluice_plugin_sdk::check_id_length;
 use sluice_plugin_sdk::json::{self, Member, Value};
 
 /// The id from a message key (the raw Kafka key bytes).
@@ -109,13 +109,7 @@ fn checked(id: String) -> Result<String, String> {
     if id.is_empty() {
         return Err("the document id is empty".to_owned());
     }
-    if id.len() > MAX_ID_BYTES {
-        return Err(format!(
-            "the document id is too long: must be no longer than {MAX_ID_BYTES} bytes but was {}",
-            id.len()
-        ));
-    }
-    Ok(id)
+    check_id_length(id, "the document id")
 }
 
 #[cfg(test)]

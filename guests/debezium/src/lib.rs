@@ -157,20 +157,14 @@ impl Debezium {
         };
         let value = path::get(event, field)
             .ok_or_else(|| format!("version_field [{field}] is missing from the event"))?;
-        value.as_unsigned().ok_or_else(|| {
-            format!(
-                "invalid version in field [{field}]: {} is not an integer from 0 to {} or a string of its decimal digits",
-                value.describe(),
-                u64::MAX
-            )
-        })
+        value.as_version(&format!("version in field [{field}]"))
     }
 }
 
 /// The operation an event's `op` asks for.
 fn op_type(event: &[Member<'_>]) -> Result<OpType, String> {
     match json::member(event, "op") {
-        Some(Value::Str(op)) => match &**op {
+        Some(value @ Value::Str(op)) => match &**op {
             "c" | "r" | "u" => Ok(OpType::Index),
             "d" => Ok(OpType::Delete),
             "t" => Err(
@@ -179,7 +173,7 @@ fn op_type(event: &[Member<'_>]) -> Result<OpType, String> {
             ),
             _ => Err(format!(
                 "unknown op {}: expected one of [c, r, u, d]",
-                Value::Str(op.clone()).describe()
+                value.describe()
             )),
         },
         Some(other) => Err(format!("[op] must be a string, found {}", other.describe())),

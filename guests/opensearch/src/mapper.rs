@@ -14,7 +14,7 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use sluice_plugin_sdk::json::{self, Key, Object, Skip, Value};
-use sluice_plugin_sdk::{MAX_ID_BYTES, OpType, path};
+use sluice_plugin_sdk::{OpType, check_id_length, path};
 
 /// Settings of the `field_mapping` mapper; field names are validated by
 /// [`crate::config`].
@@ -161,7 +161,7 @@ fn map_default(payload: &str) -> Result<Mapped<'_>, String> {
 
     let id = match envelope.id {
         None => None,
-        Some(Value::Str(id)) if !id.is_empty() => Some(checked_id(id.into_owned(), "_id")?),
+        Some(Value::Str(id)) if !id.is_empty() => Some(check_id_length(id.into_owned(), "_id")?),
         Some(other) => {
             return Err(format!(
                 "_id must be a non-empty string, found {}",
@@ -175,7 +175,7 @@ fn map_default(payload: &str) -> Result<Mapped<'_>, String> {
 
     let version = match &envelope.version {
         None => None,
-        Some(value) => Some(parse_version(value, "_version")?),
+        Some(value) => Some(value.as_version("_version")?),
     };
 
     let source = match (op_type, envelope.source) {
@@ -227,32 +227,6 @@ fn parse_op_type(value: &Value<'_>) -> Result<OpType, String> {
     ))
 }
 
-/// An external version: a JSON integer `0..=u64::MAX`, or a string of decimal
-/// digits with that value. `label` names the field in the reason.
-fn parse_version(value: &Value<'_>, label: &str) -> Result<u64, String> {
-    value
-        .as_unsigned()
-        .ok_or_else(|| version_error(label, value))
-}
-
-fn version_error(label: &str, value: &Value<'_>) -> String {
-    format!(
-        "invalid {label}: {} is not an integer from 0 to {} or a string of its decimal digits",
-        value.describe(),
-        u64::MAX
-    )
-}
-
-fn checked_id(id: String, label: &str) -> Result<String, String> {
-    if id.len() > MAX_ID_BYTES {
-        return Err(format!(
-            "{label} is too long: must be no longer than {MAX_ID_BYTES} bytes but was {}",
-            id.len()
-        ));
-    }
-    Ok(id)
-}
-
 // ---------------------------------------------------------------------------
 // field_mapping
 
@@ -270,7 +244,7 @@ fn map_fields<'a>(settings: &FieldMappingSettings, payload: &'a str) -> Result<M
             if id.is_empty() {
                 return Err(format!("field [{field}] has an empty value"));
             }
-            Some(checked_id(
+            Some(check_id_length(
                 id.to_owned(),
                 &format!("id in field [{field}]"),
             )?)
@@ -289,7 +263,7 @@ fn map_fields<'a>(settings: &FieldMappingSettings, payload: &'a str) -> Result<M
             let version = json::parse_unsigned(java_trim(&text));
             Some(
                 version
-                    .ok_or_else(|| version_error(&format!("version in field [{field}]"), &value))?,
+                    .ok_or_else(|| value.not_a_version(&format!("version in field [{field}]")))?,
             )
         }
     };

@@ -135,6 +135,21 @@ impl<'a> Value<'a> {
             _ => None,
         }
     }
+
+    /// [`Value::as_unsigned`] as an external version, or the reason naming
+    /// it as `label` (`"_version"`, `"version in field [f]"`).
+    pub fn as_version(&self, label: &str) -> Result<u64, String> {
+        self.as_unsigned().ok_or_else(|| self.not_a_version(label))
+    }
+
+    /// Why this value is not an external version.
+    pub fn not_a_version(&self, label: &str) -> String {
+        format!(
+            "invalid {label}: {} is not an integer from 0 to {} or a string of its decimal digits",
+            self.describe(),
+            u64::MAX
+        )
+    }
 }
 
 /// The value of the member named `key` in `members`.

@@ -58,7 +58,7 @@ pub mod json;
 pub mod mapping;
 pub mod path;
 mod types;
-pub use types::{Decoded, Header, MAX_ID_BYTES, Message, OpType, Operation};
+pub use types::{Decoded, Header, MAX_ID_BYTES, Message, OpType, Operation, check_id_length};
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]

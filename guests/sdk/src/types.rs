@@ -24,6 +24,18 @@ pub struct Message {
 /// accept; plugins turn a longer one into an invalid message.
 pub const MAX_ID_BYTES: usize = 512;
 
+/// `id` if it is no longer than [`MAX_ID_BYTES`]; else the reason, naming
+/// it as `label` (`"_id"`, `"the document id"`, ...).
+pub fn check_id_length(id: String, label: &str) -> Result<String, String> {
+    if id.len() > MAX_ID_BYTES {
+        return Err(format!(
+            "{label} is too long: must be no longer than {MAX_ID_BYTES} bytes but was {}",
+            id.len()
+        ));
+    }
+    Ok(id)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpType {
     Index,

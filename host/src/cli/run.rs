@@ -99,9 +99,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(100));
     };
     let elapsed = started.elapsed();
-    let statuses = ingestion.status();
     let name = ingestion.spec().name.clone();
-    ingestion.stop();
+    // Taken after the stop: the batches in flight are committed by then.
+    let statuses = ingestion.stop();
     progress.finish();
     print_summary(&name, &statuses, elapsed);
     Ok(match outcome {

@@ -306,18 +306,28 @@ impl ShardControl {
         self.consumer_errors.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Puts back a reset that could not be applied yet.
-    pub fn requeue_reset(&self, position: StartPosition) {
-        self.lock().pending_reset.get_or_insert(position);
+    /// The reset waiting to be applied. It stays pending until
+    /// [`ShardControl::reset_done`], so a failed reset is retried.
+    pub fn pending_reset(&self) -> Option<StartPosition> {
+        self.lock().pending_reset.clone()
     }
 
-    /// True once no reset is waiting to be applied.
-    pub fn reset_applied(&self) -> bool {
-        self.lock().pending_reset.is_none()
+    /// `position` is durably in the sink: clears it, unless a newer reset
+    /// replaced it meanwhile.
+    pub fn reset_done(&self, position: &StartPosition) {
+        self.change(|i| {
+            if i.pending_reset.as_ref() == Some(position) {
+                i.pending_reset = None;
+            }
+        });
     }
 
-    pub fn take_pending_reset(&self) -> Option<StartPosition> {
-        self.lock().pending_reset.take()
+    /// Waits until no reset is pending (each one durably applied), at most
+    /// `timeout`; false if one still is.
+    pub fn wait_reset_applied(&self, timeout: Duration) -> bool {
+        let i = self.lock();
+        let (i, _) = self.changed.wait_timeout_while(i, timeout, |i| i.pending_reset.is_some()).unwrap_or_else(|p| p.into_inner());
+        i.pending_reset.is_none()
     }
 
     /// What the supervisor should do next.

@@ -184,6 +184,8 @@ impl Ingestion {
     /// Switches every shard to another plugin at its next batch boundary.
     /// The new plugin must accept the ingestion's configuration.
     pub fn swap_plugin(&self, plugin: CompiledPlugin) -> Result<(), EngineError> {
+        // The ingestion's limits, as at start (sources cut messages to them).
+        let plugin = plugin.with_limits(self.spec.plugin.limits);
         plugin
             .instantiate(&self.spec.plugin_config())
             .map_err(|source| EngineError::Plugin { name: self.spec.name.clone(), source })?;
@@ -230,8 +232,11 @@ impl Ingestion {
     }
 
     /// Stops every shard after its current batch and waits for them.
-    pub fn stop(mut self) {
+    /// Stops every shard (each finishes its batch in flight) and returns
+    /// the final status, with every commit made before the stop.
+    pub fn stop(mut self) -> Vec<ShardStatus> {
         self.shutdown();
+        self.status()
     }
 
     fn shutdown(&mut self) {

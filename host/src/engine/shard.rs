@@ -97,7 +97,7 @@ impl ShardWorker {
                     self.control.wait_for_change(Duration::from_secs(1));
                 }
                 Step::Reset => {
-                    let Some(position) = self.control.take_pending_reset() else { continue };
+                    let Some(position) = self.control.pending_reset() else { continue };
                     match self.sink.reset_position(position.clone()) {
                         Ok(()) => {
                             closed = false;
@@ -105,11 +105,12 @@ impl ShardWorker {
                             if let Ok(meta) = self.sink.meta() {
                                 self.control.committed(meta, None);
                             }
+                            self.control.reset_done(&position);
                         }
                         Err(e) => {
+                            // Still pending: retried after the backoff.
                             tracing::error!(shard, error = %e, "pointer reset failed; retrying");
                             self.control.record_error(None, format!("pointer reset failed: {e}"));
-                            self.control.requeue_reset(position);
                             self.control.wait_for_change(backoff);
                             backoff = (backoff * 2).min(MAX_BACKOFF);
                         }

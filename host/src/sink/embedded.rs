@@ -111,16 +111,24 @@ impl EmbeddedSink {
         Ok(store)
     }
 
-    /// The store, for readers.
+    /// The store, for readers: without the meta lock (a commit holds it
+    /// through its sync) unless the store must be reopened.
     fn store(&self) -> Result<Arc<Store>, SinkError> {
+        if let Some(s) = self.store.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Ok(s.clone());
+        }
         let mut committed = self.meta.lock().unwrap_or_else(|p| p.into_inner());
         self.ensure(&mut committed)
     }
 
     /// Drops the store after a write failure; the next use reopens it.
     fn fail(&self, e: impl std::fmt::Display) -> SinkError {
-        *self.store.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.drop_store();
         self.err(e)
+    }
+
+    fn drop_store(&self) {
+        *self.store.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     fn err(&self, e: impl std::fmt::Display) -> SinkError {
@@ -188,7 +196,14 @@ impl ShardSink for EmbeddedSink {
         // an overlay so a later op on the same id sees the earlier one.
         let planned = match plan_writes(&batch.ops, |id| self.load_header(&store, id)) {
             Ok(p) => p,
-            Err(e) => return Err(self.fail(e)),
+            Err(e) => {
+                // A read that failed poisons the store like a write; a
+                // corrupt record is reported as it is.
+                if matches!(e, SinkError::Store { .. }) {
+                    self.drop_store();
+                }
+                return Err(e);
+            }
         };
         let mut record = Vec::new();
         for (id, value) in &planned.writes {

@@ -155,16 +155,19 @@ pub struct Record<'a> {
 }
 
 impl Record<'_> {
-    /// The record in the layout of [`encode_doc`].
+    /// The stored record: flags (1 byte), version (8 bytes LE), source JSON;
+    /// read back by [`decode_doc`].
     pub fn encode(&self) -> Vec<u8> {
-        encode_record(self.deleted, self.version, self.source)
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
     }
 
     /// [`Record::encode`] into `out` (cleared first).
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.clear();
         out.reserve(9 + self.source.len());
-        out.push(record_flags(self.deleted, self.version));
+        out.push(if self.deleted { FLAG_DELETED } else { 0 } | if self.version.is_some() { FLAG_VERSIONED } else { 0 });
         out.extend_from_slice(&self.version.unwrap_or(0).to_le_bytes());
         out.extend_from_slice(self.source);
     }
@@ -226,29 +229,6 @@ pub fn plan_writes<'a>(
 const FLAG_DELETED: u8 = 1;
 const FLAG_VERSIONED: u8 = 2;
 
-/// Record layout shared by the sinks: flags (1 byte), version (8 bytes LE), source JSON.
-pub fn encode_doc(doc: &StoredDoc) -> Vec<u8> {
-    encode_record(doc.deleted, doc.version, &doc.source)
-}
-
-/// [`encode_doc`] from the parts.
-pub fn encode_record(deleted: bool, version: Option<u64>, source: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    Record { deleted, version, source }.encode_into(&mut out);
-    out
-}
-
-fn record_flags(deleted: bool, version: Option<u64>) -> u8 {
-    let mut flags = 0;
-    if deleted {
-        flags |= FLAG_DELETED;
-    }
-    if version.is_some() {
-        flags |= FLAG_VERSIONED;
-    }
-    flags
-}
-
 /// The version and deleted flag of a record, without copying its source
 /// (left empty): what versioning decisions need.
 pub fn decode_doc_header(bytes: &[u8]) -> Option<StoredDoc> {
@@ -257,15 +237,10 @@ pub fn decode_doc_header(bytes: &[u8]) -> Option<StoredDoc> {
     Some(StoredDoc { version: (flags & FLAG_VERSIONED != 0).then_some(version), deleted: flags & FLAG_DELETED != 0, source: Vec::new() })
 }
 
-/// The inverse of [`encode_doc`]; `None` for a record shorter than its header.
+/// The inverse of [`Record::encode`]; `None` for a record shorter than its header.
 pub fn decode_doc(bytes: &[u8]) -> Option<StoredDoc> {
-    let (&flags, rest) = bytes.split_first()?;
-    let version = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
-    Some(StoredDoc {
-        version: (flags & FLAG_VERSIONED != 0).then_some(version),
-        deleted: flags & FLAG_DELETED != 0,
-        source: rest[8..].to_vec(),
-    })
+    let header = decode_doc_header(bytes)?;
+    Some(StoredDoc { source: bytes[9..].to_vec(), ..header })
 }
 
 /// A shard's document store. Shared by the shard's processor (the only

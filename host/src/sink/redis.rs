@@ -17,7 +17,7 @@
 //! nothing and resumes from the stored checkpoint. So no state on local disk
 //! is needed, and any host can continue a shard.
 
-use super::{decode_doc, plan_writes, CommitBatch, DroppedMessage, ShardCounters, ShardSink, SinkError, SinkMeta, StoredDoc};
+use super::{decode_doc, decode_doc_header, plan_writes, CommitBatch, DroppedMessage, ShardCounters, ShardSink, SinkError, SinkMeta, StoredDoc};
 use crate::pointer::{Pointer, StartPosition};
 use redis::{Commands, Connection};
 use std::collections::HashMap;
@@ -213,7 +213,7 @@ impl ShardSink for RedisSink {
             };
             let stored: HashMap<&str, Option<Vec<u8>>> = ids.iter().copied().zip(stored).collect();
             let planned = plan_writes(&batch.ops, |id| match stored.get(id).and_then(|v| v.as_deref()) {
-                Some(bytes) => decode_doc(bytes).map(Some).ok_or_else(|| SinkError::Corrupt {
+                Some(bytes) => decode_doc_header(bytes).map(Some).ok_or_else(|| SinkError::Corrupt {
                     path: s.label.clone(),
                     key: id.to_string(),
                     message: "document record shorter than its header".into(),
@@ -371,7 +371,18 @@ impl ShardSink for RedisSink {
             let fields: Vec<&[u8]> = keys.iter().map(|k| k.get(1..).unwrap_or_default()).collect();
             let records: Vec<Option<Vec<u8>>> =
                 redis::cmd("HMGET").arg(&s.dropped_key).arg(&fields).query(conn).map_err(|e| s.err(e))?;
-            Ok(records.iter().flatten().filter_map(|b| serde_json::from_slice(b).ok()).collect())
+            records
+                .iter()
+                .zip(&fields)
+                .filter_map(|(record, field)| record.as_ref().map(|b| (b, field)))
+                .map(|(b, field)| {
+                    serde_json::from_slice(b).map_err(|e| SinkError::Corrupt {
+                        path: s.label.clone(),
+                        key: format!("{}[{}]", s.dropped_key, String::from_utf8_lossy(field)),
+                        message: e.to_string(),
+                    })
+                })
+                .collect()
         })
     }
 }

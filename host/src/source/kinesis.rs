@@ -549,10 +549,24 @@ impl KinesisReader {
             self.position = Position::AfterSequence(expected.to_string());
             self.verify = None;
         }
+        let before = self.buffered.len();
+        let mut failed = None;
         for record in records {
-            let message = message(record).map_err(|e| self.unavailable(&e))?;
-            self.position = Position::AfterSequence(message.pointer.to_string());
-            self.buffered.push_back(message);
+            match message(record) {
+                Ok(message) => self.buffered.push_back(message),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if self.buffered.len() > before {
+            // After the last record buffered (formatted once, not per record).
+            let last = &self.buffered.back().expect("just pushed").pointer;
+            self.position = Position::AfterSequence(last.to_string());
+        }
+        if let Some(e) = failed {
+            return Err(self.unavailable(&e));
         }
         match out.next_shard_iterator {
             Some(it) => self.iterator = Some(it),
