@@ -318,7 +318,8 @@ pub fn sigkill_repeatedly(
             }
         }
         rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let fraction = 0.1 + ((rng >> 33) % 300) as f64 / 1000.0;
+        // 5-25% of the remaining work: six kills still leave work for a seventh run.
+        let fraction = 0.05 + ((rng >> 33) % 200) as f64 / 1000.0;
         let remaining = (total - before) as f64;
         let delay = Duration::from_secs_f64((remaining * fraction / rate).clamp(0.01, 5.0));
         let started = std::time::Instant::now();
