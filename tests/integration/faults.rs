@@ -225,7 +225,7 @@ fn a_bit_flipped_embedded_sink_checkpoint_keeps_that_ingestion_from_starting_and
     let data = tempfile::tempdir().unwrap();
     let stream = forty_messages();
     two_ingestions_done(data.path(), &stream, json!({"type": "embedded"}));
-    let sink = sluice::engine::sink_path(data.path(), "beta", 0);
+    let sink = sluice::wiring::sink_path(data.path(), "beta", 0);
     {
         let db = fjall::Database::builder(&sink).open().unwrap();
         let meta = db.keyspace("meta", fjall::KeyspaceCreateOptions::default).unwrap();

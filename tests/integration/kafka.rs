@@ -188,7 +188,7 @@ fn a_three_partition_topic_fills_three_shards_or_five_with_two_empty_and_commits
 
     // Fewer shards than partitions is an error at creation.
     let spec = IngestionSpec::from_value(&kafka.spec("two", 2, json!({}))).unwrap();
-    let err = Ingestion::start(spec, plugin(), data5.path(), Default::default()).err().unwrap().to_string();
+    let err = sluice::wiring::start_ingestion(spec, plugin(), data5.path(), Default::default()).err().unwrap().to_string();
     assert!(err.contains("3 partitions") && err.contains("2 shards"), "{err}");
 }
 
@@ -322,7 +322,7 @@ fn a_missing_topic_or_unreachable_broker_is_a_clear_error_and_a_vanished_topic_i
     let data = tempfile::tempdir().unwrap();
     let start_err = |spec: Value| {
         let spec = IngestionSpec::from_value(&spec).unwrap();
-        Ingestion::start(spec, plugin(), data.path(), Default::default()).err().unwrap().to_string()
+        sluice::wiring::start_ingestion(spec, plugin(), data.path(), Default::default()).err().unwrap().to_string()
     };
     let err = start_err(kafka.spec("missing", 1, json!({"param": {"topic": "nope"}})));
     assert!(err.contains(r#"Kafka topic "nope" does not exist at 127.0.0.1:"#), "{err}");

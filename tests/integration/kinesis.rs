@@ -5,7 +5,8 @@
 use crate::kinesalite::{Call, FaultProxy, Kinesalite, Landed, Put};
 use crate::support::*;
 use serde_json::{json, Value};
-use sluice::engine::{open_sinks, BlockCause, Ingestion, PollerState, ShardStatus};
+use sluice::engine::{BlockCause, Ingestion, PollerState, ShardStatus};
+use sluice::wiring::open_sinks;
 use sluice::pointer::Pointer;
 use sluice::source::kinesis::OPERATION_TIMEOUT;
 use sluice::state::now_ms;

@@ -344,7 +344,7 @@ fn more_shards_than_partitions_leave_extra_shards_empty_and_fewer_is_an_error() 
     drop(ing);
 
     let spec = sluice::spec::IngestionSpec::from_value(&stream.spec("narrow", 1, json!({}))).unwrap();
-    let err = sluice::engine::Ingestion::start(spec, plugin(), data.path(), Default::default()).err().unwrap();
+    let err = sluice::wiring::start_ingestion(spec, plugin(), data.path(), Default::default()).err().unwrap();
     assert!(err.to_string().contains("2 partitions") && err.to_string().contains("1 shards"), "{err}");
 }
 

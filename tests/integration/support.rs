@@ -87,7 +87,7 @@ pub fn test_plugin(stem: &str) -> CompiledPlugin {
 /// Starts an ingestion with the given plugin instead of the built-in one.
 pub fn start_with_plugin(spec: &Value, data_dir: &Path, plugin: CompiledPlugin) -> Ingestion {
     let spec = IngestionSpec::from_value(spec).unwrap();
-    Ingestion::start(spec, plugin, data_dir, RuntimeOverrides::default()).unwrap()
+    sluice::wiring::start_ingestion(spec, plugin, data_dir, RuntimeOverrides::default()).unwrap()
 }
 
 pub fn start(spec: &Value, data_dir: &Path) -> Ingestion {
@@ -96,7 +96,7 @@ pub fn start(spec: &Value, data_dir: &Path) -> Ingestion {
 
 pub fn start_with(spec: &Value, data_dir: &Path, overrides: RuntimeOverrides) -> Ingestion {
     let spec = IngestionSpec::from_value(spec).unwrap();
-    Ingestion::start(spec, plugin(), data_dir, overrides).unwrap()
+    sluice::wiring::start_ingestion(spec, plugin(), data_dir, overrides).unwrap()
 }
 
 pub fn wait_idle(ing: &Ingestion) {
@@ -374,7 +374,7 @@ impl RunRig {
 
     /// Messages committed so far over every shard (0 before the sinks exist).
     pub fn committed(&self) -> u64 {
-        match sluice::engine::open_sinks(&self.data, &self.spec) {
+        match sluice::wiring::open_sinks(&self.data, &self.spec) {
             Ok(sinks) => sinks.iter().map(|s| s.meta().unwrap().counters.total_processed_count).sum(),
             Err(_) => 0,
         }
@@ -385,7 +385,7 @@ impl RunRig {
     pub fn finish_and_check(&self, model: &Model) {
         let out = self.command().output().unwrap();
         assert!(out.status.success(), "final run failed: {}", String::from_utf8_lossy(&out.stderr));
-        let sinks = sluice::engine::open_sinks(&self.data, &self.spec).unwrap();
+        let sinks = sluice::wiring::open_sinks(&self.data, &self.spec).unwrap();
         assert_sinks_match(&sinks, model);
     }
 }

@@ -43,7 +43,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
 use sluice::engine::processor::plan;
-use sluice::engine::{IdleOutcome, Ingestion, RuntimeOverrides};
+use sluice::engine::{IdleOutcome, RuntimeOverrides};
 use sluice::plugin::{builtin, CompiledPlugin, Limits, Outcome, PluginEngine};
 use sluice::pointer::{Pointer, StartPosition};
 use sluice::sink::embedded::EmbeddedSink;
@@ -575,7 +575,7 @@ fn run_pipeline(base: &Path, shards: u32, decoders: u32, plugin: &CompiledPlugin
     let t = Instant::now();
     // Started paused, so that no shard reads before the clock starts.
     let paused = RuntimeOverrides { paused_shards: (0..shards).collect(), ..RuntimeOverrides::default() };
-    let ing = Ingestion::start(spec(base, shards, decoders), plugin.clone(), data_dir, paused).unwrap();
+    let ing = sluice::wiring::start_ingestion(spec(base, shards, decoders), plugin.clone(), data_dir, paused).unwrap();
     let start_secs = t.elapsed().as_secs_f64();
     perf_control("enable");
     let (t, cpu) = (Instant::now(), machine::cpu_seconds());

@@ -3,11 +3,11 @@
 
 use super::proto as pb;
 use crate::engine::control::{BlockCause, PollerState, ShardStatus};
-use crate::manager::{IngestionInfo, ResetRequest};
+use crate::manager::{IngestionInfo, ResetMode, ResetRequest};
 use crate::sink::StoredDoc;
-use crate::spec::ErrorStrategy;
+use crate::spec::{ErrorStrategy, SourceType};
+use crate::stats::PollingIngestStats;
 use crate::state::{HistoryEntry, PluginRecord};
-use serde_json::Value;
 use tonic::Status;
 
 pub fn ingestion(i: IngestionInfo) -> pb::Ingestion {
@@ -15,21 +15,21 @@ pub fn ingestion(i: IngestionInfo) -> pb::Ingestion {
         name: i.name,
         spec_json: i.spec.to_string(),
         shards: i.shards,
-        source_type: i.source_type,
+        source_type: source_type(i.source_type).into(),
         plugin: Some(pb::PluginRef { name: i.plugin.name, version: i.plugin.version, sha256: i.plugin.sha256 }),
         paused_shards: i.paused_shards,
-        error_strategy: error_policy_str(&i.error_strategy) as i32,
+        error_strategy: error_policy(i.error_strategy) as i32,
         start_error: i.start_error,
         created_at_ms: i.created_at_ms,
         updated_at_ms: i.updated_at_ms,
     }
 }
 
-fn error_policy_str(s: &str) -> pb::ErrorPolicy {
-    match s {
-        "DROP" => pb::ErrorPolicy::Drop,
-        "BLOCK" => pb::ErrorPolicy::Block,
-        _ => pb::ErrorPolicy::Unspecified,
+fn source_type(t: SourceType) -> &'static str {
+    match t {
+        SourceType::File => "file",
+        SourceType::Kafka => "kafka",
+        SourceType::Kinesis => "kinesis",
     }
 }
 
@@ -81,12 +81,33 @@ pub fn shard_state(s: &ShardStatus) -> pb::ShardState {
     }
 }
 
-/// One shard's `polling_ingest_stats` JSON (from [`crate::stats`], which
-/// owns OpenSearch's field names) as the typed message.
-pub fn shard_stats(shard: u32, stats: Value) -> Result<pb::ShardStats, Status> {
-    let typed: pb::PollingIngestStats = serde_json::from_value(stats["polling_ingest_stats"].clone())
-        .map_err(|e| Status::internal(format!("shard {shard}: polling_ingest_stats does not fit the API: {e}")))?;
-    Ok(pb::ShardStats { shard, polling_ingest_stats: Some(typed) })
+/// One shard's `polling_ingest_stats` as the typed message.
+pub fn shard_stats(shard: u32, stats: PollingIngestStats) -> pb::ShardStats {
+    let (p, c) = (stats.message_processor_stats, stats.consumer_stats);
+    pb::ShardStats {
+        shard,
+        polling_ingest_stats: Some(pb::PollingIngestStats {
+            message_processor_stats: Some(pb::MessageProcessorStats {
+                total_processed_count: p.total_processed_count,
+                total_invalid_message_count: p.total_invalid_message_count,
+                total_version_conflicts_count: p.total_version_conflicts_count,
+                total_failed_count: p.total_failed_count,
+                total_failures_dropped_count: p.total_failures_dropped_count,
+                total_processor_thread_interrupt_count: p.total_processor_thread_interrupt_count,
+                total_skipped_count: p.total_skipped_count,
+                total_ops_applied_count: p.total_ops_applied_count,
+            }),
+            consumer_stats: Some(pb::ConsumerStats {
+                total_polled_count: c.total_polled_count,
+                total_consumer_error_count: c.total_consumer_error_count,
+                total_poller_message_failure_count: c.total_poller_message_failure_count,
+                total_poller_message_dropped_count: c.total_poller_message_dropped_count,
+                total_duplicate_message_skipped_count: c.total_duplicate_message_skipped_count,
+                lag_in_millis: c.lag_in_millis,
+                pointer_based_lag: c.pointer_based_lag,
+            }),
+        }),
+    }
 }
 
 pub fn history(h: HistoryEntry) -> pb::HistoryEntry {
@@ -104,10 +125,10 @@ pub fn document(id: String, shard: u32, doc: StoredDoc) -> pb::Document {
 /// A reset as the manager takes it (it validates the mode's value).
 pub fn reset(r: &pb::ShardReset) -> Result<ResetRequest, Status> {
     let mode = match pb::ResetMode::try_from(r.mode) {
-        Ok(pb::ResetMode::Offset) => "offset",
-        Ok(pb::ResetMode::Timestamp) => "timestamp",
-        Ok(pb::ResetMode::Earliest) => "earliest",
-        Ok(pb::ResetMode::Latest) => "latest",
+        Ok(pb::ResetMode::Offset) => ResetMode::Offset,
+        Ok(pb::ResetMode::Timestamp) => ResetMode::Timestamp,
+        Ok(pb::ResetMode::Earliest) => ResetMode::Earliest,
+        Ok(pb::ResetMode::Latest) => ResetMode::Latest,
         Ok(pb::ResetMode::Unspecified) | Err(_) => {
             return Err(Status::invalid_argument(format!(
                 "reset of shard {}: mode is required (OFFSET, TIMESTAMP, EARLIEST or LATEST)",
@@ -115,7 +136,7 @@ pub fn reset(r: &pb::ShardReset) -> Result<ResetRequest, Status> {
             )));
         }
     };
-    Ok(ResetRequest { shard: r.shard, mode: mode.into(), value: r.value.clone() })
+    Ok(ResetRequest { shard: r.shard, mode, value: r.value.clone() })
 }
 
 #[cfg(test)]
@@ -136,8 +157,7 @@ mod tests {
             total_ops_applied_count: 5,
         };
         let consumer = ConsumerStats { total_polled_count: 12, total_consumer_error_count: 1, lag_in_millis: 7, pointer_based_lag: Some(4) };
-        // deny_unknown_fields: a field added to stats.rs but not to the proto fails here.
-        let s = shard_stats(2, crate::stats::polling_ingest_stats(&counters, Some(&consumer))).unwrap();
+        let s = shard_stats(2, PollingIngestStats::new(&counters, Some(&consumer)));
         let p = s.polling_ingest_stats.unwrap();
         let m = p.message_processor_stats.unwrap();
         let c = p.consumer_stats.unwrap();
@@ -148,21 +168,21 @@ mod tests {
         );
         assert_eq!((m.total_failures_dropped_count, m.total_skipped_count, m.total_ops_applied_count), (2, 1, 5));
         assert_eq!((c.total_polled_count, c.total_consumer_error_count, c.lag_in_millis, c.pointer_based_lag), (12, 1, 7, Some(4)));
-        let none = shard_stats(0, crate::stats::polling_ingest_stats(&counters, None)).unwrap();
+        let none = shard_stats(0, PollingIngestStats::new(&counters, None));
         assert_eq!(none.polling_ingest_stats.unwrap().consumer_stats.unwrap().pointer_based_lag, None);
     }
 
     #[test]
-    fn reset_modes_map_to_the_managers_names_and_unspecified_is_refused() {
+    fn reset_modes_map_to_the_managers_modes_and_unspecified_is_refused() {
         let r = |mode: pb::ResetMode, value: Option<&str>| pb::ShardReset { shard: 1, mode: mode as i32, value: value.map(Into::into) };
-        assert_eq!(reset(&r(pb::ResetMode::Offset, Some("5"))).unwrap().mode, "offset");
-        assert_eq!(reset(&r(pb::ResetMode::Timestamp, Some("1"))).unwrap().mode, "timestamp");
-        assert_eq!(reset(&r(pb::ResetMode::Earliest, None)).unwrap().mode, "earliest");
+        assert_eq!(reset(&r(pb::ResetMode::Offset, Some("5"))).unwrap().mode, ResetMode::Offset);
+        assert_eq!(reset(&r(pb::ResetMode::Timestamp, Some("1"))).unwrap().mode, ResetMode::Timestamp);
+        assert_eq!(reset(&r(pb::ResetMode::Earliest, None)).unwrap().mode, ResetMode::Earliest);
         assert_eq!(reset(&r(pb::ResetMode::Latest, None)).unwrap().value, None);
         let e = reset(&r(pb::ResetMode::Unspecified, None)).unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
         assert!(e.message().contains("shard 1"), "{}", e.message());
-        // Every manager mode name parses back.
+        // Every mode gives a position.
         for mode in [pb::ResetMode::Offset, pb::ResetMode::Timestamp, pb::ResetMode::Earliest, pb::ResetMode::Latest] {
             reset(&r(mode, Some("3"))).unwrap().position().unwrap();
         }

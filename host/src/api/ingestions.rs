@@ -31,7 +31,7 @@ fn snapshot(manager: &Manager, name: &str) -> Result<pb::IngestionSnapshot, Stat
         name: name.to_string(),
         at_ms: crate::state::now_ms(),
         shards: status.iter().map(convert::shard_state).collect(),
-        stats: stats.into_iter().map(|(shard, v)| convert::shard_stats(shard, v)).collect::<Result<_, _>>()?,
+        stats: stats.into_iter().map(|(shard, v)| convert::shard_stats(shard, v)).collect(),
     })
 }
 
@@ -86,8 +86,8 @@ impl Ingestions for IngestionsService {
     async fn delete_ingestion(&self, request: Request<pb::DeleteIngestionRequest>) -> Result<Response<pb::DeleteIngestionResponse>, Status> {
         let r = request.into_inner();
         let m = self.manager.clone();
-        blocking(move || m.delete(&r.name, r.delete_data)).await?;
-        Ok(Response::new(pb::DeleteIngestionResponse {}))
+        let outcome = blocking(move || m.delete(&r.name, r.delete_data)).await?;
+        Ok(Response::new(pb::DeleteIngestionResponse { data_left: outcome.data_left }))
     }
 
     async fn get_spec_history(&self, request: Request<pb::GetSpecHistoryRequest>) -> Result<Response<pb::GetSpecHistoryResponse>, Status> {
@@ -133,7 +133,7 @@ impl Ingestions for IngestionsService {
         let m = self.manager.clone();
         let n = name.clone();
         let stats = blocking(move || m.stats(&n)).await?;
-        let shards = stats.into_iter().map(|(shard, v)| convert::shard_stats(shard, v)).collect::<Result<_, _>>()?;
+        let shards = stats.into_iter().map(|(shard, v)| convert::shard_stats(shard, v)).collect();
         Ok(Response::new(pb::GetStatsResponse { name, shards }))
     }
 

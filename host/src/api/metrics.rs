@@ -87,9 +87,11 @@ pub fn render(manager: &Manager) -> String {
             add("sluice_shard_paused".into(), "gauge", &info.name, s.shard, s.paused as u64);
             add("sluice_shard_blocked".into(), "gauge", &info.name, s.shard, s.blocked.is_some() as u64);
         }
-        for (shard, v) in &stats {
+        for (shard, stats) in &stats {
+            // The field names are OpenSearch's, as the typed stats serialize them.
+            let v = serde_json::to_value(stats).unwrap_or_default();
             for group in ["message_processor_stats", "consumer_stats"] {
-                if let Some(Value::Object(fields)) = v["polling_ingest_stats"].get(group) {
+                if let Some(Value::Object(fields)) = v.get(group) {
                     for (field, value) in fields {
                         if let Some(n) = value.as_u64() {
                             let kind = if field.starts_with("total_") { "counter" } else { "gauge" };

@@ -1,7 +1,7 @@
 //! `sluice.v1.State`: one manager call per RPC.
 
 use super::proto::{self as pb, state_server::State};
-use super::status::{blocking, parse_json};
+use super::status::blocking;
 use crate::manager::Manager;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -21,11 +21,13 @@ impl State for StateService {
     async fn export_state(&self, _: Request<pb::ExportStateRequest>) -> Result<Response<pb::ExportStateResponse>, Status> {
         let m = self.manager.clone();
         let state = blocking(move || m.export_state()).await?;
-        Ok(Response::new(pb::ExportStateResponse { state_json: state.to_string() }))
+        let state_json = serde_json::to_string(&state).map_err(|e| Status::internal(format!("encoding the export: {e}")))?;
+        Ok(Response::new(pb::ExportStateResponse { state_json }))
     }
 
     async fn import_state(&self, request: Request<pb::ImportStateRequest>) -> Result<Response<pb::ImportStateResponse>, Status> {
-        let export = parse_json("state_json", &request.into_inner().state_json)?;
+        let export: crate::manager::StateExport = serde_json::from_str(&request.into_inner().state_json)
+            .map_err(|e| Status::invalid_argument(format!("state_json is not a {} export: {e}", crate::manager::EXPORT_FORMAT)))?;
         let m = self.manager.clone();
         let ingestions = blocking(move || m.import_state(&export)).await?;
         Ok(Response::new(pb::ImportStateResponse { ingestions }))

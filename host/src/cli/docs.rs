@@ -2,7 +2,7 @@
 
 use super::DataDir;
 use anyhow::{bail, Context};
-use sluice::engine::open_sinks;
+use sluice::wiring::open_sinks;
 use sluice::sink::{ShardSink, StoredDoc};
 use sluice::spec::IngestionSpec;
 use std::process::ExitCode;

@@ -1,14 +1,12 @@
 //! `sluice run`: one ingestion in the foreground.
 
 use super::DataDir;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sluice::engine::{IdleOutcome, Ingestion, RuntimeOverrides, ShardStatus};
-use sluice::plugin::{builtin, CompiledPlugin, Limits, PluginEngine};
+use sluice::engine::{IdleOutcome, ShardStatus};
+use sluice::manager::{Manager, ManagerOptions};
 use sluice::spec::IngestionSpec;
-use sluice::spec::redact_secrets;
-use sluice::state::{now_ms, HistoryEntry, IngestionRecord};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,51 +26,12 @@ pub struct RunArgs {
     timeout: u64,
 }
 
-/// Resolves the spec's plugin to a compiled component.
-pub fn load_plugin(spec: &IngestionSpec, data_dir: &Path) -> anyhow::Result<CompiledPlugin> {
-    let engine = PluginEngine::with_cache(&data_dir.join("cache").join("components"))?;
-    match spec.plugin.name.as_str() {
-        name if builtin::get(name).is_some() => Ok(engine.compile(name, builtin::get(name).unwrap(), Limits::default())?),
-        other => bail!(
-            "unknown plugin {other:?}; `sluice run` knows the built-in plugins ({}); registered plugins need `sluice serve`",
-            builtin::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-        ),
-    }
-}
-
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.spec).with_context(|| format!("reading {}", args.spec.display()))?;
     let spec_json: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", args.spec.display()))?;
     let spec = IngestionSpec::from_value(&spec_json).with_context(|| format!("invalid spec {}", args.spec.display()))?;
     let store = args.data.state_store()?;
-    let previous = store.load(&spec.name)?;
-    let overrides = previous
-        .as_ref()
-        .map(|r| RuntimeOverrides { paused_shards: r.paused_shards.clone(), error_strategy: r.error_strategy })
-        .unwrap_or_default();
-    // Record the spec; a changed spec is a new history entry, as with the control plane.
-    let mut record = previous.unwrap_or_else(|| IngestionRecord {
-        name: spec.name.clone(),
-        spec: serde_json::Value::Null,
-        paused_shards: Default::default(),
-        error_strategy: None,
-        last_errors: vec![],
-        history: vec![],
-        updated_at_ms: now_ms(),
-    });
-    if record.spec != spec_json {
-        let kind = if record.history.is_empty() { "created" } else { "updated" };
-        record.history.push(HistoryEntry {
-            at_ms: now_ms(),
-            kind: kind.into(),
-            spec: redact_secrets(&spec_json),
-            detail: format!("spec from {}", args.spec.display()),
-        });
-        record.spec = spec_json;
-        record.updated_at_ms = now_ms();
-        store.save(&record)?;
-    }
 
     let interrupted = Arc::new(AtomicBool::new(false));
     {
@@ -80,18 +39,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst)).context("installing signal handler")?;
     }
 
-    let plugin = load_plugin(&spec, &args.data.data_dir)?;
-    let ingestion = Ingestion::start(spec, plugin, &args.data.data_dir, overrides)?;
-    let progress = Progress::new(ingestion.spec().shards);
+    // The same core as `sluice serve`: plugins, history and state go through
+    // the manager; only this spec's ingestion runs.
+    let manager = Manager::open_with(&args.data.data_dir, store, ManagerOptions { restore: false })?;
+    let name = spec.name.clone();
+    manager.apply(spec_json, &args.spec.display().to_string())?;
+    let progress = Progress::new(spec.shards);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout);
     let outcome = loop {
-        progress.update(&ingestion.status(), started.elapsed());
+        progress.update(&manager.state(&name)?, started.elapsed());
         if interrupted.load(Ordering::SeqCst) {
             break None;
         }
         if args.until_idle {
-            match ingestion.wait_until_idle(Duration::ZERO) {
+            match manager.wait_until_idle(&name, Duration::ZERO)? {
                 IdleOutcome::TimedOut if Instant::now() < deadline => {}
                 other => break Some(other),
             }
@@ -99,9 +61,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(100));
     };
     let elapsed = started.elapsed();
-    let name = ingestion.spec().name.clone();
     // Taken after the stop: the batches in flight are committed by then.
-    let statuses = ingestion.stop();
+    let statuses = manager.stop(&name)?;
+    manager.shutdown();
     progress.finish();
     print_summary(&name, &statuses, elapsed);
     Ok(match outcome {

@@ -1,16 +1,13 @@
 //! A running ingestion: its shards, their sinks and their threads.
 
 use super::control::{BlockedAt, DynamicSettings, ShardControl, ShardStatus};
-use super::shard::ShardWorker;
+use super::supervisor::ShardWorker;
 use crate::plugin::{CompiledPlugin, PluginError};
 use crate::pointer::StartPosition;
-use crate::sink::embedded::EmbeddedSink;
-use crate::sink::redis::RedisSink;
 use crate::sink::{ShardSink, SinkError};
-use crate::source::{check_partitions, open_source, SourceError};
-use crate::spec::{ErrorStrategy, IngestionSpec, SinkType};
+use crate::source::{check_partitions, Source, SourceError};
+use crate::spec::{ErrorStrategy, IngestionSpec, InitReset};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -23,39 +20,10 @@ pub enum EngineError {
     Sink { name: String, source: SinkError },
     #[error("ingestion {name}: {source}")]
     Plugin { name: String, source: PluginError },
+    #[error("ingestion {name}: {sinks} sinks for {shards} shards")]
+    SinkCount { name: String, sinks: usize, shards: u32 },
     #[error("ingestion {name}: no shard {shard} (it has {shards})")]
     NoSuchShard { name: String, shard: u32, shards: u32 },
-}
-
-/// The directory of shard `shard`'s embedded sink.
-pub fn sink_path(data_dir: &Path, ingestion: &str, shard: u32) -> PathBuf {
-    data_dir.join("sinks").join(ingestion).join(format!("shard-{shard}"))
-}
-
-/// Opens the shard sinks the spec names.
-pub fn open_sinks(data_dir: &Path, spec: &IngestionSpec) -> Result<Vec<Arc<dyn ShardSink>>, SinkError> {
-    let open = |shard: u32| -> Result<Arc<dyn ShardSink>, SinkError> {
-        Ok(match &spec.sink {
-            SinkType::Embedded => Arc::new(EmbeddedSink::open(&sink_path(data_dir, &spec.name, shard))?),
-            SinkType::Redis { url, key_prefix } => Arc::new(RedisSink::open(url, key_prefix, &spec.name, shard)?),
-        })
-    };
-    // Creating a store costs a few syncs (~60 ms each on the benchmark's
-    // disk): shards open in parallel, a few at a time.
-    const PARALLEL_OPENS: u32 = 8;
-    let mut sinks = Vec::with_capacity(spec.shards as usize);
-    for first in (0..spec.shards).step_by(PARALLEL_OPENS as usize) {
-        let last = (first + PARALLEL_OPENS).min(spec.shards);
-        let opened: Vec<_> = std::thread::scope(|scope| {
-            let open = &open;
-            let handles: Vec<_> = (first..last).map(|shard| scope.spawn(move || open(shard))).collect();
-            handles.into_iter().map(|h| h.join().expect("opening a sink panicked")).collect()
-        });
-        for sink in opened {
-            sinks.push(sink?);
-        }
-    }
-    Ok(sinks)
 }
 
 /// Runtime settings that override the spec (kept in the state store).
@@ -83,23 +51,34 @@ pub struct Ingestion {
 }
 
 impl Ingestion {
-    /// Validates the source and plugin config, opens the sinks and starts every shard.
+    /// Checks what can be checked before anything is written: every
+    /// partition of the source has a shard, and the plugin accepts the
+    /// ingestion's configuration.
+    pub fn check(spec: &IngestionSpec, plugin: &CompiledPlugin, source: &dyn Source) -> Result<(), EngineError> {
+        let name = spec.name.clone();
+        check_partitions(source, spec.shards).map_err(|source| EngineError::Source { name: name.clone(), source })?;
+        // A configuration the plugin rejects is an error now, not in every shard later.
+        let plugin = plugin.with_limits(spec.plugin.limits);
+        plugin.instantiate(&spec.plugin_config()).map_err(|source| EngineError::Plugin { name, source })?;
+        Ok(())
+    }
+
+    /// Starts every shard on an opened source and its sinks (one per
+    /// shard, in shard order). Call [`Ingestion::check`] first (the wiring
+    /// does): start does not repeat it.
     pub fn start(
         spec: IngestionSpec,
         plugin: CompiledPlugin,
-        data_dir: &Path,
+        source: Arc<dyn Source>,
+        sinks: Vec<Arc<dyn ShardSink>>,
         overrides: RuntimeOverrides,
     ) -> Result<Self, EngineError> {
         let name = spec.name.clone();
+        if sinks.len() != spec.shards as usize {
+            return Err(EngineError::SinkCount { name, sinks: sinks.len(), shards: spec.shards });
+        }
         let plugin = plugin.with_limits(spec.plugin.limits);
-        let source: Arc<dyn crate::source::Source> = open_source(&spec)
-            .map_err(|source| EngineError::Source { name: name.clone(), source })?
-            .into();
-        check_partitions(source.as_ref(), spec.shards).map_err(|source| EngineError::Source { name: name.clone(), source })?;
         let plugin_config = spec.plugin_config();
-        // A configuration the plugin rejects is an error now, not in every shard later.
-        plugin.instantiate(&plugin_config).map_err(|source| EngineError::Plugin { name: name.clone(), source })?;
-        let sinks = open_sinks(data_dir, &spec).map_err(|source| EngineError::Sink { name: name.clone(), source })?;
         let settings = DynamicSettings {
             error_strategy: overrides.error_strategy.unwrap_or(spec.error_strategy),
             max_batch_size: spec.max_batch_size,
@@ -119,7 +98,7 @@ impl Ingestion {
                 sink,
                 plugin: plugin.clone(),
                 plugin_config: plugin_config.clone(),
-                init_reset: spec.init_reset.clone(),
+                init_reset: init_position(&spec.init_reset),
                 queue_batches,
                 decoders: spec.num_processor_threads,
             };
@@ -216,22 +195,9 @@ impl Ingestion {
 
     /// Waits until every shard is idle (or blocked), or `timeout` passes.
     pub fn wait_until_idle(&self, timeout: Duration) -> IdleOutcome {
-        let deadline = Instant::now() + timeout;
-        for c in &self.controls {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if !c.wait_until(left, |s| s.idle || s.blocked.is_some()) {
-                return IdleOutcome::TimedOut;
-            }
-        }
-        let blocked: Vec<_> = self
-            .controls
-            .iter()
-            .filter_map(|c| c.status().blocked.map(|b| (c.shard, b)))
-            .collect();
-        if blocked.is_empty() { IdleOutcome::Idle } else { IdleOutcome::Blocked(blocked) }
+        wait_until_idle(&self.controls, timeout)
     }
 
-    /// Stops every shard after its current batch and waits for them.
     /// Stops every shard (each finishes its batch in flight) and returns
     /// the final status, with every commit made before the stop.
     pub fn stop(mut self) -> Vec<ShardStatus> {
@@ -255,3 +221,26 @@ impl Drop for Ingestion {
     }
 }
 
+
+/// Waits until every shard of `controls` is idle (or blocked), or `timeout` passes.
+pub fn wait_until_idle(controls: &[Arc<ShardControl>], timeout: Duration) -> IdleOutcome {
+    let deadline = Instant::now() + timeout;
+    for c in controls {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !c.wait_until(left, |s| s.idle || s.blocked.is_some()) {
+            return IdleOutcome::TimedOut;
+        }
+    }
+    let blocked: Vec<_> = controls.iter().filter_map(|c| c.status().blocked.map(|b| (c.shard, b))).collect();
+    if blocked.is_empty() { IdleOutcome::Idle } else { IdleOutcome::Blocked(blocked) }
+}
+
+/// Where a shard with no checkpoint starts, from `pointer.init.reset`.
+fn init_position(reset: &InitReset) -> StartPosition {
+    match reset {
+        InitReset::Earliest => StartPosition::Earliest,
+        InitReset::Latest => StartPosition::Latest,
+        InitReset::ResetByOffset(p) => StartPosition::At(p.clone()),
+        InitReset::ResetByTimestamp(t) => StartPosition::Timestamp(*t),
+    }
+}

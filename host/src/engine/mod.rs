@@ -1,14 +1,22 @@
-//! The engine: runs ingestions, shard by shard.
+//! The engine: runs ingestions, shard by shard, on opened sources and sinks.
 //!
-//! `ingestion` starts and controls an ingestion's shards; `shard` is one
-//! shard's supervisor, poller and processor; `processor` plans a decoded batch
-//! under the error policy; `control` is the state a shard shares with its
-//! controllers.
+//! `ingestion` starts and controls an ingestion's shards; each shard has a
+//! `supervisor` that runs `session`s, and a session is a pipeline of three
+//! stages, one way: the `poller` (source -> bounded queue), the `decoders`
+//! (plugin; `processor::plan` applies the error policy) and the `committer`
+//! (sink, atomically with the checkpoint). `control` is the state a shard
+//! shares with its controllers.
 
 pub mod control;
+mod committer;
+mod decoders;
 pub mod ingestion;
+mod poller;
 pub mod processor;
-pub mod shard;
+mod session;
+mod shard_error;
+mod supervisor;
 
 pub use control::{BlockCause, BlockedAt, DynamicSettings, PollerState, ShardControl, ShardStatus};
-pub use ingestion::{open_sinks, sink_path, EngineError, IdleOutcome, Ingestion, RuntimeOverrides};
+pub use ingestion::{EngineError, IdleOutcome, Ingestion, RuntimeOverrides};
+pub use shard_error::ShardError;

@@ -189,8 +189,6 @@ impl ShardSink for EmbeddedSink {
     fn commit(&self, batch: CommitBatch) -> Result<SinkMeta, SinkError> {
         let mut committed = self.meta.lock().unwrap_or_else(|p| p.into_inner());
         let store = self.ensure(&mut committed)?;
-        let mut meta = committed.clone();
-        let mut counters = batch.counters;
         let mut wb = store.db.batch().durability(Some(PersistMode::SyncAll));
         // A fjall write batch does not read its own writes; plan_writes keeps
         // an overlay so a later op on the same id sees the earlier one.
@@ -215,15 +213,10 @@ impl ShardSink for EmbeddedSink {
                 None => wb.remove(&store.docs, *id),
             }
         }
-        counters.total_version_conflicts_count += planned.version_conflicts;
-        counters.total_ops_applied_count += planned.ops_applied;
-        meta.live_docs = meta.live_docs.checked_add_signed(planned.live_delta).expect("live count never negative");
         for d in &batch.dropped {
             wb.insert(&store.dropped, d.pointer.sort_key(), serde_json::to_vec(d).expect("serializes"));
         }
-        meta.counters.add(&counters);
-        meta.resume = Some(StartPosition::After(batch.last_pointer.clone()));
-        meta.last_pointer = Some(batch.last_pointer);
+        let meta = committed.advance(&batch, &planned);
         wb.insert(&store.meta, META_KEY, meta.encode());
         match wb.commit() {
             Ok(()) => {

@@ -6,6 +6,7 @@
 //! nothing: on restart the shard resumes right after the committed pointer.
 
 pub mod embedded;
+pub mod memory;
 pub mod redis;
 pub mod versioning;
 
@@ -101,6 +102,22 @@ impl SinkMeta {
         let mut out = format!("crc32={:08x} ", crc32fast::hash(&json)).into_bytes();
         out.extend_from_slice(&json);
         out
+    }
+
+    /// The meta after committing `batch` whose document writes were
+    /// `planned`: counters (with the sink's own version conflicts and
+    /// applied ops), live documents and the checkpoint. Every sink advances
+    /// its meta with this one function, so exactly-once means the same in each.
+    pub fn advance(&self, batch: &CommitBatch, planned: &PlannedWrites<'_>) -> SinkMeta {
+        let mut meta = self.clone();
+        let mut counters = batch.counters;
+        counters.total_version_conflicts_count += planned.version_conflicts;
+        counters.total_ops_applied_count += planned.ops_applied;
+        meta.counters.add(&counters);
+        meta.live_docs = meta.live_docs.checked_add_signed(planned.live_delta).expect("live count never negative");
+        meta.resume = Some(StartPosition::After(batch.last_pointer.clone()));
+        meta.last_pointer = Some(batch.last_pointer.clone());
+        meta
     }
 
     /// Reads [`SinkMeta::encode`]'s form; the error says what is wrong.

@@ -220,14 +220,7 @@ impl ShardSink for RedisSink {
                 }),
                 None => Ok(None),
             })?;
-            let mut meta = expected.clone();
-            let mut counters = batch.counters;
-            counters.total_version_conflicts_count += planned.version_conflicts;
-            counters.total_ops_applied_count += planned.ops_applied;
-            meta.counters.add(&counters);
-            meta.live_docs = meta.live_docs.checked_add_signed(planned.live_delta).expect("live count never negative");
-            meta.resume = Some(StartPosition::After(batch.last_pointer.clone()));
-            meta.last_pointer = Some(batch.last_pointer.clone());
+            let meta = expected.advance(&batch, &planned);
             let mut pipe = redis::pipe();
             pipe.atomic();
             // Every id written joins the scan index (again: ZADD of a member

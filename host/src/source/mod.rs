@@ -7,9 +7,10 @@
 pub mod file;
 pub mod kafka;
 pub mod kinesis;
+pub mod vec;
 
 use crate::pointer::{Pointer, StartPosition};
-use crate::spec::{IngestionSpec, SourceType};
+use crate::spec::SourceType;
 use std::time::Duration;
 
 /// A header attached to a message.
@@ -87,17 +88,6 @@ pub trait Source: Send + Sync {
 pub trait PartitionReader: Send {
     /// Returns up to `max` messages, waiting at most `timeout` for the first one.
     fn poll(&mut self, max: usize, timeout: Duration) -> Result<Batch, SourceError>;
-}
-
-/// Builds the source a spec names.
-pub fn open_source(spec: &IngestionSpec) -> Result<Box<dyn Source>, SourceError> {
-    match spec.source_type {
-        SourceType::File => Ok(Box::new(
-            file::FileSource::from_params(&spec.params)?.with_max_line_bytes(spec.plugin.limits.max_message_bytes()),
-        )),
-        SourceType::Kafka => Ok(Box::new(kafka::KafkaSource::from_params(&spec.params)?)),
-        SourceType::Kinesis => Ok(Box::new(kinesis::KinesisSource::from_params(&spec.params)?)),
-    }
 }
 
 /// Checks that every partition has a shard.

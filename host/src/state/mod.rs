@@ -5,6 +5,7 @@
 //! positions are NOT here: they live in the shard sinks, committed together.
 
 pub mod file;
+pub mod memory;
 pub mod redis;
 
 use crate::pointer::Pointer;

@@ -1,0 +1,53 @@
+//! The poller: the first stage of a session. It reads batches from the
+//! partition into a bounded queue; a full queue blocks it, so the backlog
+//! stays in the stream (backpressure).
+
+use super::control::ShardControl;
+use crate::source::{Batch, PartitionReader, SourceError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::Duration;
+
+/// The longest a poller waits inside a source before checking for stop/pause.
+const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Reads batches into `tx` until told to stop, the queue's reader goes
+/// away, the partition closes, or the source fails (the error is sent on).
+pub(super) fn poll_loop(
+    mut reader: Box<dyn PartitionReader>,
+    control: &ShardControl,
+    tx: &SyncSender<Result<Batch, SourceError>>,
+    stop: &AtomicBool,
+) {
+    // Empty polls are only worth sending once, to report "caught up".
+    let mut reported_caught_up = false;
+    while !stop.load(Ordering::Relaxed) && !control.should_end_session() {
+        let settings = control.settings();
+        // Waits are sliced so that a stop or pause is noticed quickly; an
+        // empty poll costs nothing.
+        match reader.poll(settings.max_batch_size, settings.poll_timeout.min(STOP_CHECK_INTERVAL)) {
+            Ok(batch) => {
+                control.set_source_lag(batch.pointer_lag, batch.time_lag_ms);
+                let closed = batch.closed;
+                if batch.messages.is_empty() && !closed {
+                    if !batch.caught_up || reported_caught_up {
+                        continue;
+                    }
+                    reported_caught_up = true;
+                } else {
+                    reported_caught_up = batch.caught_up;
+                    control.add_polled(batch.messages.len() as u64);
+                }
+                // A closed partition has nothing more: the poller ends.
+                if tx.send(Ok(batch)).is_err() || closed {
+                    return;
+                }
+            }
+            Err(e) => {
+                control.add_consumer_error();
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
+}

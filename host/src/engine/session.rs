@@ -1,0 +1,168 @@
+//! A session: one run of a shard's pipeline from the sink's checkpoint.
+//!
+//! The poller thread pulls batches into a bounded queue, the processor (this
+//! thread) hands them to the decoders and the decoded batches, in order, to
+//! the committer thread. Decoding batch n+1 overlaps the durable commit of
+//! batch n. A session ends on stop, pause, reset, a blocking message or an
+//! error, and only once its committer has committed everything handed to it
+//! (or failed). Everything not committed is simply read again by the next
+//! session, so nothing is lost or doubled.
+
+use super::committer::{Committer, Pipeline, Planned};
+use super::control::{BlockCause, BlockedAt, PollerState};
+use super::decoders::Decoders;
+use super::poller::poll_loop;
+use super::shard_error::ShardError;
+use super::supervisor::ShardWorker;
+use crate::plugin::PluginInstance;
+use crate::sink::SinkMeta;
+use crate::source::{Batch, SourceError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Planned batches that may wait for the committer. More waiting batches make
+/// bigger group commits when the sink is slower than decoding; each holds up
+/// to `poll.max_batch_size` decoded messages.
+const COMMIT_QUEUE_BATCHES: usize = 4;
+
+pub(super) enum SessionEnd {
+    /// Stop, pause or reset requested.
+    Interrupted,
+    Blocked(BlockedAt),
+    /// The partition is closed for good and fully committed.
+    Closed,
+}
+
+impl ShardWorker {
+    pub(super) fn session(&self, instances: &mut [PluginInstance]) -> Result<SessionEnd, ShardError> {
+        let shard = self.control.shard;
+        self.control.set_state(PollerState::Starting);
+        let meta = self.sink.meta()?;
+        let start = meta.resume.clone().unwrap_or_else(|| self.init_reset.clone());
+        tracing::debug!(shard, %start, "session starts");
+        let reader = match self.source.open(shard, start.clone()) {
+            Err(SourceError::PositionLost { position, reason }) => {
+                return Ok(SessionEnd::Blocked(position_lost(&meta, position, reason)));
+            }
+            other => other?,
+        };
+        let (tx, rx) = sync_channel(self.queue_batches.max(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let poller = {
+            let (control, stop) = (self.control.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("sluice-poll-{shard}"))
+                .spawn(move || poll_loop(reader, &control, &tx, &stop))
+                .expect("spawn poller")
+        };
+        let pipeline = Arc::new(Pipeline::default());
+        let (commit_tx, commit_rx) = sync_channel(COMMIT_QUEUE_BATCHES);
+        let committer = {
+            let committer = Committer {
+                control: self.control.clone(),
+                source: self.source.clone(),
+                sink: self.sink.clone(),
+                pipeline: pipeline.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("sluice-commit-{shard}"))
+                .spawn(move || committer.run(commit_rx))
+                .expect("spawn committer")
+        };
+        self.control.set_state(PollerState::Polling);
+        let result = std::thread::scope(|scope| {
+            let mut decoders = Decoders::start(scope, instances, &self.control, &self.plugin_config);
+            let end = self.process(&mut decoders, &meta, &rx, &commit_tx, &pipeline);
+            decoders.finish();
+            end
+        });
+        stop.store(true, Ordering::Relaxed);
+        drop(rx); // unblocks a poller waiting on a full queue
+        // The committer commits what was already planned, then ends: the
+        // session is over only when nothing of it can still be committed.
+        drop(commit_tx);
+        let _ = committer.join();
+        let _ = poller.join();
+        match pipeline.take_error() {
+            // A failed commit ends the session whatever else happened: it
+            // resumes from the checkpoint that really is in the sink.
+            Some(e) => Err(e.into()),
+            None => result,
+        }
+    }
+
+    /// The processor loop: batches from the poller go to the decoders, and
+    /// decoded batches, in stream order, to the committer. A batch that
+    /// blocks ends the session; later batches already decoded are dropped
+    /// (read again by the next session).
+    fn process(
+        &self,
+        decoders: &mut Decoders<'_>,
+        meta: &SinkMeta,
+        batches: &Receiver<Result<Batch, SourceError>>,
+        commits: &SyncSender<Planned>,
+        pipeline: &Pipeline,
+    ) -> Result<SessionEnd, ShardError> {
+        loop {
+            // Hand decoded batches to the committer, in order (waiting
+            // when every decoder is busy).
+            while let Some(result) = decoders.next() {
+                if let Some(end) = pipeline.hand_over(commits, result?)? {
+                    return Ok(end);
+                }
+            }
+            if decoders.in_flight() == 0 {
+                self.control.set_state(PollerState::Polling);
+            }
+            if self.control.should_end_session() || pipeline.failed() {
+                // (a committer error is returned by the caller)
+                return Ok(SessionEnd::Interrupted);
+            }
+            // While decoders work, come back soon to collect their results.
+            let wait = if decoders.in_flight() > 0 { Duration::from_millis(1) } else { Duration::from_millis(50) };
+            let batch = match self.next_batch(meta, batches, wait) {
+                Ok(Some(batch)) => batch,
+                Ok(None) => continue,
+                Err(end) => return end,
+            };
+            let mut swap = None;
+            if !batch.messages.is_empty() {
+                pipeline.begin_batch(&self.control);
+                self.control.set_state(PollerState::Processing);
+                // A batch boundary: nothing of this batch was decoded yet.
+                swap = self.control.take_pending_plugin();
+            }
+            decoders.dispatch(batch, self.control.settings().error_strategy, swap)?;
+        }
+    }
+
+    /// The next batch from the poller; `Err` ends the session.
+    fn next_batch(
+        &self,
+        meta: &SinkMeta,
+        batches: &Receiver<Result<Batch, SourceError>>,
+        wait: Duration,
+    ) -> Result<Option<Batch>, Result<SessionEnd, ShardError>> {
+        match batches.recv_timeout(wait) {
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) if self.control.should_end_session() => Err(Ok(SessionEnd::Interrupted)),
+            Err(RecvTimeoutError::Disconnected) => Err(Err(ShardError::PollerGone)),
+            Ok(Err(SourceError::PositionLost { position, reason })) => {
+                Err(Ok(SessionEnd::Blocked(position_lost(meta, position, reason))))
+            }
+            Ok(Err(e)) => Err(Err(e.into())),
+            Ok(Ok(batch)) => Ok(Some(batch)),
+        }
+    }
+}
+
+/// The block of a shard whose resume position is gone from the stream.
+fn position_lost(meta: &SinkMeta, position: String, reason: String) -> BlockedAt {
+    BlockedAt {
+        pointer: meta.last_pointer.clone().unwrap_or_default(),
+        reason: format!("cannot resume at {position}: {reason}; resume the shard with a pointer reset"),
+        cause: BlockCause::PositionLost,
+    }
+}

@@ -1,0 +1,335 @@
+//! An ingestion's life: create, update, pause, resume with pointer resets,
+//! delete; its state, statistics and history.
+
+use super::rules::{check_no_redacted, check_shards, merge, static_change, UPDATABLE};
+use super::{ActivePlugin, IngestionInfo, Managed, Manager, ManagerError, ResetRequest, Result};
+use crate::engine::{IdleOutcome, PollerState, RuntimeOverrides, ShardStatus};
+use crate::spec::{flat_settings, redact_secrets, IngestionSpec, SinkType};
+use crate::state::{now_ms, HistoryEntry, IngestionRecord};
+use crate::stats::PollingIngestStats;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// How long pause and resume wait for the shards to act.
+const SHARD_ACK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a delete left behind, in words for the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// `None` when nothing is left (the data was deleted, or lives in no
+    /// place this host owns).
+    pub data_left: Option<String>,
+}
+
+impl Manager {
+    /// Starts an ingestion; a failure to start is kept as its `start_error`.
+    pub(super) fn launch(&self, record: IngestionRecord, spec: IngestionSpec) -> Managed {
+        let (plugin, start) = match self.plugins.resolve(&spec) {
+            Ok((active, compiled)) => {
+                let overrides =
+                    RuntimeOverrides { paused_shards: record.paused_shards.clone(), error_strategy: record.error_strategy };
+                let started = crate::wiring::start(self.wiring.as_ref(), spec.clone(), compiled, overrides);
+                (active, started.map_err(|e| e.to_string()))
+            }
+            Err(e) => (
+                ActivePlugin {
+                    name: spec.plugin.name.clone(),
+                    version: spec.plugin.version.clone().unwrap_or_default(),
+                    sha256: String::new(),
+                },
+                Err(e.to_string()),
+            ),
+        };
+        let (running, start_error) = match start {
+            Ok(i) => (Some(i), None),
+            Err(e) => (None, Some(e)),
+        };
+        Managed { record, spec, plugin, running, start_error, retry: None }
+    }
+
+    pub fn create(&self, spec_json: Value) -> Result<IngestionInfo> {
+        let spec = IngestionSpec::from_value(&spec_json)?;
+        check_no_redacted(&spec)?;
+        if self.lock().contains_key(&spec.name) {
+            return Err(ManagerError::AlreadyExists(format!("ingestion {} already exists", spec.name)));
+        }
+        // Fail before writing anything if the plugin is not usable.
+        self.plugins.resolve(&spec)?;
+        let now = now_ms();
+        let record = IngestionRecord {
+            name: spec.name.clone(),
+            spec: spec_json.clone(),
+            paused_shards: Default::default(),
+            error_strategy: None,
+            last_errors: vec![],
+            history: vec![HistoryEntry { at_ms: now, kind: "created".into(), spec: redact_secrets(&spec_json), detail: String::new() }],
+            updated_at_ms: now,
+        };
+        let managed = self.launch(record, spec);
+        if let Some(e) = managed.start_error.clone() {
+            // Nothing was stored: the caller fixes the spec and tries again.
+            return Err(ManagerError::InvalidArgument(e));
+        }
+        self.store.save(&managed.record)?;
+        let info = managed.info();
+        let mut map = self.lock();
+        if map.contains_key(&info.name) {
+            return Err(ManagerError::AlreadyExists(format!("ingestion {} already exists", info.name)));
+        }
+        map.insert(info.name.clone(), managed);
+        Ok(info)
+    }
+
+    /// Runs the ingestion a spec describes, as `sluice run` does: the first
+    /// time it is created; after that the stored ingestion continues, and a
+    /// changed spec is recorded in its history. `source` says where the spec
+    /// came from (for the history).
+    pub fn apply(&self, spec_json: Value, source: &str) -> Result<IngestionInfo> {
+        let spec = IngestionSpec::from_value(&spec_json)?;
+        check_no_redacted(&spec)?;
+        if self.lock().contains_key(&spec.name) {
+            return Err(ManagerError::AlreadyExists(format!("ingestion {} is already running", spec.name)));
+        }
+        let now = now_ms();
+        let mut record = self.store.load(&spec.name)?.unwrap_or_else(|| IngestionRecord {
+            name: spec.name.clone(),
+            spec: Value::Null,
+            paused_shards: Default::default(),
+            error_strategy: None,
+            last_errors: vec![],
+            history: vec![],
+            updated_at_ms: now,
+        });
+        if record.spec != spec_json {
+            let kind = if record.history.is_empty() { "created" } else { "updated" };
+            record.history.push(HistoryEntry {
+                at_ms: now,
+                kind: kind.into(),
+                spec: redact_secrets(&spec_json),
+                detail: format!("spec from {source}"),
+            });
+            record.spec = spec_json;
+            record.updated_at_ms = now;
+        }
+        let managed = self.launch(record, spec);
+        if let Some(e) = managed.start_error.clone() {
+            return Err(ManagerError::InvalidArgument(e));
+        }
+        self.store.save(&managed.record)?;
+        let info = managed.info();
+        self.lock().insert(info.name.clone(), managed);
+        Ok(info)
+    }
+
+    pub fn get(&self, name: &str) -> Result<IngestionInfo> {
+        self.with(name, |m| Ok(m.info()))
+    }
+
+    pub fn list(&self) -> Vec<IngestionInfo> {
+        self.lock().values().map(Managed::info).collect()
+    }
+
+    /// Applies dynamic settings (`error_strategy`, `poll.max_batch_size`,
+    /// `poll.timeout`, `sluice.plugin.version`) without a restart. `update` is
+    /// a partial spec body, e.g. `{"settings": {"index.ingestion_source.error_strategy": "DROP"}}`.
+    /// A static setting is refused with its name.
+    pub fn update(&self, name: &str, update: Value) -> Result<IngestionInfo> {
+        let obj = update.as_object().ok_or_else(|| ManagerError::InvalidArgument("the update must be a JSON object".into()))?;
+        if let Some(key) = obj.keys().find(|k| *k != "settings" && *k != "sluice") {
+            return Err(ManagerError::FailedPrecondition(format!(
+                "[{key}] cannot be changed on a running ingestion; updatable: {UPDATABLE}"
+            )));
+        }
+        let mut map = self.lock();
+        let m = map.get_mut(name).ok_or_else(|| ManagerError::NotFound(format!("no ingestion named {name}")))?;
+        let mut new_json = m.record.spec.clone();
+        if let Some(settings) = obj.get("settings") {
+            let mut merged = flat_settings(&new_json["settings"])?;
+            merged.extend(flat_settings(settings)?);
+            new_json["settings"] = Value::Object(merged.into_iter().collect());
+        }
+        if let Some(sluice) = obj.get("sluice") {
+            merge(&mut new_json["sluice"], sluice);
+        }
+        let new_spec = IngestionSpec::from_value(&new_json)?;
+        if let Some(setting) = static_change(&m.spec, &new_spec) {
+            return Err(ManagerError::FailedPrecondition(format!(
+                "setting [{setting}] is static: it cannot change on a running ingestion (delete and re-create it)"
+            )));
+        }
+        let running = m.running()?;
+        let swap = if new_spec.plugin.version != m.spec.plugin.version {
+            let (active, compiled) = self.plugins.resolve(&new_spec)?;
+            running.swap_plugin(compiled).map_err(|e| ManagerError::FailedPrecondition(e.to_string()))?;
+            Some(active)
+        } else {
+            None
+        };
+        running.update_settings(|s| {
+            s.error_strategy = new_spec.error_strategy;
+            s.max_batch_size = new_spec.max_batch_size;
+            s.poll_timeout = new_spec.poll_timeout();
+        });
+        let mut detail = vec![];
+        if new_spec.error_strategy != m.spec.error_strategy {
+            detail.push(format!("error_strategy {}", new_spec.error_strategy.as_str()));
+        }
+        if new_spec.max_batch_size != m.spec.max_batch_size {
+            detail.push(format!("poll.max_batch_size {}", new_spec.max_batch_size));
+        }
+        if new_spec.poll_timeout_ms != m.spec.poll_timeout_ms {
+            detail.push(format!("poll.timeout {}", new_spec.poll_timeout_ms));
+        }
+        if let Some(active) = swap {
+            detail.push(format!("plugin {} {} ({})", active.name, active.version, &active.sha256[..active.sha256.len().min(12)]));
+            m.plugin = active;
+        }
+        let now = now_ms();
+        m.record.spec = new_json;
+        // The spec now says the policy; a runtime override would hide it.
+        m.record.error_strategy = None;
+        m.record.updated_at_ms = now;
+        m.record.history.push(HistoryEntry { at_ms: now, kind: "updated".into(), spec: redact_secrets(&m.record.spec), detail: detail.join(", ") });
+        m.spec = new_spec;
+        self.store.save(&m.record)?;
+        Ok(m.info())
+    }
+
+    /// Stops an ingestion and forgets it; with `delete_data`, its sinks too.
+    /// The outcome says what was left behind.
+    pub fn delete(&self, name: &str, delete_data: bool) -> Result<DeleteOutcome> {
+        let managed = self.lock().remove(name).ok_or_else(|| ManagerError::NotFound(format!("no ingestion named {name}")))?;
+        if let Some(i) = managed.running {
+            i.stop();
+        }
+        self.store.delete(name)?;
+        let data_left = match (self.wiring.local_data(&managed.spec), &managed.spec.sink) {
+            (Some(dir), _) if delete_data => {
+                self.wiring
+                    .delete_local_data(&managed.spec)
+                    .map_err(|e| ManagerError::Internal(format!("deleting {}: {e}", dir.display())))?;
+                None
+            }
+            (Some(dir), _) => Some(format!(
+                "the documents and checkpoints of {name} are kept in {}; a new ingestion named {name} refuses them \
+                 (its sinks belong to this incarnation) until they are deleted (remove that directory) or adopted explicitly",
+                dir.display()
+            )),
+            (None, SinkType::Redis { key_prefix, .. }) => Some(format!(
+                "the documents and checkpoints of {name} stay in Redis under {key_prefix}:{name}:*; a new ingestion named \
+                 {name} refuses them until they are deleted there or adopted explicitly"
+            )),
+            (None, SinkType::Embedded) => None,
+        };
+        tracing::info!(ingestion = name, delete_data, "ingestion deleted");
+        Ok(DeleteOutcome { data_left })
+    }
+
+    pub fn history(&self, name: &str) -> Result<Vec<HistoryEntry>> {
+        self.with(name, |m| Ok(m.record.history.iter().map(|h| HistoryEntry { spec: redact_secrets(&h.spec), ..h.clone() }).collect()))
+    }
+
+    /// Pauses the listed shards (all when empty). Remembered across restarts.
+    /// Returns once those shards have stopped: a batch in flight is committed
+    /// first, and nothing is committed after the return (so a caller that
+    /// pauses, then reads the pointers, sees them stay put).
+    pub fn pause(&self, name: &str, shards: &[u32]) -> Result<()> {
+        let controls = self.with(name, |m| {
+            check_shards(&m.spec, shards)?;
+            let list: Vec<u32> = if shards.is_empty() { (0..m.spec.shards).collect() } else { shards.to_vec() };
+            let running = m.running()?;
+            running.pause(Some(&list)).map_err(|e| ManagerError::InvalidArgument(e.to_string()))?;
+            let controls: Vec<_> = list.iter().map(|s| running.shards()[*s as usize].clone()).collect();
+            m.record.paused_shards.extend(list);
+            m.record.updated_at_ms = now_ms();
+            self.store.save(&m.record)?;
+            Ok(controls)
+        })?;
+        for c in controls {
+            // PAUSED once its session ended; one resumed or stopped meanwhile is not waited for.
+            let stopped =
+                c.wait_until(SHARD_ACK_TIMEOUT, |s| !s.paused || matches!(s.state, PollerState::Paused | PollerState::Closed));
+            if !stopped {
+                return Err(ManagerError::Internal(format!("shard {} of {name} did not pause within 30 s", c.shard)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Resumes the listed shards (all when empty), first moving the pointers
+    /// of the shards in `resets`, which must be paused (as in OpenSearch).
+    /// Returns once the resets are durably applied to the sinks.
+    pub fn resume(&self, name: &str, shards: &[u32], resets: &[ResetRequest]) -> Result<()> {
+        let controls = self.with(name, |m| {
+            check_shards(&m.spec, shards)?;
+            check_shards(&m.spec, &resets.iter().map(|r| r.shard).collect::<Vec<_>>())?;
+            let list: Vec<u32> = if shards.is_empty() { (0..m.spec.shards).collect() } else { shards.to_vec() };
+            let mut positions = Vec::new();
+            for r in resets {
+                if !m.record.paused_shards.contains(&r.shard) {
+                    return Err(ManagerError::FailedPrecondition(format!(
+                        "shard {} of {name} is not paused: pause it before resetting its pointer",
+                        r.shard
+                    )));
+                }
+                if !list.contains(&r.shard) {
+                    return Err(ManagerError::InvalidArgument(format!(
+                        "shard {} has a reset but is not among the shards to resume",
+                        r.shard
+                    )));
+                }
+                positions.push((r.shard, r.position().map_err(ManagerError::InvalidArgument)?));
+            }
+            let running = m.running()?;
+            running.resume(Some(&list), &positions).map_err(|e| ManagerError::InvalidArgument(e.to_string()))?;
+            let controls: Vec<_> = positions.iter().map(|(s, _)| running.shards()[*s as usize].clone()).collect();
+            let now = now_ms();
+            for (shard, position) in &positions {
+                m.record.history.push(HistoryEntry {
+                    at_ms: now,
+                    kind: "reset".into(),
+                    spec: redact_secrets(&m.record.spec),
+                    detail: format!("shard {shard} reset to {position}"),
+                });
+            }
+            for s in &list {
+                m.record.paused_shards.remove(s);
+            }
+            m.record.updated_at_ms = now;
+            self.store.save(&m.record)?;
+            Ok(controls)
+        })?;
+        let deadline = Instant::now() + SHARD_ACK_TIMEOUT;
+        for c in controls {
+            if !c.wait_reset_applied(deadline.saturating_duration_since(Instant::now())) {
+                let why = c.status().last_error.map(|e| format!(": {}", e.message)).unwrap_or_default();
+                return Err(ManagerError::Internal(format!("shard {} did not apply its reset in 30 s{why}", c.shard)));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn state(&self, name: &str) -> Result<Vec<ShardStatus>> {
+        self.with(name, |m| Ok(m.running()?.status()))
+    }
+
+    /// `polling_ingest_stats` per shard.
+    pub fn stats(&self, name: &str) -> Result<Vec<(u32, PollingIngestStats)>> {
+        Ok(self.state(name)?.iter().map(|s| (s.shard, PollingIngestStats::new(&s.meta.counters, Some(&s.consumer)))).collect())
+    }
+
+    /// Waits until every shard of `name` is idle (or blocked), at most `timeout`.
+    pub fn wait_until_idle(&self, name: &str, timeout: Duration) -> Result<IdleOutcome> {
+        // The wait happens outside the lock: shards report through their controls.
+        let controls = self.with(name, |m| Ok(m.running()?.shards().to_vec()))?;
+        Ok(crate::engine::ingestion::wait_until_idle(&controls, timeout))
+    }
+
+    /// Stops one ingestion and keeps it stored (to run again later); returns
+    /// each shard's final status, with every commit made before the stop.
+    pub fn stop(&self, name: &str) -> Result<Vec<ShardStatus>> {
+        let running = self.with(name, |m| Ok(m.running.take()))?;
+        self.lock().remove(name);
+        Ok(running.map(|i| i.stop()).unwrap_or_default())
+    }
+}

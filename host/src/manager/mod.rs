@@ -1,0 +1,184 @@
+//! The manager: every ingestion of a host, their state and their plugins.
+//!
+//! This is the core the control plane adapts (gRPC knows nothing below this
+//! line, and this module knows nothing of gRPC). One file per job:
+//! `lifecycle` (create, update, pause, resume with resets, delete, state),
+//! `restarter` (restore on open; retry ingestions that could not start),
+//! `documents` (reads), `plugins` (the registry), `export` (state export,
+//! import and reset), `rules` (what an update may change). Every change is
+//! written to the state store before it is acknowledged, and on open the
+//! manager restores each ingestion exactly as it was left (a paused shard
+//! stays paused).
+
+mod documents;
+mod export;
+mod info;
+mod lifecycle;
+mod plugins;
+mod restarter;
+mod rules;
+
+pub use export::{IngestionExport, ShardExport, StateExport, EXPORT_FORMAT};
+pub use info::{ActivePlugin, IngestionInfo, ResetMode, ResetRequest};
+pub use lifecycle::DeleteOutcome;
+pub use plugins::{PluginRegistry, BUILTIN_VERSION};
+
+use crate::engine::Ingestion;
+use crate::spec::{IngestionSpec, SpecError};
+use crate::state::{IngestionRecord, StateError, StateStore};
+use crate::wiring::{DiskWiring, Wiring};
+use restarter::Retry;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// What went wrong, classified the way callers need to react.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<SpecError> for ManagerError {
+    fn from(e: SpecError) -> Self {
+        ManagerError::InvalidArgument(format!("invalid spec: {e}"))
+    }
+}
+
+impl From<StateError> for ManagerError {
+    fn from(e: StateError) -> Self {
+        ManagerError::Internal(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ManagerError>;
+
+/// How a manager opens.
+#[derive(Clone, Copy, Debug)]
+pub struct ManagerOptions {
+    /// Start every ingestion the state store holds (`sluice serve`), or
+    /// none until asked (`sluice run`, which runs one).
+    pub restore: bool,
+}
+
+impl Default for ManagerOptions {
+    fn default() -> Self {
+        ManagerOptions { restore: true }
+    }
+}
+
+/// One ingestion as the manager holds it.
+struct Managed {
+    record: IngestionRecord,
+    spec: IngestionSpec,
+    plugin: ActivePlugin,
+    running: Option<Ingestion>,
+    start_error: Option<String>,
+    /// When to try starting it again, if it could not start.
+    retry: Option<Retry>,
+}
+
+impl Managed {
+    fn info(&self) -> IngestionInfo {
+        IngestionInfo {
+            name: self.spec.name.clone(),
+            spec: crate::spec::redact_secrets(&self.record.spec),
+            shards: self.spec.shards,
+            source_type: self.spec.source_type,
+            plugin: self.plugin.clone(),
+            paused_shards: self.record.paused_shards.iter().copied().collect(),
+            error_strategy: self.record.error_strategy.unwrap_or(self.spec.error_strategy),
+            start_error: self.start_error.clone(),
+            created_at_ms: self.record.history.first().map(|h| h.at_ms).unwrap_or(self.record.updated_at_ms),
+            updated_at_ms: self.record.updated_at_ms,
+        }
+    }
+
+    fn running(&self) -> Result<&Ingestion> {
+        self.running.as_ref().ok_or_else(|| {
+            ManagerError::FailedPrecondition(format!(
+                "ingestion {} is not running: {}",
+                self.spec.name,
+                self.start_error.as_deref().unwrap_or("stopped")
+            ))
+        })
+    }
+}
+
+pub struct Manager {
+    /// Opens the sources and sinks specs name.
+    wiring: Arc<dyn Wiring>,
+    store: Arc<dyn StateStore>,
+    plugins: PluginRegistry,
+    ingestions: Mutex<BTreeMap<String, Managed>>,
+    /// Set by [`Manager::shutdown`]: no more start retries.
+    stopping: AtomicBool,
+}
+
+impl Manager {
+    /// Opens a host over `data_dir` and `store`, restoring every ingestion the
+    /// store holds. A record that cannot be restored is reported and left out;
+    /// the others run.
+    pub fn open(data_dir: &Path, store: Arc<dyn StateStore>) -> Result<Arc<Manager>> {
+        Self::open_with(data_dir, store, ManagerOptions::default())
+    }
+
+    pub fn open_with(data_dir: &Path, store: Arc<dyn StateStore>, options: ManagerOptions) -> Result<Arc<Manager>> {
+        Self::with_wiring(Arc::new(DiskWiring::new(data_dir)), store, options)
+    }
+
+    /// A manager over any wiring (tests pass [`crate::wiring::MemoryWiring`]).
+    pub fn with_wiring(wiring: Arc<dyn Wiring>, store: Arc<dyn StateStore>, options: ManagerOptions) -> Result<Arc<Manager>> {
+        let plugins = PluginRegistry::open(wiring.component_cache().as_deref(), store.clone())?;
+        let manager = Arc::new(Manager {
+            wiring,
+            store,
+            plugins,
+            ingestions: Mutex::new(BTreeMap::new()),
+            stopping: AtomicBool::new(false),
+        });
+        if options.restore {
+            manager.restore()?;
+        }
+        restarter::spawn(&manager)?;
+        Ok(manager)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Managed>> {
+        self.ingestions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn with<T>(&self, name: &str, f: impl FnOnce(&mut Managed) -> Result<T>) -> Result<T> {
+        let mut map = self.lock();
+        let m = map.get_mut(name).ok_or_else(|| ManagerError::NotFound(format!("no ingestion named {name}")))?;
+        f(m)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// The plugin registry (built-in, registered, compiled).
+    pub fn plugins(&self) -> &PluginRegistry {
+        &self.plugins
+    }
+
+    /// Stops every ingestion (state stays as it is, to be restored).
+    pub fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        let running: Vec<Ingestion> = self.lock().values_mut().filter_map(|m| m.running.take()).collect();
+        for i in running {
+            i.stop();
+        }
+    }
+
+}

@@ -1,0 +1,101 @@
+//! `MemorySink`: a shard sink in memory, for tests of the engine and the
+//! manager. It applies the same versioning rules and advances its meta with
+//! the same function as the durable sinks; a commit is atomic because it
+//! happens under one lock.
+
+use super::{plan_writes, CommitBatch, DroppedMessage, ShardCounters, ShardSink, SinkError, SinkMeta, StoredDoc};
+use crate::pointer::{Pointer, StartPosition};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct MemorySink {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    meta: SinkMeta,
+    /// Live documents and tombstones.
+    docs: BTreeMap<String, StoredDoc>,
+    dropped: BTreeMap<Pointer, DroppedMessage>,
+    commits: u64,
+}
+
+impl MemorySink {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many commits were made (resets and imports not counted).
+    pub fn commits(&self) -> u64 {
+        self.lock().commits
+    }
+}
+
+impl ShardSink for MemorySink {
+    fn meta(&self) -> Result<SinkMeta, SinkError> {
+        Ok(self.lock().meta.clone())
+    }
+
+    fn commit(&self, batch: CommitBatch) -> Result<SinkMeta, SinkError> {
+        let mut inner = self.lock();
+        let planned = plan_writes(&batch.ops, |id| Ok(inner.docs.get(id).cloned()))?;
+        let meta = inner.meta.advance(&batch, &planned);
+        let writes: Vec<(String, Option<StoredDoc>)> = planned
+            .writes
+            .iter()
+            .map(|(id, r)| {
+                (id.to_string(), r.map(|r| StoredDoc { version: r.version, deleted: r.deleted, source: r.source.to_vec() }))
+            })
+            .collect();
+        for (id, doc) in writes {
+            match doc {
+                Some(doc) => inner.docs.insert(id, doc),
+                None => inner.docs.remove(&id),
+            };
+        }
+        for d in batch.dropped {
+            inner.dropped.insert(d.pointer.clone(), d);
+        }
+        inner.meta = meta.clone();
+        inner.commits += 1;
+        Ok(meta)
+    }
+
+    fn reset_position(&self, position: StartPosition) -> Result<(), SinkError> {
+        self.lock().meta.resume = Some(position);
+        Ok(())
+    }
+
+    fn import_meta(&self, resume: Option<StartPosition>, last_pointer: Option<Pointer>, counters: ShardCounters) -> Result<(), SinkError> {
+        let mut inner = self.lock();
+        let live_docs = inner.meta.live_docs;
+        inner.meta = SinkMeta { resume, last_pointer, counters, live_docs, ..SinkMeta::default() };
+        Ok(())
+    }
+
+    fn get(&self, id: &str) -> Result<Option<StoredDoc>, SinkError> {
+        Ok(self.lock().docs.get(id).filter(|d| !d.deleted).cloned())
+    }
+
+    fn scan(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, StoredDoc)>, SinkError> {
+        let inner = self.lock();
+        Ok(inner
+            .docs
+            .iter()
+            .filter(|(id, d)| !d.deleted && after.is_none_or(|a| id.as_str() > a))
+            .take(limit)
+            .map(|(id, d)| (id.clone(), d.clone()))
+            .collect())
+    }
+
+    fn dropped(&self, after: Option<Pointer>, limit: usize) -> Result<Vec<DroppedMessage>, SinkError> {
+        let inner = self.lock();
+        Ok(inner.dropped.values().filter(|d| after.as_ref().is_none_or(|a| &d.pointer > a)).take(limit).cloned().collect())
+    }
+}
