@@ -16,3 +16,6 @@ pub mod spec;
 pub mod state;
 pub mod stats;
 pub mod wiring;
+
+#[cfg(test)]
+mod testing;

@@ -162,6 +162,7 @@ impl Wiring for DiskWiring {
 /// that outlive the ingestion (as a disk would), until deleted.
 #[derive(Default)]
 pub struct MemoryWiring {
+    component_cache: Option<PathBuf>,
     sources: std::sync::Mutex<std::collections::BTreeMap<String, crate::source::vec::VecSource>>,
     sinks: std::sync::Mutex<std::collections::BTreeMap<(String, u32), Arc<crate::sink::memory::MemorySink>>>,
 }
@@ -169,6 +170,12 @@ pub struct MemoryWiring {
 impl MemoryWiring {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Caches compiled plugins in `dir` (tests share one, so that only the
+    /// first compiles).
+    pub fn with_component_cache(dir: &Path) -> Self {
+        MemoryWiring { component_cache: Some(dir.to_path_buf()), ..Self::default() }
     }
 
     /// The source an ingestion named `name` reads (made with `partitions` on first use).
@@ -204,7 +211,7 @@ impl Wiring for MemoryWiring {
     }
 
     fn component_cache(&self) -> Option<PathBuf> {
-        None
+        self.component_cache.clone()
     }
 }
 

@@ -20,3 +20,6 @@ mod supervisor;
 pub use control::{BlockCause, BlockedAt, DynamicSettings, PollerState, ShardControl, ShardStatus};
 pub use ingestion::{EngineError, IdleOutcome, Ingestion, RuntimeOverrides};
 pub use shard_error::ShardError;
+
+#[cfg(test)]
+mod tests;

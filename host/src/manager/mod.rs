@@ -182,3 +182,6 @@ impl Manager {
     }
 
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,135 @@
+//! The manager's contracts, on in-memory doubles: a memory state store and
+//! memory sources and sinks (no files, no gRPC).
+
+use super::{Manager, ManagerError, ManagerOptions, ResetMode, ResetRequest};
+use crate::engine::{IdleOutcome, PollerState};
+use crate::pointer::{Pointer, StartPosition};
+use crate::sink::ShardSink;
+use crate::spec::ErrorStrategy;
+use crate::state::memory::MemoryStateStore;
+use crate::state::StateStore;
+use crate::testing::{component_cache, eventually, msg, spec_json};
+use crate::wiring::MemoryWiring;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Host {
+    wiring: Arc<MemoryWiring>,
+    store: Arc<MemoryStateStore>,
+}
+
+impl Host {
+    fn new() -> Self {
+        Host { wiring: Arc::new(MemoryWiring::with_component_cache(&component_cache())), store: Arc::new(MemoryStateStore::new()) }
+    }
+
+    fn open(&self) -> Arc<Manager> {
+        Manager::with_wiring(self.wiring.clone(), self.store.clone(), ManagerOptions::default()).unwrap()
+    }
+
+    fn append(&self, name: &str, shard: u32, from: usize, n: usize) {
+        let lines: Vec<String> = (from..from + n).map(|i| msg(&format!("d{i}"), 1, json!({"n": i}))).collect();
+        self.wiring.source(name, 2).append(shard, &lines);
+    }
+
+    fn processed(&self, name: &str, shard: u32) -> u64 {
+        self.wiring.sink(name, shard).meta().unwrap().counters.total_processed_count
+    }
+}
+
+#[test]
+fn pause_returns_once_the_shards_stopped_committing() {
+    let host = Host::new();
+    let m = host.open();
+    m.create(spec_json("p", 2, "DROP")).unwrap();
+    host.append("p", 0, 0, 50);
+    eventually("the first messages", || host.processed("p", 0) == 50);
+    m.pause("p", &[0]).unwrap();
+    let commits = host.wiring.sink("p", 0).commits();
+    assert_eq!(m.state("p").unwrap()[0].state, PollerState::Paused);
+    host.append("p", 0, 50, 20);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(host.wiring.sink("p", 0).commits(), commits, "nothing is committed after pause returned");
+    assert!(host.store.load("p").unwrap().unwrap().paused_shards.contains(&0), "the pause is stored");
+    m.resume("p", &[0], &[]).unwrap();
+    eventually("the messages after resume", || host.processed("p", 0) == 70);
+    m.shutdown();
+}
+
+#[test]
+fn resume_with_a_reset_returns_once_the_reset_is_in_the_sink() {
+    let host = Host::new();
+    let m = host.open();
+    m.create(spec_json("r", 2, "DROP")).unwrap();
+    host.append("r", 1, 0, 10);
+    eventually("shard 1 drained", || host.processed("r", 1) == 10);
+    m.pause("r", &[1]).unwrap();
+    let reset = ResetRequest { shard: 1, mode: ResetMode::Offset, value: Some("4".into()) };
+    m.resume("r", &[1], std::slice::from_ref(&reset)).unwrap();
+    // Read right after the return: the reset must already be durable.
+    let resume = host.wiring.sink("r", 1).meta().unwrap().resume;
+    assert!(
+        matches!(&resume, Some(StartPosition::At(p)) if *p == Pointer::from(4))
+            || matches!(&resume, Some(StartPosition::After(p)) if *p >= Pointer::from(4)),
+        "resume position after the reset: {resume:?}"
+    );
+    eventually("messages 4..9 again", || host.processed("r", 1) == 16);
+    let history = m.history("r").unwrap();
+    assert_eq!(history.last().unwrap().detail, "shard 1 reset to at 4");
+    // A reset of a shard that is not paused is refused with the reason.
+    let refused = m.resume("r", &[0], &[ResetRequest { shard: 0, ..reset }]).unwrap_err();
+    assert!(matches!(&refused, ManagerError::FailedPrecondition(e) if e.contains("not paused")), "{refused}");
+    m.shutdown();
+}
+
+#[test]
+fn block_then_drop_by_update_skips_the_bad_message_once() {
+    let host = Host::new();
+    let m = host.open();
+    m.create(spec_json("b", 2, "BLOCK")).unwrap();
+    host.wiring.source("b", 2).append(0, &[msg("a", 1, json!({})), "{oops".into(), msg("c", 1, json!({}))]);
+    let IdleOutcome::Blocked(blocked) = m.wait_until_idle("b", Duration::from_secs(10)).unwrap() else { panic!("must block") };
+    assert_eq!(blocked[0].1.pointer, Pointer::from(1));
+    let info = m.update("b", json!({"settings": {"index.ingestion_source.error_strategy": "DROP"}})).unwrap();
+    assert_eq!(info.error_strategy, ErrorStrategy::Drop);
+    assert_eq!(m.wait_until_idle("b", Duration::from_secs(10)).unwrap(), IdleOutcome::Idle);
+    let c = host.wiring.sink("b", 0).meta().unwrap().counters;
+    assert_eq!((c.total_processed_count, c.total_invalid_message_count, c.total_failures_dropped_count), (3, 1, 1));
+    // A static setting is refused by name.
+    let e = m.update("b", json!({"settings": {"index.number_of_shards": 3}})).unwrap_err();
+    assert!(e.to_string().contains("index.number_of_shards"), "{e}");
+    m.shutdown();
+}
+
+#[test]
+fn a_paused_shard_stays_paused_when_the_host_restarts() {
+    let host = Host::new();
+    let m = host.open();
+    m.create(spec_json("k", 2, "DROP")).unwrap();
+    m.pause("k", &[1]).unwrap();
+    m.shutdown();
+    drop(m);
+    host.append("k", 0, 0, 5);
+    host.append("k", 1, 0, 5);
+    let m = host.open();
+    eventually("shard 0 runs after the restart", || host.processed("k", 0) == 5);
+    let state = m.state("k").unwrap();
+    assert!(state[1].paused && state[1].state == PollerState::Paused, "{:?}", state[1]);
+    assert_eq!(host.processed("k", 1), 0);
+    assert_eq!(m.get("k").unwrap().paused_shards, vec![1]);
+    m.shutdown();
+}
+
+#[test]
+fn delete_says_what_it_left_behind() {
+    let host = Host::new();
+    let m = host.open();
+    m.create(spec_json("d", 2, "DROP")).unwrap();
+    let kept = m.delete("d", false).unwrap();
+    assert!(kept.data_left.as_deref().is_some_and(|t| t.contains("memory:d")), "{kept:?}");
+    assert!(matches!(m.get("d"), Err(ManagerError::NotFound(_))));
+    m.create(spec_json("e", 2, "DROP")).unwrap();
+    assert_eq!(m.delete("e", true).unwrap().data_left, None);
+    m.shutdown();
+}
