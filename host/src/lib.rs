@@ -15,3 +15,4 @@ pub mod source;
 pub mod spec;
 pub mod state;
 pub mod stats;
+pub mod util;

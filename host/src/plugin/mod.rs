@@ -223,7 +223,7 @@ impl PluginEngine {
         let dir = self.cache_dir.as_ref()?;
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut h);
-        Some(dir.join(format!("{}-{:016x}.cwasm", crate::state::sha256_hex(bytes), h.finish())))
+        Some(dir.join(format!("{}-{:016x}.cwasm", crate::util::sha256_hex(bytes), h.finish())))
     }
 
     fn cached(&self, bytes: &[u8]) -> Option<Component> {
