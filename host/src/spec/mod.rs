@@ -11,13 +11,16 @@
 //! Parts: `types.rs` (the parsed spec and its enums), `opensearch.rs` (the
 //! index-creation body and its `ingestion_source` settings),
 //! `sluice_section.rs` (the `sluice` section: plugin and sink), `settings.rs`
-//! (flattening of settings and checks of single values).
+//! (flattening of settings and checks of single values), `limits.rs` (the
+//! sandbox of a plugin instance).
 
+mod limits;
 mod opensearch;
 mod settings;
 mod sluice_section;
 mod types;
 
+pub use limits::Limits;
 pub use crate::util::{REDACTED, is_secret_param, redact_secrets, redact_url_password};
 pub use settings::flat_settings;
 pub use types::{ErrorStrategy, IngestionSpec, InitReset, PluginSpec, SinkType, SourceType};

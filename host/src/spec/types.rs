@@ -80,7 +80,7 @@ pub struct PluginSpec {
     pub config: Map<String, Value>,
     /// The sandbox: memory, CPU time and output size of each instance.
     #[serde(default)]
-    pub limits: crate::plugin::Limits,
+    pub limits: super::Limits,
 }
 
 /// Where shard documents go.
