@@ -15,7 +15,7 @@
 //! to the sorted position.
 //!
 //! **Pointers** are sequence numbers (decimal strings of ~56 digits, compared
-//! numerically as [`Pointer`]s). Start positions map to iterator types:
+//! numerically as [`Pointer`](crate::pointer::Pointer)s). Start positions map to iterator types:
 //! `Earliest` -> TRIM_HORIZON, `Latest` -> LATEST, `At(p)` ->
 //! AT_SEQUENCE_NUMBER, `Timestamp(ms)` -> AT_TIMESTAMP, and `After(p)` (the
 //! sink's checkpoint) -> AT_SEQUENCE_NUMBER p, dropping p itself: reading p
@@ -56,7 +56,7 @@ mod client;
 mod config;
 mod reader;
 
-use crate::pointer::{Pointer, StartPosition};
+use crate::pointer::StartPosition;
 use crate::source::{PartitionReader, Source, SourceError};
 use aws_sdk_kinesis::Client;
 use reader::{KinesisReader, Position};
