@@ -15,6 +15,7 @@ pub mod source;
 pub mod spec;
 pub mod state;
 pub mod stats;
+pub mod util;
 pub mod wiring;
 
 #[cfg(test)]

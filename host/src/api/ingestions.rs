@@ -29,7 +29,7 @@ fn snapshot(manager: &Manager, name: &str) -> Result<pb::IngestionSnapshot, Stat
     let stats = manager.stats(name).map_err(super::status::to_status)?;
     Ok(pb::IngestionSnapshot {
         name: name.to_string(),
-        at_ms: crate::state::now_ms(),
+        at_ms: crate::util::now_ms(),
         shards: status.iter().map(convert::shard_state).collect(),
         stats: stats.into_iter().map(|(shard, v)| convert::shard_stats(shard, v)).collect(),
     })

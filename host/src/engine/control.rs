@@ -160,7 +160,7 @@ impl ShardControl {
     pub fn status(&self) -> ShardStatus {
         let inner = self.lock();
         let lag = inner.time_lag_ms.unwrap_or_else(|| {
-            inner.last_message_ts.map(|ts| (crate::state::now_ms() - ts).max(0) as u64).unwrap_or(0)
+            inner.last_message_ts.map(|ts| (crate::util::now_ms() - ts).max(0) as u64).unwrap_or(0)
         });
         ShardStatus {
             shard: self.shard,
@@ -276,7 +276,7 @@ impl ShardControl {
                 i.last_error = Some(LastError {
                     pointer: Some(b.pointer.clone()),
                     message: b.reason.clone(),
-                    at_ms: crate::state::now_ms(),
+                    at_ms: crate::util::now_ms(),
                 });
             }
             i.blocked = blocked;
@@ -284,7 +284,7 @@ impl ShardControl {
     }
 
     pub fn record_error(&self, pointer: Option<Pointer>, message: String) {
-        self.change(|i| i.last_error = Some(LastError { pointer, message, at_ms: crate::state::now_ms() }));
+        self.change(|i| i.last_error = Some(LastError { pointer, message, at_ms: crate::util::now_ms() }));
     }
 
     /// Records the source's view of how far behind the shard is.

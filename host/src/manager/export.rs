@@ -5,8 +5,10 @@ use super::rules::check_no_redacted;
 use super::{Manager, ManagerError, Result};
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::ShardCounters;
-use crate::spec::{redact_secrets, IngestionSpec};
-use crate::state::{now_ms, HistoryEntry, IngestionRecord, PluginRecord};
+use crate::spec::IngestionSpec;
+use crate::util::redact_secrets;
+use crate::state::{HistoryEntry, IngestionRecord, PluginRecord};
+use crate::util::now_ms;
 use serde::{Deserialize, Serialize};
 
 pub const EXPORT_FORMAT: &str = "sluice-state-v1";

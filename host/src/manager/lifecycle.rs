@@ -4,8 +4,9 @@
 use super::rules::{check_no_redacted, check_shards, merge, static_change, UPDATABLE};
 use super::{ActivePlugin, IngestionInfo, Managed, Manager, ManagerError, ResetRequest, Result};
 use crate::engine::{IdleOutcome, PollerState, RuntimeOverrides, ShardStatus};
-use crate::spec::{flat_settings, redact_secrets, IngestionSpec, SinkType};
-use crate::state::{now_ms, HistoryEntry, IngestionRecord};
+use crate::spec::{flat_settings, IngestionSpec, SinkType};
+use crate::state::{HistoryEntry, IngestionRecord};
+use crate::util::{now_ms, redact_secrets};
 use crate::stats::PollingIngestStats;
 use serde_json::Value;
 use std::time::{Duration, Instant};

@@ -91,7 +91,7 @@ impl Managed {
     fn info(&self) -> IngestionInfo {
         IngestionInfo {
             name: self.spec.name.clone(),
-            spec: crate::spec::redact_secrets(&self.record.spec),
+            spec: crate::util::redact_secrets(&self.record.spec),
             shards: self.spec.shards,
             source_type: self.spec.source_type,
             plugin: self.plugin.clone(),

@@ -6,7 +6,8 @@
 use super::{ActivePlugin, ManagerError, Result};
 use crate::plugin::{builtin, CompiledPlugin, Limits, PluginEngine, PluginError};
 use crate::spec::IngestionSpec;
-use crate::state::{now_ms, sha256_hex, PluginRecord, StateStore};
+use crate::state::{PluginRecord, StateStore};
+use crate::util::{now_ms, sha256_hex};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};

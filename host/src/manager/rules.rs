@@ -3,7 +3,8 @@
 //! secret. Pure functions of specs.
 
 use super::{ManagerError, Result};
-use crate::spec::{IngestionSpec, SinkType, REDACTED};
+use crate::spec::{IngestionSpec, SinkType};
+use crate::util::REDACTED;
 use serde_json::Value;
 
 /// The settings an update may change on a running ingestion.

@@ -28,6 +28,8 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub use wit::OpType as WitOpType;
+/// Defined by the spec, which holds it; re-exported for the plugin API.
+pub use crate::spec::Limits;
 
 /// The plugins compiled into the host binary.
 pub mod builtin {
@@ -44,48 +46,6 @@ pub mod builtin {
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-
-/// Resource limits of one plugin instance (`sluice.plugin.limits` in a spec).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// Linear memory of an instance, in MiB.
-    pub memory_mb: u32,
-    /// CPU time for one decode call, before the per-message allowance, in ms.
-    pub cpu_ms: u32,
-    /// Extra CPU time allowed per message of the batch, in µs.
-    pub cpu_us_per_message: u32,
-    /// Largest total output (document sources and ids) of one decode call, in MiB.
-    pub max_output_mb: u32,
-    /// Largest message payload handed to the plugin, in MiB; a larger one is
-    /// invalid without being decoded.
-    pub max_message_mb: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits { memory_mb: 64, cpu_ms: 1000, cpu_us_per_message: 1000, max_output_mb: 32, max_message_mb: 8 }
-    }
-}
-
-impl Limits {
-    /// The largest message handed to a plugin, in bytes.
-    pub fn max_message_bytes(&self) -> usize {
-        (self.max_message_mb as usize) << 20
-    }
-
-    fn memory_bytes(&self) -> usize {
-        (self.memory_mb as usize) << 20
-    }
-
-    fn call_budget(&self, messages: usize) -> Duration {
-        Duration::from_millis(self.cpu_ms as u64) + Duration::from_micros(self.cpu_us_per_message as u64) * messages as u32
-    }
-
-    fn max_output_bytes(&self) -> usize {
-        (self.max_output_mb as usize) << 20
-    }
-}
 
 /// After this many failed messages in a row, re-creating an instance waits a
 /// little longer each time: a plugin that fails on everything must not spin
@@ -223,7 +183,7 @@ impl PluginEngine {
         let dir = self.cache_dir.as_ref()?;
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut h);
-        Some(dir.join(format!("{}-{:016x}.cwasm", crate::state::sha256_hex(bytes), h.finish())))
+        Some(dir.join(format!("{}-{:016x}.cwasm", crate::util::sha256_hex(bytes), h.finish())))
     }
 
     fn cached(&self, bytes: &[u8]) -> Option<Component> {

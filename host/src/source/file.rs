@@ -42,7 +42,7 @@ impl FileSource {
         };
         Ok(FileSource {
             dir: Path::new(get("base_directory")?).join(get("stream")?),
-            max_line_bytes: crate::plugin::Limits::default().max_message_bytes(),
+            max_line_bytes: crate::spec::Limits::default().max_message_bytes(),
         })
     }
 

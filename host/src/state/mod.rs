@@ -13,6 +13,8 @@ use crate::spec::ErrorStrategy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
+pub use crate::util::{now_ms, sha256_hex};
+
 /// Everything the state store keeps about one ingestion.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IngestionRecord {
@@ -92,17 +94,4 @@ pub trait StateStore: Send + Sync {
     /// The component with this SHA-256; its hash is verified.
     fn load_component(&self, sha256: &str) -> Result<Vec<u8>, StateError>;
     fn delete_plugin(&self, name: &str, version: &str) -> Result<(), StateError>;
-}
-
-/// SHA-256 of bytes, as lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

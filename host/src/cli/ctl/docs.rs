@@ -1,0 +1,72 @@
+//! `sluice ctl doc`: read documents.
+
+use super::client::{Client, rpc};
+use super::output::Output;
+use serde_json::{Value, json};
+use sluice::api::proto as pb;
+
+#[derive(clap::Subcommand)]
+pub(super) enum DocCommand {
+    /// Print one document as JSON (`_id`, `_shard`, `_version`, `_source`).
+    Get { name: String, id: String },
+    /// Print the number of live documents.
+    Count {
+        name: String,
+        #[arg(long)]
+        shard: Option<u32>,
+    },
+    /// Print live documents as NDJSON, in id order per shard.
+    Scan {
+        name: String,
+        /// One shard only (default: every shard, one after the other).
+        #[arg(long)]
+        shard: Option<u32>,
+        /// Start after this id.
+        #[arg(long, default_value = "")]
+        after: String,
+        /// At most this many documents in all (0: no limit).
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+}
+
+/// A document as `sluice docs get` prints it.
+fn document_json(d: &pb::Document) -> Value {
+    let source: Value = serde_json::from_str(&d.source_json).unwrap_or_else(|_| Value::String(d.source_json.clone()));
+    json!({"_id": d.id, "_shard": d.shard, "_version": d.version, "_source": source})
+}
+
+pub(super) async fn run(client: &Client, out: &Output, command: DocCommand) -> anyhow::Result<()> {
+    match command {
+        DocCommand::Get { name, id } => {
+            let d = client.documents().get_document(pb::GetDocumentRequest { ingestion: name, id }).await.map_err(rpc)?.into_inner();
+            say!("{}", document_json(&d));
+        }
+        DocCommand::Count { name, shard } => {
+            let r = client.documents().count_documents(pb::CountDocumentsRequest { ingestion: name, shard }).await.map_err(rpc)?.into_inner();
+            out.done(json!({"count": r.count}), &r.count.to_string())?;
+        }
+        DocCommand::Scan { name, shard, after, limit } => {
+            let shards: Vec<u32> = match shard {
+                Some(s) => vec![s],
+                None => {
+                    let i = client.ingestions().get_ingestion(pb::GetIngestionRequest { name: name.clone() }).await.map_err(rpc)?;
+                    (0..i.into_inner().shards).collect()
+                }
+            };
+            let mut left = if limit == 0 { u64::MAX } else { limit };
+            for shard in shards {
+                if left == 0 {
+                    break;
+                }
+                let request = pb::ScanDocumentsRequest { ingestion: name.clone(), shard, start_after: after.clone(), limit: left };
+                let mut stream = client.documents().scan_documents(request).await.map_err(rpc)?.into_inner();
+                while let Some(d) = stream.message().await.map_err(rpc)? {
+                    say!("{}", document_json(&d));
+                    left -= 1;
+                }
+            }
+        }
+    }
+    Ok(())
+}

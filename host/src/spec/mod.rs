@@ -1,0 +1,45 @@
+//! The ingestion spec: what to pull, how to decode it, where to put it.
+//!
+//! The JSON accepts an OpenSearch index-creation body as it is: `settings`
+//! (nested `ingestion_source` objects or flat `index.ingestion_source.*` keys,
+//! `index.number_of_shards`) and `mappings`, plus a `name` and a `sluice`
+//! section for the plugin and the sink. OpenSearch index settings that have no
+//! meaning here (replicas, replication type, refresh interval, ...) are
+//! accepted and ignored; every key under `ingestion_source` and `sluice` is
+//! checked, and an unknown key or a bad value is an error that names it.
+//!
+//! Parts: `types.rs` (the parsed spec and its enums), `opensearch.rs` (the
+//! index-creation body and its `ingestion_source` settings),
+//! `sluice_section.rs` (the `sluice` section: plugin and sink), `settings.rs`
+//! (flattening of settings and checks of single values), `limits.rs` (the
+//! sandbox of a plugin instance).
+
+mod limits;
+mod opensearch;
+mod settings;
+mod sluice_section;
+mod types;
+
+pub use limits::Limits;
+pub use crate::util::{REDACTED, is_secret_param, redact_secrets, redact_url_password};
+pub use settings::flat_settings;
+pub use types::{ErrorStrategy, IngestionSpec, InitReset, PluginSpec, SinkType, SourceType};
+
+/// A spec that cannot be used, with the key it is about.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SpecError {
+    #[error("spec is not valid JSON: {0}")]
+    Json(String),
+    #[error("unknown key [{key}]; allowed: {allowed}")]
+    UnknownKey { key: String, allowed: String },
+    #[error("missing required key [{0}]")]
+    Missing(String),
+    #[error("invalid value for [{key}]: {reason}")]
+    Invalid { key: String, reason: String },
+    #[error("setting [{0}] is given twice")]
+    Duplicate(String),
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> SpecError {
+    SpecError::Invalid { key: key.to_string(), reason: reason.into() }
+}
