@@ -20,3 +20,6 @@ pub mod wiring;
 
 #[cfg(test)]
 mod testing;
+
+#[cfg(test)]
+mod architecture_tests;
