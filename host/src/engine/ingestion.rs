@@ -6,7 +6,7 @@ use crate::plugin::{CompiledPlugin, PluginError};
 use crate::pointer::StartPosition;
 use crate::sink::{ShardSink, SinkError};
 use crate::source::{check_partitions, Source, SourceError};
-use crate::spec::{ErrorStrategy, IngestionSpec, InitReset};
+use crate::spec::{ErrorStrategy, IngestionSpec};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -98,7 +98,7 @@ impl Ingestion {
                 sink,
                 plugin: plugin.clone(),
                 plugin_config: plugin_config.clone(),
-                init_reset: init_position(&spec.init_reset),
+                init_reset: spec.init_reset.clone(),
                 queue_batches,
                 decoders: spec.num_processor_threads,
             };
@@ -235,12 +235,3 @@ pub fn wait_until_idle(controls: &[Arc<ShardControl>], timeout: Duration) -> Idl
     if blocked.is_empty() { IdleOutcome::Idle } else { IdleOutcome::Blocked(blocked) }
 }
 
-/// Where a shard with no checkpoint starts, from `pointer.init.reset`.
-fn init_position(reset: &InitReset) -> StartPosition {
-    match reset {
-        InitReset::Earliest => StartPosition::Earliest,
-        InitReset::Latest => StartPosition::Latest,
-        InitReset::ResetByOffset(p) => StartPosition::At(p.clone()),
-        InitReset::ResetByTimestamp(t) => StartPosition::Timestamp(*t),
-    }
-}

@@ -23,7 +23,7 @@ mod types;
 pub use limits::Limits;
 pub use crate::util::{REDACTED, is_secret_param, redact_secrets, redact_url_password};
 pub use settings::flat_settings;
-pub use types::{ErrorStrategy, IngestionSpec, InitReset, PluginSpec, SinkType, SourceType};
+pub use types::{ErrorStrategy, IngestionSpec, PluginSpec, SinkType, SourceType};
 
 /// A spec that cannot be used, with the key it is about.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

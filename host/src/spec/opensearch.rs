@@ -3,7 +3,8 @@
 
 use super::settings::{as_bool, as_text, as_u64, flatten};
 use super::sluice_section::parse_sluice;
-use super::{ErrorStrategy, IngestionSpec, InitReset, SourceType, SpecError, invalid};
+use super::{ErrorStrategy, IngestionSpec, SourceType, SpecError, invalid};
+use crate::pointer::StartPosition;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -104,15 +105,15 @@ impl IngestionSpec {
         let reset_key = src_key("pointer.init.reset");
         let init_reset = match source.get("pointer.init.reset").map(|v| as_text(&reset_key, v)).transpose()? {
             // OpenSearch's default: start at the end of the stream.
-            None => InitReset::Latest,
+            None => StartPosition::Latest,
             Some(mode) => match mode.to_ascii_lowercase().as_str() {
-                "earliest" => InitReset::Earliest,
-                "latest" | "none" => InitReset::Latest,
+                "earliest" => StartPosition::Earliest,
+                "latest" | "none" => StartPosition::Latest,
                 "reset_by_offset" => {
                     let v = reset_value.ok_or_else(|| {
                         SpecError::Missing("ingestion_source.pointer.init.reset.value (required by reset_by_offset)".into())
                     })?;
-                    InitReset::ResetByOffset(
+                    StartPosition::At(
                         v.parse().map_err(|e| invalid(&src_key("pointer.init.reset.value"), format!("{e}")))?,
                     )
                 }
@@ -120,7 +121,7 @@ impl IngestionSpec {
                     let v = reset_value.ok_or_else(|| {
                         SpecError::Missing("ingestion_source.pointer.init.reset.value (required by reset_by_timestamp)".into())
                     })?;
-                    InitReset::ResetByTimestamp(v.parse::<i64>().ok().filter(|t| *t >= 0).ok_or_else(|| {
+                    StartPosition::Timestamp(v.parse::<i64>().ok().filter(|t| *t >= 0).ok_or_else(|| {
                         invalid(&src_key("pointer.init.reset.value"), format!("{v:?} is not a timestamp in ms since the epoch"))
                     })?)
                 }
@@ -246,7 +247,7 @@ mod tests {
         .unwrap();
         assert_eq!(spec.source_type, SourceType::Kafka);
         assert_eq!(spec.shards, 1);
-        assert_eq!(spec.init_reset, InitReset::Earliest);
+        assert_eq!(spec.init_reset, StartPosition::Earliest);
         assert_eq!(spec.params["topic"], "test");
         assert_eq!(spec.params["fetch.min.bytes"], "1024");
         assert_eq!(spec.error_strategy, ErrorStrategy::Drop);
@@ -291,7 +292,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(flat, nested);
-        assert_eq!(flat.init_reset, InitReset::ResetByOffset(Pointer::Small(42)));
+        assert_eq!(flat.init_reset, StartPosition::At(Pointer::Small(42)));
         assert_eq!(flat.error_strategy, ErrorStrategy::Block);
         assert_eq!(flat.shards, 3);
         let config: Value = serde_json::from_str(&flat.plugin_config()).unwrap();

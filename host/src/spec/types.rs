@@ -1,7 +1,7 @@
 //! The parsed spec and the types of its values.
 
 use super::{SpecError, invalid};
-use crate::pointer::Pointer;
+use crate::pointer::StartPosition;
 use crate::util::{REDACTED, is_secret_param, redact_url_password};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -27,17 +27,6 @@ impl SourceType {
             other => Err(invalid(key, format!("{other:?}; allowed: {}", Self::ALLOWED))),
         }
     }
-}
-
-/// `pointer.init.reset`: where a shard without a checkpoint starts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "mode", content = "value", rename_all = "snake_case")]
-pub enum InitReset {
-    Earliest,
-    Latest,
-    ResetByOffset(Pointer),
-    /// Milliseconds since the epoch.
-    ResetByTimestamp(i64),
 }
 
 /// What happens to a message that fails to decode or validate.
@@ -107,7 +96,9 @@ pub struct IngestionSpec {
     pub source_type: SourceType,
     /// `ingestion_source.param.*`, as text.
     pub params: BTreeMap<String, String>,
-    pub init_reset: InitReset,
+    /// `pointer.init.reset`: where a shard without a checkpoint starts
+    /// (earliest, latest, at an offset, or at a timestamp).
+    pub init_reset: StartPosition,
     pub error_strategy: ErrorStrategy,
     pub max_batch_size: usize,
     pub poll_timeout_ms: u64,
