@@ -9,7 +9,7 @@ use crate::engine::{EngineError, Ingestion, RuntimeOverrides};
 use crate::plugin::CompiledPlugin;
 use crate::sink::embedded::EmbeddedSink;
 use crate::sink::redis::RedisSink;
-use crate::sink::{ShardSink, SinkError};
+use crate::sink::{ShardSink, SinkError, SinkOwner};
 use crate::source::{file, kafka, kinesis, Source, SourceError};
 use crate::spec::{IngestionSpec, SinkType, SourceType};
 use std::path::{Path, PathBuf};
@@ -215,20 +215,76 @@ impl Wiring for MemoryWiring {
     }
 }
 
+/// Which incarnation of an ingestion is starting, so that its sinks can be
+/// checked to be its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// The ingestion's id (its record's).
+    pub ingestion_id: String,
+    /// Take over sinks that belong to another incarnation or source (an
+    /// explicit decision of the operator).
+    pub adopt: bool,
+}
+
 /// Opens the spec's source and sinks through `wiring` and starts the
 /// ingestion on them. The source and the plugin are checked before any sink
-/// is opened, so a spec that cannot run leaves nothing behind.
+/// is opened, so a spec that cannot run leaves nothing behind. With a
+/// `claim`, every sink must belong to that incarnation and the spec's
+/// source (or to nobody yet, and is then claimed).
 pub fn start(
     wiring: &dyn Wiring,
     spec: IngestionSpec,
     plugin: CompiledPlugin,
     overrides: RuntimeOverrides,
+    claim: Option<&Claim>,
 ) -> Result<Ingestion, EngineError> {
     let name = spec.name.clone();
     let source = wiring.open_source(&spec).map_err(|source| EngineError::Source { name: name.clone(), source })?;
     Ingestion::check(&spec, &plugin, source.as_ref())?;
-    let sinks = wiring.open_sinks(&spec).map_err(|source| EngineError::Sink { name, source })?;
+    let sinks = wiring.open_sinks(&spec).map_err(|source| EngineError::Sink { name: name.clone(), source })?;
+    if let Some(claim) = claim {
+        claim_sinks(wiring, &spec, &sinks, claim)?;
+    }
     Ingestion::start(spec, plugin, source, sinks, overrides)
+}
+
+/// Checks, and records where missing, who each sink belongs to.
+fn claim_sinks(wiring: &dyn Wiring, spec: &IngestionSpec, sinks: &[Arc<dyn ShardSink>], claim: &Claim) -> Result<(), EngineError> {
+    let ours = SinkOwner { ingestion_id: claim.ingestion_id.clone(), source: spec.source_fingerprint() };
+    let sink_error = |source| EngineError::Sink { name: spec.name.clone(), source };
+    for (shard, sink) in sinks.iter().enumerate() {
+        let meta = sink.meta().map_err(sink_error)?;
+        match &meta.owner {
+            Some(owner) if *owner == ours => continue,
+            Some(owner) if !claim.adopt => {
+                let place = match wiring.local_data(spec) {
+                    Some(dir) => format!("remove {}", dir.display()),
+                    None => "delete its keys in the sink".to_string(),
+                };
+                let what = if owner.ingestion_id != ours.ingestion_id {
+                    format!(
+                        "belongs to an earlier ingestion of the same name ({}, reading {}), not to this one ({})",
+                        owner.ingestion_id, owner.source, ours.ingestion_id
+                    )
+                } else {
+                    format!("holds a checkpoint in {}, but the spec now reads {}", owner.source, ours.source)
+                };
+                return Err(EngineError::SinkNotOurs {
+                    name: spec.name.clone(),
+                    shard: shard as u32,
+                    reason: format!(
+                        "the sink of shard {shard} {what}; resuming from its checkpoint would skip or repeat messages. \
+                         Delete that data ({place}), choose another name, or adopt it explicitly (--adopt-data) \
+                         if its checkpoint really is a position in this stream"
+                    ),
+                });
+            }
+            Some(owner) => tracing::warn!(ingestion = %spec.name, shard, previous = ?owner, "sink adopted explicitly"),
+            None => {}
+        }
+        sink.set_owner(ours.clone()).map_err(sink_error)?;
+    }
+    Ok(())
 }
 
 /// [`start`] with the real parts under `data_dir`.
@@ -238,5 +294,5 @@ pub fn start_ingestion(
     data_dir: &Path,
     overrides: RuntimeOverrides,
 ) -> Result<Ingestion, EngineError> {
-    start(&DiskWiring::new(data_dir), spec, plugin, overrides)
+    start(&DiskWiring::new(data_dir), spec, plugin, overrides, None)
 }

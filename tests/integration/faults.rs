@@ -96,7 +96,7 @@ fn a_corrupt_state_file_keeps_that_ingestion_from_starting_and_the_others_run() 
         let mut c = server.clients().await;
         for name in ["alpha", "beta"] {
             c.ingestions
-                .create_ingestion(sluice::api::proto::CreateIngestionRequest { spec_json: good.spec(name, 1, json!({})).to_string() })
+                .create_ingestion(sluice::api::proto::CreateIngestionRequest { spec_json: good.spec(name, 1, json!({})).to_string(), ..Default::default() })
                 .await
                 .unwrap();
         }

@@ -204,19 +204,19 @@ async fn ingestion_rpcs_succeed_and_fail_with_the_right_codes() {
     stream.append(1, &docs_lines("b", 0..3));
     let spec = spec_text(&stream, "crud", 2, json!({}));
 
-    let i = c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec.clone() }).await.unwrap().into_inner();
+    let i = c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec.clone(), ..Default::default() }).await.unwrap().into_inner();
     assert_eq!((i.name.as_str(), i.shards, i.source_type.as_str()), ("crud", 2, "file"));
     assert_eq!(i.plugin.as_ref().unwrap().name, "opensearch");
     assert_eq!(i.error_strategy, pb::ErrorPolicy::Drop as i32);
     assert_eq!(i.start_error, None);
-    assert_eq!(code(c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec }).await, "crud"), Code::AlreadyExists);
-    let bad = pb::CreateIngestionRequest { spec_json: "{not json".into() };
+    assert_eq!(code(c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec, ..Default::default() }).await, "crud"), Code::AlreadyExists);
+    let bad = pb::CreateIngestionRequest { spec_json: "{not json".into(), ..Default::default() };
     assert_eq!(code(c.ingestions.create_ingestion(bad).await, "spec_json is not valid JSON"), Code::InvalidArgument);
-    let typo = pb::CreateIngestionRequest { spec_json: spec_text(&stream, "typo", 2, json!({"error_stratgy": "DROP"})) };
+    let typo = pb::CreateIngestionRequest { spec_json: spec_text(&stream, "typo", 2, json!({"error_stratgy": "DROP"})), ..Default::default() };
     assert_eq!(code(c.ingestions.create_ingestion(typo).await, "error_stratgy"), Code::InvalidArgument);
     let mut unregistered = stream.spec("plug", 2, json!({}));
     unregistered["sluice"] = json!({"plugin": {"name": "nope"}});
-    let unregistered = pb::CreateIngestionRequest { spec_json: unregistered.to_string() };
+    let unregistered = pb::CreateIngestionRequest { spec_json: unregistered.to_string(), ..Default::default() };
     assert_eq!(code(c.ingestions.create_ingestion(unregistered).await, "plugin nope is not registered"), Code::FailedPrecondition);
 
     let got = c.ingestions.get_ingestion(pb::GetIngestionRequest { name: "crud".into() }).await.unwrap().into_inner();
@@ -294,7 +294,7 @@ async fn documents_are_read_back_by_id_counted_and_scanned_in_id_order() {
     stream.append(0, &(0..300).map(|i| msg(Some(&format!("d{i:03}")), Some(7), "index", json!({"n": i}))).collect::<Vec<_>>());
     stream.append(1, &docs_lines("e", 0..2));
     let spec_json = spec_text(&stream, "docs", 2, json!({}));
-    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json }).await.unwrap();
+    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json, ..Default::default() }).await.unwrap();
     wait_until(&mut c, "docs", "every message", |s| s.processed(0) == 300 && s.processed(1) == 2).await;
 
     let d = get_doc(&mut c, "docs", "d042").await.unwrap();
@@ -336,7 +336,7 @@ async fn pause_stops_the_committed_pointers_while_messages_arrive_and_resume_cat
     let stream = Stream::new(2);
     stream.append(0, &docs_lines("p", 0..5));
     stream.append(1, &docs_lines("q", 0..5));
-    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "pz", 2, json!({})) }).await.unwrap();
+    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "pz", 2, json!({})), ..Default::default() }).await.unwrap();
     wait_until(&mut c, "pz", "5 messages per shard", |s| s.processed(0) == 5 && s.processed(1) == 5).await;
 
     pause(&mut c, "pz", &[0]).await;
@@ -369,7 +369,7 @@ async fn each_reset_mode_reingests_or_skips_exactly_the_right_messages() {
     let mut c = server.clients().await;
     let stream = Stream::new(1);
     stream.append(0, &auto_lines(0..10));
-    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "rs", 1, json!({})) }).await.unwrap();
+    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "rs", 1, json!({})), ..Default::default() }).await.unwrap();
     wait_until(&mut c, "rs", "10 messages", |s| s.processed(0) == 10).await;
     let idle_at = |n: u64| move |s: &Snapshot| s.processed(0) == n && s.state[0].idle;
 
@@ -420,7 +420,7 @@ async fn switching_block_to_drop_with_update_unblocks_a_blocked_shard() {
     let stream = Stream::new(1);
     stream.append(0, &[msg(Some("ok-1"), None, "index", json!({})), "{broken".into(), msg(Some("ok-2"), None, "index", json!({}))]);
     let spec_json = spec_text(&stream, "blk", 1, json!({"error_strategy": "BLOCK"}));
-    let i = c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json }).await.unwrap().into_inner();
+    let i = c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json, ..Default::default() }).await.unwrap().into_inner();
     assert_eq!(i.error_strategy, pb::ErrorPolicy::Block as i32);
 
     let s = wait_until(&mut c, "blk", "BLOCKED", |s| s.state[0].state == pb::PollerState::Blocked as i32).await;
@@ -481,7 +481,7 @@ async fn a_plugin_registered_over_grpc_is_used_and_broken_components_are_refused
     stream.append(0, &["hello", "world"]);
     let mut spec = stream.spec("echoed", 1, json!({}));
     spec["sluice"] = json!({"plugin": {"name": "echo", "version": "1.0.0"}});
-    let i = c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec.to_string() }).await.unwrap().into_inner();
+    let i = c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec.to_string(), ..Default::default() }).await.unwrap().into_inner();
     let plugin = i.plugin.unwrap();
     assert_eq!((plugin.name.as_str(), plugin.version.as_str(), plugin.sha256.as_str()), ("echo", "1.0.0", p.sha256.as_str()));
     wait_until(&mut c, "echoed", "2 messages", |s| s.processed(0) == 2).await;
@@ -506,7 +506,7 @@ async fn a_restarted_server_restores_a_paused_ingestion_as_paused() {
     {
         let server = Server::start(data.path(), &[]);
         let mut c = server.clients().await;
-        c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "rst", 2, json!({})) }).await.unwrap();
+        c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "rst", 2, json!({})), ..Default::default() }).await.unwrap();
         wait_until(&mut c, "rst", "3 per shard", |s| s.processed(0) == 3 && s.processed(1) == 3).await;
         pause(&mut c, "rst", &[0]).await;
         // A graceful stop: SIGTERM, exit 0.
@@ -584,7 +584,7 @@ async fn redaction_over_grpc(spec: Value, access: &str, secret: &str) {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[]);
     let mut c = server.clients().await;
-    let created = c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec.to_string() }).await.unwrap().into_inner();
+    let created = c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec.to_string(), ..Default::default() }).await.unwrap().into_inner();
     let got = c.ingestions.get_ingestion(pb::GetIngestionRequest { name: "kin".into() }).await.unwrap().into_inner();
     let listed = c.ingestions.list_ingestions(pb::ListIngestionsRequest {}).await.unwrap().into_inner();
     let history = c.ingestions.get_spec_history(pb::GetSpecHistoryRequest { name: "kin".into() }).await.unwrap().into_inner();
@@ -605,7 +605,7 @@ async fn redaction_over_grpc(spec: Value, access: &str, secret: &str) {
     assert!(export.contains("<redacted>"));
     // The redacted export cannot be imported as it is: the secret must be supplied.
     c.ingestions.delete_ingestion(pb::DeleteIngestionRequest { name: "kin".into(), delete_data: false }).await.unwrap();
-    let r = c.state.import_state(pb::ImportStateRequest { state_json: export }).await;
+    let r = c.state.import_state(pb::ImportStateRequest { state_json: export, ..Default::default() }).await;
     assert_eq!(code(r, "<redacted>"), Code::InvalidArgument);
     assert!(!server.stderr().contains(secret), "a secret was logged: {}", server.stderr());
 }
@@ -617,7 +617,7 @@ async fn state_is_exported_reset_and_imported_with_pointers_and_counters() {
     let mut c = server.clients().await;
     let stream = Stream::new(1);
     stream.append(0, &docs_lines("x", 0..4));
-    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "exp", 1, json!({})) }).await.unwrap();
+    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "exp", 1, json!({})), ..Default::default() }).await.unwrap();
     wait_until(&mut c, "exp", "4 messages", |s| s.processed(0) == 4 && s.state[0].idle).await;
     let export = c.state.export_state(pb::ExportStateRequest {}).await.unwrap().into_inner().state_json;
     let v: Value = serde_json::from_str(&export).unwrap();
@@ -626,7 +626,7 @@ async fn state_is_exported_reset_and_imported_with_pointers_and_counters() {
 
     c.state.reset_state(pb::ResetStateRequest { delete_data: false }).await.unwrap();
     assert!(c.ingestions.list_ingestions(pb::ListIngestionsRequest {}).await.unwrap().into_inner().ingestions.is_empty());
-    let imported = c.state.import_state(pb::ImportStateRequest { state_json: export.clone() }).await.unwrap().into_inner();
+    let imported = c.state.import_state(pb::ImportStateRequest { state_json: export.clone(), ..Default::default() }).await.unwrap().into_inner();
     assert_eq!(imported.ingestions, ["exp"]);
     // It resumes after the exported pointer: nothing is read twice.
     stream.append(0, &docs_lines("x", 4..5));
@@ -644,9 +644,9 @@ async fn state_is_exported_reset_and_imported_with_pointers_and_counters() {
         .collect();
     assert_eq!(kinds, ["created", "imported"]);
 
-    assert_eq!(code(c.state.import_state(pb::ImportStateRequest { state_json: export }).await, "exp"), Code::AlreadyExists);
-    assert_eq!(code(c.state.import_state(pb::ImportStateRequest { state_json: "{}".into() }).await, "sluice-state-v1"), Code::InvalidArgument);
-    assert_eq!(code(c.state.import_state(pb::ImportStateRequest { state_json: "[".into() }).await, "state_json"), Code::InvalidArgument);
+    assert_eq!(code(c.state.import_state(pb::ImportStateRequest { state_json: export, ..Default::default() }).await, "exp"), Code::AlreadyExists);
+    assert_eq!(code(c.state.import_state(pb::ImportStateRequest { state_json: "{}".into(), ..Default::default() }).await, "sluice-state-v1"), Code::InvalidArgument);
+    assert_eq!(code(c.state.import_state(pb::ImportStateRequest { state_json: "[".into(), ..Default::default() }).await, "state_json"), Code::InvalidArgument);
     c.state.reset_state(pb::ResetStateRequest { delete_data: true }).await.unwrap();
     assert!(!data.path().join("sinks").join("exp").exists());
 }
@@ -657,7 +657,7 @@ async fn watch_streams_a_snapshot_whenever_state_or_stats_change() {
     let server = Server::start(data.path(), &[]);
     let mut c = server.clients().await;
     let stream = Stream::new(1);
-    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "w", 1, json!({})) }).await.unwrap();
+    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "w", 1, json!({})), ..Default::default() }).await.unwrap();
     let r = c.ingestions.watch_ingestion(pb::WatchIngestionRequest { name: "nope".into() }).await;
     assert_eq!(code(r, "nope"), Code::NotFound);
 
@@ -748,7 +748,7 @@ async fn the_metrics_endpoint_exposes_the_stats_per_ingestion_and_shard() {
     stream.append(0, &docs_lines("m", 0..3));
     stream.append(0, &["{broken"]);
     stream.append(1, &docs_lines("n", 0..1));
-    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "met", 2, json!({})) }).await.unwrap();
+    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "met", 2, json!({})), ..Default::default() }).await.unwrap();
     wait_until(&mut c, "met", "every message", |s| s.processed(0) == 4 && s.processed(1) == 1).await;
 
     let base = server.metrics.clone().unwrap();

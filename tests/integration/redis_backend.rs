@@ -87,6 +87,7 @@ fn the_redis_state_store_keeps_records_and_plugins_and_detects_damage() {
     let store = RedisStateStore::open(&redis.url(), "st").unwrap();
     let record = IngestionRecord {
         name: "a".into(),
+        id: "a@1".into(),
         spec: json!({"name": "a"}),
         paused_shards: [0, 2].into(),
         error_strategy: Some(ErrorStrategy::Block),

@@ -47,7 +47,7 @@ async fn a_fresh_host_takes_over_from_a_killed_one_with_nothing_lost_or_doubled(
     let host_a_dir = tempfile::tempdir().unwrap();
     let host_a = Server::start(host_a_dir.path(), &state);
     let mut a = host_a.clients().await;
-    let create = |spec: serde_json::Value| pb::CreateIngestionRequest { spec_json: spec.to_string() };
+    let create = |spec: serde_json::Value| pb::CreateIngestionRequest { spec_json: spec.to_string(), ..Default::default() };
     a.ingestions
         .create_ingestion(create(with_redis_sink(main.spec("main", SHARDS, json!({"poll.max_batch_size": 25})), &redis)))
         .await
@@ -132,7 +132,7 @@ async fn a_file_to_redis_migration_through_export_and_import_keeps_every_pointer
     let on_file = Server::start(data.path(), &[]);
     let mut a = on_file.clients().await;
     a.ingestions
-        .create_ingestion(pb::CreateIngestionRequest { spec_json: stream.spec("moving", 2, json!({})).to_string() })
+        .create_ingestion(pb::CreateIngestionRequest { spec_json: stream.spec("moving", 2, json!({})).to_string(), ..Default::default() })
         .await
         .unwrap();
     let state_of = || pb::GetIngestionStateRequest { name: "moving".into(), page_size: 0, page_token: String::new() };
@@ -154,7 +154,7 @@ async fn a_file_to_redis_migration_through_export_and_import_keeps_every_pointer
     let state = ["--state", &redis.url(), "--state-prefix", "mig"].map(String::from);
     let on_redis = Server::start(data.path(), &state.iter().map(String::as_str).collect::<Vec<_>>());
     let mut b = on_redis.clients().await;
-    let imported = b.state.import_state(pb::ImportStateRequest { state_json: export }).await.unwrap().into_inner();
+    let imported = b.state.import_state(pb::ImportStateRequest { state_json: export, ..Default::default() }).await.unwrap().into_inner();
     assert_eq!(imported.ingestions, ["moving"]);
     let after = b.ingestions.get_ingestion_state(state_of()).await.unwrap().into_inner();
     for (x, y) in before.shards.iter().zip(&after.shards) {

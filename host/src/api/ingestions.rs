@@ -56,9 +56,10 @@ fn page_start(token: &str, shards: usize) -> Result<usize, Status> {
 #[tonic::async_trait]
 impl Ingestions for IngestionsService {
     async fn create_ingestion(&self, request: Request<pb::CreateIngestionRequest>) -> Result<Response<pb::Ingestion>, Status> {
-        let spec = parse_json("spec_json", &request.into_inner().spec_json)?;
+        let request = request.into_inner();
+        let spec = parse_json("spec_json", &request.spec_json)?;
         let m = self.manager.clone();
-        let info = blocking(move || m.create(spec)).await?;
+        let info = blocking(move || m.create_with(spec, request.adopt_data)).await?;
         Ok(Response::new(convert::ingestion(info)))
     }
 

@@ -26,10 +26,12 @@ impl State for StateService {
     }
 
     async fn import_state(&self, request: Request<pb::ImportStateRequest>) -> Result<Response<pb::ImportStateResponse>, Status> {
-        let export: crate::manager::StateExport = serde_json::from_str(&request.into_inner().state_json)
+        let request = request.into_inner();
+        let reset_positions = request.reset_positions;
+        let export: crate::manager::StateExport = serde_json::from_str(&request.state_json)
             .map_err(|e| Status::invalid_argument(format!("state_json is not a {} export: {e}", crate::manager::EXPORT_FORMAT)))?;
         let m = self.manager.clone();
-        let ingestions = blocking(move || m.import_state(&export)).await?;
+        let ingestions = blocking(move || m.import_state(&export, reset_positions)).await?;
         Ok(Response::new(pb::ImportStateResponse { ingestions }))
     }
 

@@ -21,6 +21,11 @@ pub struct RunArgs {
     /// Exit once every shard has drained its partition.
     #[arg(long)]
     until_idle: bool,
+    /// Take over sinks that hold another ingestion's data under this name, or
+    /// a checkpoint in another stream (after a changed source), instead of
+    /// refusing them. Only when their checkpoint is a position in this stream.
+    #[arg(long)]
+    adopt_data: bool,
     /// With --until-idle: give up after this many seconds.
     #[arg(long, default_value_t = 3600)]
     timeout: u64,
@@ -43,7 +48,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // the manager; only this spec's ingestion runs.
     let manager = Manager::open_with(&args.data.data_dir, store, ManagerOptions { restore: false })?;
     let name = spec.name.clone();
-    manager.apply(spec_json, &args.spec.display().to_string())?;
+    manager.apply(spec_json, &args.spec.display().to_string(), args.adopt_data)?;
     let progress = Progress::new(spec.shards);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout);

@@ -20,6 +20,9 @@ pub enum EngineError {
     Sink { name: String, source: SinkError },
     #[error("ingestion {name}: {source}")]
     Plugin { name: String, source: PluginError },
+    /// A sink holds another incarnation's or another stream's checkpoint.
+    #[error("ingestion {name}: {reason}")]
+    SinkNotOurs { name: String, shard: u32, reason: String },
     #[error("ingestion {name}: {sinks} sinks for {shards} shards")]
     SinkCount { name: String, sinks: usize, shards: u32 },
     #[error("ingestion {name}: no shard {shard} (it has {shards})")]

@@ -88,7 +88,15 @@ impl Manager {
 
     /// Recreates the exported ingestions with their pointers, counters and
     /// paused shards. Existing names are refused; nothing is changed then.
-    pub fn import_state(&self, export: &StateExport) -> Result<Vec<String>> {
+    ///
+    /// An export holds checkpoints, not documents. Where a shard's sink on
+    /// this host already holds that ingestion's data (a shared Redis sink,
+    /// or a copied data directory), the sink's own checkpoint stands. Where
+    /// the sink is empty but the export says documents were committed, the
+    /// import is refused (the checkpoint would point past documents that are
+    /// not here) unless `reset_positions`: then those shards start over from
+    /// `pointer.init.reset`, and the history says so.
+    pub fn import_state(&self, export: &StateExport, reset_positions: bool) -> Result<Vec<String>> {
         if export.format != EXPORT_FORMAT {
             return Err(ManagerError::InvalidArgument(format!("not a {EXPORT_FORMAT} export (format {:?})", export.format)));
         }
@@ -102,19 +110,55 @@ impl Manager {
             if let Some(s) = entry.shards.iter().find(|s| s.shard >= spec.shards) {
                 return Err(ManagerError::InvalidArgument(format!("{}: exported shard {} is beyond its spec", spec.name, s.shard)));
             }
-            plan.push((entry.record.clone(), spec, &entry.shards));
+            let sinks = self.wiring.open_sinks(&spec).map_err(|e| ManagerError::Internal(e.to_string()))?;
+            let mut restore = Vec::new();
+            let mut reset = Vec::new();
+            for s in &entry.shards {
+                let sink = &sinks[s.shard as usize];
+                let meta = sink.meta().map_err(|e| ManagerError::Internal(e.to_string()))?;
+                let committed = s.resume.is_some() || s.live_docs > 0 || s.counters.total_processed_count > 0;
+                match (&meta.owner, meta.is_pristine()) {
+                    // The sink holds this ingestion's data: its checkpoint is the truth.
+                    (Some(owner), _) if owner.ingestion_id == entry.record.id => {}
+                    (_, true) if committed && !reset_positions => {
+                        return Err(ManagerError::FailedPrecondition(format!(
+                            "ingestion {}: the export's checkpoint of shard {} (pointer {}, {} live documents) refers to \
+                             documents that are not in this host's sink{}. An export carries checkpoints, not documents: \
+                             copy the data directory's sinks along, use a shared (redis) sink, or import with \
+                             reset_positions (`sluice ctl state import --reset-positions`) to ingest again from \
+                             pointer.init.reset",
+                            spec.name,
+                            s.shard,
+                            s.last_pointer.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                            s.live_docs,
+                            self.wiring.local_data(&spec).or_else(|| Some(self.wiring_place(&spec))).map(|p| format!(" ({})", p.display())).unwrap_or_default(),
+                        )));
+                    }
+                    (_, true) if committed => reset.push(s.shard),
+                    (_, true) => {}
+                    // Data written before sinks had owners: as before, the export's checkpoint.
+                    (None, false) => restore.push(s),
+                    // Another incarnation's data: starting refuses it, with the ways out.
+                    (Some(_), false) => {}
+                }
+            }
+            plan.push((entry.record.clone(), spec, sinks, restore, reset));
         }
         let mut names = Vec::new();
-        for (mut record, spec, shards) in plan {
-            let sinks = self.wiring.open_sinks(&spec).map_err(|e| ManagerError::Internal(e.to_string()))?;
-            for s in shards {
+        for (mut record, spec, sinks, restore, reset) in plan {
+            for s in restore {
                 sinks[s.shard as usize]
                     .import_meta(s.resume.clone(), s.last_pointer.clone(), s.counters)
                     .map_err(|e| ManagerError::Internal(e.to_string()))?;
             }
             drop(sinks);
             let now = now_ms();
-            record.history.push(HistoryEntry { at_ms: now, kind: "imported".into(), spec: redact_secrets(&record.spec), detail: String::new() });
+            let detail = if reset.is_empty() {
+                String::new()
+            } else {
+                format!("documents not on this host: shards {reset:?} start over from pointer.init.reset")
+            };
+            record.history.push(HistoryEntry { at_ms: now, kind: "imported".into(), spec: redact_secrets(&record.spec), detail });
             record.updated_at_ms = now;
             self.store.save(&record)?;
             let managed = self.launch_or_retry(record, spec, "imported");
@@ -122,6 +166,14 @@ impl Manager {
             self.lock().insert(managed.spec.name.clone(), managed);
         }
         Ok(names)
+    }
+
+    /// Where a spec's sinks are, in words, when they are not on local disk.
+    fn wiring_place(&self, spec: &IngestionSpec) -> std::path::PathBuf {
+        match &spec.sink {
+            crate::spec::SinkType::Redis { key_prefix, .. } => format!("redis {key_prefix}:{}:*", spec.name).into(),
+            crate::spec::SinkType::Embedded => "empty embedded sink".into(),
+        }
     }
 
     /// Stops and forgets every ingestion and plugin; with `delete_data`, the sinks too.

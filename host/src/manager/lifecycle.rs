@@ -5,7 +5,8 @@ use super::rules::{check_no_redacted, check_shards, merge, static_change, UPDATA
 use super::{ActivePlugin, IngestionInfo, Managed, Manager, ManagerError, ResetRequest, Result};
 use crate::engine::{IdleOutcome, PollerState, RuntimeOverrides, ShardStatus};
 use crate::spec::{flat_settings, IngestionSpec, SinkType};
-use crate::state::{HistoryEntry, IngestionRecord};
+use crate::state::{new_ingestion_id, HistoryEntry, IngestionRecord};
+use crate::wiring::Claim;
 use crate::util::{now_ms, redact_secrets};
 use crate::stats::PollingIngestStats;
 use serde_json::Value;
@@ -24,12 +25,22 @@ pub struct DeleteOutcome {
 
 impl Manager {
     /// Starts an ingestion; a failure to start is kept as its `start_error`.
-    pub(super) fn launch(&self, record: IngestionRecord, spec: IngestionSpec) -> Managed {
+    /// Its sinks must be its own (see [`crate::wiring::Claim`]), unless `adopt`.
+    pub(super) fn launch(&self, mut record: IngestionRecord, spec: IngestionSpec, adopt: bool) -> Managed {
+        if record.id.is_empty() {
+            // A record from before ingestion ids: it gets one now, and claims
+            // its sinks with it.
+            record.id = new_ingestion_id(&record.name);
+            if let Err(e) = self.store.save(&record) {
+                tracing::warn!(ingestion = %record.name, error = %e, "could not store the new ingestion id");
+            }
+        }
         let (plugin, start) = match self.plugins.resolve(&spec) {
             Ok((active, compiled)) => {
                 let overrides =
                     RuntimeOverrides { paused_shards: record.paused_shards.clone(), error_strategy: record.error_strategy };
-                let started = crate::wiring::start(self.wiring.as_ref(), spec.clone(), compiled, overrides);
+                let claim = Claim { ingestion_id: record.id.clone(), adopt };
+                let started = crate::wiring::start(self.wiring.as_ref(), spec.clone(), compiled, overrides, Some(&claim));
                 (active, started.map_err(|e| e.to_string()))
             }
             Err(e) => (
@@ -49,6 +60,12 @@ impl Manager {
     }
 
     pub fn create(&self, spec_json: Value) -> Result<IngestionInfo> {
+        self.create_with(spec_json, false)
+    }
+
+    /// Creates an ingestion; `adopt_data`: take over sinks left by an earlier
+    /// ingestion of the same name (or another stream) instead of refusing them.
+    pub fn create_with(&self, spec_json: Value, adopt_data: bool) -> Result<IngestionInfo> {
         let spec = IngestionSpec::from_value(&spec_json)?;
         check_no_redacted(&spec)?;
         if self.lock().contains_key(&spec.name) {
@@ -59,6 +76,7 @@ impl Manager {
         let now = now_ms();
         let record = IngestionRecord {
             name: spec.name.clone(),
+            id: new_ingestion_id(&spec.name),
             spec: spec_json.clone(),
             paused_shards: Default::default(),
             error_strategy: None,
@@ -66,7 +84,7 @@ impl Manager {
             history: vec![HistoryEntry { at_ms: now, kind: "created".into(), spec: redact_secrets(&spec_json), detail: String::new() }],
             updated_at_ms: now,
         };
-        let managed = self.launch(record, spec);
+        let managed = self.launch(record, spec, adopt_data);
         if let Some(e) = managed.start_error.clone() {
             // Nothing was stored: the caller fixes the spec and tries again.
             return Err(ManagerError::InvalidArgument(e));
@@ -84,8 +102,8 @@ impl Manager {
     /// Runs the ingestion a spec describes, as `sluice run` does: the first
     /// time it is created; after that the stored ingestion continues, and a
     /// changed spec is recorded in its history. `source` says where the spec
-    /// came from (for the history).
-    pub fn apply(&self, spec_json: Value, source: &str) -> Result<IngestionInfo> {
+    /// came from (for the history); `adopt_data` as in [`Manager::create_with`].
+    pub fn apply(&self, spec_json: Value, source: &str, adopt_data: bool) -> Result<IngestionInfo> {
         let spec = IngestionSpec::from_value(&spec_json)?;
         check_no_redacted(&spec)?;
         if self.lock().contains_key(&spec.name) {
@@ -94,6 +112,7 @@ impl Manager {
         let now = now_ms();
         let mut record = self.store.load(&spec.name)?.unwrap_or_else(|| IngestionRecord {
             name: spec.name.clone(),
+            id: new_ingestion_id(&spec.name),
             spec: Value::Null,
             paused_shards: Default::default(),
             error_strategy: None,
@@ -112,7 +131,7 @@ impl Manager {
             record.spec = spec_json;
             record.updated_at_ms = now;
         }
-        let managed = self.launch(record, spec);
+        let managed = self.launch(record, spec, adopt_data);
         if let Some(e) = managed.start_error.clone() {
             return Err(ManagerError::InvalidArgument(e));
         }
@@ -310,8 +329,25 @@ impl Manager {
         Ok(())
     }
 
+    /// Each shard's status. The committed meta of a shared sink (Redis) is
+    /// read from the sink, not remembered: another host may have committed
+    /// since this one did, and then this host is not idle on that shard.
     pub fn state(&self, name: &str) -> Result<Vec<ShardStatus>> {
-        self.with(name, |m| Ok(m.running()?.status()))
+        let (mut statuses, sinks) = self.with(name, |m| {
+            let running = m.running()?;
+            Ok((running.status(), running.sinks().to_vec()))
+        })?;
+        for (status, sink) in statuses.iter_mut().zip(&sinks) {
+            if !sink.shared() {
+                continue;
+            }
+            let stored = sink.meta().map_err(|e| ManagerError::Internal(format!("shard {}: {e}", status.shard)))?;
+            if stored.last_pointer != status.meta.last_pointer || stored.resume != status.meta.resume {
+                status.idle = false;
+            }
+            status.meta = stored;
+        }
+        Ok(statuses)
     }
 
     /// `polling_ingest_stats` per shard.

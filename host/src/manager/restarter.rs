@@ -75,7 +75,7 @@ impl Manager {
     /// start now is retried by the restarter.
     pub(super) fn launch_or_retry(&self, record: IngestionRecord, spec: IngestionSpec, how: &str) -> Managed {
         let name = spec.name.clone();
-        let mut managed = self.launch(record, spec);
+        let mut managed = self.launch(record, spec, false);
         match &managed.start_error {
             Some(e) => {
                 tracing::error!(ingestion = %name, error = %e, retry_in = ?FIRST_START_RETRY, "ingestion {how} but not running; retrying");
@@ -104,7 +104,7 @@ impl Manager {
             }
             let name = spec.name.clone();
             let updated_at = record.updated_at_ms;
-            let attempt = self.launch(record, spec);
+            let attempt = self.launch(record, spec, false);
             let mut map = self.lock();
             let stopping = self.stopping();
             let Some(current) =

@@ -231,6 +231,10 @@ impl ShardSink for EmbeddedSink {
         self.write_meta_only(|meta| meta.resume = Some(position))
     }
 
+    fn set_owner(&self, owner: super::SinkOwner) -> Result<(), SinkError> {
+        self.write_meta_only(|meta| meta.owner = Some(owner))
+    }
+
     fn import_meta(
         &self,
         resume: Option<StartPosition>,
@@ -238,7 +242,7 @@ impl ShardSink for EmbeddedSink {
         counters: crate::sink::ShardCounters,
     ) -> Result<(), SinkError> {
         self.write_meta_only(|meta| {
-            *meta = SinkMeta { resume, last_pointer, counters, live_docs: meta.live_docs };
+            *meta = SinkMeta { resume, last_pointer, counters, live_docs: meta.live_docs, owner: meta.owner.clone() };
         })
     }
 

@@ -72,10 +72,15 @@ impl ShardSink for MemorySink {
         Ok(())
     }
 
+    fn set_owner(&self, owner: super::SinkOwner) -> Result<(), SinkError> {
+        self.lock().meta.owner = Some(owner);
+        Ok(())
+    }
+
     fn import_meta(&self, resume: Option<StartPosition>, last_pointer: Option<Pointer>, counters: ShardCounters) -> Result<(), SinkError> {
         let mut inner = self.lock();
-        let live_docs = inner.meta.live_docs;
-        inner.meta = SinkMeta { resume, last_pointer, counters, live_docs, ..SinkMeta::default() };
+        let (live_docs, owner) = (inner.meta.live_docs, inner.meta.owner.clone());
+        inner.meta = SinkMeta { resume, last_pointer, counters, live_docs, owner };
         Ok(())
     }
 

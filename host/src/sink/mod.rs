@@ -91,6 +91,31 @@ pub struct SinkMeta {
     pub counters: ShardCounters,
     /// Documents currently live (not deleted).
     pub live_docs: u64,
+    /// Which ingestion incarnation and source this sink's checkpoint belongs
+    /// to. `None`: never claimed (a new sink, or one written before sluice
+    /// recorded owners).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<SinkOwner>,
+}
+
+/// Who a sink belongs to: its checkpoint is a position in one stream, for
+/// one incarnation of one ingestion. A sink claimed by another incarnation
+/// (a name reused after a delete) or another source (the spec's stream
+/// changed) is refused, never silently resumed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkOwner {
+    /// The ingestion's id, made when it was created.
+    pub ingestion_id: String,
+    /// What the checkpoint's pointers are positions in (source type, stream
+    /// and shard count), in words: [`crate::spec::IngestionSpec::source_fingerprint`].
+    pub source: String,
+}
+
+impl SinkMeta {
+    /// Whether anything was ever committed or set here.
+    pub fn is_pristine(&self) -> bool {
+        self.resume.is_none() && self.last_pointer.is_none() && self.live_docs == 0 && self.counters == ShardCounters::default()
+    }
 }
 
 impl SinkMeta {
@@ -271,6 +296,15 @@ pub trait ShardSink: Send + Sync {
 
     /// Moves the resume position (an explicit pointer reset).
     fn reset_position(&self, position: StartPosition) -> Result<(), SinkError>;
+
+    /// Records who the sink belongs to (a durable meta write).
+    fn set_owner(&self, owner: SinkOwner) -> Result<(), SinkError>;
+
+    /// True when the sink lives outside this host (Redis): another host may
+    /// commit to it, so its meta must be read, not remembered.
+    fn shared(&self) -> bool {
+        false
+    }
 
     /// Restores an exported checkpoint and counters (state import). Live
     /// documents are what the sink holds, not what was exported.

@@ -277,11 +277,27 @@ impl ShardSink for RedisSink {
         Ok(())
     }
 
+    fn set_owner(&self, owner: super::SinkOwner) -> Result<(), SinkError> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let meta = self.with_state(&mut state, |s, conn| {
+            let mut meta = s.read_meta(conn)?;
+            meta.owner = Some(owner);
+            conn.set::<_, _, ()>(&s.meta_key, meta.encode()).map_err(|e| s.err(e))?;
+            Ok(meta)
+        })?;
+        state.meta = meta;
+        Ok(())
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
     fn import_meta(&self, resume: Option<StartPosition>, last_pointer: Option<Pointer>, counters: ShardCounters) -> Result<(), SinkError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let meta = self.with_state(&mut state, |s, conn| {
-            let live_docs = s.read_meta(conn)?.live_docs;
-            let meta = SinkMeta { resume, last_pointer, counters, live_docs };
+            let stored = s.read_meta(conn)?;
+            let meta = SinkMeta { resume, last_pointer, counters, live_docs: stored.live_docs, owner: stored.owner };
             conn.set::<_, _, ()>(&s.meta_key, meta.encode()).map_err(|e| s.err(e))?;
             Ok(meta)
         })?;

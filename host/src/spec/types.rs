@@ -139,6 +139,23 @@ impl IngestionSpec {
         Duration::from_millis(self.poll_timeout_ms)
     }
 
+    /// What a checkpoint's pointers are positions in: the source type, the
+    /// stream it reads and the shard count. Settings that do not change what
+    /// a pointer means (consumer tuning, credentials, endpoints) are left out.
+    pub fn source_fingerprint(&self) -> String {
+        let param = |k: &str| self.params.get(k).map(String::as_str).unwrap_or_default();
+        let stream = match self.source_type {
+            SourceType::File => {
+                let base = std::path::Path::new(param("base_directory"));
+                let base = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
+                format!("file stream {}", base.join(param("stream")).display())
+            }
+            SourceType::Kafka => format!("kafka topic {}", param("topic")),
+            SourceType::Kinesis => format!("kinesis stream {}", param("stream")),
+        };
+        format!("{stream} over {} shards", self.shards)
+    }
+
     /// The JSON handed to the plugin's `configure`: the spec's `sluice.plugin.config`
     /// plus `mapper_type`, `mapper_settings` and `mappings` when the spec sets them.
     pub fn plugin_config(&self) -> String {

@@ -196,6 +196,7 @@ mod tests {
 
     fn record(name: &str) -> IngestionRecord {
         IngestionRecord {
+            id: String::new(),
             name: name.into(),
             spec: serde_json::json!({"name": name}),
             paused_shards: [1].into(),

@@ -19,6 +19,11 @@ pub use crate::util::{now_ms, sha256_hex};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IngestionRecord {
     pub name: String,
+    /// Made when the ingestion is created; its sinks are claimed with it, so
+    /// a later ingestion under the same name is told apart. Empty in records
+    /// written before sluice kept ids (one is made when they are loaded).
+    #[serde(default)]
+    pub id: String,
     /// The spec as submitted (re-validated on load).
     pub spec: serde_json::Value,
     /// Shards that were paused and must stay paused across restarts.
@@ -48,6 +53,15 @@ pub struct HistoryEntry {
     pub spec: serde_json::Value,
     /// What changed, in words (e.g. `shard 0 reset to earliest`).
     pub detail: String,
+}
+
+/// A new ingestion id: the name, the creation time and a random tail.
+pub fn new_ingestion_id(name: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u32(std::process::id());
+    format!("{name}@{}-{:08x}", crate::util::now_ms(), h.finish() as u32)
 }
 
 /// A registered plugin version. The component itself is stored by content hash.

@@ -51,7 +51,13 @@ pub struct CtlArgs {
 #[derive(clap::Subcommand)]
 enum CtlCommand {
     /// Create an ingestion from a spec file (the same JSON as `sluice run`).
-    Create { spec: PathBuf },
+    Create {
+        spec: PathBuf,
+        /// Take over sinks that hold an earlier ingestion's data under this
+        /// name (refused otherwise), when their checkpoint is a position in this stream.
+        #[arg(long)]
+        adopt_data: bool,
+    },
     /// Show an ingestion (its spec with secrets redacted).
     Get { name: String },
     /// List the ingestions.
@@ -142,9 +148,10 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
     let client = Client { channel, token: Token(token) };
     let out = Output { json: args.json };
     match args.command {
-        CtlCommand::Create { spec } => {
+        CtlCommand::Create { spec, adopt_data } => {
             let spec_json = std::fs::read_to_string(&spec).with_context(|| format!("reading {}", spec.display()))?;
-            let i = client.ingestions().create_ingestion(pb::CreateIngestionRequest { spec_json }).await.map_err(rpc)?.into_inner();
+            let request = pb::CreateIngestionRequest { spec_json, adopt_data };
+            let i = client.ingestions().create_ingestion(request).await.map_err(rpc)?.into_inner();
             out.ingestion(&i)?;
         }
         CtlCommand::Get { name } => {
@@ -164,8 +171,12 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             out.ingestion(&i)?;
         }
         CtlCommand::Delete { name, delete_data } => {
-            client.ingestions().delete_ingestion(pb::DeleteIngestionRequest { name: name.clone(), delete_data }).await.map_err(rpc)?;
-            out.done(json!({"deleted": name, "delete_data": delete_data}), &format!("deleted {name}{}", if delete_data { " and its data" } else { "" }))?;
+            let r = client.ingestions().delete_ingestion(pb::DeleteIngestionRequest { name: name.clone(), delete_data }).await.map_err(rpc)?.into_inner();
+            let mut text = format!("deleted {name}{}", if delete_data { " and its data" } else { "" });
+            if let Some(left) = &r.data_left {
+                text.push_str(&format!("\nleft behind: {left}"));
+            }
+            out.done(json!({"deleted": name, "delete_data": delete_data, "data_left": r.data_left}), &text)?;
         }
         CtlCommand::History { name } => {
             let r = client.ingestions().get_spec_history(pb::GetSpecHistoryRequest { name }).await.map_err(rpc)?.into_inner();

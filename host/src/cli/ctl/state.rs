@@ -28,7 +28,13 @@ enum StateCommand {
     /// Print the host's state (specs with secrets redacted, pointers, counters, plugins) as JSON.
     Export,
     /// Recreate the ingestions of an export (a file, or - for stdin).
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+        /// Import ingestions whose documents are not on this host: their
+        /// shards start over from pointer.init.reset (refused otherwise).
+        #[arg(long)]
+        reset_positions: bool,
+    },
     /// Stop and forget every ingestion and plugin.
     Reset {
         /// Also delete every shard sink.
@@ -48,13 +54,13 @@ pub(super) async fn run(client: &Client, out: &Output, args: StateArgs) -> anyho
                 let v: Value = serde_json::from_str(&r.state_json).context("the export is not JSON")?;
                 say!("{}", serde_json::to_string_pretty(&v)?);
             }
-            StateCommand::Import { file } => {
+            StateCommand::Import { file, reset_positions } => {
                 let state_json = if file.as_os_str() == "-" {
                     std::io::read_to_string(std::io::stdin()).context("reading stdin")?
                 } else {
                     std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
                 };
-                let r = client.state().import_state(pb::ImportStateRequest { state_json }).await.map_err(rpc)?.into_inner();
+                let r = client.state().import_state(pb::ImportStateRequest { state_json, reset_positions }).await.map_err(rpc)?.into_inner();
                 out.done(json!({"imported": r.ingestions}), &format!("imported {}", r.ingestions.join(", ")))?;
             }
             StateCommand::Reset { delete_data, yes } => {
