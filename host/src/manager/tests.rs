@@ -133,3 +133,83 @@ fn delete_says_what_it_left_behind() {
     assert_eq!(m.delete("e", true).unwrap().data_left, None);
     m.shutdown();
 }
+
+#[test]
+fn a_name_reused_after_delete_refuses_the_old_sinks_until_adopted() {
+    let host = Host::new();
+    let m = host.open();
+    m.create(spec_json("n", 2, "DROP")).unwrap();
+    host.append("n", 0, 0, 8);
+    eventually("the first incarnation's messages", || host.processed("n", 0) == 8);
+    let left = m.delete("n", false).unwrap().data_left.unwrap();
+    assert!(left.contains("refuses them"), "{left}");
+    // Same name, new ingestion: the old checkpoint (pointer 7) must not be resumed silently.
+    let refused = m.create(spec_json("n", 2, "DROP")).unwrap_err().to_string();
+    assert!(refused.contains("belongs to an earlier ingestion of the same name"), "{refused}");
+    assert!(refused.contains("--adopt-data") && refused.contains("choose another name"), "{refused}");
+    assert!(matches!(m.get("n"), Err(ManagerError::NotFound(_))), "nothing is stored for a refused create");
+    assert_eq!(host.processed("n", 0), 8, "the old sink is untouched");
+    // Adopted explicitly: it continues from the old checkpoint.
+    m.create_with(spec_json("n", 2, "DROP"), true).unwrap();
+    host.append("n", 0, 8, 2);
+    eventually("the adopted sink continues", || host.processed("n", 0) == 10);
+    assert_eq!(host.wiring.sink("n", 0).meta().unwrap().live_docs, 10);
+    // Deleted with its data, the name is free again.
+    m.delete("n", true).unwrap();
+    m.create(spec_json("n", 2, "DROP")).unwrap();
+    m.shutdown();
+}
+
+#[test]
+fn a_run_whose_source_or_shard_count_changed_is_refused_not_resumed() {
+    let host = Host::new();
+    let m = Manager::with_wiring(host.wiring.clone(), host.store.clone(), ManagerOptions { restore: false }).unwrap();
+    m.apply(spec_json("s", 2, "DROP"), "s.json", false).unwrap();
+    host.append("s", 0, 0, 3);
+    eventually("the first run", || host.processed("s", 0) == 3);
+    m.stop("s").unwrap();
+    let mut other_stream = spec_json("s", 2, "DROP");
+    other_stream["settings"]["ingestion_source"]["param"]["stream"] = json!("other");
+    let e = m.apply(other_stream.clone(), "s.json", false).unwrap_err().to_string();
+    assert!(e.contains("holds a checkpoint in file stream /nonexistent/unused over 2 shards"), "{e}");
+    assert!(e.contains("now reads file stream /nonexistent/other"), "{e}");
+    let e = m.apply(spec_json("s", 3, "DROP"), "s.json", false).unwrap_err().to_string();
+    assert!(e.contains("over 3 shards"), "{e}");
+    // The unchanged spec still continues where it was.
+    m.apply(spec_json("s", 2, "DROP"), "s.json", false).unwrap();
+    host.append("s", 0, 3, 1);
+    eventually("the unchanged spec continues", || host.processed("s", 0) == 4);
+    m.shutdown();
+}
+
+#[test]
+fn an_import_without_the_documents_is_refused_or_starts_over_when_asked() {
+    let a = Host::new();
+    let m = a.open();
+    m.create(spec_json("i", 2, "DROP")).unwrap();
+    a.append("i", 0, 0, 6);
+    eventually("host a ingests", || a.processed("i", 0) == 6);
+    let export = m.export_state().unwrap();
+    assert_eq!(export.ingestions[0].shards[0].live_docs, 6);
+    m.shutdown();
+    // Another host, whose sinks are empty.
+    let b = Host::new();
+    let mb = b.open();
+    let e = mb.import_state(&export, false).unwrap_err();
+    assert!(matches!(&e, ManagerError::FailedPrecondition(t) if t.contains("not in this host's sink") && t.contains("--reset-positions")), "{e}");
+    assert!(mb.list().is_empty(), "a refused import changes nothing");
+    b.append("i", 0, 0, 6);
+    assert_eq!(mb.import_state(&export, true).unwrap(), vec!["i".to_string()]);
+    eventually("host b ingests again from pointer.init.reset", || b.processed("i", 0) == 6);
+    assert_eq!(b.wiring.sink("i", 0).meta().unwrap().live_docs, 6);
+    assert!(mb.history("i").unwrap().last().unwrap().detail.contains("start over from pointer.init.reset"));
+    mb.shutdown();
+    // The same host, whose sinks hold the data: the sink's checkpoint stands.
+    let again = a.open();
+    again.delete("i", false).unwrap();
+    a.append("i", 0, 6, 1);
+    again.import_state(&export, false).unwrap();
+    eventually("host a continues after the import", || a.processed("i", 0) == 7);
+    assert_eq!(a.wiring.sink("i", 0).meta().unwrap().live_docs, 7);
+    again.shutdown();
+}
