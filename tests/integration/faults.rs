@@ -1,7 +1,7 @@
 //! Faults around the data path: a full disk during sink commits, corrupt
 //! state, and a graceful SIGTERM.
 
-use crate::grpc::Server;
+use crate::support::grpc_server::Server;
 use crate::support::*;
 use serde_json::json;
 use sluice::engine::PollerState;
@@ -239,7 +239,7 @@ fn a_bit_flipped_embedded_sink_checkpoint_keeps_that_ingestion_from_starting_and
 
 #[test]
 fn a_bit_flipped_redis_sink_checkpoint_keeps_that_ingestion_from_starting_and_the_others_run() {
-    let redis = crate::redis_server::RedisServer::start();
+    let redis = crate::support::redis_server::RedisServer::start();
     let data = tempfile::tempdir().unwrap();
     let stream = forty_messages();
     two_ingestions_done(data.path(), &stream, json!({"type": "redis", "url": redis.url(), "key_prefix": "t"}));

@@ -2,7 +2,7 @@
 //! SIGKILL crashes, an outage (SIGSTOP), a split shard drained to CLOSED, and
 //! a checkpoint that no longer exists.
 
-use crate::kinesalite::{Call, FaultProxy, Kinesalite, Landed, Put};
+use crate::support::kinesalite::{Call, FaultProxy, Kinesalite, Landed, Put};
 use crate::support::*;
 use serde_json::{json, Value};
 use sluice::engine::{open_sinks, BlockCause, Ingestion, PollerState, ShardStatus};

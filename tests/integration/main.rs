@@ -1,6 +1,5 @@
 //! sluice's integration tests: one test binary, one module per area.
 
-mod redis_server;
 mod support;
 
 mod cli;
@@ -10,7 +9,6 @@ mod decoders;
 mod grpc;
 mod hotswap;
 mod kafka;
-mod kinesalite;
 mod kinesis;
 mod pipeline;
 mod plugin_guide;

@@ -1,6 +1,6 @@
 //! Redis: the shard sink and the state store against a real redis-server.
 
-use crate::redis_server::RedisServer;
+use crate::support::redis_server::RedisServer;
 use crate::support::*;
 use serde_json::json;
 use sluice::spec::ErrorStrategy;

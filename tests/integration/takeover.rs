@@ -1,8 +1,8 @@
 //! Recovery on another host: with the state store and the shard sinks in
 //! Redis, a host with an empty data directory takes over from a killed one.
 
-use crate::grpc::Server;
-use crate::redis_server::RedisServer;
+use crate::support::grpc_server::Server;
+use crate::support::redis_server::RedisServer;
 use crate::support::*;
 use serde_json::json;
 use sluice::api::proto as pb;
@@ -200,7 +200,7 @@ async fn a_file_to_redis_migration_through_export_and_import_keeps_every_pointer
     }
 }
 
-async fn processor_stats(c: &mut crate::grpc::Clients) -> Vec<pb::MessageProcessorStats> {
+async fn processor_stats(c: &mut crate::support::grpc_server::Clients) -> Vec<pb::MessageProcessorStats> {
     let s = c.ingestions.get_stats(pb::GetStatsRequest { name: "moving".into() }).await.unwrap().into_inner();
     s.shards.into_iter().map(|sh| sh.polling_ingest_stats.unwrap().message_processor_stats.unwrap()).collect()
 }
