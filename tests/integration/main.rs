@@ -4,6 +4,7 @@ mod support;
 
 mod cli;
 mod faults;
+mod file_rotation;
 mod corpus;
 mod decoders;
 mod grpc;
