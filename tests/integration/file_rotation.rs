@@ -43,6 +43,7 @@ fn wait_position_lost(ing: &Ingestion) -> String {
     assert!(ing.shards()[0].wait_until(Duration::from_secs(5), |s| s.state == PollerState::Blocked));
     let b = ing.status()[0].blocked.clone().unwrap();
     assert_eq!(b.cause, BlockCause::PositionLost, "{}", b.reason);
+    eprintln!("blocked: {}", b.reason);
     b.reason
 }
 
