@@ -35,9 +35,15 @@ async fn a_fresh_host_takes_over_from_a_killed_one_with_nothing_lost_or_doubled(
     // "main": a large stream; "held": paused; "stuck": blocked at a bad message.
     let main = Stream::new(SHARDS);
     let mut model = Model::new("{}");
-    for (shard, lines) in generated_stream(SHARDS, MESSAGES, 99).iter().enumerate() {
-        main.append(shard as u32, lines);
+    let lines = generated_stream(SHARDS, MESSAGES, 99);
+    for (shard, lines) in lines.iter().enumerate() {
         model.apply(shard as u32, 0, lines);
+    }
+    // The last third of "main" is appended only after host A is killed: the
+    // kill lands mid-ingestion however fast the machine.
+    let (head, tail): (Vec<_>, Vec<_>) = lines.iter().map(|l| l.split_at(l.len() * 2 / 3)).unzip();
+    for (shard, lines) in head.iter().enumerate() {
+        main.append(shard as u32, lines);
     }
     let held = Stream::new(1);
     held.append(0, &[msg(Some("h1"), None, "index", json!({}))]);
@@ -75,6 +81,9 @@ async fn a_fresh_host_takes_over_from_a_killed_one_with_nothing_lost_or_doubled(
     assert!(at_kill < MESSAGES as u64, "the kill must land mid-ingestion");
     // While nobody runs, the held stream grows: a paused shard must not read it.
     held.append(0, &[msg(Some("h2"), None, "index", json!({}))]);
+    for (shard, lines) in tail.iter().enumerate() {
+        main.append(shard as u32, lines);
+    }
 
     // Host B: an empty data directory, another port, the same Redis.
     let host_b_dir = tempfile::tempdir().unwrap();

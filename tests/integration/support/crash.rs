@@ -1,5 +1,6 @@
-//! Crash tests: SIGKILLing a `sluice` child repeatedly, and the rig of a
-//! `sluice run --until-idle` over a spec file and a data directory.
+//! Crash tests: SIGKILLing a `sluice` child repeatedly while the stream is
+//! made readable part by part, and the rig of `sluice run` over a spec file
+//! and a data directory.
 
 use super::model::{assert_sinks_match, Model};
 use serde_json::Value;
@@ -7,32 +8,79 @@ use sluice::spec::IngestionSpec;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// A crash test's stream cut into `n` parts: part k holds, for every shard,
+/// the k-th of `n` consecutive slices of that shard's lines.
+pub fn split_parts<T: Clone>(lines: &[Vec<T>], n: usize) -> Vec<Vec<Vec<T>>> {
+    (0..n)
+        .map(|k| lines.iter().map(|l| l[l.len() * k / n..l.len() * (k + 1) / n].to_vec()).collect())
+        .collect()
+}
+
+/// How the kills of [`sigkill_repeatedly`] landed.
+#[derive(Clone, Copy, Debug)]
+pub struct Kills {
+    /// SIGKILLs of a running child after it committed something in that
+    /// run, before the end of the stream.
+    pub landed: u32,
+    /// Of those, how many found the child with work still to commit (the
+    /// rest found it waiting for the next part of the stream).
+    pub busy: u32,
+    /// Runs of the child in all (some are killed before their first commit).
+    pub runs: u32,
+}
+
+impl std::fmt::Display for Kills {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} SIGKILLs landed mid-ingestion ({} with work in flight) in {} runs", self.landed, self.busy, self.runs)
+    }
+}
+
 /// SIGKILLs a `sluice` child process (its command made by `command`)
-/// repeatedly while it ingests, and returns how many kills landed
-/// mid-ingestion (after some progress, before the end) and in how many runs.
+/// repeatedly while it ingests a stream made readable in parts, until
+/// `wanted` kills have landed mid-ingestion; then makes the rest of the
+/// stream readable and returns. The caller then runs the ingestion to its end.
+///
+/// The kill points do not depend on the machine's speed: `sizes` are the
+/// messages of each part of the stream (at least `wanted + 1` parts) and
+/// `feed(k)` makes part k readable (appends, produces or puts it). Part 0 is
+/// there before the first run and one more part after each kill that
+/// landed; the last part (the tail) only after the last kill. So the
+/// ingestion cannot finish before the last kill, however fast or slow the
+/// child runs. `command` must not exit by itself (no `--until-idle`: see
+/// [`RunRig::follow_command`]), so every kill hits a running child, and a
+/// kill counts when the child committed something in that run.
 ///
 /// Start-up time varies a lot on a loaded machine, so the clock for each kill
 /// starts when the child logs that a shard session started (the child runs
-/// with `RUST_LOG=sluice=debug`); the kill then comes after 10-40% of the
-/// remaining work at the rate measured in earlier runs. `committed` reads the
-/// committed message count while no child runs.
+/// with `RUST_LOG=sluice=debug`); the kill then comes after 10-60% of the
+/// work readable but not committed yet, at the rate measured in earlier runs
+/// (only how many kills find work in flight depends on that estimate).
+/// `committed` reads the committed message count while no child runs.
 pub fn sigkill_repeatedly(
-    total: u64,
     wanted: u32,
+    sizes: &[u64],
+    mut feed: impl FnMut(usize),
     mut committed: impl FnMut() -> u64,
     mut command: impl FnMut() -> std::process::Command,
-) -> (u32, u32) {
+) -> Kills {
     use std::io::BufRead;
     use std::process::Stdio;
+    assert!(sizes.len() > wanted as usize, "{wanted} kills need at least {} parts of the stream", wanted + 1);
+    assert!(sizes.iter().all(|&n| n > 0), "every part holds messages: {sizes:?}");
+    let total: u64 = sizes.iter().sum();
+    let tail = sizes.len() - 1;
+    feed(0);
+    let (mut fed, mut readable) = (1, sizes[0]);
     // messages/s, refined after each run; a high first guess kills early.
     let mut rate: f64 = 200_000.0;
     let mut rng = 0x5eed_u64;
-    let (mut kills, mut runs) = (0, 0);
-    while kills < wanted {
-        runs += 1;
-        assert!(runs <= 60, "could not land {wanted} kills mid-ingestion in 60 runs ({kills} did)");
+    let mut k = Kills { landed: 0, busy: 0, runs: 0 };
+    while k.landed < wanted {
+        k.runs += 1;
+        assert!(k.runs <= 60, "could not land {wanted} kills mid-ingestion in 60 runs ({})", k);
         let before = committed();
-        assert!(before < total, "the ingestion finished after {kills} kills mid-ingestion; {wanted} were wanted");
+        // Each run starts with work to do: the next part comes after each kill that committed.
+        assert!(before < readable, "the child committed {before} of {readable} readable messages");
         let mut child = command()
             .env("RUST_LOG", "sluice=debug")
             .stdout(Stdio::null())
@@ -54,7 +102,7 @@ pub fn sigkill_repeatedly(
             }
             log
         });
-        // Start-up: until the first session starts (or the child exits).
+        // Start-up: until the first session starts.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while rx.recv_timeout(Duration::from_millis(10)).is_err() {
             if std::time::Instant::now() >= deadline {
@@ -62,18 +110,19 @@ pub fn sigkill_repeatedly(
                 child.wait().unwrap();
                 panic!("the child never started a session:\n{}", log.join().unwrap());
             }
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.success(), "the child failed ({status}):\n{}", log.join().unwrap());
-                break;
+            if child.try_wait().unwrap().is_some() {
+                exited(&mut child, log);
             }
         }
         rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        // 5-25% of the remaining work: six kills still leave work for a seventh run.
-        let fraction = 0.05 + ((rng >> 33) % 200) as f64 / 1000.0;
-        let remaining = (total - before) as f64;
+        let fraction = 0.10 + ((rng >> 33) % 500) as f64 / 1000.0;
+        let remaining = (readable - before) as f64;
         let delay = Duration::from_secs_f64((remaining * fraction / rate).clamp(0.01, 5.0));
         let started = std::time::Instant::now();
-        while started.elapsed() < delay && child.try_wait().unwrap().is_none() {
+        while started.elapsed() < delay {
+            if child.try_wait().unwrap().is_some() {
+                exited(&mut child, log);
+            }
             std::thread::sleep(Duration::from_millis(2));
         }
         let ran = started.elapsed();
@@ -82,21 +131,43 @@ pub fn sigkill_repeatedly(
         drop(log.join());
         let after = committed();
         assert!(after >= before, "committed progress never goes backwards ({before} -> {after})");
+        assert!(after <= readable, "committed {after} of only {readable} readable messages");
         let progress = after - before;
+        let measured = progress as f64 / ran.as_secs_f64().max(0.001);
         if progress == 0 {
             rate /= 2.0; // killed before the first commit: wait longer next time
+            continue;
+        }
+        k.landed += 1;
+        if after < readable {
+            k.busy += 1;
+            rate = measured.max(100.0);
         } else {
-            rate = (progress as f64 / ran.as_secs_f64().max(0.001)).max(100.0);
-            if after < total {
-                kills += 1;
-            }
+            // It had committed everything before the kill: it is faster than that.
+            rate = measured.max(rate) * 2.0;
+        }
+        if k.landed < wanted && fed < tail {
+            feed(fed);
+            readable += sizes[fed];
+            fed += 1;
         }
     }
-    (kills, runs)
+    // The kills are done: the rest of the stream, the tail last.
+    for part in fed..sizes.len() {
+        feed(part);
+        readable += sizes[part];
+    }
+    assert_eq!(readable, total);
+    k
 }
 
-/// A spec file, a data directory and the `sluice run --until-idle` command
-/// over them: what the crash tests kill and restart.
+fn exited(child: &mut std::process::Child, log: std::thread::JoinHandle<String>) -> ! {
+    let status = child.wait().unwrap();
+    panic!("the child exited by itself ({status}); it should run until killed:\n{}", log.join().unwrap());
+}
+
+/// A spec file, a data directory and the `sluice run` commands over them:
+/// what the crash tests kill and restart.
 pub struct RunRig {
     _dir: tempfile::TempDir,
     pub spec_path: PathBuf,
@@ -119,6 +190,15 @@ impl RunRig {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
         cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap());
         cmd.arg("run").arg(&self.spec_path).args(["--until-idle", "--data-dir"]).arg(&self.data);
+        cmd
+    }
+
+    /// `sluice run <spec> --data-dir <data>`: follows the stream until it is
+    /// stopped or killed (never exits by itself).
+    pub fn follow_command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
+        cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap());
+        cmd.arg("run").arg(&self.spec_path).arg("--data-dir").arg(&self.data);
         cmd
     }
 
