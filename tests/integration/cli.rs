@@ -78,12 +78,20 @@ fn sigkill_at_random_points_loses_nothing_and_doubles_nothing() {
     const MESSAGES: usize = 60_000;
     let stream = Stream::new(SHARDS);
     let mut model = Model::new("{}");
-    for (shard, lines) in generated_stream(SHARDS, MESSAGES, 42).iter().enumerate() {
-        stream.append(shard as u32, lines);
+    let lines = generated_stream(SHARDS, MESSAGES, 42);
+    for (shard, lines) in lines.iter().enumerate() {
         model.apply(shard as u32, 0, lines);
     }
+    // Appended in 7 parts, the last one only after the 6th kill.
+    let parts = split_parts(&lines, 7);
+    let sizes: Vec<u64> = parts.iter().map(|p| p.iter().map(|l| l.len() as u64).sum()).collect();
+    let feed = |k: usize| {
+        for (shard, lines) in parts[k].iter().enumerate() {
+            stream.append(shard as u32, lines);
+        }
+    };
     let rig = RunRig::new(&stream.spec("crash", SHARDS, json!({"poll.max_batch_size": 20, "internal_queue_size": 100})));
-    let (kills, runs) = sigkill_repeatedly(MESSAGES as u64, 6, || rig.committed(), || rig.command());
-    eprintln!("{kills} SIGKILLs landed mid-ingestion in {runs} runs; committed before the final run: {}", rig.committed());
+    let kills = sigkill_repeatedly(6, &sizes, feed, || rig.committed(), || rig.follow_command());
+    eprintln!("{kills}; committed before the final run: {} of {MESSAGES}", rig.committed());
     rig.finish_and_check(&model);
 }

@@ -2,7 +2,7 @@
 //! in parallel and committed in stream order, with the same exactly-once,
 //! BLOCK and hot-swap behaviour as one decoder.
 
-use crate::hotswap::{processed, tagger, versions_by_message, wait_processed};
+use crate::support::hotswap_rig::{processed, tagger, versions_by_message, wait_processed};
 use crate::support::*;
 use serde_json::json;
 use sluice::engine::PollerState;

@@ -1,7 +1,7 @@
 //! Faults around the data path: a full disk during sink commits, corrupt
 //! state, and a graceful SIGTERM.
 
-use crate::grpc::Server;
+use crate::support::grpc_server::Server;
 use crate::support::*;
 use serde_json::json;
 use sluice::engine::PollerState;
@@ -129,15 +129,39 @@ fn sigterm_drains_in_flight_batches_and_exits_promptly() {
     let stream = Stream::new(2);
     let mut model = Model::new("{}");
     let total = 120_000;
-    for (shard, lines) in generated_stream(2, total as usize, 8).iter().enumerate() {
-        stream.append(shard as u32, lines);
+    let lines = generated_stream(2, total as usize, 8);
+    for (shard, lines) in lines.iter().enumerate() {
         model.apply(shard as u32, 0, lines);
+    }
+    // The last tenth of the stream is appended only after the SIGTERM, and
+    // the child follows the stream (no --until-idle): it cannot finish or
+    // exit by itself before the SIGTERM, however fast the machine.
+    let (head, tail): (Vec<_>, Vec<_>) = lines.iter().map(|l| l.split_at(l.len() * 9 / 10)).unzip();
+    for (shard, lines) in head.iter().enumerate() {
+        stream.append(shard as u32, lines);
     }
     // Small batches: many commits, so that the run lasts well past the SIGTERM.
     let rig = RunRig::new(&stream.spec("term", 2, json!({"poll.max_batch_size": 10})));
-    let mut child = rig.command().stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    // (The sinks are not opened while the child has them open.)
-    std::thread::sleep(Duration::from_millis(800));
+    let mut child =
+        rig.follow_command().env("RUST_LOG", "sluice=debug").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // (The sinks are not opened while the child has them open.) The clock
+    // starts when a shard session starts, not at the spawn: start-up (the
+    // plugin's first compilation) is slow on a loaded machine.
+    let (started, session) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("session starts") {
+                let _ = started.send(());
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while session.recv_timeout(Duration::from_millis(10)).is_err() {
+        assert!(Instant::now() < deadline && child.try_wait().unwrap().is_none(), "the child never started a session");
+    }
+    std::thread::sleep(Duration::from_millis(300));
     if let Some(status) = child.try_wait().unwrap() {
         panic!("ended before SIGTERM ({status}): {}", String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout));
     }
@@ -159,6 +183,9 @@ fn sigterm_drains_in_flight_batches_and_exits_promptly() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no total line in the summary:\n{stdout}"));
     assert_eq!(summary, committed, "the exit summary matches the committed checkpoints");
+    for (shard, lines) in tail.iter().enumerate() {
+        stream.append(shard as u32, lines);
+    }
     // A rerun finishes exactly.
     let rerun = Instant::now();
     rig.finish_and_check(&model);
@@ -239,7 +266,7 @@ fn a_bit_flipped_embedded_sink_checkpoint_keeps_that_ingestion_from_starting_and
 
 #[test]
 fn a_bit_flipped_redis_sink_checkpoint_keeps_that_ingestion_from_starting_and_the_others_run() {
-    let redis = crate::redis_server::RedisServer::start();
+    let redis = crate::support::redis_server::RedisServer::start();
     let data = tempfile::tempdir().unwrap();
     let stream = forty_messages();
     two_ingestions_done(data.path(), &stream, json!({"type": "redis", "url": redis.url(), "key_prefix": "t"}));

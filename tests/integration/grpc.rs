@@ -1,117 +1,15 @@
 //! The gRPC control plane, end to end: a real tonic client over TCP against
 //! a `sluice serve` child process (and `sluice ctl` against it).
 
+use crate::support::grpc_server::{Clients, Server, TIMEOUT};
 use crate::support::{msg, Stream};
 use serde_json::{json, Value};
-use sluice::api::proto::{
-    self as pb, documents_client::DocumentsClient, ingestions_client::IngestionsClient, plugins_client::PluginsClient,
-    state_client::StateClient,
-};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use sluice::api::proto::{self as pb, ingestions_client::IngestionsClient, state_client::StateClient};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
-use tonic::transport::Channel;
 use tonic::Code;
-
-const TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A `sluice serve` child process, killed on drop.
-pub(crate) struct Server {
-    child: Child,
-    /// `http://127.0.0.1:PORT`
-    pub(crate) addr: String,
-    metrics: Option<String>,
-    stderr: PathBuf,
-}
-
-impl Server {
-    pub(crate) fn start(data_dir: &Path, extra: &[&str]) -> Server {
-        let stderr = data_dir.with_extension("stderr.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let (mut addr, mut metrics) = (None, None);
-        let want_metrics = extra.contains(&"--metrics-listen");
-        while addr.is_none() || (want_metrics && metrics.is_none()) {
-            match rx.recv_timeout(TIMEOUT) {
-                Ok(line) => {
-                    if let Some(a) = line.strip_prefix("listening on ") {
-                        addr = Some(format!("http://{a}"));
-                    } else if let Some(m) = line.strip_prefix("metrics on ") {
-                        metrics = Some(m.to_string());
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("sluice serve did not print its address: {}", std::fs::read_to_string(&stderr).unwrap_or_default());
-                }
-            }
-        }
-        Server { child, addr: addr.unwrap(), metrics, stderr }
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(self.addr.clone()).unwrap().connect().await.unwrap()
-    }
-
-    pub(crate) async fn clients(&self) -> Clients {
-        let ch = self.channel().await;
-        Clients {
-            ingestions: IngestionsClient::new(ch.clone()),
-            documents: DocumentsClient::new(ch.clone()),
-            plugins: PluginsClient::new(ch.clone()).max_encoding_message_size(64 << 20),
-            state: StateClient::new(ch),
-        }
-    }
-
-    /// SIGTERM, then the exit code. Async: the test's clients keep running
-    /// (they answer the server's graceful-shutdown handshake).
-    pub(crate) async fn terminate(mut self) -> Option<i32> {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        // Graceful: well within the server's 10 s grace period for in-flight calls.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "sluice serve did not stop promptly on SIGTERM: {}", self.stderr());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    pub(crate) fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) struct Clients {
-    pub(crate) ingestions: IngestionsClient<Channel>,
-    documents: DocumentsClient<Channel>,
-    plugins: PluginsClient<Channel>,
-    pub(crate) state: StateClient<Channel>,
-}
 
 /// The code of a failed call, asserting that its message mentions `needle`.
 fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>, needle: &str) -> Code {
@@ -570,7 +468,7 @@ async fn a_missing_or_wrong_token_is_unauthenticated_and_the_right_one_accepted(
 fn secrets_are_redacted_in_get_ingestion_history_and_export_state_and_never_logged() {
     // The kinesis source's credentials: a real ingestion (kinesalite) whose
     // spec holds param.access_key and param.secret_key.
-    let kl = crate::kinesalite::Kinesalite::start();
+    let kl = crate::support::kinesalite::Kinesalite::start();
     kl.create_stream("secret-stream", 1);
     let (access, secret) = ("AKIDSLUICETEST7Q2", "wJalrXUtnFEMI-sluice-secret-9f8e7d");
     let mut spec = kl.spec("kin", "secret-stream", 1, json!({}));

@@ -430,22 +430,30 @@ fn sigkill_while_ingesting_from_kafka_loses_nothing_and_doubles_nothing() {
     const MESSAGES: usize = 50_000;
     let kafka = Kafka::new(SHARDS as i32);
     let mut model = Model::new("{}");
-    for (shard, lines) in generated_stream(SHARDS, MESSAGES, 7).iter().enumerate() {
-        for l in lines {
-            kafka.send(rec().partition(shard as i32).payload(l.as_bytes()));
-        }
+    let lines = generated_stream(SHARDS, MESSAGES, 7);
+    for (shard, lines) in lines.iter().enumerate() {
         model.apply(shard as u32, 0, lines);
     }
-    kafka.flush();
+    // Produced in 7 parts, the last one only after the 6th kill (see
+    // sigkill_repeatedly): however fast or slow the machine, the ingestion
+    // cannot finish before the kills are done.
+    let parts = split_parts(&lines, 7);
+    let sizes: Vec<u64> = parts.iter().map(|p| p.iter().map(|l| l.len() as u64).sum()).collect();
+    let feed = |k: usize| {
+        for (shard, lines) in parts[k].iter().enumerate() {
+            for l in lines {
+                kafka.send(rec().partition(shard as i32).payload(l.as_bytes()));
+            }
+        }
+        kafka.flush();
+    };
+
+    let rig = RunRig::new(&kafka.spec("kcrash", SHARDS, json!({"poll.max_batch_size": 20, "internal_queue_size": 100})));
+    let kills = sigkill_repeatedly(6, &sizes, feed, || rig.committed(), || rig.follow_command());
+    eprintln!("{kills}; committed before the final run: {} of {MESSAGES}", rig.committed());
     for shard in 0..SHARDS {
         assert_eq!(kafka.watermarks(shard as i32), (0, model.counters[&shard].total_processed_count as i64));
     }
-
-    let rig = RunRig::new(&kafka.spec("kcrash", SHARDS, json!({"poll.max_batch_size": 20, "internal_queue_size": 100})));
-    // Kill points are random but relative to the child's own progress (see
-    // sigkill_repeatedly), so a loaded machine still sees kills mid-ingestion.
-    let (kills, runs) = sigkill_repeatedly(MESSAGES as u64, 6, || rig.committed(), || rig.command());
-    eprintln!("{kills} SIGKILLs landed mid-ingestion in {runs} runs; committed before the final run: {}", rig.committed());
     rig.finish_and_check(&model);
 }
 

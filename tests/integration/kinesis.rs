@@ -2,7 +2,7 @@
 //! SIGKILL crashes, an outage (SIGSTOP), a split shard drained to CLOSED, and
 //! a checkpoint that no longer exists.
 
-use crate::kinesalite::{Call, FaultProxy, Kinesalite, Landed, Put};
+use crate::support::kinesalite::{Call, FaultProxy, Kinesalite, Landed, Put};
 use crate::support::*;
 use serde_json::{json, Value};
 use sluice::engine::{BlockCause, Ingestion, PollerState, ShardStatus};
@@ -196,11 +196,16 @@ fn sigkill_at_random_points_loses_nothing_and_doubles_nothing() {
     const MESSAGES: usize = 12_000;
     let kl = Kinesalite::start();
     kl.create_stream("crash", SHARDS as i32);
-    let lines = kl.put_per_shard("crash", &generated_stream(SHARDS, MESSAGES, 42));
-    let mut model = Model::new("{}");
-    for (shard, l) in lines.iter().enumerate() {
-        model.apply_at(shard as u32, &as_messages(l));
-    }
+    // Put in 7 parts, the last one only after the 6th kill (see
+    // sigkill_repeatedly), so the ingestion cannot finish before the kills.
+    let parts = split_parts(&generated_stream(SHARDS, MESSAGES, 42), 7);
+    let sizes: Vec<u64> = parts.iter().map(|p| p.iter().map(|l| l.len() as u64).sum()).collect();
+    let mut lines: Vec<Vec<(Pointer, String)>> = vec![Vec::new(); SHARDS as usize];
+    let feed = |k: usize| {
+        for (shard, landed) in kl.put_per_shard("crash", &parts[k]).into_iter().enumerate() {
+            lines[shard].extend(landed);
+        }
+    };
     // Small batches: many commits, and the 5 calls/s per shard limit makes
     // the ingestion last long enough to be killed in the middle.
     let rig = RunRig::new(&kl.spec("crash", "crash", SHARDS, json!({"poll.max_batch_size": 250, "internal_queue_size": 1000})));
@@ -208,12 +213,12 @@ fn sigkill_at_random_points_loses_nothing_and_doubles_nothing() {
     let started = Instant::now();
     // The kill delay adapts: longer when start-up (plugin compilation,
     // ListShards) is slow under load, shorter when one run commits too much.
-    let (kills_mid_ingestion, attempts) = sigkill_repeatedly(MESSAGES as u64, 6, || rig.committed(), || rig.command());
-    eprintln!(
-        "{kills_mid_ingestion} SIGKILLs landed mid-ingestion in {attempts} runs ({:?}); committed before the final run: {}",
-        started.elapsed(),
-        rig.committed()
-    );
+    let kills = sigkill_repeatedly(6, &sizes, feed, || rig.committed(), || rig.follow_command());
+    eprintln!("{kills} ({:?}); committed before the final run: {} of {MESSAGES}", started.elapsed(), rig.committed());
+    let mut model = Model::new("{}");
+    for (shard, l) in lines.iter().enumerate() {
+        model.apply_at(shard as u32, &as_messages(l));
+    }
 
     rig.finish_and_check(&model);
     for (shard, sink) in open_sinks(&rig.data, &rig.spec).unwrap().iter().enumerate() {

@@ -1,16 +1,15 @@
 //! sluice's integration tests: one test binary, one module per area.
 
-mod redis_server;
 mod support;
 
 mod cli;
 mod faults;
+mod file_rotation;
 mod corpus;
 mod decoders;
 mod grpc;
 mod hotswap;
 mod kafka;
-mod kinesalite;
 mod kinesis;
 mod pipeline;
 mod plugin_guide;

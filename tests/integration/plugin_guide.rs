@@ -1,7 +1,7 @@
 //! The README's plugin guide, step by step: `sluice plugin new`, build for
 //! wasm32-wasip2, `sluice plugin check`, register with a running host, use it.
 
-use crate::grpc::Server;
+use crate::support::grpc_server::Server;
 use crate::support::Stream;
 use serde_json::json;
 use std::path::Path;

@@ -1,8 +1,8 @@
 //! Recovery on another host: with the state store and the shard sinks in
 //! Redis, a host with an empty data directory takes over from a killed one.
 
-use crate::grpc::Server;
-use crate::redis_server::RedisServer;
+use crate::support::grpc_server::Server;
+use crate::support::redis_server::RedisServer;
 use crate::support::*;
 use serde_json::json;
 use sluice::api::proto as pb;
@@ -35,9 +35,15 @@ async fn a_fresh_host_takes_over_from_a_killed_one_with_nothing_lost_or_doubled(
     // "main": a large stream; "held": paused; "stuck": blocked at a bad message.
     let main = Stream::new(SHARDS);
     let mut model = Model::new("{}");
-    for (shard, lines) in generated_stream(SHARDS, MESSAGES, 99).iter().enumerate() {
-        main.append(shard as u32, lines);
+    let lines = generated_stream(SHARDS, MESSAGES, 99);
+    for (shard, lines) in lines.iter().enumerate() {
         model.apply(shard as u32, 0, lines);
+    }
+    // The last third of "main" is appended only after host A is killed: the
+    // kill lands mid-ingestion however fast the machine.
+    let (head, tail): (Vec<_>, Vec<_>) = lines.iter().map(|l| l.split_at(l.len() * 2 / 3)).unzip();
+    for (shard, lines) in head.iter().enumerate() {
+        main.append(shard as u32, lines);
     }
     let held = Stream::new(1);
     held.append(0, &[msg(Some("h1"), None, "index", json!({}))]);
@@ -75,6 +81,9 @@ async fn a_fresh_host_takes_over_from_a_killed_one_with_nothing_lost_or_doubled(
     assert!(at_kill < MESSAGES as u64, "the kill must land mid-ingestion");
     // While nobody runs, the held stream grows: a paused shard must not read it.
     held.append(0, &[msg(Some("h2"), None, "index", json!({}))]);
+    for (shard, lines) in tail.iter().enumerate() {
+        main.append(shard as u32, lines);
+    }
 
     // Host B: an empty data directory, another port, the same Redis.
     let host_b_dir = tempfile::tempdir().unwrap();
@@ -200,7 +209,7 @@ async fn a_file_to_redis_migration_through_export_and_import_keeps_every_pointer
     }
 }
 
-async fn processor_stats(c: &mut crate::grpc::Clients) -> Vec<pb::MessageProcessorStats> {
+async fn processor_stats(c: &mut crate::support::grpc_server::Clients) -> Vec<pb::MessageProcessorStats> {
     let s = c.ingestions.get_stats(pb::GetStatsRequest { name: "moving".into() }).await.unwrap().into_inner();
     s.shards.into_iter().map(|sh| sh.polling_ingest_stats.unwrap().message_processor_stats.unwrap()).collect()
 }

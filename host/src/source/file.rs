@@ -5,14 +5,24 @@
 //! as it grows and never emits a trailing line until its newline arrives.
 //! Files carry no timestamps, so `reset_by_timestamp` falls back to the
 //! earliest line with a warning, as OpenSearch does.
+//!
+//! A followed file that is truncated or replaced under the reader (a rewrite,
+//! log rotation) is detected, and the reader fails with
+//! [`SourceError::PositionLost`], which blocks the shard until its pointer is
+//! reset (see [`follow`]). At open, a file with fewer lines than the start
+//! position needs is detected the same way. A file truncated or replaced
+//! while no reader had it open and grown back past the checkpoint's line
+//! cannot be told apart from the original: the checkpoint holds only the
+//! line number.
 
 use super::{Batch, Message, PartitionReader, Source, SourceError};
 use crate::pointer::{Pointer, StartPosition};
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use follow::{FillError, Followed};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+mod follow;
 
 /// How often an idle reader looks for new lines.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(20);
@@ -77,7 +87,7 @@ impl Source for FileSource {
     }
 
     fn open(&self, partition: u32, start: StartPosition) -> Result<Box<dyn PartitionReader>, SourceError> {
-        let first_line = match start {
+        let first_line = match start.clone() {
             StartPosition::Earliest => Some(0),
             StartPosition::At(p) => Some(line_number(p)?),
             StartPosition::After(p) => Some(line_number(p)? + 1),
@@ -90,12 +100,14 @@ impl Source for FileSource {
         };
         Ok(Box::new(FileReader {
             path: self.partition_path(partition),
-            reader: None,
+            file: None,
+            start,
             first_line,
             next_line: 0,
             partial: Vec::new(),
             partial_cut: false,
             max_line_bytes: self.max_line_bytes,
+            lost: None,
         }))
     }
 }
@@ -107,7 +119,9 @@ fn line_number(p: Pointer) -> Result<u64, SourceError> {
 struct FileReader {
     path: PathBuf,
     /// `None` until the file exists.
-    reader: Option<BufReader<File>>,
+    file: Option<Followed>,
+    /// Where the reader was opened (for the position of a lost start).
+    start: StartPosition,
     /// The first line to emit; `None` means "the end of the file as found".
     first_line: Option<u64>,
     /// The line number of the next complete line in the file.
@@ -118,6 +132,9 @@ struct FileReader {
     /// Bytes of `partial`'s line were dropped (it is over the limit).
     partial_cut: bool,
     max_line_bytes: usize,
+    /// The file was truncated or replaced under the reader: (position,
+    /// reason). Every poll from then on fails with it.
+    lost: Option<(String, String)>,
 }
 
 impl FileReader {
@@ -127,12 +144,12 @@ impl FileReader {
 
     /// Opens the file if it exists now; `false` if it does not exist yet.
     fn ensure_open(&mut self) -> Result<bool, SourceError> {
-        if self.reader.is_some() {
+        if self.file.is_some() {
             return Ok(true);
         }
-        match File::open(&self.path) {
+        match Followed::open(&self.path) {
             Ok(f) => {
-                self.reader = Some(BufReader::with_capacity(256 * 1024, f));
+                self.file = Some(f);
                 if self.first_line.is_none() {
                     // `latest`: skip every complete line present now.
                     let mut skipped = 0;
@@ -145,22 +162,46 @@ impl FileReader {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // A missing file is an empty partition; `latest` then means line 0.
-                self.first_line.get_or_insert(0);
+                let first = *self.first_line.get_or_insert(0);
+                if first > 0 {
+                    // A position past line 0 was read from this file once.
+                    return Err(self.lose(
+                        self.start.to_string(),
+                        format!(
+                            "file {} does not exist (it was deleted or moved away), but the position needs its first {first} lines",
+                            self.path.display()
+                        ),
+                    ));
+                }
                 Ok(false)
             }
             Err(e) => Err(self.io(e)),
         }
     }
 
+    /// Records that the position is lost, and returns the error.
+    fn lose(&mut self, position: String, reason: String) -> SourceError {
+        tracing::warn!(path = %self.path.display(), %position, %reason, "file position lost");
+        self.lost = Some((position.clone(), reason.clone()));
+        SourceError::PositionLost { position, reason }
+    }
+
     /// Reads the next complete line (without its newline), if there is one.
     /// A line longer than `max_line_bytes` is cut to `max_line_bytes + 1`.
     fn read_line(&mut self) -> Result<Option<(u64, Vec<u8>)>, SourceError> {
         let keep = self.max_line_bytes.saturating_add(1);
-        let reader = self.reader.as_mut().expect("file opened");
+        let file = self.file.as_mut().expect("file opened");
         loop {
-            let buf = match reader.fill_buf() {
+            let buf = match file.fill(&self.path) {
                 Ok(buf) => buf,
-                Err(e) => return Err(SourceError::Io { path: self.path.display().to_string(), source: e }),
+                Err(FillError::Io(e)) => return Err(SourceError::Io { path: self.path.display().to_string(), source: e }),
+                Err(FillError::Changed(what)) => {
+                    // Whatever was held back of an unfinished line is not a
+                    // line of the new file: it is never emitted.
+                    let position = format!("line {}", self.next_line);
+                    let reason = format!("file {} {what}", self.path.display());
+                    return Err(self.lose(position, reason));
+                }
             };
             if buf.is_empty() {
                 // EOF, possibly in the middle of a line that is still being written.
@@ -174,7 +215,7 @@ impl FileReader {
             let room = keep.saturating_sub(self.partial.len());
             self.partial_cut |= content.len() > room;
             self.partial.extend_from_slice(&content[..content.len().min(room)]);
-            reader.consume(used);
+            file.consume(used);
             if complete {
                 break;
             }
@@ -188,17 +229,51 @@ impl FileReader {
         self.next_line += 1;
         Ok(Some((number, line)))
     }
+
+    /// At the end of the file: a start position past its last line means the
+    /// file lost lines since that position was committed.
+    fn check_start_reached(&mut self, first: u64) -> Result<(), SourceError> {
+        if self.next_line >= first {
+            return Ok(());
+        }
+        let reason = format!(
+            "file {} has only {} lines, but the position needs at least {first}: it was truncated or replaced since",
+            self.path.display(),
+            self.next_line
+        );
+        Err(self.lose(self.start.to_string(), reason))
+    }
+
+    fn lost_error(&self) -> Option<SourceError> {
+        self.lost.as_ref().map(|(position, reason)| SourceError::PositionLost { position: position.clone(), reason: reason.clone() })
+    }
 }
 
 impl PartitionReader for FileReader {
     fn poll(&mut self, max: usize, timeout: Duration) -> Result<Batch, SourceError> {
+        if let Some(e) = self.lost_error() {
+            return Err(e);
+        }
         let deadline = Instant::now() + timeout;
         let mut messages = Vec::new();
         loop {
-            if self.ensure_open()? {
+            let opened = match self.ensure_open() {
+                Ok(opened) => opened,
+                Err(e) => return Err(e),
+            };
+            if opened {
                 let first = self.first_line.unwrap_or(0);
                 while messages.len() < max {
-                    match self.read_line()? {
+                    let next = match self.read_line() {
+                        Ok(next) => next,
+                        // Lines read before the file changed are lines of the
+                        // old file: they are delivered, the error comes next.
+                        Err(SourceError::PositionLost { .. }) if !messages.is_empty() => {
+                            return Ok(Batch { messages, caught_up: false, ..Batch::default() });
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    match next {
                         Some((number, _)) if number < first => continue,
                         Some((number, line)) => messages.push(Message {
                             pointer: Pointer::Small(number),
@@ -207,7 +282,10 @@ impl PartitionReader for FileReader {
                             headers: Vec::new(),
                             payload: Some(line),
                         }),
-                        None => break,
+                        None => {
+                            self.check_start_reached(first)?;
+                            break;
+                        }
                     }
                 }
                 if messages.len() == max {
@@ -313,5 +391,106 @@ mod tests {
             .collect();
         assert_eq!(lens, [(0, 1), (1, 1001), (2, 1), (3, 1000)]);
         assert_eq!(batch.messages[2].payload.as_deref(), Some(&b"b"[..]));
+    }
+
+    fn lost(r: &mut Box<dyn PartitionReader>) -> (String, String) {
+        match r.poll(10, Duration::from_millis(10)) {
+            Err(SourceError::PositionLost { position, reason }) => (position, reason),
+            other => panic!("expected PositionLost, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_truncated_file_loses_the_position_and_keeps_it_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source(dir.path());
+        let t = Duration::from_millis(10);
+        std::fs::write(src.partition_path(0), "one\ntwo\nthree\n").unwrap();
+        let mut r = src.open(0, StartPosition::Earliest).unwrap();
+        assert_eq!(r.poll(10, t).unwrap().messages.len(), 3);
+        std::fs::write(src.partition_path(0), "new\n").unwrap();
+        let (position, reason) = lost(&mut r);
+        assert_eq!(position, "line 3");
+        assert!(reason.ends_with("0.ndjson was truncated (size 4 < read offset 14)"), "{reason}");
+        // The new file grows past the old offset: still lost, nothing read.
+        std::fs::write(src.partition_path(0), "new\nlonger than before\n").unwrap();
+        assert_eq!(lost(&mut r).1, reason);
+    }
+
+    #[test]
+    fn a_held_back_half_line_is_never_completed_by_a_rewritten_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source(dir.path());
+        let t = Duration::from_millis(10);
+        std::fs::write(src.partition_path(0), "a\nb\nhal").unwrap();
+        let mut r = src.open(0, StartPosition::Earliest).unwrap();
+        assert_eq!(payloads(&r.poll(10, t).unwrap()), vec![(0, "a".into()), (1, "b".into())]);
+        assert!(r.poll(10, t).unwrap().messages.is_empty(), "half line held back");
+        // Rewritten past the old offset before the reader looked again.
+        std::fs::write(src.partition_path(0), "x\ny\nzzzzf\nw\n").unwrap();
+        let (position, reason) = lost(&mut r);
+        assert_eq!(position, "line 2");
+        assert!(reason.ends_with("was truncated and rewritten (the 7 bytes before read offset 7 changed)"), "{reason}");
+    }
+
+    #[test]
+    fn a_file_rewritten_with_the_same_beginning_is_read_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source(dir.path());
+        let t = Duration::from_millis(10);
+        std::fs::write(src.partition_path(0), "a\nb\n").unwrap();
+        let mut r = src.open(0, StartPosition::Earliest).unwrap();
+        assert_eq!(r.poll(10, t).unwrap().messages.len(), 2);
+        // A copy of the same lines and one more (`cp` over it): nothing lost.
+        std::fs::write(src.partition_path(0), "a\nb\nc\n").unwrap();
+        assert_eq!(payloads(&r.poll(10, t).unwrap()), vec![(2, "c".into())]);
+    }
+
+    #[test]
+    fn a_rotated_file_is_read_to_its_end_then_the_position_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source(dir.path());
+        let t = Duration::from_millis(10);
+        let path = src.partition_path(0);
+        std::fs::write(&path, "o1\no2\no3\n").unwrap();
+        let mut r = src.open(0, StartPosition::Earliest).unwrap();
+        assert_eq!(payloads(&r.poll(1, t).unwrap()), vec![(0, "o1".into())]);
+        // Rotation: the old file renamed away, a new one created at the path.
+        std::fs::rename(&path, path.with_extension("ndjson.1")).unwrap();
+        let mut r2 = src.open(0, StartPosition::Earliest).unwrap();
+        assert!(r2.poll(10, t).unwrap().messages.is_empty(), "between rename and create: an empty partition");
+        std::fs::write(&path, "n1\n").unwrap();
+        // The rest of the old file first, then the error.
+        assert_eq!(payloads(&r.poll(10, t).unwrap()), vec![(1, "o2".into()), (2, "o3".into())]);
+        let (position, reason) = lost(&mut r);
+        assert_eq!(position, "line 3");
+        assert!(reason.contains("0.ndjson was replaced (inode changed"), "{reason}");
+        // Replaced by a rename over it, and nothing was left to read.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, "m1\n").unwrap();
+        let mut r = src.open(0, StartPosition::Earliest).unwrap();
+        assert_eq!(r.poll(10, t).unwrap().messages.len(), 1);
+        std::fs::rename(&tmp, &path).unwrap();
+        assert!(lost(&mut r).1.contains("was replaced"));
+    }
+
+    #[test]
+    fn opening_past_the_end_of_a_file_that_lost_lines_loses_the_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source(dir.path());
+        let t = Duration::from_millis(10);
+        std::fs::write(src.partition_path(0), "a\nb\nc").unwrap();
+        // Two complete lines: after line 1 and at line 2 are their end, fine.
+        assert!(src.open(0, StartPosition::After(Pointer::Small(1))).unwrap().poll(10, t).unwrap().messages.is_empty());
+        assert!(src.open(0, StartPosition::At(Pointer::Small(2))).unwrap().poll(10, t).unwrap().messages.is_empty());
+        // After line 2 needs three complete lines.
+        let (position, reason) = lost(&mut src.open(0, StartPosition::After(Pointer::Small(2))).unwrap());
+        assert_eq!(position, "after 2");
+        assert!(reason.ends_with("has only 2 lines, but the position needs at least 3: it was truncated or replaced since"), "{reason}");
+        // A missing file has no lines at all.
+        let (position, reason) = lost(&mut src.open(1, StartPosition::After(Pointer::Small(0))).unwrap());
+        assert_eq!(position, "after 0");
+        assert!(reason.contains("1.ndjson does not exist"), "{reason}");
+        assert!(src.open(1, StartPosition::At(Pointer::Small(0))).unwrap().poll(10, t).unwrap().messages.is_empty());
     }
 }
