@@ -31,9 +31,7 @@ fn main() {
     ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
-        .arg(&guest_target);
+    cmd.current_dir(&root).args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"]).arg(&guest_target);
     for package in GUESTS.iter().map(|(p, _)| *p).chain(TEST_GUESTS.iter().copied()) {
         cmd.args(["-p", package]);
     }
@@ -77,10 +75,7 @@ fn main() {
         ));
     }
     std::fs::write(out_dir.join("guests.rs"), generated).unwrap();
-    println!(
-        "cargo:rustc-env=SLUICE_TEST_GUESTS_DIR={}",
-        guest_target.join("wasm32-wasip2/release").display()
-    );
+    println!("cargo:rustc-env=SLUICE_TEST_GUESTS_DIR={}", guest_target.join("wasm32-wasip2/release").display());
 
     compile_protos(&root, &out_dir);
 }
@@ -93,7 +88,8 @@ fn compile_protos(root: &Path, out_dir: &Path) {
     let proto_dir = root.join("proto");
     println!("cargo:rerun-if-changed={}", proto_dir.display());
     if std::env::var_os("PROTOC").is_none() {
-        let protoc = protoc_bin_vendored::protoc_bin_path().expect("protoc-bin-vendored has no protoc for this platform");
+        let protoc =
+            protoc_bin_vendored::protoc_bin_path().expect("protoc-bin-vendored has no protoc for this platform");
         // SAFETY: the build script is single-threaded here.
         unsafe { std::env::set_var("PROTOC", protoc) };
     }
@@ -127,9 +123,7 @@ fn compile_protos(root: &Path, out_dir: &Path) {
             "#[derive(serde::Deserialize)] #[serde(deny_unknown_fields)]",
         );
     }
-    builder
-        .compile_protos(&protos, &[proto_dir])
-        .unwrap_or_else(|e| panic!("compiling proto/sluice/v1: {e}"));
+    builder.compile_protos(&protos, &[proto_dir]).unwrap_or_else(|e| panic!("compiling proto/sluice/v1: {e}"));
 }
 
 /// Installs the wasm32-wasip2 target through rustup when it is missing, so

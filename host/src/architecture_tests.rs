@@ -27,7 +27,15 @@ fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
     rust_files(&root, &mut files);
     let modules: BTreeSet<String> = files
         .iter()
-        .filter_map(|f| f.strip_prefix(&root).ok()?.components().next()?.as_os_str().to_str().map(|s| s.trim_end_matches(".rs").to_string()))
+        .filter_map(|f| {
+            f.strip_prefix(&root)
+                .ok()?
+                .components()
+                .next()?
+                .as_os_str()
+                .to_str()
+                .map(|s| s.trim_end_matches(".rs").to_string())
+        })
         .filter(|m| !["lib", "main", "cli", "testing", "architecture_tests"].contains(&m.as_str()))
         .collect();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -76,7 +84,11 @@ fn top_level_modules_have_no_dependency_cycle() {
     }
     // The leaves stay leaves.
     for leaf in ["util", "pointer"] {
-        assert_eq!(graph.get(leaf).cloned().unwrap_or_default(), BTreeSet::new(), "{leaf} must depend on no other module");
+        assert_eq!(
+            graph.get(leaf).cloned().unwrap_or_default(),
+            BTreeSet::new(),
+            "{leaf} must depend on no other module"
+        );
     }
 }
 

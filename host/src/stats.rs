@@ -4,7 +4,7 @@
 use crate::engine::control::ConsumerStats;
 use crate::sink::ShardCounters;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// One shard's `polling_ingest_stats`, with OpenSearch's field names (and
 /// sluice's additions, documented in the README).

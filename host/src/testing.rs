@@ -1,7 +1,7 @@
 //! Helpers for the unit tests of the engine and the manager.
 
-use crate::plugin::{builtin, CompiledPlugin, Limits, PluginEngine};
-use serde_json::{json, Value};
+use crate::plugin::{CompiledPlugin, Limits, PluginEngine, builtin};
+use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

@@ -12,10 +12,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Does a parameter name say it holds a secret? (`secret_key`, `sasl.password`,
@@ -92,7 +89,10 @@ mod tests {
         });
         let r = redact_secrets(&spec);
         let p = &r["settings"]["ingestion_source"]["param"];
-        assert_eq!((p["access_key"].as_str(), p["secret_key"].as_str(), p["sasl.password"].as_str()), (Some(REDACTED), Some(REDACTED), Some(REDACTED)));
+        assert_eq!(
+            (p["access_key"].as_str(), p["secret_key"].as_str(), p["sasl.password"].as_str()),
+            (Some(REDACTED), Some(REDACTED), Some(REDACTED))
+        );
         assert_eq!(p["stream"], "s");
         assert_eq!(p["region"], "eu-west-1");
         assert_eq!(r["settings"]["index.ingestion_source.param.session_token"], REDACTED);

@@ -10,7 +10,7 @@ use crate::plugin::CompiledPlugin;
 use crate::sink::embedded::EmbeddedSink;
 use crate::sink::redis::RedisSink;
 use crate::sink::{ShardSink, SinkError, SinkOwner};
-use crate::source::{file, kafka, kinesis, Source, SourceError};
+use crate::source::{Source, SourceError, file, kafka, kinesis};
 use crate::spec::{IngestionSpec, SinkType, SourceType};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -249,7 +249,12 @@ pub fn start(
 }
 
 /// Checks, and records where missing, who each sink belongs to.
-fn claim_sinks(wiring: &dyn Wiring, spec: &IngestionSpec, sinks: &[Arc<dyn ShardSink>], claim: &Claim) -> Result<(), EngineError> {
+fn claim_sinks(
+    wiring: &dyn Wiring,
+    spec: &IngestionSpec,
+    sinks: &[Arc<dyn ShardSink>],
+    claim: &Claim,
+) -> Result<(), EngineError> {
     let ours = SinkOwner { ingestion_id: claim.ingestion_id.clone(), source: spec.source_fingerprint() };
     let sink_error = |source| EngineError::Sink { name: spec.name.clone(), source };
     for (shard, sink) in sinks.iter().enumerate() {

@@ -3,10 +3,8 @@
 use crate::support::*;
 use serde_json::json;
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
 
 /// The number of live documents the quick start's example data implies (the README states it).
 const QUICKSTART_LIVE_DOCS: u64 = 1274;
@@ -38,21 +36,29 @@ fn the_quick_start_ingests_the_examples_and_counts_the_documents_the_data_implie
     assert_eq!(String::from_utf8_lossy(&count.stdout).trim(), QUICKSTART_LIVE_DOCS.to_string());
 
     // The same number from the reference model over the example files.
-    let mut model = Model::new(r#"{"mappings": {"dynamic": "strict", "properties": {"name": {"type": "text"}, "age": {"type": "integer"}, "city": {"type": "keyword"}, "joined": {"type": "date"}}}}"#);
+    let mut model = Model::new(
+        r#"{"mappings": {"dynamic": "strict", "properties": {"name": {"type": "text"}, "age": {"type": "integer"}, "city": {"type": "keyword"}, "joined": {"type": "date"}}}}"#,
+    );
     for shard in 0..3 {
-        let text = std::fs::read_to_string(repo_root().join(format!("examples/streams/quickstart/{shard}.ndjson"))).unwrap();
+        let text =
+            std::fs::read_to_string(repo_root().join(format!("examples/streams/quickstart/{shard}.ndjson"))).unwrap();
         let lines: Vec<String> = text.lines().map(str::to_string).collect();
         model.apply(shard, 0, &lines);
     }
     assert_eq!(model.live().len() as u64, QUICKSTART_LIVE_DOCS);
 
-    let get = sluice().args(["docs", "get", "quickstart", "user-00003", "--data-dir"]).arg(data.path()).output().unwrap();
+    let get =
+        sluice().args(["docs", "get", "quickstart", "user-00003", "--data-dir"]).arg(data.path()).output().unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&get.stdout).unwrap();
     let expected = &model.live()[&(doc["_shard"].as_u64().unwrap() as u32, "user-00003".to_string())];
     assert_eq!(doc["_source"], expected.1);
     assert_eq!(doc["_version"].as_u64(), expected.0);
 
-    let dropped = sluice().args(["docs", "dropped", "quickstart", "--limit", "1000", "--data-dir"]).arg(data.path()).output().unwrap();
+    let dropped = sluice()
+        .args(["docs", "dropped", "quickstart", "--limit", "1000", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
     let dropped = String::from_utf8_lossy(&dropped.stdout).lines().count() as u64;
     let invalid: u64 = model.counters.values().map(|c| c.total_invalid_message_count).sum();
     assert_eq!(dropped, invalid, "every invalid message is kept with its reason");
@@ -62,7 +68,11 @@ fn the_quick_start_ingests_the_examples_and_counts_the_documents_the_data_implie
 fn an_unknown_spec_key_is_refused_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("spec.json");
-    std::fs::write(&spec, r#"{"name": "x", "settings": {"ingestion_source": {"type": "file", "error_stratgy": "DROP"}}}"#).unwrap();
+    std::fs::write(
+        &spec,
+        r#"{"name": "x", "settings": {"ingestion_source": {"type": "file", "error_stratgy": "DROP"}}}"#,
+    )
+    .unwrap();
     let out = sluice().arg("run").arg(&spec).arg("--data-dir").arg(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -90,7 +100,8 @@ fn sigkill_at_random_points_loses_nothing_and_doubles_nothing() {
             stream.append(shard as u32, lines);
         }
     };
-    let rig = RunRig::new(&stream.spec("crash", SHARDS, json!({"poll.max_batch_size": 20, "internal_queue_size": 100})));
+    let rig =
+        RunRig::new(&stream.spec("crash", SHARDS, json!({"poll.max_batch_size": 20, "internal_queue_size": 100})));
     let kills = sigkill_repeatedly(6, &sizes, feed, || rig.committed(), || rig.follow_command());
     eprintln!("{kills}; committed before the final run: {} of {MESSAGES}", rig.committed());
     rig.finish_and_check(&model);

@@ -16,9 +16,9 @@
 //! rewrite that file from the run.
 
 use crate::support::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sluice::engine::Ingestion;
-use sluice::plugin::{builtin, CompiledPlugin, PluginEngine};
+use sluice::plugin::{CompiledPlugin, PluginEngine, builtin};
 use sluice::pointer::{Pointer, StartPosition};
 use sluice::spec::ErrorStrategy;
 use std::sync::OnceLock;
@@ -82,7 +82,10 @@ fn debezium_plugin() -> CompiledPlugin {
     static PLUGIN: OnceLock<CompiledPlugin> = OnceLock::new();
     PLUGIN
         .get_or_init(|| {
-            PluginEngine::new().unwrap().compile("debezium", builtin::get("debezium").unwrap(), Default::default()).unwrap()
+            PluginEngine::new()
+                .unwrap()
+                .compile("debezium", builtin::get("debezium").unwrap(), Default::default())
+                .unwrap()
         })
         .clone()
 }
@@ -138,13 +141,41 @@ fn document_cases(wrap: &dyn Fn(&str) -> String) -> Vec<Case> {
         bad("number beyond f64", wrap(r#"{"age":1e400}"#), "number out of range"),
         bad("lone surrogate escape", wrap(r#"{"name":"\ud800"}"#), "hex escape"),
         bad("NaN literal", wrap(r#"{"age":NaN}"#), "expected value"),
-        bad("mapping: integer given \"abc\"", wrap(r#"{"age":"abc"}"#), r#"field [age] of type [integer]: cannot parse "abc""#),
-        bad("mapping: integer out of range", wrap(r#"{"age":3000000000}"#), "field [age] of type [integer]: cannot parse 3000000000 (out of range)"),
-        bad("mapping: bad date", wrap(r#"{"at":"2024-13-01"}"#), r#"field [at] of type [date]: cannot parse "2024-13-01""#),
-        bad("mapping: boolean given \"maybe\"", wrap(r#"{"flag":"maybe"}"#), r#"field [flag] of type [boolean]: cannot parse "maybe""#),
-        bad("mapping: object given a string", wrap(r#"{"addr":"x"}"#), r#"field [addr] of type [object]: expected an object, found "x""#),
-        bad("mapping: unmapped field under dynamic strict", wrap(r#"{"nick":"b"}"#), "field [nick] is not allowed: mapping has dynamic [strict]"),
-        bad("mapping: unmapped field named with a line break", wrap(r#"{"ni\nck":"b"}"#), r"field [ni\nck] is not allowed"),
+        bad(
+            "mapping: integer given \"abc\"",
+            wrap(r#"{"age":"abc"}"#),
+            r#"field [age] of type [integer]: cannot parse "abc""#,
+        ),
+        bad(
+            "mapping: integer out of range",
+            wrap(r#"{"age":3000000000}"#),
+            "field [age] of type [integer]: cannot parse 3000000000 (out of range)",
+        ),
+        bad(
+            "mapping: bad date",
+            wrap(r#"{"at":"2024-13-01"}"#),
+            r#"field [at] of type [date]: cannot parse "2024-13-01""#,
+        ),
+        bad(
+            "mapping: boolean given \"maybe\"",
+            wrap(r#"{"flag":"maybe"}"#),
+            r#"field [flag] of type [boolean]: cannot parse "maybe""#,
+        ),
+        bad(
+            "mapping: object given a string",
+            wrap(r#"{"addr":"x"}"#),
+            r#"field [addr] of type [object]: expected an object, found "x""#,
+        ),
+        bad(
+            "mapping: unmapped field under dynamic strict",
+            wrap(r#"{"nick":"b"}"#),
+            "field [nick] is not allowed: mapping has dynamic [strict]",
+        ),
+        bad(
+            "mapping: unmapped field named with a line break",
+            wrap(r#"{"ni\nck":"b"}"#),
+            r"field [ni\nck] is not allowed",
+        ),
         bad(
             "mapping: unmapped field with a 10 KiB name",
             wrap(&format!(r#"{{"{}":"b"}}"#, "k".repeat(10 * 1024))),
@@ -167,16 +198,44 @@ fn opensearch_default() -> Guest {
     let mut cases = payload_cases(&healthy, r#"{"_id":"a","_id":"b","_source":{}}"#, false);
     cases.extend(document_cases(&wrap));
     cases.extend([
-        bad("`_op_type` unknown", with(r#""_id":"k","_op_type":"update","_source":{}"#), r#"invalid _op_type "update": expected one of [index, create, delete]"#),
+        bad(
+            "`_op_type` unknown",
+            with(r#""_id":"k","_op_type":"update","_source":{}"#),
+            r#"invalid _op_type "update": expected one of [index, create, delete]"#,
+        ),
         bad("`_op_type` of the wrong type", with(r#""_id":"k","_op_type":1,"_source":{}"#), "invalid _op_type 1"),
         bad("`_op_type` null", with(r#""_id":"k","_op_type":null,"_source":{}"#), "invalid _op_type null"),
-        bad("`_version` negative", with(r#""_id":"k","_version":-1,"_source":{}"#), "invalid _version: -1 is not an integer from 0"),
-        bad("`_version` non-numeric", with(r#""_id":"k","_version":"abc","_source":{}"#), r#"invalid _version: "abc" is not an integer"#),
-        bad("`_version` fractional", with(r#""_id":"k","_version":1.5,"_source":{}"#), "invalid _version: 1.5 is not an integer"),
-        bad("`_version` beyond 64 bits", with(r#""_id":"k","_version":18446744073709551616,"_source":{}"#), "invalid _version: 1.8446744073709552e+19 is not an integer from 0 to 18446744073709551615"),
-        bad("`_version` beyond 64 bits, as a string", with(r#""_id":"k","_version":"18446744073709551616","_source":{}"#), r#"invalid _version: "18446744073709551616" is not an integer from 0 to 18446744073709551615"#),
+        bad(
+            "`_version` negative",
+            with(r#""_id":"k","_version":-1,"_source":{}"#),
+            "invalid _version: -1 is not an integer from 0",
+        ),
+        bad(
+            "`_version` non-numeric",
+            with(r#""_id":"k","_version":"abc","_source":{}"#),
+            r#"invalid _version: "abc" is not an integer"#,
+        ),
+        bad(
+            "`_version` fractional",
+            with(r#""_id":"k","_version":1.5,"_source":{}"#),
+            "invalid _version: 1.5 is not an integer",
+        ),
+        bad(
+            "`_version` beyond 64 bits",
+            with(r#""_id":"k","_version":18446744073709551616,"_source":{}"#),
+            "invalid _version: 1.8446744073709552e+19 is not an integer from 0 to 18446744073709551615",
+        ),
+        bad(
+            "`_version` beyond 64 bits, as a string",
+            with(r#""_id":"k","_version":"18446744073709551616","_source":{}"#),
+            r#"invalid _version: "18446744073709551616" is not an integer from 0 to 18446744073709551615"#,
+        ),
         bad("`_id` empty", with(r#""_id":"","_source":{}"#), r#"_id must be a non-empty string, found """#),
-        bad("`_id` of 10 KiB", with(&format!(r#""_id":"{long_id}","_source":{{}}"#)), "_id is too long: must be no longer than 512 bytes but was 10240"),
+        bad(
+            "`_id` of 10 KiB",
+            with(&format!(r#""_id":"{long_id}","_source":{{}}"#)),
+            "_id is too long: must be no longer than 512 bytes but was 10240",
+        ),
         bad("`_id` non-string", with(r#""_id":42,"_source":{}"#), "_id must be a non-empty string, found 42"),
         bad("`_id` null", with(r#""_id":null,"_source":{}"#), "_id must be a non-empty string, found null"),
         bad("`_source` missing", with(r#""_id":"k""#), "_source is required for operation [index]"),
@@ -184,17 +243,14 @@ fn opensearch_default() -> Guest {
         bad("`_source` an array", with(r#""_id":"k","_source":[{}]"#), "_source must be a JSON object, found an array"),
         bad("`_source` a string", with(r#""_id":"k","_source":"{}""#), "_source must be a JSON object, found a string"),
         bad("delete without `_id`", with(r#""_op_type":"delete""#), "_id is required for a delete operation"),
-        bad("create without `_source`", with(r#""_id":"k","_op_type":"create""#), "_source is required for operation [create]"),
+        bad(
+            "create without `_source`",
+            with(r#""_id":"k","_op_type":"create""#),
+            "_source is required for operation [create]",
+        ),
         too_large(&healthy),
     ]);
-    Guest {
-        label: "opensearch (default)",
-        source: json!({}),
-        plugin_section: None,
-        plugin,
-        healthy,
-        cases,
-    }
+    Guest { label: "opensearch (default)", source: json!({}), plugin_section: None, plugin, healthy, cases }
 }
 
 fn opensearch_raw_payload() -> Guest {
@@ -260,26 +316,86 @@ fn debezium() -> Guest {
     cases.extend(document_cases(&wrap));
     cases.extend([
         bad("`op` missing", r#"{"after":{"id":"k"},"ts_ms":1}"#, "the event has no [op]"),
-        bad("`op` unknown", r#"{"op":"x","after":{"id":"k"},"ts_ms":1}"#, r#"unknown op "x": expected one of [c, r, u, d]"#),
+        bad(
+            "`op` unknown",
+            r#"{"op":"x","after":{"id":"k"},"ts_ms":1}"#,
+            r#"unknown op "x": expected one of [c, r, u, d]"#,
+        ),
         bad("`op` of the wrong type", r#"{"op":1,"after":{"id":"k"},"ts_ms":1}"#, "[op] must be a string, found 1"),
         bad("truncate event", r#"{"op":"t","ts_ms":1}"#, r#"op "t" (truncate) is not supported"#),
-        bad("`after` not an object", r#"{"op":"c","after":[1],"ts_ms":1}"#, "[after] must be a JSON object, found an array"),
+        bad(
+            "`after` not an object",
+            r#"{"op":"c","after":[1],"ts_ms":1}"#,
+            "[after] must be a JSON object, found an array",
+        ),
         bad("`after` null on a create", r#"{"op":"c","after":null,"ts_ms":1}"#, "the event has no [after] row"),
-        bad("`before` not an object on a delete", r#"{"op":"d","before":"x","ts_ms":1}"#, "[before] must be a JSON object, found a string"),
-        bad("delete without `before`", r#"{"op":"d","ts_ms":1}"#, "the event has no [before] row to read key_columns from"),
-        bad("key column missing", r#"{"op":"c","after":{"name":"n"},"ts_ms":1}"#, "key column [id] is missing from [after]"),
+        bad(
+            "`before` not an object on a delete",
+            r#"{"op":"d","before":"x","ts_ms":1}"#,
+            "[before] must be a JSON object, found a string",
+        ),
+        bad(
+            "delete without `before`",
+            r#"{"op":"d","ts_ms":1}"#,
+            "the event has no [before] row to read key_columns from",
+        ),
+        bad(
+            "key column missing",
+            r#"{"op":"c","after":{"name":"n"},"ts_ms":1}"#,
+            "key column [id] is missing from [after]",
+        ),
         bad("key column null", r#"{"op":"c","after":{"id":null},"ts_ms":1}"#, "key column [id] in [after] is null"),
-        bad("key column an object", r#"{"op":"c","after":{"id":{"a":1}},"ts_ms":1}"#, "key column [id] in [after] must be a string, number or boolean to make a document id, found an object"),
-        bad("key column of 10 KiB", format!(r#"{{"op":"c","after":{{"id":"{long_id}"}},"ts_ms":1}}"#), "the document id is too long: must be no longer than 512 bytes but was 10240"),
-        bad("version negative", r#"{"op":"c","after":{"id":"k"},"ts_ms":-1}"#, "invalid version in field [ts_ms]: -1 is not an integer"),
-        bad("version non-numeric", r#"{"op":"c","after":{"id":"k"},"ts_ms":"abc"}"#, r#"invalid version in field [ts_ms]: "abc" is not an integer"#),
-        bad("version fractional", r#"{"op":"c","after":{"id":"k"},"ts_ms":1.5}"#, "invalid version in field [ts_ms]: 1.5 is not an integer"),
-        bad("version beyond 64 bits", r#"{"op":"c","after":{"id":"k"},"ts_ms":18446744073709551616}"#, "invalid version in field [ts_ms]: 1.8446744073709552e+19 is not an integer from 0 to 18446744073709551615"),
-        bad("version missing", r#"{"op":"c","after":{"id":"k"}}"#, "the event has no version: it has none of [source.lsn, ts_ns, ts_ms]"),
-        bad("`source.lsn` null", r#"{"op":"c","after":{"id":"k"},"source":{"lsn":null},"ts_ms":1}"#, "invalid version in field [source.lsn]: null is not an integer"),
+        bad(
+            "key column an object",
+            r#"{"op":"c","after":{"id":{"a":1}},"ts_ms":1}"#,
+            "key column [id] in [after] must be a string, number or boolean to make a document id, found an object",
+        ),
+        bad(
+            "key column of 10 KiB",
+            format!(r#"{{"op":"c","after":{{"id":"{long_id}"}},"ts_ms":1}}"#),
+            "the document id is too long: must be no longer than 512 bytes but was 10240",
+        ),
+        bad(
+            "version negative",
+            r#"{"op":"c","after":{"id":"k"},"ts_ms":-1}"#,
+            "invalid version in field [ts_ms]: -1 is not an integer",
+        ),
+        bad(
+            "version non-numeric",
+            r#"{"op":"c","after":{"id":"k"},"ts_ms":"abc"}"#,
+            r#"invalid version in field [ts_ms]: "abc" is not an integer"#,
+        ),
+        bad(
+            "version fractional",
+            r#"{"op":"c","after":{"id":"k"},"ts_ms":1.5}"#,
+            "invalid version in field [ts_ms]: 1.5 is not an integer",
+        ),
+        bad(
+            "version beyond 64 bits",
+            r#"{"op":"c","after":{"id":"k"},"ts_ms":18446744073709551616}"#,
+            "invalid version in field [ts_ms]: 1.8446744073709552e+19 is not an integer from 0 to 18446744073709551615",
+        ),
+        bad(
+            "version missing",
+            r#"{"op":"c","after":{"id":"k"}}"#,
+            "the event has no version: it has none of [source.lsn, ts_ns, ts_ms]",
+        ),
+        bad(
+            "`source.lsn` null",
+            r#"{"op":"c","after":{"id":"k"},"source":{"lsn":null},"ts_ms":1}"#,
+            "invalid version in field [source.lsn]: null is not an integer",
+        ),
         bad("schema envelope without payload", r#"{"schema":{}}"#, "the schema envelope has no [payload]"),
-        bad("schema envelope with other members", r#"{"schema":{},"payload":{},"op":"c"}"#, "must be a schema envelope"),
-        bad("schema envelope payload an array", r#"{"schema":{},"payload":[1]}"#, "the schema envelope's payload must be a JSON object, found an array"),
+        bad(
+            "schema envelope with other members",
+            r#"{"schema":{},"payload":{},"op":"c"}"#,
+            "must be a schema envelope",
+        ),
+        bad(
+            "schema envelope payload an array",
+            r#"{"schema":{},"payload":[1]}"#,
+            "the schema envelope's payload must be a JSON object, found an array",
+        ),
         too_large(&healthy),
     ]);
     Guest {
@@ -348,7 +464,13 @@ fn under_drop(guest: &Guest) -> Vec<Row> {
         let reason = match case.outcome {
             Outcome::Invalid => {
                 let d = dropped.next().unwrap_or_else(|| panic!("{label}: {}: not dropped", case.kind));
-                assert_eq!(d.pointer, Pointer::from(pointer as u64), "{label}: {}: dropped at its own pointer ({})", case.kind, d.reason);
+                assert_eq!(
+                    d.pointer,
+                    Pointer::from(pointer as u64),
+                    "{label}: {}: dropped at its own pointer ({})",
+                    case.kind,
+                    d.reason
+                );
                 let kept = d.payload.unwrap_or_default();
                 let expected = String::from_utf8_lossy(&case.payload[..case.payload.len().min(4096)]).into_owned();
                 assert_eq!(kept, expected, "{label}: {}: the dropped payload is kept (cut at 4096 bytes)", case.kind);
@@ -357,14 +479,22 @@ fn under_drop(guest: &Guest) -> Vec<Row> {
             // Skipped messages are counted (checked below), not kept with a
             // reason: there is no reason to check.
             Outcome::Skipped => {
-                rows.push(Row { kind: case.kind.clone(), guest: label, outcome: case.outcome, reason: "(counted as skipped; no reason is kept)".into() });
+                rows.push(Row {
+                    kind: case.kind.clone(),
+                    guest: label,
+                    outcome: case.outcome,
+                    reason: "(counted as skipped; no reason is kept)".into(),
+                });
                 continue;
             }
         };
         // A reason is one line of bounded length, whatever the message held.
         assert!(!reason.contains('\n') && reason.len() <= 1024, "{label}: {}: reason {reason:?}", case.kind);
         if !reason.contains(&case.expect) {
-            vague.push(format!("{label}: {} (line {pointer}): reason {reason:?} does not name the problem ({:?})", case.kind, case.expect));
+            vague.push(format!(
+                "{label}: {} (line {pointer}): reason {reason:?} does not name the problem ({:?})",
+                case.kind, case.expect
+            ));
         }
         rows.push(Row { kind: case.kind.clone(), guest: label, outcome: case.outcome, reason });
     }
@@ -403,12 +533,21 @@ fn under_block(guest: &Guest, drop_rows: &[Row]) {
         .collect();
     for (i, (pointer, case, row)) in bad.iter().enumerate() {
         let at = Pointer::from(*pointer);
-        let reached = shard.wait_until(Duration::from_secs(30), |s| s.blocked.as_ref().is_some_and(|b| b.pointer == at));
-        assert!(reached, "{label}: {}: expected a block at line {pointer}, got {:#?}", case.kind, shard.status().blocked);
+        let reached =
+            shard.wait_until(Duration::from_secs(30), |s| s.blocked.as_ref().is_some_and(|b| b.pointer == at));
+        assert!(
+            reached,
+            "{label}: {}: expected a block at line {pointer}, got {:#?}",
+            case.kind,
+            shard.status().blocked
+        );
         let status = shard.status();
         let blocked = status.blocked.unwrap();
         assert_eq!(blocked.reason, row.reason, "{label}: {}: the same reason under BLOCK as under DROP", case.kind);
-        assert_eq!(status.meta.counters.total_invalid_message_count, 0, "{label}: a blocking message is not counted yet");
+        assert_eq!(
+            status.meta.counters.total_invalid_message_count, 0,
+            "{label}: a blocking message is not counted yet"
+        );
         if i + 1 < bad.len() {
             ing.pause(None).unwrap();
             ing.resume(None, &[(0, StartPosition::At(Pointer::from(pointer + 1)))]).unwrap();
@@ -449,8 +588,7 @@ fn table(rows: &[Row]) -> String {
 }
 
 fn document(guests: &[Guest], rows: &[Row]) -> String {
-    let counts: Vec<String> =
-        guests.iter().map(|g| format!("{} kinds through {}", g.cases.len(), g.label)).collect();
+    let counts: Vec<String> = guests.iter().map(|g| format!("{} kinds through {}", g.cases.len(), g.label)).collect();
     let distinct: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
     let intro = [
         "# Bad input",
@@ -478,13 +616,7 @@ fn document(guests: &[Guest], rows: &[Row]) -> String {
         "- A 16 MiB message is over `sluice.plugin.limits.max_message_mb` (8 by",
         "  default) and never reaches the plugin.",
     ];
-    format!(
-        "{}\n\n{} kinds in all; {}.\n\n{}",
-        intro.join("\n"),
-        distinct.len(),
-        counts.join(", "),
-        table(rows)
-    )
+    format!("{}\n\n{} kinds in all; {}.\n\n{}", intro.join("\n"), distinct.len(), counts.join(", "), table(rows))
 }
 
 #[test]

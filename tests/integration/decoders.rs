@@ -60,14 +60,19 @@ fn parallel_decoders_block_at_the_first_invalid_message_and_continue_once_set_to
     wait_idle(&ing);
     assert_eq!(docs(&ing).len(), 41);
     let c = counters(&ing, 0);
-    assert_eq!((c.total_processed_count, c.total_invalid_message_count), (lines.len() as u64, 2), "each message counted once");
+    assert_eq!(
+        (c.total_processed_count, c.total_invalid_message_count),
+        (lines.len() as u64, 2),
+        "each message counted once"
+    );
 }
 
 #[test]
 fn a_hot_swap_with_parallel_decoders_switches_every_decoder_at_one_batch_boundary() {
     const MESSAGES: u64 = 30_000;
     let data = tempfile::tempdir().unwrap();
-    let (_stream, manager, _) = tagger(data.path(), MESSAGES, json!({"poll.max_batch_size": 100, "num_processor_threads": 3}));
+    let (_stream, manager, _) =
+        tagger(data.path(), MESSAGES, json!({"poll.max_batch_size": 100, "num_processor_threads": 3}));
     wait_processed(&manager, 5_000);
     manager.update("swap", json!({"sluice": {"plugin": {"version": "2"}}})).unwrap();
     assert!(processed(&manager) < MESSAGES, "the swap must land mid-ingestion");
@@ -75,7 +80,10 @@ fn a_hot_swap_with_parallel_decoders_switches_every_decoder_at_one_batch_boundar
 
     let versions = versions_by_message(&manager, MESSAGES);
     let switch = versions.iter().position(|&v| v == 2).expect("v2 decoded the rest");
-    assert!(versions[..switch].iter().all(|&v| v == 1) && versions[switch..].iter().all(|&v| v == 2), "one switch point");
+    assert!(
+        versions[..switch].iter().all(|&v| v == 1) && versions[switch..].iter().all(|&v| v == 2),
+        "one switch point"
+    );
     assert_eq!(switch % 100, 0, "the switch point is a batch boundary");
     manager.shutdown();
 }

@@ -57,15 +57,19 @@ fn a_full_disk_stops_the_shard_with_a_clear_error_and_it_continues_once_space_re
     let mut model = Model::new("{}");
     // ~2 KB documents: a few MB in all, more than the disk holds at first.
     let pad = "x".repeat(2000);
-    let lines: Vec<String> =
-        (0..3000).map(|i| msg(Some(&format!("d{}", i % 1500)), Some(i as u64 + 1), "index", json!({"i": i, "pad": pad}))).collect();
+    let lines: Vec<String> = (0..3000)
+        .map(|i| msg(Some(&format!("d{}", i % 1500)), Some(i as u64 + 1), "index", json!({"i": i, "pad": pad})))
+        .collect();
     stream.append(0, &lines);
     model.apply(0, 0, &lines);
     let disk = SmallDisk::mount(1536);
     let ing = start(&stream.spec("full", 1, json!({"poll.max_batch_size": 50})), disk.path());
     let shard = &ing.shards()[0];
     assert!(
-        shard.wait_until(Duration::from_secs(60), |s| s.last_error.as_ref().is_some_and(|e| e.message.contains("space"))),
+        shard.wait_until(Duration::from_secs(60), |s| s
+            .last_error
+            .as_ref()
+            .is_some_and(|e| e.message.contains("space"))),
         "the shard should report the full disk: {:?}",
         shard.status()
     );
@@ -96,7 +100,10 @@ fn a_corrupt_state_file_keeps_that_ingestion_from_starting_and_the_others_run() 
         let mut c = server.clients().await;
         for name in ["alpha", "beta"] {
             c.ingestions
-                .create_ingestion(sluice::api::proto::CreateIngestionRequest { spec_json: good.spec(name, 1, json!({})).to_string(), ..Default::default() })
+                .create_ingestion(sluice::api::proto::CreateIngestionRequest {
+                    spec_json: good.spec(name, 1, json!({})).to_string(),
+                    ..Default::default()
+                })
                 .await
                 .unwrap();
         }
@@ -112,7 +119,8 @@ fn a_corrupt_state_file_keeps_that_ingestion_from_starting_and_the_others_run() 
     let server = Server::start(data.path(), &[]);
     let names = rt.block_on(async {
         let mut c = server.clients().await;
-        let list = c.ingestions.list_ingestions(sluice::api::proto::ListIngestionsRequest {}).await.unwrap().into_inner();
+        let list =
+            c.ingestions.list_ingestions(sluice::api::proto::ListIngestionsRequest {}).await.unwrap().into_inner();
         list.ingestions.into_iter().map(|i| i.name).collect::<Vec<_>>()
     });
     assert_eq!(names, ["alpha"], "alpha runs; beta refuses to start");
@@ -142,8 +150,13 @@ fn sigterm_drains_in_flight_batches_and_exits_promptly() {
     }
     // Small batches: many commits, so that the run lasts well past the SIGTERM.
     let rig = RunRig::new(&stream.spec("term", 2, json!({"poll.max_batch_size": 10})));
-    let mut child =
-        rig.follow_command().env("RUST_LOG", "sluice=debug").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = rig
+        .follow_command()
+        .env("RUST_LOG", "sluice=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // (The sinks are not opened while the child has them open.) The clock
     // starts when a shard session starts, not at the spawn: start-up (the
     // plugin's first compilation) is slow on a loaded machine.
@@ -163,7 +176,10 @@ fn sigterm_drains_in_flight_batches_and_exits_promptly() {
     }
     std::thread::sleep(Duration::from_millis(300));
     if let Some(status) = child.try_wait().unwrap() {
-        panic!("ended before SIGTERM ({status}): {}", String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout));
+        panic!(
+            "ended before SIGTERM ({status}): {}",
+            String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout)
+        );
     }
     let sent = Instant::now();
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
@@ -198,7 +214,8 @@ fn sigterm_drains_in_flight_batches_and_exits_promptly() {
 /// checksum can tell.
 fn flip_a_digit(record: &mut [u8]) {
     let json_start = record.iter().position(|&b| b == b'{').expect("a JSON body");
-    let digit = json_start + record[json_start..].iter().position(u8::is_ascii_digit).expect("a digit in the checkpoint");
+    let digit =
+        json_start + record[json_start..].iter().position(u8::is_ascii_digit).expect("a digit in the checkpoint");
     record[digit] ^= 0x01;
 }
 

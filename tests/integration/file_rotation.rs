@@ -23,7 +23,9 @@ fn generation(tag: &str, version: u64, from: usize, to: usize) -> Vec<String> {
         .map(|i| match i % 7 {
             3 => "{broken".to_string(),
             5 => msg(None, None, "index", json!({"gen": tag, "i": i})),
-            _ => msg(Some(&format!("d{}", i % 11)), Some(version * 100 + i as u64), "index", json!({"gen": tag, "i": i})),
+            _ => {
+                msg(Some(&format!("d{}", i % 11)), Some(version * 100 + i as u64), "index", json!({"gen": tag, "i": i}))
+            }
         })
         .collect()
 }
@@ -73,8 +75,11 @@ fn reset_and_check(ing: &Ingestion, stream: &Stream, old: &[String]) {
     assert_eq!(counters(ing, 0), model.counters[&0]);
     assert_eq!(docs(ing), model.live(), "documents and versions equal the reference model");
     assert_eq!(ing.status()[0].meta.last_pointer.as_ref().and_then(|p| p.as_u64()), Some(new.len() as u64 - 1));
-    let pointers: Vec<u64> = ing.sinks()[0].dropped(None, 10_000).unwrap().iter().map(|d| d.pointer.as_u64().unwrap()).collect();
-    let invalid = |lines: &[String]| -> Vec<u64> { (0..lines.len() as u64).filter(|i| lines[*i as usize] == "{broken").collect() };
+    let pointers: Vec<u64> =
+        ing.sinks()[0].dropped(None, 10_000).unwrap().iter().map(|d| d.pointer.as_u64().unwrap()).collect();
+    let invalid = |lines: &[String]| -> Vec<u64> {
+        (0..lines.len() as u64).filter(|i| lines[*i as usize] == "{broken").collect()
+    };
     let mut want_dropped = invalid(old);
     want_dropped.extend(invalid(&new));
     want_dropped.sort();

@@ -2,8 +2,8 @@
 //! a `sluice serve` child process (and `sluice ctl` against it).
 
 use crate::support::grpc_server::{Clients, Server, TIMEOUT};
-use crate::support::{msg, Stream};
-use serde_json::{json, Value};
+use crate::support::{Stream, msg};
+use serde_json::{Value, json};
 use sluice::api::proto::{self as pb, ingestions_client::IngestionsClient, state_client::StateClient};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -77,7 +77,10 @@ async fn wait_until(c: &mut Clients, name: &str, what: &str, pred: impl Fn(&Snap
 }
 
 async fn pause(c: &mut Clients, name: &str, shards: &[u32]) {
-    c.ingestions.pause_ingestion(pb::PauseIngestionRequest { name: name.into(), shards: shards.to_vec() }).await.unwrap();
+    c.ingestions
+        .pause_ingestion(pb::PauseIngestionRequest { name: name.into(), shards: shards.to_vec() })
+        .await
+        .unwrap();
 }
 
 async fn resume_with(c: &mut Clients, name: &str, mode: pb::ResetMode, value: Option<&str>) {
@@ -89,7 +92,10 @@ async fn resume_with(c: &mut Clients, name: &str, mode: pb::ResetMode, value: Op
 }
 
 async fn get_doc(c: &mut Clients, name: &str, id: &str) -> Result<pb::Document, tonic::Status> {
-    c.documents.get_document(pb::GetDocumentRequest { ingestion: name.into(), id: id.into() }).await.map(|r| r.into_inner())
+    c.documents
+        .get_document(pb::GetDocumentRequest { ingestion: name.into(), id: id.into() })
+        .await
+        .map(|r| r.into_inner())
 }
 
 #[tokio::test]
@@ -102,41 +108,84 @@ async fn ingestion_rpcs_succeed_and_fail_with_the_right_codes() {
     stream.append(1, &docs_lines("b", 0..3));
     let spec = spec_text(&stream, "crud", 2, json!({}));
 
-    let i = c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec.clone(), ..Default::default() }).await.unwrap().into_inner();
+    let i = c
+        .ingestions
+        .create_ingestion(pb::CreateIngestionRequest { spec_json: spec.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((i.name.as_str(), i.shards, i.source_type.as_str()), ("crud", 2, "file"));
     assert_eq!(i.plugin.as_ref().unwrap().name, "opensearch");
     assert_eq!(i.error_strategy, pb::ErrorPolicy::Drop as i32);
     assert_eq!(i.start_error, None);
-    assert_eq!(code(c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec, ..Default::default() }).await, "crud"), Code::AlreadyExists);
+    assert_eq!(
+        code(
+            c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec, ..Default::default() }).await,
+            "crud"
+        ),
+        Code::AlreadyExists
+    );
     let bad = pb::CreateIngestionRequest { spec_json: "{not json".into(), ..Default::default() };
     assert_eq!(code(c.ingestions.create_ingestion(bad).await, "spec_json is not valid JSON"), Code::InvalidArgument);
-    let typo = pb::CreateIngestionRequest { spec_json: spec_text(&stream, "typo", 2, json!({"error_stratgy": "DROP"})), ..Default::default() };
+    let typo = pb::CreateIngestionRequest {
+        spec_json: spec_text(&stream, "typo", 2, json!({"error_stratgy": "DROP"})),
+        ..Default::default()
+    };
     assert_eq!(code(c.ingestions.create_ingestion(typo).await, "error_stratgy"), Code::InvalidArgument);
     let mut unregistered = stream.spec("plug", 2, json!({}));
     unregistered["sluice"] = json!({"plugin": {"name": "nope"}});
     let unregistered = pb::CreateIngestionRequest { spec_json: unregistered.to_string(), ..Default::default() };
-    assert_eq!(code(c.ingestions.create_ingestion(unregistered).await, "plugin nope is not registered"), Code::FailedPrecondition);
+    assert_eq!(
+        code(c.ingestions.create_ingestion(unregistered).await, "plugin nope is not registered"),
+        Code::FailedPrecondition
+    );
 
     let got = c.ingestions.get_ingestion(pb::GetIngestionRequest { name: "crud".into() }).await.unwrap().into_inner();
     assert_eq!(got.name, "crud");
-    assert_eq!(code(c.ingestions.get_ingestion(pb::GetIngestionRequest { name: "nope".into() }).await, "no ingestion named nope"), Code::NotFound);
+    assert_eq!(
+        code(
+            c.ingestions.get_ingestion(pb::GetIngestionRequest { name: "nope".into() }).await,
+            "no ingestion named nope"
+        ),
+        Code::NotFound
+    );
     let list = c.ingestions.list_ingestions(pb::ListIngestionsRequest {}).await.unwrap().into_inner().ingestions;
     assert_eq!(list.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["crud"]);
 
     // Updates: dynamic settings pass, static ones are refused by name.
-    let update = |name: &str, json: Value| pb::UpdateIngestionRequest { name: name.into(), update_json: json.to_string() };
-    let updated = c.ingestions.update_ingestion(update("crud", json!({"settings": {"index.ingestion_source.poll.max_batch_size": 2}}))).await.unwrap();
+    let update =
+        |name: &str, json: Value| pb::UpdateIngestionRequest { name: name.into(), update_json: json.to_string() };
+    let updated = c
+        .ingestions
+        .update_ingestion(update("crud", json!({"settings": {"index.ingestion_source.poll.max_batch_size": 2}})))
+        .await
+        .unwrap();
     assert!(updated.into_inner().spec_json.contains("\"index.ingestion_source.poll.max_batch_size\":2"));
     let r = c.ingestions.update_ingestion(update("crud", json!({"settings": {"index.number_of_shards": 3}}))).await;
     assert_eq!(code(r, "index.number_of_shards"), Code::FailedPrecondition);
-    assert_eq!(code(c.ingestions.update_ingestion(update("crud", json!({"mappings": {}}))).await, "[mappings]"), Code::FailedPrecondition);
-    assert_eq!(code(c.ingestions.update_ingestion(update("crud", json!([1]))).await, "JSON object"), Code::InvalidArgument);
+    assert_eq!(
+        code(c.ingestions.update_ingestion(update("crud", json!({"mappings": {}}))).await, "[mappings]"),
+        Code::FailedPrecondition
+    );
+    assert_eq!(
+        code(c.ingestions.update_ingestion(update("crud", json!([1]))).await, "JSON object"),
+        Code::InvalidArgument
+    );
     assert_eq!(code(c.ingestions.update_ingestion(update("nope", json!({}))).await, "nope"), Code::NotFound);
-    let history = c.ingestions.get_spec_history(pb::GetSpecHistoryRequest { name: "crud".into() }).await.unwrap().into_inner().entries;
+    let history = c
+        .ingestions
+        .get_spec_history(pb::GetSpecHistoryRequest { name: "crud".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
     assert_eq!(history.iter().map(|h| h.kind.as_str()).collect::<Vec<_>>(), ["created", "updated"]);
     assert_eq!(history[1].detail, "poll.max_batch_size 2");
     assert!(history[0].at_ms > 0 && history[0].spec_json.contains("\"name\":\"crud\""));
-    assert_eq!(code(c.ingestions.get_spec_history(pb::GetSpecHistoryRequest { name: "nope".into() }).await, "nope"), Code::NotFound);
+    assert_eq!(
+        code(c.ingestions.get_spec_history(pb::GetSpecHistoryRequest { name: "nope".into() }).await, "nope"),
+        Code::NotFound
+    );
 
     // Pause and resume errors.
     let p = |name: &str, shards: Vec<u32>| pb::PauseIngestionRequest { name: name.into(), shards };
@@ -147,20 +196,39 @@ async fn ingestion_rpcs_succeed_and_fail_with_the_right_codes() {
         shards: vec![0],
         resets: vec![pb::ShardReset { shard: 0, mode: mode as i32, value: value.map(Into::into) }],
     };
-    assert_eq!(code(c.ingestions.resume_ingestion(reset(pb::ResetMode::Earliest, None)).await, "not paused"), Code::FailedPrecondition);
-    assert_eq!(code(c.ingestions.resume_ingestion(reset(pb::ResetMode::Unspecified, None)).await, "mode is required"), Code::InvalidArgument);
+    assert_eq!(
+        code(c.ingestions.resume_ingestion(reset(pb::ResetMode::Earliest, None)).await, "not paused"),
+        Code::FailedPrecondition
+    );
+    assert_eq!(
+        code(c.ingestions.resume_ingestion(reset(pb::ResetMode::Unspecified, None)).await, "mode is required"),
+        Code::InvalidArgument
+    );
     pause(&mut c, "crud", &[0]).await;
-    assert_eq!(code(c.ingestions.resume_ingestion(reset(pb::ResetMode::Offset, None)).await, "needs a value"), Code::InvalidArgument);
-    assert_eq!(code(c.ingestions.resume_ingestion(reset(pb::ResetMode::Timestamp, Some("soon"))).await, "not a timestamp"), Code::InvalidArgument);
-    c.ingestions.resume_ingestion(pb::ResumeIngestionRequest { name: "crud".into(), shards: vec![], resets: vec![] }).await.unwrap();
+    assert_eq!(
+        code(c.ingestions.resume_ingestion(reset(pb::ResetMode::Offset, None)).await, "needs a value"),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        code(c.ingestions.resume_ingestion(reset(pb::ResetMode::Timestamp, Some("soon"))).await, "not a timestamp"),
+        Code::InvalidArgument
+    );
+    c.ingestions
+        .resume_ingestion(pb::ResumeIngestionRequest { name: "crud".into(), shards: vec![], resets: vec![] })
+        .await
+        .unwrap();
 
     // State pages through the shards; stats carry OpenSearch's names.
     let s = wait_until(&mut c, "crud", "3 messages per shard", |s| s.processed(0) == 3 && s.processed(1) == 3).await;
     assert_eq!((s.last_pointer(0).as_deref(), s.state[0].committed_position.as_deref()), (Some("2"), Some("after 2")));
     assert_eq!((s.state[0].live_docs, s.state[0].state), (3, pb::PollerState::Polling as i32));
-    let page = |token: &str| pb::GetIngestionStateRequest { name: "crud".into(), page_size: 1, page_token: token.into() };
+    let page =
+        |token: &str| pb::GetIngestionStateRequest { name: "crud".into(), page_size: 1, page_token: token.into() };
     let first = c.ingestions.get_ingestion_state(page("")).await.unwrap().into_inner();
-    assert_eq!((first.shards.len(), first.shards[0].shard, first.next_page_token.as_str(), first.total_shards), (1, 0, "1", 2));
+    assert_eq!(
+        (first.shards.len(), first.shards[0].shard, first.next_page_token.as_str(), first.total_shards),
+        (1, 0, "1", 2)
+    );
     let second = c.ingestions.get_ingestion_state(page(&first.next_page_token)).await.unwrap().into_inner();
     assert_eq!((second.shards.len(), second.shards[0].shard, second.next_page_token.as_str()), (1, 1, ""));
     assert_eq!(code(c.ingestions.get_ingestion_state(page("7")).await, "page_token"), Code::InvalidArgument);
@@ -179,7 +247,9 @@ async fn ingestion_rpcs_succeed_and_fail_with_the_right_codes() {
     assert!(!sinks.exists());
     let again = pb::DeleteIngestionRequest { name: "crud".into(), delete_data: false };
     assert_eq!(code(c.ingestions.delete_ingestion(again).await, "crud"), Code::NotFound);
-    assert!(c.ingestions.list_ingestions(pb::ListIngestionsRequest {}).await.unwrap().into_inner().ingestions.is_empty());
+    assert!(
+        c.ingestions.list_ingestions(pb::ListIngestionsRequest {}).await.unwrap().into_inner().ingestions.is_empty()
+    );
 }
 
 #[tokio::test]
@@ -189,7 +259,10 @@ async fn documents_are_read_back_by_id_counted_and_scanned_in_id_order() {
     let mut c = server.clients().await;
     let stream = Stream::new(2);
     // 300 documents in shard 0: a scan crosses the server's 256-document pages.
-    stream.append(0, &(0..300).map(|i| msg(Some(&format!("d{i:03}")), Some(7), "index", json!({"n": i}))).collect::<Vec<_>>());
+    stream.append(
+        0,
+        &(0..300).map(|i| msg(Some(&format!("d{i:03}")), Some(7), "index", json!({"n": i}))).collect::<Vec<_>>(),
+    );
     stream.append(1, &docs_lines("e", 0..2));
     let spec_json = spec_text(&stream, "docs", 2, json!({}));
     c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json, ..Default::default() }).await.unwrap();
@@ -234,7 +307,13 @@ async fn pause_stops_the_committed_pointers_while_messages_arrive_and_resume_cat
     let stream = Stream::new(2);
     stream.append(0, &docs_lines("p", 0..5));
     stream.append(1, &docs_lines("q", 0..5));
-    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "pz", 2, json!({})), ..Default::default() }).await.unwrap();
+    c.ingestions
+        .create_ingestion(pb::CreateIngestionRequest {
+            spec_json: spec_text(&stream, "pz", 2, json!({})),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     wait_until(&mut c, "pz", "5 messages per shard", |s| s.processed(0) == 5 && s.processed(1) == 5).await;
 
     pause(&mut c, "pz", &[0]).await;
@@ -251,7 +330,10 @@ async fn pause_stops_the_committed_pointers_while_messages_arrive_and_resume_cat
     assert_eq!((s.state[0].state, s.state[0].paused), (pb::PollerState::Paused as i32, true));
     assert_eq!(code(get_doc(&mut c, "pz", "p-5").await, "p-5"), Code::NotFound);
 
-    c.ingestions.resume_ingestion(pb::ResumeIngestionRequest { name: "pz".into(), shards: vec![0], resets: vec![] }).await.unwrap();
+    c.ingestions
+        .resume_ingestion(pb::ResumeIngestionRequest { name: "pz".into(), shards: vec![0], resets: vec![] })
+        .await
+        .unwrap();
     let s = wait_until(&mut c, "pz", "shard 0 at 10", |s| s.processed(0) == 10).await;
     assert_eq!(s.last_pointer(0).as_deref(), Some("9"));
     assert!(!s.state[0].paused);
@@ -267,7 +349,13 @@ async fn each_reset_mode_reingests_or_skips_exactly_the_right_messages() {
     let mut c = server.clients().await;
     let stream = Stream::new(1);
     stream.append(0, &auto_lines(0..10));
-    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "rs", 1, json!({})), ..Default::default() }).await.unwrap();
+    c.ingestions
+        .create_ingestion(pb::CreateIngestionRequest {
+            spec_json: spec_text(&stream, "rs", 1, json!({})),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     wait_until(&mut c, "rs", "10 messages", |s| s.processed(0) == 10).await;
     let idle_at = |n: u64| move |s: &Snapshot| s.processed(0) == n && s.state[0].idle;
 
@@ -302,11 +390,22 @@ async fn each_reset_mode_reingests_or_skips_exactly_the_right_messages() {
     assert_eq!((s.last_pointer(0).as_deref(), s.state[0].live_docs), (Some("14"), 15));
     assert!(get_doc(&mut c, "rs", "0-11").await.is_ok());
 
-    let history = c.ingestions.get_spec_history(pb::GetSpecHistoryRequest { name: "rs".into() }).await.unwrap().into_inner().entries;
+    let history = c
+        .ingestions
+        .get_spec_history(pb::GetSpecHistoryRequest { name: "rs".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
     let resets: Vec<&str> = history.iter().filter(|h| h.kind == "reset").map(|h| h.detail.as_str()).collect();
     assert_eq!(
         resets,
-        ["shard 0 reset to at 6", "shard 0 reset to earliest", "shard 0 reset to latest", "shard 0 reset to timestamp 1700000000000"]
+        [
+            "shard 0 reset to at 6",
+            "shard 0 reset to earliest",
+            "shard 0 reset to latest",
+            "shard 0 reset to timestamp 1700000000000"
+        ]
     );
 }
 
@@ -316,9 +415,17 @@ async fn switching_block_to_drop_with_update_unblocks_a_blocked_shard() {
     let server = Server::start(data.path(), &[]);
     let mut c = server.clients().await;
     let stream = Stream::new(1);
-    stream.append(0, &[msg(Some("ok-1"), None, "index", json!({})), "{broken".into(), msg(Some("ok-2"), None, "index", json!({}))]);
+    stream.append(
+        0,
+        &[msg(Some("ok-1"), None, "index", json!({})), "{broken".into(), msg(Some("ok-2"), None, "index", json!({}))],
+    );
     let spec_json = spec_text(&stream, "blk", 1, json!({"error_strategy": "BLOCK"}));
-    let i = c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json, ..Default::default() }).await.unwrap().into_inner();
+    let i = c
+        .ingestions
+        .create_ingestion(pb::CreateIngestionRequest { spec_json, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(i.error_strategy, pb::ErrorPolicy::Block as i32);
 
     let s = wait_until(&mut c, "blk", "BLOCKED", |s| s.state[0].state == pb::PollerState::Blocked as i32).await;
@@ -329,7 +436,12 @@ async fn switching_block_to_drop_with_update_unblocks_a_blocked_shard() {
     assert_eq!((s.processed(0), s.state[0].live_docs), (1, 1));
 
     let update = json!({"settings": {"index.ingestion_source.error_strategy": "DROP"}}).to_string();
-    let i = c.ingestions.update_ingestion(pb::UpdateIngestionRequest { name: "blk".into(), update_json: update }).await.unwrap().into_inner();
+    let i = c
+        .ingestions
+        .update_ingestion(pb::UpdateIngestionRequest { name: "blk".into(), update_json: update })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(i.error_strategy, pb::ErrorPolicy::Drop as i32);
     let s = wait_until(&mut c, "blk", "all 3 through", |s| s.processed(0) == 3 && s.state[0].idle).await;
     let p = s.processor(0);
@@ -348,7 +460,11 @@ async fn a_plugin_registered_over_grpc_is_used_and_broken_components_are_refused
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[]);
     let mut c = server.clients().await;
-    let register = |name: &str, version: &str, component: Vec<u8>| pb::RegisterPluginRequest { name: name.into(), version: version.into(), component };
+    let register = |name: &str, version: &str, component: Vec<u8>| pb::RegisterPluginRequest {
+        name: name.into(),
+        version: version.into(),
+        component,
+    };
 
     // Random bytes, then a valid core module (not a component): both refused with the reason.
     let mut x = 0x9e3779b97f4a7c15u64;
@@ -360,15 +476,30 @@ async fn a_plugin_registered_over_grpc_is_used_and_broken_components_are_refused
             x as u8
         })
         .collect();
-    assert_eq!(code(c.plugins.register_plugin(register("noise", "1", noise)).await, "not a sluice:plugin/message-format component"), Code::InvalidArgument);
+    assert_eq!(
+        code(
+            c.plugins.register_plugin(register("noise", "1", noise)).await,
+            "not a sluice:plugin/message-format component"
+        ),
+        Code::InvalidArgument
+    );
     let core_module = b"\0asm\x01\0\0\0".to_vec();
-    assert_eq!(code(c.plugins.register_plugin(register("core", "1", core_module)).await, "component"), Code::InvalidArgument);
-    assert_eq!(code(c.plugins.register_plugin(register("bad name", "1", echo_component())).await, "plugin name"), Code::InvalidArgument);
+    assert_eq!(
+        code(c.plugins.register_plugin(register("core", "1", core_module)).await, "component"),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        code(c.plugins.register_plugin(register("bad name", "1", echo_component())).await, "plugin name"),
+        Code::InvalidArgument
+    );
 
     let echo = echo_component();
     let p = c.plugins.register_plugin(register("echo", "1.0.0", echo.clone())).await.unwrap().into_inner();
     assert_eq!((p.name.as_str(), p.version.as_str(), p.size), ("echo", "1.0.0", echo.len() as u64));
-    assert_eq!(code(c.plugins.register_plugin(register("echo", "1.0.0", echo)).await, "already registered"), Code::AlreadyExists);
+    assert_eq!(
+        code(c.plugins.register_plugin(register("echo", "1.0.0", echo)).await, "already registered"),
+        Code::AlreadyExists
+    );
     let list = c.plugins.list_plugins(pb::ListPluginsRequest {}).await.unwrap().into_inner().plugins;
     // The built-in plugins first (registered_at_ms 0), then the registered one.
     assert_eq!((list[0].name.as_str(), list[0].registered_at_ms), ("opensearch", 0));
@@ -379,17 +510,31 @@ async fn a_plugin_registered_over_grpc_is_used_and_broken_components_are_refused
     stream.append(0, &["hello", "world"]);
     let mut spec = stream.spec("echoed", 1, json!({}));
     spec["sluice"] = json!({"plugin": {"name": "echo", "version": "1.0.0"}});
-    let i = c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec.to_string(), ..Default::default() }).await.unwrap().into_inner();
+    let i = c
+        .ingestions
+        .create_ingestion(pb::CreateIngestionRequest { spec_json: spec.to_string(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     let plugin = i.plugin.unwrap();
-    assert_eq!((plugin.name.as_str(), plugin.version.as_str(), plugin.sha256.as_str()), ("echo", "1.0.0", p.sha256.as_str()));
+    assert_eq!(
+        (plugin.name.as_str(), plugin.version.as_str(), plugin.sha256.as_str()),
+        ("echo", "1.0.0", p.sha256.as_str())
+    );
     wait_until(&mut c, "echoed", "2 messages", |s| s.processed(0) == 2).await;
     let doc: Value = serde_json::from_str(&get_doc(&mut c, "echoed", "0-1").await.unwrap().source_json).unwrap();
     assert_eq!((doc["payload"].as_str(), doc["pointer"].as_str()), (Some("world"), Some("1")), "{doc}");
 
     let remove = |name: &str, version: &str| pb::RemovePluginRequest { name: name.into(), version: version.into() };
-    assert_eq!(code(c.plugins.remove_plugin(remove("echo", "1.0.0")).await, "used by ingestion echoed"), Code::FailedPrecondition);
+    assert_eq!(
+        code(c.plugins.remove_plugin(remove("echo", "1.0.0")).await, "used by ingestion echoed"),
+        Code::FailedPrecondition
+    );
     assert_eq!(code(c.plugins.remove_plugin(remove("echo", "9")).await, "not registered"), Code::NotFound);
-    c.ingestions.delete_ingestion(pb::DeleteIngestionRequest { name: "echoed".into(), delete_data: true }).await.unwrap();
+    c.ingestions
+        .delete_ingestion(pb::DeleteIngestionRequest { name: "echoed".into(), delete_data: true })
+        .await
+        .unwrap();
     c.plugins.remove_plugin(remove("echo", "1.0.0")).await.unwrap();
     let list = c.plugins.list_plugins(pb::ListPluginsRequest {}).await.unwrap().into_inner().plugins;
     assert!(list.iter().all(|p| p.name != "echo" && p.registered_at_ms == 0), "{list:?}");
@@ -404,11 +549,18 @@ async fn a_restarted_server_restores_a_paused_ingestion_as_paused() {
     {
         let server = Server::start(data.path(), &[]);
         let mut c = server.clients().await;
-        c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "rst", 2, json!({})), ..Default::default() }).await.unwrap();
+        c.ingestions
+            .create_ingestion(pb::CreateIngestionRequest {
+                spec_json: spec_text(&stream, "rst", 2, json!({})),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         wait_until(&mut c, "rst", "3 per shard", |s| s.processed(0) == 3 && s.processed(1) == 3).await;
         pause(&mut c, "rst", &[0]).await;
         // A graceful stop: SIGTERM, exit 0.
-        let mut watch = c.ingestions.watch_ingestion(pb::WatchIngestionRequest { name: "rst".into() }).await.unwrap().into_inner();
+        let mut watch =
+            c.ingestions.watch_ingestion(pb::WatchIngestionRequest { name: "rst".into() }).await.unwrap().into_inner();
         watch.message().await.unwrap().unwrap();
         // An open watch does not hold the shutdown up.
         assert_eq!(server.terminate().await, Some(0));
@@ -482,10 +634,16 @@ async fn redaction_over_grpc(spec: Value, access: &str, secret: &str) {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[]);
     let mut c = server.clients().await;
-    let created = c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec.to_string(), ..Default::default() }).await.unwrap().into_inner();
+    let created = c
+        .ingestions
+        .create_ingestion(pb::CreateIngestionRequest { spec_json: spec.to_string(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     let got = c.ingestions.get_ingestion(pb::GetIngestionRequest { name: "kin".into() }).await.unwrap().into_inner();
     let listed = c.ingestions.list_ingestions(pb::ListIngestionsRequest {}).await.unwrap().into_inner();
-    let history = c.ingestions.get_spec_history(pb::GetSpecHistoryRequest { name: "kin".into() }).await.unwrap().into_inner();
+    let history =
+        c.ingestions.get_spec_history(pb::GetSpecHistoryRequest { name: "kin".into() }).await.unwrap().into_inner();
     let export = c.state.export_state(pb::ExportStateRequest {}).await.unwrap().into_inner().state_json;
     for (what, text) in [
         ("CreateIngestion", created.spec_json.clone()),
@@ -515,7 +673,13 @@ async fn state_is_exported_reset_and_imported_with_pointers_and_counters() {
     let mut c = server.clients().await;
     let stream = Stream::new(1);
     stream.append(0, &docs_lines("x", 0..4));
-    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "exp", 1, json!({})), ..Default::default() }).await.unwrap();
+    c.ingestions
+        .create_ingestion(pb::CreateIngestionRequest {
+            spec_json: spec_text(&stream, "exp", 1, json!({})),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     wait_until(&mut c, "exp", "4 messages", |s| s.processed(0) == 4 && s.state[0].idle).await;
     let export = c.state.export_state(pb::ExportStateRequest {}).await.unwrap().into_inner().state_json;
     let v: Value = serde_json::from_str(&export).unwrap();
@@ -523,8 +687,15 @@ async fn state_is_exported_reset_and_imported_with_pointers_and_counters() {
     assert_eq!(v["ingestions"][0]["shards"][0]["last_pointer"], "3");
 
     c.state.reset_state(pb::ResetStateRequest { delete_data: false }).await.unwrap();
-    assert!(c.ingestions.list_ingestions(pb::ListIngestionsRequest {}).await.unwrap().into_inner().ingestions.is_empty());
-    let imported = c.state.import_state(pb::ImportStateRequest { state_json: export.clone(), ..Default::default() }).await.unwrap().into_inner();
+    assert!(
+        c.ingestions.list_ingestions(pb::ListIngestionsRequest {}).await.unwrap().into_inner().ingestions.is_empty()
+    );
+    let imported = c
+        .state
+        .import_state(pb::ImportStateRequest { state_json: export.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(imported.ingestions, ["exp"]);
     // It resumes after the exported pointer: nothing is read twice.
     stream.append(0, &docs_lines("x", 4..5));
@@ -542,9 +713,24 @@ async fn state_is_exported_reset_and_imported_with_pointers_and_counters() {
         .collect();
     assert_eq!(kinds, ["created", "imported"]);
 
-    assert_eq!(code(c.state.import_state(pb::ImportStateRequest { state_json: export, ..Default::default() }).await, "exp"), Code::AlreadyExists);
-    assert_eq!(code(c.state.import_state(pb::ImportStateRequest { state_json: "{}".into(), ..Default::default() }).await, "sluice-state-v1"), Code::InvalidArgument);
-    assert_eq!(code(c.state.import_state(pb::ImportStateRequest { state_json: "[".into(), ..Default::default() }).await, "state_json"), Code::InvalidArgument);
+    assert_eq!(
+        code(c.state.import_state(pb::ImportStateRequest { state_json: export, ..Default::default() }).await, "exp"),
+        Code::AlreadyExists
+    );
+    assert_eq!(
+        code(
+            c.state.import_state(pb::ImportStateRequest { state_json: "{}".into(), ..Default::default() }).await,
+            "sluice-state-v1"
+        ),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        code(
+            c.state.import_state(pb::ImportStateRequest { state_json: "[".into(), ..Default::default() }).await,
+            "state_json"
+        ),
+        Code::InvalidArgument
+    );
     c.state.reset_state(pb::ResetStateRequest { delete_data: true }).await.unwrap();
     assert!(!data.path().join("sinks").join("exp").exists());
 }
@@ -555,11 +741,18 @@ async fn watch_streams_a_snapshot_whenever_state_or_stats_change() {
     let server = Server::start(data.path(), &[]);
     let mut c = server.clients().await;
     let stream = Stream::new(1);
-    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "w", 1, json!({})), ..Default::default() }).await.unwrap();
+    c.ingestions
+        .create_ingestion(pb::CreateIngestionRequest {
+            spec_json: spec_text(&stream, "w", 1, json!({})),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let r = c.ingestions.watch_ingestion(pb::WatchIngestionRequest { name: "nope".into() }).await;
     assert_eq!(code(r, "nope"), Code::NotFound);
 
-    let mut watch = c.ingestions.watch_ingestion(pb::WatchIngestionRequest { name: "w".into() }).await.unwrap().into_inner();
+    let mut watch =
+        c.ingestions.watch_ingestion(pb::WatchIngestionRequest { name: "w".into() }).await.unwrap().into_inner();
     let first = watch.message().await.unwrap().unwrap();
     assert_eq!((first.name.as_str(), first.shards.len(), first.stats.len()), ("w", 1, 1));
     stream.append(0, &docs_lines("w", 0..3));
@@ -583,7 +776,8 @@ async fn watch_streams_a_snapshot_whenever_state_or_stats_change() {
     assert!(quiet.is_err(), "a snapshot came without a change: {quiet:?}");
 
     // Deleting the ingestion ends a watch with NOT_FOUND.
-    let mut watch = c.ingestions.watch_ingestion(pb::WatchIngestionRequest { name: "w".into() }).await.unwrap().into_inner();
+    let mut watch =
+        c.ingestions.watch_ingestion(pb::WatchIngestionRequest { name: "w".into() }).await.unwrap().into_inner();
     watch.message().await.unwrap().unwrap();
     c.ingestions.delete_ingestion(pb::DeleteIngestionRequest { name: "w".into(), delete_data: true }).await.unwrap();
     let end = tokio::time::timeout(TIMEOUT, watch.message()).await.expect("the stream ends");
@@ -593,15 +787,16 @@ async fn watch_streams_a_snapshot_whenever_state_or_stats_change() {
 #[tokio::test]
 async fn health_is_serving_and_reflection_lists_the_services() {
     use tonic_reflection::pb::v1::{
-        server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest,
-        server_reflection_response::MessageResponse, ServerReflectionRequest,
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
     };
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[]);
     let channel = server.channel().await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     for service in ["", "sluice.v1.Ingestions", "sluice.v1.Documents", "sluice.v1.Plugins", "sluice.v1.State"] {
-        let r = health.check(tonic_health::pb::HealthCheckRequest { service: service.into() }).await.unwrap().into_inner();
+        let r =
+            health.check(tonic_health::pb::HealthCheckRequest { service: service.into() }).await.unwrap().into_inner();
         assert_eq!(r.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32, "{service}");
     }
 
@@ -609,8 +804,11 @@ async fn health_is_serving_and_reflection_lists_the_services() {
     let ask = |request: MessageRequest| {
         tokio_stream::iter([ServerReflectionRequest { host: String::new(), message_request: Some(request) }])
     };
-    let mut responses = reflection.server_reflection_info(ask(MessageRequest::ListServices(String::new()))).await.unwrap().into_inner();
-    let Some(MessageResponse::ListServicesResponse(list)) = responses.message().await.unwrap().unwrap().message_response else {
+    let mut responses =
+        reflection.server_reflection_info(ask(MessageRequest::ListServices(String::new()))).await.unwrap().into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        responses.message().await.unwrap().unwrap().message_response
+    else {
         panic!("not a list of services")
     };
     let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
@@ -631,7 +829,9 @@ async fn health_is_serving_and_reflection_lists_the_services() {
         .await
         .unwrap()
         .into_inner();
-    let Some(MessageResponse::FileDescriptorResponse(files)) = responses.message().await.unwrap().unwrap().message_response else {
+    let Some(MessageResponse::FileDescriptorResponse(files)) =
+        responses.message().await.unwrap().unwrap().message_response
+    else {
         panic!("no file descriptor for sluice.v1.Ingestions")
     };
     assert!(!files.file_descriptor_proto.is_empty());
@@ -646,7 +846,13 @@ async fn the_metrics_endpoint_exposes_the_stats_per_ingestion_and_shard() {
     stream.append(0, &docs_lines("m", 0..3));
     stream.append(0, &["{broken"]);
     stream.append(1, &docs_lines("n", 0..1));
-    c.ingestions.create_ingestion(pb::CreateIngestionRequest { spec_json: spec_text(&stream, "met", 2, json!({})), ..Default::default() }).await.unwrap();
+    c.ingestions
+        .create_ingestion(pb::CreateIngestionRequest {
+            spec_json: spec_text(&stream, "met", 2, json!({})),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     wait_until(&mut c, "met", "every message", |s| s.processed(0) == 4 && s.processed(1) == 1).await;
 
     let base = server.metrics.clone().unwrap();
@@ -729,11 +935,18 @@ fn sluice_ctl_drives_the_main_operations_and_prints_error_codes() {
     let doc: Value = serde_json::from_str(&ctl_ok(&server, &["doc", "get", "cli", "d-1"])).unwrap();
     assert_eq!((doc["_shard"].as_u64(), &doc["_source"]), (Some(1), &json!({"n": 1})));
     let scanned = ctl_ok(&server, &["doc", "scan", "cli", "--limit", "4"]);
-    let ids: Vec<String> = scanned.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["_id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = scanned
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["_id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids, ["c-0", "c-1", "c-2", "d-0"]);
-    let snapshot: Value = serde_json::from_str(ctl_ok(&server, &["watch", "cli", "--count", "1", "--json"]).trim()).unwrap();
+    let snapshot: Value =
+        serde_json::from_str(ctl_ok(&server, &["watch", "cli", "--count", "1", "--json"]).trim()).unwrap();
     assert_eq!(snapshot["name"], "cli");
-    assert!(ctl_ok(&server, &["update", "cli", r#"{"settings": {"index.ingestion_source.error_strategy": "BLOCK"}}"#]).contains("error_strategy:  BLOCK"));
+    assert!(
+        ctl_ok(&server, &["update", "cli", r#"{"settings": {"index.ingestion_source.error_strategy": "BLOCK"}}"#])
+            .contains("error_strategy:  BLOCK")
+    );
     assert!(ctl_ok(&server, &["plugin", "list"]).contains("opensearch"));
     let export: Value = serde_json::from_str(&ctl_ok(&server, &["state", "export"])).unwrap();
     assert_eq!(export["format"], "sluice-state-v1");
@@ -751,7 +964,14 @@ fn serve_reports_an_unreachable_redis_state_store_without_echoing_its_password()
     let data = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--state", &format!("redis://:hunter2@127.0.0.1:{port}/0"), "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+            &format!("redis://:hunter2@127.0.0.1:{port}/0"),
+            "--data-dir",
+        ])
         .arg(data.path())
         .output()
         .unwrap();

@@ -32,7 +32,8 @@ fn a_hot_swap_mid_ingestion_decodes_each_message_with_exactly_one_version() {
     let c = manager.state("swap").unwrap()[0].meta.counters;
     assert_eq!((c.total_processed_count, c.total_ops_applied_count, c.total_failed_count), (MESSAGES, MESSAGES, 0));
     let history = manager.history("swap").unwrap();
-    let swaps: Vec<&str> = history.iter().filter(|h| h.detail.contains("plugin tagger")).map(|h| h.detail.as_str()).collect();
+    let swaps: Vec<&str> =
+        history.iter().filter(|h| h.detail.contains("plugin tagger")).map(|h| h.detail.as_str()).collect();
     assert_eq!(swaps.len(), 2, "{history:#?}");
     assert!(swaps[0].contains("tagger 2") && swaps[1].contains("tagger 1"), "{swaps:?}");
     manager.shutdown();

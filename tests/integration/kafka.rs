@@ -188,7 +188,8 @@ fn a_three_partition_topic_fills_three_shards_or_five_with_two_empty_and_commits
 
     // Fewer shards than partitions is an error at creation.
     let spec = IngestionSpec::from_value(&kafka.spec("two", 2, json!({}))).unwrap();
-    let err = sluice::wiring::start_ingestion(spec, plugin(), data5.path(), Default::default()).err().unwrap().to_string();
+    let err =
+        sluice::wiring::start_ingestion(spec, plugin(), data5.path(), Default::default()).err().unwrap().to_string();
     assert!(err.contains("3 partitions") && err.contains("2 shards"), "{err}");
 }
 
@@ -448,7 +449,8 @@ fn sigkill_while_ingesting_from_kafka_loses_nothing_and_doubles_nothing() {
         kafka.flush();
     };
 
-    let rig = RunRig::new(&kafka.spec("kcrash", SHARDS, json!({"poll.max_batch_size": 20, "internal_queue_size": 100})));
+    let rig =
+        RunRig::new(&kafka.spec("kcrash", SHARDS, json!({"poll.max_batch_size": 20, "internal_queue_size": 100})));
     let kills = sigkill_repeatedly(6, &sizes, feed, || rig.committed(), || rig.follow_command());
     eprintln!("{kills}; committed before the final run: {} of {MESSAGES}", rig.committed());
     for shard in 0..SHARDS {
@@ -499,8 +501,18 @@ fn tls_and_sasl_over_tls_properties_are_accepted() {
     };
     for extra in [
         &[("security.protocol", "SSL")][..],
-        &[("security.protocol", "SASL_SSL"), ("sasl.mechanism", "SCRAM-SHA-512"), ("sasl.username", "u"), ("sasl.password", "p")],
-        &[("security.protocol", "SASL_SSL"), ("sasl.mechanism", "PLAIN"), ("sasl.username", "u"), ("sasl.password", "p")],
+        &[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "u"),
+            ("sasl.password", "p"),
+        ],
+        &[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "PLAIN"),
+            ("sasl.username", "u"),
+            ("sasl.password", "p"),
+        ],
     ] {
         if let Err(e) = KafkaSource::from_params(&params(extra)) {
             panic!("{extra:?}: {e}");

@@ -4,12 +4,12 @@
 
 use crate::support::kinesalite::{Call, FaultProxy, Kinesalite, Landed, Put};
 use crate::support::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sluice::engine::{BlockCause, Ingestion, PollerState, ShardStatus};
-use sluice::wiring::open_sinks;
 use sluice::pointer::Pointer;
 use sluice::source::kinesis::OPERATION_TIMEOUT;
 use sluice::state::now_ms;
+use sluice::wiring::open_sinks;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -67,7 +67,11 @@ fn a_two_shard_stream_lands_exactly_per_shard_with_keys_and_arrival_times() {
     kl.create_stream("events", 2);
     let hash_keys = kl.hash_keys("events");
     let puts: Vec<Put> = (0..300)
-        .map(|i| Put { key: format!("user-{i}"), hash_key: Some(hash_keys[i % 2].clone()), data: format!(r#"{{"n":{i}}}"#) })
+        .map(|i| Put {
+            key: format!("user-{i}"),
+            hash_key: Some(hash_keys[i % 2].clone()),
+            data: format!(r#"{{"n":{i}}}"#),
+        })
         .collect();
     let before = now_ms();
     let landed = kl.put("events", &puts);
@@ -111,7 +115,9 @@ fn each_reset_mode_starts_where_it_says() {
             (0..n).map(|i| Put { key: format!("{prefix}{i}"), hash_key: None, data: format!("{prefix}{i}") }).collect();
         kl.put("modes", &puts)
     };
-    let names = |prefix: &str, range: std::ops::Range<usize>| -> Vec<String> { range.map(|i| format!("{prefix}{i}")).collect() };
+    let names = |prefix: &str, range: std::ops::Range<usize>| -> Vec<String> {
+        range.map(|i| format!("{prefix}{i}")).collect()
+    };
     let a = put("a", 10);
     std::thread::sleep(Duration::from_millis(300));
     let between = now_ms();
@@ -186,7 +192,6 @@ fn a_restart_resumes_from_the_checkpoint_with_nothing_repeated() {
     assert_eq!(docs(&ing), model.live());
 }
 
-
 /// As tests/integration/cli.rs does for files: SIGKILLs `sluice run` at
 /// random points while it ingests from kinesalite, restarts it, and compares
 /// the final sinks with the reference model.
@@ -208,7 +213,12 @@ fn sigkill_at_random_points_loses_nothing_and_doubles_nothing() {
     };
     // Small batches: many commits, and the 5 calls/s per shard limit makes
     // the ingestion last long enough to be killed in the middle.
-    let rig = RunRig::new(&kl.spec("crash", "crash", SHARDS, json!({"poll.max_batch_size": 250, "internal_queue_size": 1000})));
+    let rig = RunRig::new(&kl.spec(
+        "crash",
+        "crash",
+        SHARDS,
+        json!({"poll.max_batch_size": 250, "internal_queue_size": 1000}),
+    ));
 
     let started = Instant::now();
     // The kill delay adapts: longer when start-up (plugin compilation,
@@ -222,7 +232,11 @@ fn sigkill_at_random_points_loses_nothing_and_doubles_nothing() {
 
     rig.finish_and_check(&model);
     for (shard, sink) in open_sinks(&rig.data, &rig.spec).unwrap().iter().enumerate() {
-        assert_eq!(sink.meta().unwrap().last_pointer.as_ref(), lines[shard].last().map(|(p, _)| p), "shard {shard} checkpoint");
+        assert_eq!(
+            sink.meta().unwrap().last_pointer.as_ref(),
+            lines[shard].last().map(|(p, _)| p),
+            "shard {shard} checkpoint"
+        );
     }
 }
 
@@ -254,8 +268,10 @@ fn kinesalite_frozen_longer_than_the_client_timeouts_then_thawed_loses_and_repea
     std::thread::sleep(freeze);
     let during = ing.status();
     kl.thaw();
-    eprintln!("froze kinesalite for {freeze:?} at {frozen_at}/{total_first} committed; shards then: {:?}",
-        during.iter().map(|s| (s.state, s.last_error.as_ref().map(|e| e.message.clone()))).collect::<Vec<_>>());
+    eprintln!(
+        "froze kinesalite for {freeze:?} at {frozen_at}/{total_first} committed; shards then: {:?}",
+        during.iter().map(|s| (s.state, s.last_error.as_ref().map(|e| e.message.clone()))).collect::<Vec<_>>()
+    );
     assert!(frozen_at < total_first, "the outage must hit mid-ingestion");
     for s in &during {
         let error = s.last_error.as_ref().map(|e| e.message.as_str()).unwrap_or_default();
@@ -285,7 +301,8 @@ fn kinesalite_frozen_longer_than_the_client_timeouts_then_thawed_loses_and_repea
 fn a_split_shard_is_drained_to_closed_and_its_children_are_read() {
     let kl = Kinesalite::start();
     kl.create_stream("split", 1);
-    let before: Vec<Put> = (0..50).map(|i| Put { key: format!("p{i}"), hash_key: None, data: format!("parent-{i}") }).collect();
+    let before: Vec<Put> =
+        (0..50).map(|i| Put { key: format!("p{i}"), hash_key: None, data: format!("parent-{i}") }).collect();
     kl.put("split", &before);
 
     let data = tempfile::tempdir().unwrap();
@@ -316,7 +333,8 @@ fn a_split_shard_is_drained_to_closed_and_its_children_are_read() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(ing.status()[0].state, PollerState::Closed, "stays CLOSED");
     assert_eq!(ing.status()[0].consumer.total_polled_count, polled);
-    let expect = |prefix: &str, range: std::ops::Range<usize>| range.map(|i| format!("{prefix}-{i}")).collect::<Vec<_>>();
+    let expect =
+        |prefix: &str, range: std::ops::Range<usize>| range.map(|i| format!("{prefix}-{i}")).collect::<Vec<_>>();
     assert_eq!(payloads(&ing, 0), expect("parent", 0..50));
     assert_eq!(payloads(&ing, 1), (0..40).step_by(2).map(|i| format!("child-{i}")).collect::<Vec<_>>());
     assert_eq!(payloads(&ing, 2), (1..40).step_by(2).map(|i| format!("child-{i}")).collect::<Vec<_>>());
@@ -336,7 +354,8 @@ fn a_checkpoint_that_no_longer_exists_blocks_the_shard_until_a_reset() {
     let kl = Kinesalite::start();
     kl.create_stream("gone", 1);
     let put = |prefix: &str| {
-        let puts: Vec<Put> = (0..5).map(|i| Put { key: format!("{i}"), hash_key: None, data: format!("{prefix}{i}") }).collect();
+        let puts: Vec<Put> =
+            (0..5).map(|i| Put { key: format!("{i}"), hash_key: None, data: format!("{prefix}{i}") }).collect();
         kl.put("gone", &puts)
     };
     put("old");
@@ -416,5 +435,9 @@ fn throttling_and_expired_iterators_cost_nothing_and_calls_stay_within_the_limit
     assert!(gaps[0] >= Duration::from_millis(500) && gaps[1] >= Duration::from_millis(1000), "{gaps:?}");
     assert_eq!(records[4].body["ShardIterator"], records[5].body["ShardIterator"]);
     assert_eq!(records[5].body["ShardIterator"], records[6].body["ShardIterator"]);
-    assert_eq!(calls.iter().filter(|c| c.action == "GetShardIterator").count(), 2, "one at the start, one after expiry");
+    assert_eq!(
+        calls.iter().filter(|c| c.action == "GetShardIterator").count(),
+        2,
+        "one at the start, one after expiry"
+    );
 }

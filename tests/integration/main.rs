@@ -3,10 +3,10 @@
 mod support;
 
 mod cli;
-mod faults;
-mod file_rotation;
 mod corpus;
 mod decoders;
+mod faults;
+mod file_rotation;
 mod grpc;
 mod hotswap;
 mod kafka;

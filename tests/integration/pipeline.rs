@@ -7,24 +7,24 @@ use serde_json::json;
 #[test]
 fn every_op_type_applies() {
     let stream = Stream::new(1);
-    stream.append(0, &[
-        msg(Some("a"), None, "index", json!({"n": 1})),
-        msg(Some("b"), None, "create", json!({"n": 2})),
-        msg(Some("b"), None, "create", json!({"n": 3})), // exists: conflict
-        msg(Some("c"), None, "index", json!({"n": 4})),
-        msg(Some("c"), None, "delete", json!({})),
-        msg(Some("a"), None, "index", json!({"n": 5})),
-    ]);
+    stream.append(
+        0,
+        &[
+            msg(Some("a"), None, "index", json!({"n": 1})),
+            msg(Some("b"), None, "create", json!({"n": 2})),
+            msg(Some("b"), None, "create", json!({"n": 3})), // exists: conflict
+            msg(Some("c"), None, "index", json!({"n": 4})),
+            msg(Some("c"), None, "delete", json!({})),
+            msg(Some("a"), None, "index", json!({"n": 5})),
+        ],
+    );
     let data = tempfile::tempdir().unwrap();
     let ing = start(&stream.spec("ops", 1, json!({})), data.path());
     wait_idle(&ing);
     let got = docs(&ing);
-    let expected = [
-        ((0, "a".to_string()), (None, json!({"n": 5}))),
-        ((0, "b".to_string()), (None, json!({"n": 2}))),
-    ]
-    .into_iter()
-    .collect();
+    let expected = [((0, "a".to_string()), (None, json!({"n": 5}))), ((0, "b".to_string()), (None, json!({"n": 2})))]
+        .into_iter()
+        .collect();
     assert_eq!(got, expected);
     let c = counters(&ing, 0);
     assert_eq!(c.total_processed_count, 6);
@@ -36,26 +36,27 @@ fn every_op_type_applies() {
 #[test]
 fn external_versioning_drops_older_and_equal_versions_and_tombstones_fence_late_writes() {
     let stream = Stream::new(1);
-    stream.append(0, &[
-        msg(Some("a"), Some(5), "index", json!({"v": 5})),
-        msg(Some("a"), Some(4), "index", json!({"v": 4})), // older: conflict
-        msg(Some("a"), Some(5), "index", json!({"v": 55})), // equal: conflict
-        msg(Some("a"), Some(7), "index", json!({"v": 7})),
-        msg(Some("b"), Some(3), "index", json!({"v": 3})),
-        msg(Some("b"), Some(9), "delete", json!({})),
-        msg(Some("b"), Some(8), "index", json!({"v": 8})), // older than the tombstone: conflict
-        r#"{"_id": "c", "_version": "12", "_source": {"v": 12}}"#.to_string(), // version as a string
-        msg(Some("c"), Some(11), "delete", json!({})), // older delete: conflict
-    ]);
+    stream.append(
+        0,
+        &[
+            msg(Some("a"), Some(5), "index", json!({"v": 5})),
+            msg(Some("a"), Some(4), "index", json!({"v": 4})), // older: conflict
+            msg(Some("a"), Some(5), "index", json!({"v": 55})), // equal: conflict
+            msg(Some("a"), Some(7), "index", json!({"v": 7})),
+            msg(Some("b"), Some(3), "index", json!({"v": 3})),
+            msg(Some("b"), Some(9), "delete", json!({})),
+            msg(Some("b"), Some(8), "index", json!({"v": 8})), // older than the tombstone: conflict
+            r#"{"_id": "c", "_version": "12", "_source": {"v": 12}}"#.to_string(), // version as a string
+            msg(Some("c"), Some(11), "delete", json!({})),     // older delete: conflict
+        ],
+    );
     let data = tempfile::tempdir().unwrap();
     let ing = start(&stream.spec("versions", 1, json!({})), data.path());
     wait_idle(&ing);
-    let expected = [
-        ((0, "a".to_string()), (Some(7), json!({"v": 7}))),
-        ((0, "c".to_string()), (Some(12), json!({"v": 12}))),
-    ]
-    .into_iter()
-    .collect();
+    let expected =
+        [((0, "a".to_string()), (Some(7), json!({"v": 7}))), ((0, "c".to_string()), (Some(12), json!({"v": 12})))]
+            .into_iter()
+            .collect();
     assert_eq!(docs(&ing), expected);
     let c = counters(&ing, 0);
     assert_eq!(c.total_version_conflicts_count, 4);
@@ -74,10 +75,7 @@ fn documents_without_id_get_deterministic_ids_from_shard_and_pointer() {
     wait_idle(&ing);
     let got = docs(&ing);
     let ids: Vec<_> = got.keys().cloned().collect();
-    assert_eq!(
-        ids,
-        [(0, "0-0".to_string()), (0, "named".to_string()), (1, "1-1".to_string()), (1, "n1".to_string())]
-    );
+    assert_eq!(ids, [(0, "0-0".to_string()), (0, "named".to_string()), (1, "1-1".to_string()), (1, "n1".to_string())]);
     assert_eq!(got[&(1, "1-1".to_string())].1, json!({"k": "y"}));
     drop(ing);
 
@@ -121,14 +119,17 @@ fn raw_payload_mapper_indexes_the_whole_payload_under_shard_pointer_ids() {
 #[test]
 fn field_mapping_mapper_reads_id_version_and_op_type_from_nested_paths() {
     let stream = Stream::new(1);
-    stream.append(0, &[
-        r#"{"meta": {"id": "u1", "v": 1, "op": "upsert"}, "name": "alice"}"#,
-        r#"{"meta": {"id": "u2", "v": 1, "op": "new"}, "name": "bob"}"#,
-        r#"{"meta": {"id": "u1", "v": 2, "op": "upsert", "keep": true}, "name": "alice2"}"#,
-        r#"{"meta": {"id": "u2", "v": 2, "op": "gone"}}"#,
-        r#"{"meta": {"id": 42, "v": "3"}, "name": "numeric id"}"#,
-        r#"{"meta": {"id": "u3"}, "name": "no version"}"#,
-    ]);
+    stream.append(
+        0,
+        &[
+            r#"{"meta": {"id": "u1", "v": 1, "op": "upsert"}, "name": "alice"}"#,
+            r#"{"meta": {"id": "u2", "v": 1, "op": "new"}, "name": "bob"}"#,
+            r#"{"meta": {"id": "u1", "v": 2, "op": "upsert", "keep": true}, "name": "alice2"}"#,
+            r#"{"meta": {"id": "u2", "v": 2, "op": "gone"}}"#,
+            r#"{"meta": {"id": 42, "v": "3"}, "name": "numeric id"}"#,
+            r#"{"meta": {"id": "u3"}, "name": "no version"}"#,
+        ],
+    );
     let data = tempfile::tempdir().unwrap();
     let spec = stream.spec(
         "fieldmap",
@@ -162,15 +163,23 @@ fn field_mapping_mapper_reads_id_version_and_op_type_from_nested_paths() {
 #[test]
 fn mapping_validation_rejects_mismatches_with_reasons_that_name_the_field() {
     let stream = Stream::new(1);
-    stream.append(0, &[
-        msg(Some("ok"), None, "index", json!({"name": "a", "age": 3, "tags": ["x"], "addr": {"zip": 1000}, "at": "2024-01-31T12:00:00Z"})),
-        msg(Some("bad-age"), None, "index", json!({"name": "a", "age": "old"})),
-        msg(Some("big-age"), None, "index", json!({"age": 3_000_000_000u64})),
-        msg(Some("bad-zip"), None, "index", json!({"addr": {"zip": "x1"}})),
-        msg(Some("extra"), None, "index", json!({"name": "a", "nick": "b"})),
-        msg(Some("bad-date"), None, "index", json!({"at": "2024-13-01"})),
-        msg(Some("bad-bool"), None, "index", json!({"flag": "maybe"})),
-    ]);
+    stream.append(
+        0,
+        &[
+            msg(
+                Some("ok"),
+                None,
+                "index",
+                json!({"name": "a", "age": 3, "tags": ["x"], "addr": {"zip": 1000}, "at": "2024-01-31T12:00:00Z"}),
+            ),
+            msg(Some("bad-age"), None, "index", json!({"name": "a", "age": "old"})),
+            msg(Some("big-age"), None, "index", json!({"age": 3_000_000_000u64})),
+            msg(Some("bad-zip"), None, "index", json!({"addr": {"zip": "x1"}})),
+            msg(Some("extra"), None, "index", json!({"name": "a", "nick": "b"})),
+            msg(Some("bad-date"), None, "index", json!({"at": "2024-13-01"})),
+            msg(Some("bad-bool"), None, "index", json!({"flag": "maybe"})),
+        ],
+    );
     let mut spec = stream.spec("mapped", 1, json!({}));
     spec["mappings"] = json!({
         "dynamic": "strict",
@@ -199,7 +208,10 @@ fn mapping_validation_rejects_mismatches_with_reasons_that_name_the_field() {
     ];
     assert_eq!(reasons.len(), expect.len(), "{reasons:#?}");
     for (reason, (field, kind)) in reasons.iter().zip(expect) {
-        assert!(reason.contains(&format!("[{field}]")) && reason.contains(kind), "{reason:?} should name [{field}] and {kind}");
+        assert!(
+            reason.contains(&format!("[{field}]")) && reason.contains(kind),
+            "{reason:?} should name [{field}] and {kind}"
+        );
     }
     let c = counters(&ing, 0);
     assert_eq!((c.total_invalid_message_count, c.total_failures_dropped_count, c.total_processed_count), (6, 6, 7));
@@ -208,14 +220,17 @@ fn mapping_validation_rejects_mismatches_with_reasons_that_name_the_field() {
 #[test]
 fn drop_policy_skips_invalid_messages_counts_them_and_keeps_their_reasons() {
     let stream = Stream::new(1);
-    stream.append(0, &[
-        msg(Some("a"), None, "index", json!({})),
-        "{not json".to_string(),
-        String::new(),
-        msg(Some("b"), None, "index", json!({})),
-        r#"{"_op_type": "delete"}"#.to_string(),
-        msg(Some("c"), None, "index", json!({})),
-    ]);
+    stream.append(
+        0,
+        &[
+            msg(Some("a"), None, "index", json!({})),
+            "{not json".to_string(),
+            String::new(),
+            msg(Some("b"), None, "index", json!({})),
+            r#"{"_op_type": "delete"}"#.to_string(),
+            msg(Some("c"), None, "index", json!({})),
+        ],
+    );
     let data = tempfile::tempdir().unwrap();
     let ing = start(&stream.spec("drop", 1, json!({"error_strategy": "DROP"})), data.path());
     wait_idle(&ing);
@@ -245,7 +260,8 @@ fn block_policy_stops_at_the_first_invalid_message_and_continues_once_set_to_dro
     lines.push(msg(Some("d8"), None, "index", json!({"i": 8})));
     stream.append(0, &lines);
     let data = tempfile::tempdir().unwrap();
-    let ing = start(&stream.spec("block", 1, json!({"error_strategy": "BLOCK", "poll.max_batch_size": 3})), data.path());
+    let ing =
+        start(&stream.spec("block", 1, json!({"error_strategy": "BLOCK", "poll.max_batch_size": 3})), data.path());
 
     let shard = &ing.shards()[0];
     assert!(shard.wait_until(std::time::Duration::from_secs(30), |s| s.state == PollerState::Blocked));
@@ -287,7 +303,8 @@ fn pointer_init_reset_modes() {
     assert_eq!(ids(json!({"pointer.init.reset": "reset_by_offset", "pointer.init.reset.value": 4})), ["d4", "d5"]);
     // Files have no timestamps: falls back to earliest, as OpenSearch does.
     assert_eq!(
-        ids(json!({"pointer.init.reset": "reset_by_timestamp", "pointer.init.reset.value": 1_700_000_000_000u64})).len(),
+        ids(json!({"pointer.init.reset": "reset_by_timestamp", "pointer.init.reset.value": 1_700_000_000_000u64}))
+            .len(),
         6
     );
 
@@ -408,7 +425,9 @@ fn the_builtin_debezium_plugin_applies_change_events_from_the_debezium_docs() {
 
     // The delete, then the tombstone Debezium sends after it.
     stream.append(0, &[fixture("mysql-delete.payload.json"), "null".to_string()]);
-    assert!(ing.shards()[0].wait_until(std::time::Duration::from_secs(30), |s| s.meta.counters.total_processed_count == 4));
+    assert!(
+        ing.shards()[0].wait_until(std::time::Duration::from_secs(30), |s| s.meta.counters.total_processed_count == 4)
+    );
     wait_idle(&ing);
     assert!(docs(&ing).is_empty());
     let c = counters(&ing, 0);

@@ -1,8 +1,8 @@
 //! The README's plugin guide, step by step: `sluice plugin new`, build for
 //! wasm32-wasip2, `sluice plugin check`, register with a running host, use it.
 
-use crate::support::grpc_server::Server;
 use crate::support::Stream;
+use crate::support::grpc_server::Server;
 use serde_json::json;
 use std::path::Path;
 use std::process::Command;
@@ -37,12 +37,16 @@ async fn the_readme_plugin_guide_builds_a_plugin_that_check_accepts_and_an_inges
     assert!(build.status.success(), "building the plugin failed: {}", String::from_utf8_lossy(&build.stderr));
     let wasm = root.join("target/wasm-guests/wasm32-wasip2/release/my_format.wasm");
     // 3. check it
-    let check = sluice(&["plugin", "check", wasm.to_str().unwrap(), "--sample", dir.join("sample.ndjson").to_str().unwrap(), "--json"]);
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&check.stdout)
-        .lines()
-        .skip(1)
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let check = sluice(&[
+        "plugin",
+        "check",
+        wasm.to_str().unwrap(),
+        "--sample",
+        dir.join("sample.ndjson").to_str().unwrap(),
+        "--json",
+    ]);
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&check.stdout).lines().skip(1).map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["outcome"][0]["id"], "a");
     assert_eq!(lines[1]["outcome"]["invalid"], "id is missing");

@@ -5,10 +5,16 @@ use crate::support::*;
 use serde_json::json;
 use sluice::spec::ErrorStrategy;
 use sluice::state::redis::RedisStateStore;
-use sluice::state::{now_ms, sha256_hex, IngestionRecord, PluginRecord, StateStore};
+use sluice::state::{IngestionRecord, PluginRecord, StateStore, now_ms, sha256_hex};
 use std::time::Duration;
 
-fn redis_spec(stream: &Stream, name: &str, shards: u32, redis: &RedisServer, source: serde_json::Value) -> serde_json::Value {
+fn redis_spec(
+    stream: &Stream,
+    name: &str,
+    shards: u32,
+    redis: &RedisServer,
+    source: serde_json::Value,
+) -> serde_json::Value {
     let mut spec = stream.spec(name, shards, source);
     spec["sluice"] = json!({"sink": {"type": "redis", "url": redis.url(), "key_prefix": "t"}});
     spec
@@ -88,7 +94,10 @@ fn redis_killed_and_restarted_mid_run_loses_nothing_and_doubles_nothing() {
 fn block_policy_and_counters_work_the_same_on_redis() {
     let redis = RedisServer::start();
     let stream = Stream::new(1);
-    stream.append(0, &[msg(Some("a"), Some(2), "index", json!({})), "{bad".into(), msg(Some("a"), Some(1), "index", json!({}))]);
+    stream.append(
+        0,
+        &[msg(Some("a"), Some(2), "index", json!({})), "{bad".into(), msg(Some("a"), Some(1), "index", json!({}))],
+    );
     let data = tempfile::tempdir().unwrap();
     let ing = start(&redis_spec(&stream, "r3", 1, &redis, json!({"error_strategy": "BLOCK"})), data.path());
     assert!(ing.shards()[0].wait_until(Duration::from_secs(30), |s| s.blocked.is_some()));
@@ -118,14 +127,25 @@ fn the_redis_state_store_keeps_records_and_plugins_and_detects_damage() {
     assert_eq!(store.load("a").unwrap().unwrap(), record);
     assert!(store.load("b").unwrap().is_none());
     let bytes = b"component".to_vec();
-    let plugin = PluginRecord { name: "p".into(), version: "1".into(), sha256: sha256_hex(&bytes), size: 9, registered_at_ms: 1 };
+    let plugin = PluginRecord {
+        name: "p".into(),
+        version: "1".into(),
+        sha256: sha256_hex(&bytes),
+        size: 9,
+        registered_at_ms: 1,
+    };
     store.save_plugin(&plugin, &bytes).unwrap();
     assert_eq!(store.load_plugins().unwrap(), std::slice::from_ref(&plugin));
     assert_eq!(store.load_component(&plugin.sha256).unwrap(), bytes);
 
     // A damaged value is an error naming where it is, and does not hide the others.
     let mut c = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
-    redis::cmd("HSET").arg("st:ingestions").arg("broken").arg("sluice-state v1 length=3 crc32=00000000\nabc").exec(&mut c).unwrap();
+    redis::cmd("HSET")
+        .arg("st:ingestions")
+        .arg("broken")
+        .arg("sluice-state v1 length=3 crc32=00000000\nabc")
+        .exec(&mut c)
+        .unwrap();
     let all = store.load_all().unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].as_ref().unwrap().name, "a");
@@ -193,8 +213,8 @@ fn an_ingestion_whose_redis_sink_is_down_at_restart_starts_once_redis_is_back() 
 /// existed is indexed when it is opened.
 #[test]
 fn redis_scans_page_in_order_and_a_shard_without_indexes_is_indexed_at_open() {
-    use sluice::sink::redis::RedisSink;
     use sluice::sink::ShardSink;
+    use sluice::sink::redis::RedisSink;
     let redis = RedisServer::start();
     let stream = Stream::new(1);
     let lines = generated_stream(1, 3000, 5).remove(0);

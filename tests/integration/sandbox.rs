@@ -48,7 +48,12 @@ fn each_misbehaving_guest_is_contained_under_drop() {
         assert_eq!(ids(&ing), ["a", "b", "c", "d"], "{bad}: healthy messages applied");
         let c = counters(&ing, 0);
         assert_eq!(
-            (c.total_processed_count, c.total_failed_count, c.total_failures_dropped_count, c.total_invalid_message_count),
+            (
+                c.total_processed_count,
+                c.total_failed_count,
+                c.total_failures_dropped_count,
+                c.total_invalid_message_count
+            ),
             (5, 1, 1, 0),
             "{bad}: counted once, as a plugin failure"
         );
@@ -88,7 +93,8 @@ fn a_misbehaving_plugin_does_not_disturb_other_ingestions() {
     let good = Stream::new(1);
     good.append(0, &(0..200).map(|i| msg(Some(&format!("g{i}")), None, "index", json!({}))).collect::<Vec<_>>());
     let data = tempfile::tempdir().unwrap();
-    let trapping = start_with_plugin(&spec(&bad, "bad", "DROP", json!({})), data.path(), test_plugin("sluice_misbehave"));
+    let trapping =
+        start_with_plugin(&spec(&bad, "bad", "DROP", json!({})), data.path(), test_plugin("sluice_misbehave"));
     let healthy = start(&good.spec("good", 1, json!({"poll.max_batch_size": 10})), data.path());
     wait_idle(&healthy);
     assert_eq!(docs(&healthy).len(), 200);

@@ -6,8 +6,8 @@ use crate::support::redis_server::RedisServer;
 use crate::support::*;
 use serde_json::json;
 use sluice::api::proto as pb;
-use sluice::sink::redis::RedisSink;
 use sluice::sink::ShardSink;
+use sluice::sink::redis::RedisSink;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -48,18 +48,28 @@ async fn a_fresh_host_takes_over_from_a_killed_one_with_nothing_lost_or_doubled(
     let held = Stream::new(1);
     held.append(0, &[msg(Some("h1"), None, "index", json!({}))]);
     let stuck = Stream::new(1);
-    stuck.append(0, &[msg(Some("s1"), None, "index", json!({})), "{broken".into(), msg(Some("s2"), None, "index", json!({}))]);
+    stuck.append(
+        0,
+        &[msg(Some("s1"), None, "index", json!({})), "{broken".into(), msg(Some("s2"), None, "index", json!({}))],
+    );
 
     let host_a_dir = tempfile::tempdir().unwrap();
     let host_a = Server::start(host_a_dir.path(), &state);
     let mut a = host_a.clients().await;
-    let create = |spec: serde_json::Value| pb::CreateIngestionRequest { spec_json: spec.to_string(), ..Default::default() };
+    let create =
+        |spec: serde_json::Value| pb::CreateIngestionRequest { spec_json: spec.to_string(), ..Default::default() };
     a.ingestions
-        .create_ingestion(create(with_redis_sink(main.spec("main", SHARDS, json!({"poll.max_batch_size": 25})), &redis)))
+        .create_ingestion(create(with_redis_sink(
+            main.spec("main", SHARDS, json!({"poll.max_batch_size": 25})),
+            &redis,
+        )))
         .await
         .unwrap();
     a.ingestions
-        .create_ingestion(create(with_redis_sink(held.spec("held", 1, json!({"pointer.init.reset": "latest"})), &redis)))
+        .create_ingestion(create(with_redis_sink(
+            held.spec("held", 1, json!({"pointer.init.reset": "latest"})),
+            &redis,
+        )))
         .await
         .unwrap();
     a.ingestions.pause_ingestion(pb::PauseIngestionRequest { name: "held".into(), shards: vec![] }).await.unwrap();
@@ -98,13 +108,17 @@ async fn a_fresh_host_takes_over_from_a_killed_one_with_nothing_lost_or_doubled(
     for (shard, sink) in main_sinks.iter().enumerate() {
         assert_eq!(sink.meta().unwrap().counters, model.counters[&(shard as u32)], "shard {shard} counters");
         for (id, doc) in sink.scan(None, usize::MAX).unwrap() {
-            got.insert((shard as u32, id), (doc.version, serde_json::from_slice::<serde_json::Value>(&doc.source).unwrap()));
+            got.insert(
+                (shard as u32, id),
+                (doc.version, serde_json::from_slice::<serde_json::Value>(&doc.source).unwrap()),
+            );
         }
     }
     assert_eq!(got, model.live(), "documents and versions equal the reference model");
 
     // The paused ingestion came back paused, the blocked one blocked, with its reason.
-    let state_of = |name: &str| pb::GetIngestionStateRequest { name: name.into(), page_size: 0, page_token: String::new() };
+    let state_of =
+        |name: &str| pb::GetIngestionStateRequest { name: name.into(), page_size: 0, page_token: String::new() };
     let held_state = b.ingestions.get_ingestion_state(state_of("held")).await.unwrap().into_inner();
     assert!(held_state.shards[0].paused, "held is still paused on host B");
     assert_eq!(sinks(&redis, "held", 1)[0].meta().unwrap().counters.total_processed_count, 0);
@@ -141,7 +155,10 @@ async fn a_file_to_redis_migration_through_export_and_import_keeps_every_pointer
     let on_file = Server::start(data.path(), &[]);
     let mut a = on_file.clients().await;
     a.ingestions
-        .create_ingestion(pb::CreateIngestionRequest { spec_json: stream.spec("moving", 2, json!({})).to_string(), ..Default::default() })
+        .create_ingestion(pb::CreateIngestionRequest {
+            spec_json: stream.spec("moving", 2, json!({})).to_string(),
+            ..Default::default()
+        })
         .await
         .unwrap();
     let state_of = || pb::GetIngestionStateRequest { name: "moving".into(), page_size: 0, page_token: String::new() };
@@ -163,7 +180,12 @@ async fn a_file_to_redis_migration_through_export_and_import_keeps_every_pointer
     let state = ["--state", &redis.url(), "--state-prefix", "mig"].map(String::from);
     let on_redis = Server::start(data.path(), &state.iter().map(String::as_str).collect::<Vec<_>>());
     let mut b = on_redis.clients().await;
-    let imported = b.state.import_state(pb::ImportStateRequest { state_json: export, ..Default::default() }).await.unwrap().into_inner();
+    let imported = b
+        .state
+        .import_state(pb::ImportStateRequest { state_json: export, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(imported.ingestions, ["moving"]);
     let after = b.ingestions.get_ingestion_state(state_of()).await.unwrap().into_inner();
     for (x, y) in before.shards.iter().zip(&after.shards) {
@@ -177,7 +199,8 @@ async fn a_file_to_redis_migration_through_export_and_import_keeps_every_pointer
     let more = generated_stream(2, 400, 4);
     for (shard, l) in more.iter().enumerate() {
         stream.append(shard as u32, l);
-        let at: Vec<(String, String)> = l.iter().enumerate().map(|(i, s)| ((lines[shard].len() + i).to_string(), s.clone())).collect();
+        let at: Vec<(String, String)> =
+            l.iter().enumerate().map(|(i, s)| ((lines[shard].len() + i).to_string(), s.clone())).collect();
         model.apply_at(shard as u32, &at);
     }
     b.ingestions

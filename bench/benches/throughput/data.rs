@@ -32,8 +32,26 @@ pub fn mappings() -> serde_json::Value {
 }
 
 const WORDS: &[&str] = &[
-    "lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do", "eiusmod", "tempor",
-    "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua", "enim",
+    "lorem",
+    "ipsum",
+    "dolor",
+    "sit",
+    "amet",
+    "consectetur",
+    "adipiscing",
+    "elit",
+    "sed",
+    "do",
+    "eiusmod",
+    "tempor",
+    "incididunt",
+    "ut",
+    "labore",
+    "et",
+    "dolore",
+    "magna",
+    "aliqua",
+    "enim",
 ];
 
 pub struct Generator {
@@ -138,7 +156,9 @@ impl Generator {
                 1 => valid.replacen(r#""_source":{"#, r#""_source":[{"#, 1).replacen("}}", "}]}", 1),
                 2 => valid.replacen(&format!(r#""_id":"doc-{doc:010}""#), &format!(r#""_id":{{"n":{doc}}}"#), 1),
                 // The mappings say integer.
-                _ => valid.replace(r#""active":true"#, r#""active":"maybe""#).replace(r#""active":false"#, r#""active":"maybe""#),
+                _ => valid
+                    .replace(r#""active":true"#, r#""active":"maybe""#)
+                    .replace(r#""active":false"#, r#""active":"maybe""#),
             };
             (text, doc)
         };
@@ -155,7 +175,9 @@ pub fn write_stream(base: &Path, partitions: u32, count: u64, seed: u64) -> std:
     let dir = base.join("events");
     std::fs::create_dir_all(&dir)?;
     let mut files = (0..partitions)
-        .map(|p| Ok(std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join(format!("{p}.ndjson")))?)))
+        .map(|p| {
+            Ok(std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join(format!("{p}.ndjson")))?))
+        })
         .collect::<std::io::Result<Vec<_>>>()?;
     let mut g = Generator::new(seed);
     for _ in 0..count {
@@ -175,7 +197,9 @@ pub fn write_lines(base: &Path, partitions: u32, lines: &[Line]) -> std::io::Res
     let dir = base.join("events");
     std::fs::create_dir_all(&dir)?;
     let mut files = (0..partitions)
-        .map(|p| Ok(std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join(format!("{p}.ndjson")))?)))
+        .map(|p| {
+            Ok(std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join(format!("{p}.ndjson")))?))
+        })
         .collect::<std::io::Result<Vec<_>>>()?;
     for line in lines {
         let f = &mut files[(line.key % partitions as u64) as usize];

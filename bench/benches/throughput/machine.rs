@@ -54,9 +54,7 @@ pub fn cpu_seconds() -> f64 {
 
 /// Peak resident memory of this process (VmHWM), in KiB.
 pub fn vmhwm_kib() -> u64 {
-    proc_field("/proc/self/status", "VmHWM")
-        .and_then(|v| v.trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
+    proc_field("/proc/self/status", "VmHWM").and_then(|v| v.trim_end_matches(" kB").trim().parse().ok()).unwrap_or(0)
 }
 
 /// Median time of a 4 KiB append + fdatasync in `dir`, in ms: what a durable

@@ -44,7 +44,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
 use sluice::engine::processor::plan;
 use sluice::engine::{IdleOutcome, RuntimeOverrides};
-use sluice::plugin::{builtin, CompiledPlugin, Limits, Outcome, PluginEngine};
+use sluice::plugin::{CompiledPlugin, Limits, Outcome, PluginEngine, builtin};
 use sluice::pointer::{Pointer, StartPosition};
 use sluice::sink::embedded::EmbeddedSink;
 use sluice::sink::{CommitBatch, ShardCounters, ShardSink};
@@ -64,7 +64,9 @@ const SMALL_BACKLOG: u64 = 10_000;
 const MIDDLE_BACKLOG: u64 = 1_000_000;
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().map_or(default, |v| v.replace('_', "").parse().unwrap_or_else(|_| panic!("{name}={v}: not a number")))
+    std::env::var(name)
+        .ok()
+        .map_or(default, |v| v.replace('_', "").parse().unwrap_or_else(|_| panic!("{name}={v}: not a number")))
 }
 
 fn wanted(stage: &str) -> bool {
@@ -118,7 +120,8 @@ fn measure(stage: &str, f: impl FnOnce() -> (u64, u64)) -> Row {
     let (messages, bytes) = f();
     let secs = started.elapsed().as_secs_f64();
     perf_control("disable");
-    let row = Row { stage: stage.into(), messages, bytes, secs, cpu: machine::cpu_seconds() - cpu, load: machine::load1() };
+    let row =
+        Row { stage: stage.into(), messages, bytes, secs, cpu: machine::cpu_seconds() - cpu, load: machine::load1() };
     eprintln!(
         "  {stage}: {messages} messages in {secs:.2}s ({:.0}/s, {:.1} MB/s, {:.2} CPU s)",
         row.rate(),
@@ -157,7 +160,13 @@ fn main() {
     println!("# sluice throughput benchmark");
     println!();
     let mut command = "cargo bench -p sluice-bench".to_string();
-    for var in ["SLUICE_BENCH_MESSAGES", "SLUICE_BENCH_SKIP_10M", "SLUICE_BENCH_BACKLOG", "SLUICE_BENCH_ONLY", "SLUICE_BENCH_DIR"] {
+    for var in [
+        "SLUICE_BENCH_MESSAGES",
+        "SLUICE_BENCH_SKIP_10M",
+        "SLUICE_BENCH_BACKLOG",
+        "SLUICE_BENCH_ONLY",
+        "SLUICE_BENCH_DIR",
+    ] {
         if let Ok(v) = std::env::var(var) {
             command = format!("{var}={v} {command}");
         }
@@ -272,8 +281,12 @@ fn main() {
     // 3. Wasm decode, as the processor calls it.
     let engine = PluginEngine::new().unwrap();
     // SLUICE_BENCH_GUEST=<file.wasm>: another build of the plugin (guest build flags, A/B).
-    let guest = std::env::var_os("SLUICE_BENCH_GUEST").filter(|p| !p.is_empty()).map(|p| std::fs::read(p).expect("SLUICE_BENCH_GUEST"));
-    let compiled = engine.compile("opensearch", guest.as_deref().unwrap_or(builtin::SLUICE_OPENSEARCH), Limits::default()).unwrap();
+    let guest = std::env::var_os("SLUICE_BENCH_GUEST")
+        .filter(|p| !p.is_empty())
+        .map(|p| std::fs::read(p).expect("SLUICE_BENCH_GUEST"));
+    let compiled = engine
+        .compile("opensearch", guest.as_deref().unwrap_or(builtin::SLUICE_OPENSEARCH), Limits::default())
+        .unwrap();
     let mut outcomes: Vec<Vec<Outcome>> = Vec::new();
     if wanted("wasm") || wanted("sink") {
         let mut instance = compiled.instantiate(&config).unwrap();
@@ -405,7 +418,10 @@ fn main() {
         }
         let cache = work.path().join("component-cache");
         // Compile once into the cache, as `sluice run` does on its first start.
-        PluginEngine::with_cache(&cache).unwrap().compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default()).unwrap();
+        PluginEngine::with_cache(&cache)
+            .unwrap()
+            .compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default())
+            .unwrap();
         let mut peaks = Vec::new();
         for size in sizes {
             peaks.push((size, rss_backlog(work.path(), &cache, size)));
@@ -430,7 +446,11 @@ fn main() {
         }
     }
     println!();
-    println!("load average at the end: {}; the whole run took {:.0}s", machine::loadavg(), started.elapsed().as_secs_f64());
+    println!(
+        "load average at the end: {}; the whole run took {:.0}s",
+        machine::loadavg(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// Checks that a sink (or all shards' sinks) holds what the generator says.
@@ -474,7 +494,8 @@ fn kafka_drain(lines: &[Line]) -> Row {
         .unwrap();
     let produce_started = Instant::now();
     for (i, line) in lines[..take].iter().enumerate() {
-        let mut record = BaseRecord::<(), [u8]>::to(TOPIC).partition(i as i32 % PARTITIONS).payload(line.text.as_bytes());
+        let mut record =
+            BaseRecord::<(), [u8]>::to(TOPIC).partition(i as i32 % PARTITIONS).payload(line.text.as_bytes());
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -694,7 +715,8 @@ fn print_targets(rows: &[Row], pipelines: &[(String, f64)]) {
         println!("wasm / native decode: {ratio:.2} (target >= 0.8: {})", met(ratio >= 0.8));
     }
     // The stages the pipeline is made of: source (file), wasm decode, sink.
-    let stages: Vec<&Row> = ["source drain: file", "decode: wasm", "sink apply"].iter().filter_map(|p| find(p)).collect();
+    let stages: Vec<&Row> =
+        ["source drain: file", "decode: wasm", "sink apply"].iter().filter_map(|p| find(p)).collect();
     if stages.len() == 3 {
         let slowest = stages.iter().min_by(|a, b| a.rate().total_cmp(&b.rate())).unwrap();
         for (stage, rate) in pipelines {

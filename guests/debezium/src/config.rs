@@ -37,11 +37,7 @@ impl Config {
         let mut config = Config::default();
         for (key, value) in &members {
             match (&**key, value) {
-                (
-                    "key_columns" | "version_field" | "mappings" | "mapper_type"
-                    | "mapper_settings",
-                    Value::Null,
-                ) => {}
+                ("key_columns" | "version_field" | "mappings" | "mapper_type" | "mapper_settings", Value::Null) => {}
                 ("key_columns", value) => config.key_columns = Some(parse_key_columns(value)?),
                 ("version_field", Value::Str(field)) if !field.trim().is_empty() => {
                     config.version_field = Some(field.to_string());
@@ -53,8 +49,7 @@ impl Config {
                     ));
                 }
                 ("mappings", value) => {
-                    config.mappings =
-                        Some(Mappings::parse(value).map_err(|e| format!("invalid mappings: {e}"))?);
+                    config.mappings = Some(Mappings::parse(value).map_err(|e| format!("invalid mappings: {e}"))?);
                 }
                 ("mapper_type" | "mapper_settings", _) => {
                     return Err(format!(
@@ -65,9 +60,7 @@ impl Config {
                     ));
                 }
                 (other, _) => {
-                    return Err(format!(
-                        "unknown config key [{other}]; allowed keys: {CONFIG_KEYS}"
-                    ));
+                    return Err(format!("unknown config key [{other}]; allowed keys: {CONFIG_KEYS}"));
                 }
             }
         }
@@ -77,15 +70,11 @@ impl Config {
 
 fn parse_key_columns(value: &Value<'_>) -> Result<Vec<String>, String> {
     let Value::Array(items) = value else {
-        return Err(format!(
-            "key_columns must be an array of column names, found {}",
-            value.describe()
-        ));
+        return Err(format!("key_columns must be an array of column names, found {}", value.describe()));
     };
     if items.is_empty() {
         return Err(
-            "key_columns must name at least one column (leave it out to take the id from the message key)"
-                .to_owned(),
+            "key_columns must name at least one column (leave it out to take the id from the message key)".to_owned()
         );
     }
     let mut columns: Vec<String> = Vec::with_capacity(items.len());
@@ -93,10 +82,7 @@ fn parse_key_columns(value: &Value<'_>) -> Result<Vec<String>, String> {
         match item {
             Value::Str(name) if !name.is_empty() => columns.push(name.to_string()),
             other => {
-                return Err(format!(
-                    "key_columns[{i}] must be a non-empty column name, found {}",
-                    other.describe()
-                ));
+                return Err(format!("key_columns[{i}] must be a non-empty column name, found {}", other.describe()));
             }
         }
     }
@@ -118,21 +104,13 @@ mod tests {
     fn config_error(text: &str, expected: &str) {
         match Config::parse(text) {
             Ok(config) => panic!("{text} accepted: {config:?}"),
-            Err(e) => assert!(
-                e.contains(expected),
-                "{text}: error {e:?} does not contain {expected:?}"
-            ),
+            Err(e) => assert!(e.contains(expected), "{text}: error {e:?} does not contain {expected:?}"),
         }
     }
 
     #[test]
     fn defaults() {
-        for text in [
-            "{}",
-            "",
-            " \n",
-            r#"{"key_columns":null,"version_field":null,"mappings":null}"#,
-        ] {
+        for text in ["{}", "", " \n", r#"{"key_columns":null,"version_field":null,"mappings":null}"#] {
             let c = config(text);
             assert_eq!(c.key_columns, None);
             assert_eq!(c.version_field, None);
@@ -163,14 +141,8 @@ mod tests {
 
     #[test]
     fn opensearch_mapper_keys_are_refused() {
-        config_error(
-            r#"{"mapper_type":"field_mapping"}"#,
-            "mapper_type is not supported by the debezium plugin",
-        );
-        config_error(
-            r#"{"mapper_type":"default"}"#,
-            "remove ingestion_source.mapper_type from the spec",
-        );
+        config_error(r#"{"mapper_type":"field_mapping"}"#, "mapper_type is not supported by the debezium plugin");
+        config_error(r#"{"mapper_type":"default"}"#, "remove ingestion_source.mapper_type from the spec");
         config_error(
             r#"{"mapper_settings":{"id_field":"id"}}"#,
             "mapper_settings is not supported by the debezium plugin",
@@ -181,45 +153,19 @@ mod tests {
 
     #[test]
     fn key_columns_rules() {
-        config_error(
-            r#"{"key_columns":"id"}"#,
-            r#"key_columns must be an array of column names, found "id""#,
-        );
-        config_error(
-            r#"{"key_columns":[]}"#,
-            "key_columns must name at least one column",
-        );
-        config_error(
-            r#"{"key_columns":["id",1]}"#,
-            "key_columns[1] must be a non-empty column name, found 1",
-        );
-        config_error(
-            r#"{"key_columns":[""]}"#,
-            r#"key_columns[0] must be a non-empty column name, found """#,
-        );
-        config_error(
-            r#"{"key_columns":["id","a","id"]}"#,
-            "key_columns names column [id] twice",
-        );
+        config_error(r#"{"key_columns":"id"}"#, r#"key_columns must be an array of column names, found "id""#);
+        config_error(r#"{"key_columns":[]}"#, "key_columns must name at least one column");
+        config_error(r#"{"key_columns":["id",1]}"#, "key_columns[1] must be a non-empty column name, found 1");
+        config_error(r#"{"key_columns":[""]}"#, r#"key_columns[0] must be a non-empty column name, found """#);
+        config_error(r#"{"key_columns":["id","a","id"]}"#, "key_columns names column [id] twice");
     }
 
     #[test]
     fn version_field_rules() {
-        config_error(
-            r#"{"version_field":""}"#,
-            "version_field must be a non-empty string",
-        );
-        config_error(
-            r#"{"version_field":" "}"#,
-            "version_field must be a non-empty string",
-        );
+        config_error(r#"{"version_field":""}"#, "version_field must be a non-empty string");
+        config_error(r#"{"version_field":" "}"#, "version_field must be a non-empty string");
         config_error(r#"{"version_field":["ts_ms"]}"#, "found an array");
-        assert_eq!(
-            config(r#"{"version_field":"ts_ms"}"#)
-                .version_field
-                .as_deref(),
-            Some("ts_ms")
-        );
+        assert_eq!(config(r#"{"version_field":"ts_ms"}"#).version_field.as_deref(), Some("ts_ms"));
     }
 
     #[test]
@@ -234,9 +180,6 @@ mod tests {
             r#"{"mappings":{"properties":{"loc":{"type":"geo_point"}}}}"#,
             "invalid mappings: unknown type [geo_point] for field [loc]",
         );
-        config_error(
-            r#"{"mappings":[]}"#,
-            "invalid mappings: mappings must be a JSON object",
-        );
+        config_error(r#"{"mappings":[]}"#, "invalid mappings: mappings must be a JSON object");
     }
 }

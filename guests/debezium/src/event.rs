@@ -27,20 +27,10 @@ pub fn parse(text: &str) -> Result<Parsed<'_>, String> {
     match json::parse(text).map_err(|e| e.describe("payload"))? {
         TopLevel::Null => Ok(Parsed::Tombstone),
         TopLevel::Other(kind) => Err(format!("payload must be a JSON object, found {kind}")),
-        TopLevel::Object {
-            schema: false,
-            members,
-        } => Ok(Parsed::Event(members)),
-        TopLevel::Object {
-            schema: true,
-            mut members,
-        } => {
+        TopLevel::Object { schema: false, members } => Ok(Parsed::Event(members)),
+        TopLevel::Object { schema: true, mut members } => {
             if members.len() != 1 || members[0].0 != "payload" {
-                let others: Vec<&str> = members
-                    .iter()
-                    .map(|(k, _)| &**k)
-                    .filter(|k| *k != "payload")
-                    .collect();
+                let others: Vec<&str> = members.iter().map(|(k, _)| &**k).filter(|k| *k != "payload").collect();
                 return Err(if others.is_empty() {
                     "the schema envelope has no [payload]".to_owned()
                 } else {
@@ -142,43 +132,25 @@ mod tests {
     #[track_caller]
     fn rejects(text: &str, expected: &str) {
         match parse(text) {
-            Err(e) => assert!(
-                e.contains(expected),
-                "{text}: {e:?} does not contain {expected:?}"
-            ),
+            Err(e) => assert!(e.contains(expected), "{text}: {e:?} does not contain {expected:?}"),
             Ok(other) => panic!("{text} accepted: {other:?}"),
         }
     }
 
     #[test]
     fn with_and_without_the_envelope() {
-        assert_eq!(
-            event(r#"{"op":"c","after":{"id":1}}"#),
-            r#"{"op":"c","after":{"id":1}}"#
-        );
-        assert_eq!(
-            event(r#"{"schema":{"type":"struct","fields":[{"a":[1]}]},"payload":{"op":"c"}}"#),
-            r#"{"op":"c"}"#
-        );
-        assert_eq!(
-            event(r#"{"payload":{"op":"c"},"schema":null}"#),
-            r#"{"op":"c"}"#
-        );
+        assert_eq!(event(r#"{"op":"c","after":{"id":1}}"#), r#"{"op":"c","after":{"id":1}}"#);
+        assert_eq!(event(r#"{"schema":{"type":"struct","fields":[{"a":[1]}]},"payload":{"op":"c"}}"#), r#"{"op":"c"}"#);
+        assert_eq!(event(r#"{"payload":{"op":"c"},"schema":null}"#), r#"{"op":"c"}"#);
         // `payload` without `schema` is an event that has a member named payload.
-        assert_eq!(
-            event(r#"{"payload":{"op":"c"}}"#),
-            r#"{"payload":{"op":"c"}}"#
-        );
+        assert_eq!(event(r#"{"payload":{"op":"c"}}"#), r#"{"payload":{"op":"c"}}"#);
     }
 
     #[test]
     fn tombstones_written_as_text() {
         assert_eq!(parse("null"), Ok(Parsed::Tombstone));
         assert_eq!(parse(" null "), Ok(Parsed::Tombstone));
-        assert_eq!(
-            parse(r#"{"schema":null,"payload":null}"#),
-            Ok(Parsed::Tombstone)
-        );
+        assert_eq!(parse(r#"{"schema":null,"payload":null}"#), Ok(Parsed::Tombstone));
     }
 
     #[test]
@@ -193,56 +165,31 @@ mod tests {
             r#"{"schema":{},"payload":[1]}"#,
             "the schema envelope's payload must be a JSON object, found an array",
         );
-        rejects(
-            r#"{"schema":{},"schema":{},"payload":{}}"#,
-            "duplicate key [schema]",
-        );
-        rejects(
-            r#"{"schema":{},"payload":{},"payload":{}}"#,
-            "duplicate key [payload]",
-        );
+        rejects(r#"{"schema":{},"schema":{},"payload":{}}"#, "duplicate key [schema]");
+        rejects(r#"{"schema":{},"payload":{},"payload":{}}"#, "duplicate key [payload]");
         // The skipped schema is only checked for syntax and depth, as the
         // members the opensearch plugin skips.
         assert_eq!(event(r#"{"schema":{"a":1,"a":2},"payload":{}}"#), "{}");
-        rejects(
-            r#"{"schema":{"a":1,"payload":{}}"#,
-            "payload is not valid JSON",
-        );
+        rejects(r#"{"schema":{"a":1,"payload":{}}"#, "payload is not valid JSON");
     }
 
     #[test]
     fn not_objects_and_not_json() {
-        for (text, kind) in [
-            ("[]", "an array"),
-            ("1", "a number"),
-            ("-1.5", "a number"),
-            (r#""x""#, "a string"),
-            ("true", "a boolean"),
-        ] {
-            rejects(
-                text,
-                &format!("payload must be a JSON object, found {kind}"),
-            );
+        for (text, kind) in
+            [("[]", "an array"), ("1", "a number"), ("-1.5", "a number"), (r#""x""#, "a string"), ("true", "a boolean")]
+        {
+            rejects(text, &format!("payload must be a JSON object, found {kind}"));
         }
         rejects("{", "payload is not valid JSON");
-        rejects(
-            r#"{"op":"c","op":"u"}"#,
-            "payload is invalid: duplicate key [op]",
-        );
+        rejects(r#"{"op":"c","op":"u"}"#, "payload is invalid: duplicate key [op]");
         rejects(r#"{"after":{"a":1,"a":1}}"#, "duplicate key [a]");
     }
 
     #[test]
     fn deep_nesting_is_refused_even_in_the_skipped_schema() {
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        rejects(
-            &format!(r#"{{"schema":{deep},"payload":{{}}}}"#),
-            "payload is nested too deeply",
-        );
-        rejects(
-            &format!(r#"{{"op":"c","after":{{"a":{deep}}}}}"#),
-            "payload is nested too deeply",
-        );
+        rejects(&format!(r#"{{"schema":{deep},"payload":{{}}}}"#), "payload is nested too deeply");
+        rejects(&format!(r#"{{"op":"c","after":{{"a":{deep}}}}}"#), "payload is nested too deeply");
         rejects(&deep, "payload is nested too deeply");
     }
 }

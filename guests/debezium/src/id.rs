@@ -21,8 +21,7 @@ use sluice_plugin_sdk::json::{self, Member, Value};
 
 /// The id from a message key (the raw Kafka key bytes).
 pub fn from_message_key(bytes: &[u8]) -> Result<String, String> {
-    let text =
-        std::str::from_utf8(bytes).map_err(|e| format!("message key is not valid UTF-8: {e}"))?;
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("message key is not valid UTF-8: {e}"))?;
     let key: Value = json::parse(text).map_err(|e| e.describe("message key"))?;
     let key = match key {
         Value::Object(mut members)
@@ -30,10 +29,7 @@ pub fn from_message_key(bytes: &[u8]) -> Result<String, String> {
                 && json::member(&members, "schema").is_some()
                 && json::member(&members, "payload").is_some() =>
         {
-            let index = members
-                .iter()
-                .position(|(k, _)| k == "payload")
-                .unwrap_or_default();
+            let index = members.iter().position(|(k, _)| k == "payload").unwrap_or_default();
             members.swap_remove(index).1
         }
         other => other,
@@ -47,14 +43,10 @@ pub fn from_message_key(bytes: &[u8]) -> Result<String, String> {
                 .collect::<Result<Vec<_>, _>>()?;
             checked(join(&texts))
         }
-        Value::Null => Err(
-            "message key is null (a table without a primary key?): configure key_columns"
-                .to_owned(),
-        ),
-        Value::Array(_) => Err(
-            "message key must be a JSON object of key fields (or a single scalar), found an array"
-                .to_owned(),
-        ),
+        Value::Null => Err("message key is null (a table without a primary key?): configure key_columns".to_owned()),
+        Value::Array(_) => {
+            Err("message key must be a JSON object of key fields (or a single scalar), found an array".to_owned())
+        }
         scalar => checked(value_text(scalar, || "message key".to_owned())?.into_owned()),
     }
 }
@@ -76,11 +68,7 @@ fn value_text<'v>(value: &'v Value<'_>, what: impl Fn() -> String) -> Result<Cow
     match value {
         Value::Null => Err(format!("{} is null", what())),
         _ => value.scalar_text().ok_or_else(|| {
-            format!(
-                "{} must be a string, number or boolean to make a document id, found {}",
-                what(),
-                value.kind()
-            )
+            format!("{} must be a string, number or boolean to make a document id, found {}", what(), value.kind())
         }),
     }
 }
@@ -120,10 +108,7 @@ mod tests {
     fn key_error(key: &str, expected: &str) {
         match from_message_key(key.as_bytes()) {
             Ok(id) => panic!("{key} gave id {id}"),
-            Err(e) => assert!(
-                e.contains(expected),
-                "{key}: {e:?} does not contain {expected:?}"
-            ),
+            Err(e) => assert!(e.contains(expected), "{key}: {e:?} does not contain {expected:?}"),
         }
     }
 
@@ -143,56 +128,31 @@ mod tests {
     fn message_keys() {
         assert_eq!(from_message_key(br#"{"id":1001}"#).unwrap(), "1001");
         assert_eq!(
-            from_message_key(br#"{"schema":{"type":"struct","fields":[]},"payload":{"id":1001}}"#)
-                .unwrap(),
+            from_message_key(br#"{"schema":{"type":"struct","fields":[]},"payload":{"id":1001}}"#).unwrap(),
             "1001"
         );
-        assert_eq!(
-            from_message_key(br#"{"payload":{"id":"x"},"schema":null}"#).unwrap(),
-            "x"
-        );
-        assert_eq!(
-            from_message_key(br#"{"order_id":10001,"line":2}"#).unwrap(),
-            "10001-2"
-        );
-        assert_eq!(
-            from_message_key(br#"{"tenant":"a-b","id":true}"#).unwrap(),
-            "a\\-b-true"
-        );
-        assert_eq!(
-            from_message_key(br#"{"id":-5,"f":1.5}"#).unwrap(),
-            "\\-5-1.5"
-        );
+        assert_eq!(from_message_key(br#"{"payload":{"id":"x"},"schema":null}"#).unwrap(), "x");
+        assert_eq!(from_message_key(br#"{"order_id":10001,"line":2}"#).unwrap(), "10001-2");
+        assert_eq!(from_message_key(br#"{"tenant":"a-b","id":true}"#).unwrap(), "a\\-b-true");
+        assert_eq!(from_message_key(br#"{"id":-5,"f":1.5}"#).unwrap(), "\\-5-1.5");
         // A bare scalar key, with or without the envelope.
         assert_eq!(from_message_key(b"1001").unwrap(), "1001");
         assert_eq!(from_message_key(br#""u-1""#).unwrap(), "u-1");
-        assert_eq!(
-            from_message_key(br#"{"schema":{"type":"int32"},"payload":1001}"#).unwrap(),
-            "1001"
-        );
+        assert_eq!(from_message_key(br#"{"schema":{"type":"int32"},"payload":1001}"#).unwrap(), "1001");
         // Field order is the key's own.
         assert_eq!(from_message_key(br#"{"b":2,"a":1}"#).unwrap(), "2-1");
         // Members named schema and payload among others are key fields.
-        assert_eq!(
-            from_message_key(br#"{"schema":"s","payload":"p","x":1}"#).unwrap(),
-            "s-p-1"
-        );
+        assert_eq!(from_message_key(br#"{"schema":"s","payload":"p","x":1}"#).unwrap(), "s-p-1");
     }
 
     #[test]
     fn bad_message_keys() {
         key_error("", "message key is not valid JSON");
         key_error("abc", "message key is not valid JSON");
-        key_error(
-            r#"{"id":1,"id":2}"#,
-            "message key is invalid: duplicate key [id]",
-        );
+        key_error(r#"{"id":1,"id":2}"#, "message key is invalid: duplicate key [id]");
         key_error("{}", "message key has no fields");
         key_error(r#"{"schema":{},"payload":{}}"#, "message key has no fields");
-        key_error(
-            "null",
-            "message key is null (a table without a primary key?)",
-        );
+        key_error("null", "message key is null (a table without a primary key?)");
         key_error(r#"{"schema":{},"payload":null}"#, "message key is null");
         key_error("[1]", "found an array");
         key_error(r#"{"id":null}"#, "message key field [id] is null");
@@ -214,29 +174,16 @@ mod tests {
 
     #[test]
     fn columns_of_a_row() {
-        let row = json::parse_object(
-            r#"{"id":7,"tenant":"acme","name":null,"tags":[1],"ok":false}"#,
-            "row",
-        )
-        .unwrap();
+        let row = json::parse_object(r#"{"id":7,"tenant":"acme","name":null,"tags":[1],"ok":false}"#, "row").unwrap();
         let cols = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(from_columns(&row, &cols(&["id"]), "after").unwrap(), "7");
-        assert_eq!(
-            from_columns(&row, &cols(&["tenant", "id"]), "after").unwrap(),
-            "acme-7"
-        );
-        assert_eq!(
-            from_columns(&row, &cols(&["ok"]), "after").unwrap(),
-            "false"
-        );
+        assert_eq!(from_columns(&row, &cols(&["tenant", "id"]), "after").unwrap(), "acme-7");
+        assert_eq!(from_columns(&row, &cols(&["ok"]), "after").unwrap(), "false");
         assert_eq!(
             from_columns(&row, &cols(&["id", "nope"]), "before").unwrap_err(),
             "key column [nope] is missing from [before]"
         );
-        assert_eq!(
-            from_columns(&row, &cols(&["name"]), "after").unwrap_err(),
-            "key column [name] in [after] is null"
-        );
+        assert_eq!(from_columns(&row, &cols(&["name"]), "after").unwrap_err(), "key column [name] in [after] is null");
         assert!(
             from_columns(&row, &cols(&["tags"]), "after")
                 .unwrap_err()

@@ -73,8 +73,7 @@ impl Debezium {
         if bytes.is_empty() {
             return Err("empty payload".to_owned());
         }
-        let text =
-            std::str::from_utf8(bytes).map_err(|e| format!("payload is not valid UTF-8: {e}"))?;
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("payload is not valid UTF-8: {e}"))?;
         let event = match event::parse(text)? {
             Parsed::Tombstone => return Ok(Outcome::Tombstone),
             Parsed::Event(members) => members,
@@ -83,19 +82,12 @@ impl Debezium {
         let op_type = op_type(&event)?;
         // The row image: `after` for index operations, `before` for deletes,
         // which need it only to read key_columns.
-        let image_name = if op_type == OpType::Delete {
-            "before"
-        } else {
-            "after"
-        };
+        let image_name = if op_type == OpType::Delete { "before" } else { "after" };
         let row = match json::member(&event, image_name) {
             Some(Value::Object(row)) => Some(row),
             None | Some(Value::Null) => None,
             Some(other) => {
-                return Err(format!(
-                    "[{image_name}] must be a JSON object, found {}",
-                    other.kind()
-                ));
+                return Err(format!("[{image_name}] must be a JSON object, found {}", other.kind()));
             }
         };
         let no_row = || {
@@ -116,8 +108,7 @@ impl Debezium {
                 Some(key) => id::from_message_key(key)?,
                 None => {
                     return Err(
-                        "the message has no key (a table without a primary key?): configure key_columns"
-                            .to_owned(),
+                        "the message has no key (a table without a primary key?): configure key_columns".to_owned()
                     );
                 }
             },
@@ -134,29 +125,23 @@ impl Debezium {
                 Some(json::to_json(row, text.len() / 2)?)
             }
         };
-        Ok(Outcome::Op(Operation {
-            id: Some(id),
-            version: Some(version),
-            op_type,
-            source,
-        }))
+        Ok(Outcome::Op(Operation { id: Some(id), version: Some(version), op_type, source }))
     }
 
     fn version(&self, event: &[Member<'_>]) -> Result<u64, String> {
         let field = match &self.config.version_field {
             Some(field) => field.as_str(),
-            None => DEFAULT_VERSION_FIELDS
-                .into_iter()
-                .find(|field| path::get(event, field).is_some())
-                .ok_or_else(|| {
+            None => {
+                DEFAULT_VERSION_FIELDS.into_iter().find(|field| path::get(event, field).is_some()).ok_or_else(|| {
                     format!(
                         "the event has no version: it has none of [{}]; configure version_field",
                         DEFAULT_VERSION_FIELDS.join(", ")
                     )
-                })?,
+                })?
+            }
         };
-        let value = path::get(event, field)
-            .ok_or_else(|| format!("version_field [{field}] is missing from the event"))?;
+        let value =
+            path::get(event, field).ok_or_else(|| format!("version_field [{field}] is missing from the event"))?;
         value.as_version(&format!("version in field [{field}]"))
     }
 }
@@ -186,9 +171,7 @@ fn op_type(event: &[Member<'_>]) -> Result<OpType, String> {
 
 impl Plugin for Debezium {
     fn configure(config_json: &str) -> Result<Self, String> {
-        Ok(Debezium {
-            config: Config::parse(config_json)?,
-        })
+        Ok(Debezium { config: Config::parse(config_json)? })
     }
 
     fn decode(&self, message: &Message) -> Decoded {
@@ -231,30 +214,19 @@ mod tests {
     #[track_caller]
     fn invalid(p: &Debezium, key: Option<&str>, payload: &str, expected: &str) {
         match p.decode(&message(key, Some(payload))) {
-            Decoded::Invalid(reason) => assert!(
-                reason.contains(expected),
-                "{payload}: reason {reason:?} does not contain {expected:?}"
-            ),
+            Decoded::Invalid(reason) => {
+                assert!(reason.contains(expected), "{payload}: reason {reason:?} does not contain {expected:?}")
+            }
             other => panic!("{payload}: {other:?}"),
         }
     }
 
     fn index(id: &str, version: u64, source: &str) -> Operation {
-        Operation {
-            id: Some(id.into()),
-            version: Some(version),
-            op_type: OpType::Index,
-            source: Some(source.into()),
-        }
+        Operation { id: Some(id.into()), version: Some(version), op_type: OpType::Index, source: Some(source.into()) }
     }
 
     fn delete(id: &str, version: u64) -> Operation {
-        Operation {
-            id: Some(id.into()),
-            version: Some(version),
-            op_type: OpType::Delete,
-            source: None,
-        }
+        Operation { id: Some(id.into()), version: Some(version), op_type: OpType::Delete, source: None }
     }
 
     const KEY: Option<&str> = Some(r#"{"id":5}"#);
@@ -263,22 +235,10 @@ mod tests {
     fn ops_map_to_index_and_delete() {
         let p = plugin("{}");
         for o in ["c", "r", "u"] {
-            let event =
-                format!(r#"{{"before":null,"after":{{"id":5,"n":"x"}},"op":"{o}","ts_ms":10}}"#);
-            assert_eq!(
-                op(&p, KEY, &event),
-                index("5", 10, r#"{"id":5,"n":"x"}"#),
-                "{o}"
-            );
+            let event = format!(r#"{{"before":null,"after":{{"id":5,"n":"x"}},"op":"{o}","ts_ms":10}}"#);
+            assert_eq!(op(&p, KEY, &event), index("5", 10, r#"{"id":5,"n":"x"}"#), "{o}");
         }
-        assert_eq!(
-            op(
-                &p,
-                KEY,
-                r#"{"before":{"id":5},"after":null,"op":"d","ts_ms":11}"#
-            ),
-            delete("5", 11)
-        );
+        assert_eq!(op(&p, KEY, r#"{"before":{"id":5},"after":null,"op":"d","ts_ms":11}"#), delete("5", 11));
         // A delete needs no before when the id comes from the key.
         assert_eq!(op(&p, KEY, r#"{"op":"d","ts_ms":12}"#), delete("5", 12));
     }
@@ -286,60 +246,15 @@ mod tests {
     #[test]
     fn unsupported_and_malformed_ops() {
         let p = plugin("{}");
-        invalid(
-            &p,
-            None,
-            r#"{"op":"t","ts_ms":1}"#,
-            "op \"t\" (truncate) is not supported",
-        );
-        invalid(
-            &p,
-            KEY,
-            r#"{"op":"m","ts_ms":1}"#,
-            "unknown op \"m\": expected one of [c, r, u, d]",
-        );
-        invalid(
-            &p,
-            KEY,
-            r#"{"op":"C","after":{},"ts_ms":1}"#,
-            "unknown op \"C\"",
-        );
-        invalid(
-            &p,
-            KEY,
-            r#"{"op":1,"after":{}}"#,
-            "[op] must be a string, found 1",
-        );
-        invalid(
-            &p,
-            KEY,
-            r#"{"id":5,"name":"flattened"}"#,
-            "the event has no [op]",
-        );
-        invalid(
-            &p,
-            KEY,
-            r#"{"op":"c","ts_ms":1}"#,
-            "the event has no [after] row",
-        );
-        invalid(
-            &p,
-            KEY,
-            r#"{"op":"u","after":null,"ts_ms":1}"#,
-            "the event has no [after] row",
-        );
-        invalid(
-            &p,
-            KEY,
-            r#"{"op":"c","after":[1],"ts_ms":1}"#,
-            "[after] must be a JSON object, found an array",
-        );
-        invalid(
-            &p,
-            KEY,
-            r#"{"op":"d","before":"x","ts_ms":1}"#,
-            "[before] must be a JSON object, found a string",
-        );
+        invalid(&p, None, r#"{"op":"t","ts_ms":1}"#, "op \"t\" (truncate) is not supported");
+        invalid(&p, KEY, r#"{"op":"m","ts_ms":1}"#, "unknown op \"m\": expected one of [c, r, u, d]");
+        invalid(&p, KEY, r#"{"op":"C","after":{},"ts_ms":1}"#, "unknown op \"C\"");
+        invalid(&p, KEY, r#"{"op":1,"after":{}}"#, "[op] must be a string, found 1");
+        invalid(&p, KEY, r#"{"id":5,"name":"flattened"}"#, "the event has no [op]");
+        invalid(&p, KEY, r#"{"op":"c","ts_ms":1}"#, "the event has no [after] row");
+        invalid(&p, KEY, r#"{"op":"u","after":null,"ts_ms":1}"#, "the event has no [after] row");
+        invalid(&p, KEY, r#"{"op":"c","after":[1],"ts_ms":1}"#, "[after] must be a JSON object, found an array");
+        invalid(&p, KEY, r#"{"op":"d","before":"x","ts_ms":1}"#, "[before] must be a JSON object, found a string");
     }
 
     #[test]
@@ -347,19 +262,11 @@ mod tests {
         let p = plugin(r#"{"key_columns":["tenant","id"]}"#);
         // The message key is not used.
         assert_eq!(
-            op(
-                &p,
-                Some(r#"{"x":1}"#),
-                r#"{"op":"c","after":{"id":5,"tenant":"a-b"},"ts_ms":3}"#
-            ),
+            op(&p, Some(r#"{"x":1}"#), r#"{"op":"c","after":{"id":5,"tenant":"a-b"},"ts_ms":3}"#),
             index("a\\-b-5", 3, r#"{"id":5,"tenant":"a-b"}"#)
         );
         assert_eq!(
-            op(
-                &p,
-                None,
-                r#"{"op":"d","before":{"id":5,"tenant":"t"},"after":null,"ts_ms":4}"#
-            ),
+            op(&p, None, r#"{"op":"d","before":{"id":5,"tenant":"t"},"after":null,"ts_ms":4}"#),
             delete("t-5", 4)
         );
         invalid(
@@ -368,12 +275,7 @@ mod tests {
             r#"{"op":"d","before":null,"ts_ms":4}"#,
             "the event has no [before] row to read key_columns from",
         );
-        invalid(
-            &p,
-            None,
-            r#"{"op":"d","before":{"id":5},"ts_ms":4}"#,
-            "key column [tenant] is missing from [before]",
-        );
+        invalid(&p, None, r#"{"op":"d","before":{"id":5},"ts_ms":4}"#, "key column [tenant] is missing from [before]");
         invalid(
             &p,
             None,
@@ -386,37 +288,20 @@ mod tests {
     fn message_key_is_required_by_default() {
         let p = plugin("{}");
         let event = r#"{"op":"c","after":{"id":5},"ts_ms":1}"#;
-        invalid(
-            &p,
-            None,
-            event,
-            "the message has no key (a table without a primary key?): configure key_columns",
-        );
+        invalid(&p, None, event, "the message has no key (a table without a primary key?): configure key_columns");
         invalid(&p, Some("not json"), event, "message key is not valid JSON");
         invalid(&p, Some("{}"), event, "message key has no fields");
-        assert_eq!(
-            op(&p, Some(r#"{"a":1,"b":"x"}"#), event).id.as_deref(),
-            Some("1-x")
-        );
+        assert_eq!(op(&p, Some(r#"{"a":1,"b":"x"}"#), event).id.as_deref(), Some("1-x"));
     }
 
     #[test]
     fn default_version_is_lsn_then_ts_ns_then_ts_ms() {
         let p = plugin("{}");
         let v = |event: &str| op(&p, KEY, event).version;
-        assert_eq!(
-            v(r#"{"op":"c","after":{},"source":{"lsn":7},"ts_ns":8,"ts_ms":9}"#),
-            Some(7)
-        );
-        assert_eq!(
-            v(r#"{"op":"c","after":{},"source":{"file":"f"},"ts_ns":8,"ts_ms":9}"#),
-            Some(8)
-        );
+        assert_eq!(v(r#"{"op":"c","after":{},"source":{"lsn":7},"ts_ns":8,"ts_ms":9}"#), Some(7));
+        assert_eq!(v(r#"{"op":"c","after":{},"source":{"file":"f"},"ts_ns":8,"ts_ms":9}"#), Some(8));
         assert_eq!(v(r#"{"op":"c","after":{},"source":{},"ts_ms":9}"#), Some(9));
-        assert_eq!(
-            v(r#"{"op":"c","after":{},"ts_ms":"1620393591654"}"#),
-            Some(1620393591654)
-        );
+        assert_eq!(v(r#"{"op":"c","after":{},"ts_ms":"1620393591654"}"#), Some(1620393591654));
         // The field found decides, even when its value is unusable.
         invalid(
             &p,
@@ -441,15 +326,10 @@ mod tests {
     #[test]
     fn configured_version_field() {
         let p = plugin(r#"{"version_field":"source.pos"}"#);
-        let event = |pos: &str| {
-            format!(r#"{{"op":"u","after":{{}},"source":{{"lsn":1,"pos":{pos}}},"ts_ms":2}}"#)
-        };
+        let event = |pos: &str| format!(r#"{{"op":"u","after":{{}},"source":{{"lsn":1,"pos":{pos}}},"ts_ms":2}}"#);
         assert_eq!(op(&p, KEY, &event("805")).version, Some(805));
         assert_eq!(op(&p, KEY, &event(r#""0806""#)).version, Some(806));
-        assert_eq!(
-            op(&p, KEY, &event("18446744073709551615")).version,
-            Some(u64::MAX)
-        );
+        assert_eq!(op(&p, KEY, &event("18446744073709551615")).version, Some(u64::MAX));
         for (bad, shown) in [
             ("-1", "-1"),
             ("1.5", "1.5"),
@@ -461,40 +341,19 @@ mod tests {
             ("null", "null"),
             ("{}", "an object"),
         ] {
-            invalid(
-                &p,
-                KEY,
-                &event(bad),
-                &format!("invalid version in field [source.pos]: {shown} is not an integer"),
-            );
+            invalid(&p, KEY, &event(bad), &format!("invalid version in field [source.pos]: {shown} is not an integer"));
         }
-        invalid(
-            &p,
-            KEY,
-            r#"{"op":"u","after":{},"ts_ms":2}"#,
-            "version_field [source.pos] is missing from the event",
-        );
+        invalid(&p, KEY, r#"{"op":"u","after":{},"ts_ms":2}"#, "version_field [source.pos] is missing from the event");
         // Literal dotted names resolve as in field_mapping.
         let p = plugin(r#"{"version_field":"meta.v"}"#);
-        assert_eq!(
-            op(&p, KEY, r#"{"op":"c","after":{},"meta.v":4}"#).version,
-            Some(4)
-        );
+        assert_eq!(op(&p, KEY, r#"{"op":"c","after":{},"meta.v":4}"#).version, Some(4));
     }
 
     #[test]
     fn tombstones_are_skipped() {
         let p = plugin("{}");
-        for payload in [
-            None,
-            Some("null"),
-            Some(r#"{"schema":null,"payload":null}"#),
-        ] {
-            assert_eq!(
-                p.decode(&message(KEY, payload)),
-                Decoded::Skipped("tombstone".into()),
-                "{payload:?}"
-            );
+        for payload in [None, Some("null"), Some(r#"{"schema":null,"payload":null}"#)] {
+            assert_eq!(p.decode(&message(KEY, payload)), Decoded::Skipped("tombstone".into()), "{payload:?}");
         }
     }
 
@@ -512,29 +371,10 @@ mod tests {
         assert!(
             matches!(decode(b"{\"op\":\"\xff\"}"), Decoded::Invalid(r) if r.starts_with("payload is not valid UTF-8"))
         );
-        invalid(
-            &p,
-            KEY,
-            "[]",
-            "payload must be a JSON object, found an array",
-        );
-        invalid(
-            &p,
-            KEY,
-            r#"{"op":"c","after":{"a":1"#,
-            "payload is not valid JSON: EOF while parsing an object",
-        );
-        invalid(
-            &p,
-            KEY,
-            r#"{"op":"c","after":{"a":1,"a":2},"ts_ms":1}"#,
-            "payload is invalid: duplicate key [a]",
-        );
-        let deep = format!(
-            r#"{{"op":"c","after":{{"a":{}{}}},"ts_ms":1}}"#,
-            "[".repeat(5000),
-            "]".repeat(5000)
-        );
+        invalid(&p, KEY, "[]", "payload must be a JSON object, found an array");
+        invalid(&p, KEY, r#"{"op":"c","after":{"a":1"#, "payload is not valid JSON: EOF while parsing an object");
+        invalid(&p, KEY, r#"{"op":"c","after":{"a":1,"a":2},"ts_ms":1}"#, "payload is invalid: duplicate key [a]");
+        let deep = format!(r#"{{"op":"c","after":{{"a":{}{}}},"ts_ms":1}}"#, "[".repeat(5000), "]".repeat(5000));
         invalid(&p, KEY, &deep, "payload is nested too deeply");
     }
 
@@ -544,13 +384,7 @@ mod tests {
             r#"{"mappings":{"dynamic":"strict","properties":{"id":{"type":"integer"},"email":{"type":"keyword"}}}}"#,
         );
         assert_eq!(
-            op(
-                &p,
-                KEY,
-                r#"{"op":"c","after":{"id":5,"email":"e"},"ts_ms":1}"#
-            )
-            .source
-            .as_deref(),
+            op(&p, KEY, r#"{"op":"c","after":{"id":5,"email":"e"},"ts_ms":1}"#).source.as_deref(),
             Some(r#"{"id":5,"email":"e"}"#)
         );
         invalid(
@@ -566,10 +400,7 @@ mod tests {
             "field [x] is not allowed: mapping has dynamic [strict]",
         );
         // Deletes carry no document; before is not validated.
-        assert_eq!(
-            op(&p, KEY, r#"{"op":"d","before":{"x":1},"ts_ms":2}"#),
-            delete("5", 2)
-        );
+        assert_eq!(op(&p, KEY, r#"{"op":"d","before":{"x":1},"ts_ms":2}"#), delete("5", 2));
     }
 
     #[test]
@@ -593,10 +424,7 @@ mod tests {
     fn configure_errors_reach_the_host() {
         for (config, expected) in [
             (r#"{"nope":1}"#, "unknown config key [nope]"),
-            (
-                r#"{"mapper_type":"raw_payload"}"#,
-                "mapper_type is not supported by the debezium plugin",
-            ),
+            (r#"{"mapper_type":"raw_payload"}"#, "mapper_type is not supported by the debezium plugin"),
             ("not json", "config is not valid JSON"),
         ] {
             match Debezium::configure(config) {

@@ -23,12 +23,10 @@ const TUTORIAL_KEY: &str = include_str!("fixtures/tutorial-snapshot-key.json");
 const TUTORIAL_SNAPSHOT: &str = include_str!("fixtures/tutorial-snapshot.json");
 const INCREMENTAL_READ: &str = include_str!("fixtures/incremental-snapshot-read.payload.json");
 
-const ANNE_MYSQL: &str =
-    r#"{"id":1004,"first_name":"Anne","last_name":"Kretchmar","email":"annek@noanswer.org"}"#;
+const ANNE_MYSQL: &str = r#"{"id":1004,"first_name":"Anne","last_name":"Kretchmar","email":"annek@noanswer.org"}"#;
 const ANNE_MARIE_MYSQL: &str =
     r#"{"id":1004,"first_name":"Anne Marie","last_name":"Kretchmar","email":"annek@noanswer.org"}"#;
-const ANNE_PG: &str =
-    r#"{"id":1,"first_name":"Anne","last_name":"Kretchmar","email":"annek@noanswer.org"}"#;
+const ANNE_PG: &str = r#"{"id":1,"first_name":"Anne","last_name":"Kretchmar","email":"annek@noanswer.org"}"#;
 const ANNE_MARIE_PG: &str =
     r#"{"id":1,"first_name":"Anne Marie","last_name":"Kretchmar","email":"annek@noanswer.org"}"#;
 
@@ -89,21 +87,15 @@ fn index(id: &str, version: u64, source: &str) -> Decoded {
 }
 
 fn delete(id: &str, version: u64) -> Decoded {
-    Decoded::Ops(vec![Operation {
-        id: Some(id.into()),
-        version: Some(version),
-        op_type: OpType::Delete,
-        source: None,
-    }])
+    Decoded::Ops(vec![Operation { id: Some(id.into()), version: Some(version), op_type: OpType::Delete, source: None }])
 }
 
 #[track_caller]
 fn assert_invalid(decoded: Decoded, expected: &str) {
     match decoded {
-        Decoded::Invalid(reason) => assert!(
-            reason.contains(expected),
-            "reason {reason:?} does not contain {expected:?}"
-        ),
+        Decoded::Invalid(reason) => {
+            assert!(reason.contains(expected), "reason {reason:?} does not contain {expected:?}")
+        }
         other => panic!("expected invalid ({expected}), got {other:?}"),
     }
 }
@@ -119,28 +111,16 @@ fn mysql_create_update_delete_and_tombstone_with_the_message_key() {
     for key in keys_1004() {
         let key = Some(key.as_str());
         for create in both_forms(MYSQL_CREATE) {
-            assert_eq!(
-                decode(&p, key, &create),
-                index("1004", 1465491411815, ANNE_MYSQL)
-            );
+            assert_eq!(decode(&p, key, &create), index("1004", 1465491411815, ANNE_MYSQL));
         }
         for update in both_forms_of_payload(MYSQL_UPDATE, MYSQL_CREATE) {
-            assert_eq!(
-                decode(&p, key, &update),
-                index("1004", 1465581029523, ANNE_MARIE_MYSQL)
-            );
+            assert_eq!(decode(&p, key, &update), index("1004", 1465581029523, ANNE_MARIE_MYSQL));
         }
         for delete_event in both_forms_of_payload(MYSQL_DELETE, MYSQL_CREATE) {
-            assert_eq!(
-                decode(&p, key, &delete_event),
-                delete("1004", 1465581902461)
-            );
+            assert_eq!(decode(&p, key, &delete_event), delete("1004", 1465581902461));
         }
         // The tombstone that follows a delete: same key, null value.
-        assert_eq!(
-            p.decode(&message(key, None)),
-            Decoded::Skipped("tombstone".into())
-        );
+        assert_eq!(p.decode(&message(key, None)), Decoded::Skipped("tombstone".into()));
     }
 }
 
@@ -148,21 +128,12 @@ fn mysql_create_update_delete_and_tombstone_with_the_message_key() {
 fn mysql_events_with_key_columns_and_no_message_key() {
     let p = plugin(r#"{"key_columns":["id"]}"#);
     let [create, _] = both_forms(MYSQL_CREATE);
-    assert_eq!(
-        decode(&p, None, &create),
-        index("1004", 1465491411815, ANNE_MYSQL)
-    );
+    assert_eq!(decode(&p, None, &create), index("1004", 1465491411815, ANNE_MYSQL));
     let [_, update] = both_forms_of_payload(MYSQL_UPDATE, MYSQL_CREATE);
-    assert_eq!(
-        decode(&p, None, &update),
-        index("1004", 1465581029523, ANNE_MARIE_MYSQL)
-    );
+    assert_eq!(decode(&p, None, &update), index("1004", 1465581029523, ANNE_MARIE_MYSQL));
     // The delete's id comes from `before`.
     for delete_event in both_forms_of_payload(MYSQL_DELETE, MYSQL_CREATE) {
-        assert_eq!(
-            decode(&p, None, &delete_event),
-            delete("1004", 1465581902461)
-        );
+        assert_eq!(decode(&p, None, &delete_event), delete("1004", 1465581902461));
     }
 }
 
@@ -173,10 +144,7 @@ fn mysql_key_example_is_read_as_written() {
     let p = plugin("{}");
     for key in both_forms(MYSQL_KEY) {
         for create in both_forms(MYSQL_CREATE) {
-            assert_eq!(
-                decode(&p, Some(&key), &create),
-                index("1001", 1465491411815, ANNE_MYSQL)
-            );
+            assert_eq!(decode(&p, Some(&key), &create), index("1001", 1465491411815, ANNE_MYSQL));
         }
     }
 }
@@ -221,18 +189,12 @@ fn postgresql_create_update_delete_with_the_message_key() {
         }
         // Same source.lsn as the create in the documentation (see the README).
         for update in both_forms_of_payload(PG_UPDATE, PG_CREATE) {
-            assert_eq!(
-                decode(&p, key, &update),
-                index("1", 24023128, ANNE_MARIE_PG)
-            );
+            assert_eq!(decode(&p, key, &update), index("1", 24023128, ANNE_MARIE_PG));
         }
         for delete_event in both_forms_of_payload(PG_DELETE, PG_CREATE) {
             assert_eq!(decode(&p, key, &delete_event), delete("1", 46523128));
         }
-        assert_eq!(
-            p.decode(&message(key, None)),
-            Decoded::Skipped("tombstone".into())
-        );
+        assert_eq!(p.decode(&message(key, None)), Decoded::Skipped("tombstone".into()));
     }
 }
 
@@ -245,10 +207,7 @@ fn postgresql_delete_with_replica_identity_default_and_key_columns() {
     }
     // A column that `before` does not carry is a clear error.
     let p = plugin(r#"{"key_columns":["email"]}"#);
-    assert_invalid(
-        decode(&p, None, PG_DELETE),
-        "key column [email] is missing from [before]",
-    );
+    assert_invalid(decode(&p, None, PG_DELETE), "key column [email] is missing from [before]");
 }
 
 #[test]
@@ -257,10 +216,7 @@ fn postgresql_versions_from_a_configured_field() {
     let p = plugin(r#"{"version_field":"source.ts_ns"}"#);
     let key = Some(r#"{"id":"1"}"#);
     let [create, _] = both_forms(PG_CREATE);
-    assert_eq!(
-        decode(&p, key, &create),
-        index("1", 1559033904863123000, ANNE_PG)
-    );
+    assert_eq!(decode(&p, key, &create), index("1", 1559033904863123000, ANNE_PG));
     assert_eq!(decode(&p, key, PG_DELETE), delete("1", 1559033904863852000));
 }
 
@@ -269,16 +225,10 @@ fn truncate_and_message_events_are_invalid() {
     let p = plugin("{}");
     // Truncate events have a null key.
     for truncate in [MYSQL_TRUNCATE, PG_TRUNCATE] {
-        assert_invalid(
-            decode(&p, None, truncate),
-            "op \"t\" (truncate) is not supported",
-        );
+        assert_invalid(decode(&p, None, truncate), "op \"t\" (truncate) is not supported");
     }
     let [with_schema, _] = both_forms_of_payload(PG_TRUNCATE, PG_CREATE);
-    assert_invalid(
-        decode(&p, None, &with_schema),
-        "op \"t\" (truncate) is not supported",
-    );
+    assert_invalid(decode(&p, None, &with_schema), "op \"t\" (truncate) is not supported");
     assert_invalid(
         decode(&p, Some(r#"{"prefix":"foo"}"#), PG_MESSAGE),
         "unknown op \"m\": expected one of [c, r, u, d]",
@@ -295,10 +245,7 @@ fn snapshot_events_with_and_without_schema() {
     for key in keys_1004() {
         for value in [TUTORIAL_SNAPSHOT, as_read.as_str()] {
             for form in both_forms(value) {
-                assert_eq!(
-                    decode(&p, Some(&key), &form),
-                    index("1004", 1486500577691, ANNE_MYSQL)
-                );
+                assert_eq!(decode(&p, Some(&key), &form), index("1004", 1486500577691, ANNE_MYSQL));
             }
         }
     }
@@ -311,19 +258,9 @@ fn incremental_snapshot_read() {
     let p = plugin(r#"{"key_columns":["pk"]}"#);
     assert_eq!(decode(&p, None, INCREMENTAL_READ), expected);
     let p = plugin("{}");
-    assert_eq!(
-        decode(&p, Some(r#"{"pk":"1"}"#), INCREMENTAL_READ),
-        expected
-    );
+    assert_eq!(decode(&p, Some(r#"{"pk":"1"}"#), INCREMENTAL_READ), expected);
     let (schema, _) = split(TUTORIAL_SNAPSHOT);
-    assert_eq!(
-        decode(
-            &p,
-            Some(r#"{"pk":"1"}"#),
-            &enveloped(&schema, INCREMENTAL_READ)
-        ),
-        expected
-    );
+    assert_eq!(decode(&p, Some(r#"{"pk":"1"}"#), &enveloped(&schema, INCREMENTAL_READ)), expected);
 }
 
 #[test]
@@ -333,10 +270,7 @@ fn mappings_validate_the_documented_rows() {
     let p = plugin(&format!("{{{customers}}}"));
     let key = Some(r#"{"id":1004}"#);
     let [create, _] = both_forms(MYSQL_CREATE);
-    assert_eq!(
-        decode(&p, key, &create),
-        index("1004", 1465491411815, ANNE_MYSQL)
-    );
+    assert_eq!(decode(&p, key, &create), index("1004", 1465491411815, ANNE_MYSQL));
     assert_eq!(decode(&p, key, MYSQL_DELETE), delete("1004", 1465581902461));
 
     let strict_without_email = plugin(
@@ -347,10 +281,7 @@ fn mappings_validate_the_documented_rows() {
         "field [email] is not allowed: mapping has dynamic [strict]",
     );
     let byte_id = plugin(r#"{"mappings":{"properties":{"id":{"type":"byte"}}}}"#);
-    assert_invalid(
-        decode(&byte_id, key, MYSQL_UPDATE),
-        "field [id] of type [byte]: cannot parse 1004 (out of range)",
-    );
+    assert_invalid(decode(&byte_id, key, MYSQL_UPDATE), "field [id] of type [byte]: cannot parse 1004 (out of range)");
 }
 
 #[test]
@@ -385,28 +316,14 @@ fn a_topic_in_order() {
 fn fixtures_are_what_the_readme_says() {
     // Every value sample with a schema has exactly the two envelope members,
     // and the payload-only samples have none of them.
-    for full in [
-        MYSQL_CREATE,
-        PG_CREATE,
-        TUTORIAL_SNAPSHOT,
-        MYSQL_KEY,
-        PG_KEY,
-        TUTORIAL_KEY,
-    ] {
+    for full in [MYSQL_CREATE, PG_CREATE, TUTORIAL_SNAPSHOT, MYSQL_KEY, PG_KEY, TUTORIAL_KEY] {
         let members = json::parse_object(full, "fixture").unwrap();
         let keys: Vec<&str> = members.iter().map(|(k, _)| &**k).collect();
         assert_eq!(keys, ["schema", "payload"]);
     }
-    for payload in [
-        MYSQL_UPDATE,
-        MYSQL_DELETE,
-        MYSQL_TRUNCATE,
-        PG_UPDATE,
-        PG_DELETE,
-        PG_TRUNCATE,
-        PG_MESSAGE,
-        INCREMENTAL_READ,
-    ] {
+    for payload in
+        [MYSQL_UPDATE, MYSQL_DELETE, MYSQL_TRUNCATE, PG_UPDATE, PG_DELETE, PG_TRUNCATE, PG_MESSAGE, INCREMENTAL_READ]
+    {
         let members = json::parse_object(payload, "fixture").unwrap();
         assert!(json::member(&members, "schema").is_none());
         assert!(matches!(json::member(&members, "op"), Some(Value::Str(_))));

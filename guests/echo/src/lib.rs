@@ -2,7 +2,7 @@
 //! shows what the host handed the guest (shard, pointer, timestamp, key,
 //! headers, payload as text). Kafka tombstones are skipped.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use sluice_plugin_sdk::{Decoded, Message, OpType, Operation, Plugin};
 
 pub struct Echo;
@@ -28,7 +28,12 @@ impl Plugin for Echo {
             "headers": headers,
             "payload": text(payload),
         });
-        Decoded::Ops(vec![Operation { id: None, version: None, op_type: OpType::Index, source: Some(source.to_string()) }])
+        Decoded::Ops(vec![Operation {
+            id: None,
+            version: None,
+            op_type: OpType::Index,
+            source: Some(source.to_string()),
+        }])
     }
 }
 

@@ -21,7 +21,12 @@ fn command(m: &Message) -> (&str, &str) {
 }
 
 fn ok(id: &str, source: String) -> Decoded {
-    Decoded::Ops(vec![Operation { id: Some(id.to_string()), version: None, op_type: OpType::Index, source: Some(source) }])
+    Decoded::Ops(vec![Operation {
+        id: Some(id.to_string()),
+        version: None,
+        op_type: OpType::Index,
+        source: Some(source),
+    }])
 }
 
 impl Plugin for Misbehave {

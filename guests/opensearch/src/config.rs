@@ -19,7 +19,8 @@ use crate::mapper::{FieldMappingSettings, Mapper};
 
 const CONFIG_KEYS: &str = "[mapper_type, mapper_settings, mappings]";
 const MAPPER_TYPES: &str = "[default, raw_payload, field_mapping]";
-const SETTINGS_KEYS: &str = "[id_field, version_field, op_type_field, op_type_field.delete_value, op_type_field.create_value]";
+const SETTINGS_KEYS: &str =
+    "[id_field, version_field, op_type_field, op_type_field.delete_value, op_type_field.create_value]";
 
 #[derive(Debug)]
 pub struct Config {
@@ -44,52 +45,35 @@ impl Config {
                     mapper_type = match &**name {
                         "default" | "raw_payload" | "field_mapping" => name,
                         other => {
-                            return Err(format!(
-                                "unknown mapper_type [{other}]; allowed values: {MAPPER_TYPES}"
-                            ));
+                            return Err(format!("unknown mapper_type [{other}]; allowed values: {MAPPER_TYPES}"));
                         }
                     };
                 }
                 ("mapper_type", other) => {
-                    return Err(format!(
-                        "mapper_type must be a string, found {}",
-                        other.describe()
-                    ));
+                    return Err(format!("mapper_type must be a string, found {}", other.describe()));
                 }
                 ("mapper_settings", Value::Object(object)) => settings = Some(object),
                 ("mapper_settings", other) => {
-                    return Err(format!(
-                        "mapper_settings must be a JSON object, found {}",
-                        other.kind()
-                    ));
+                    return Err(format!("mapper_settings must be a JSON object, found {}", other.kind()));
                 }
                 ("mappings", value) => {
-                    mappings =
-                        Some(Mappings::parse(value).map_err(|e| format!("invalid mappings: {e}"))?);
+                    mappings = Some(Mappings::parse(value).map_err(|e| format!("invalid mappings: {e}"))?);
                 }
                 (other, _) => {
-                    return Err(format!(
-                        "unknown config key [{other}]; allowed keys: {CONFIG_KEYS}"
-                    ));
+                    return Err(format!("unknown config key [{other}]; allowed keys: {CONFIG_KEYS}"));
                 }
             }
         }
 
         let mapper = match mapper_type {
-            "field_mapping" => Mapper::FieldMapping(parse_settings(
-                settings.map(Vec::as_slice).unwrap_or_default(),
-            )?),
+            "field_mapping" => Mapper::FieldMapping(parse_settings(settings.map(Vec::as_slice).unwrap_or_default())?),
             other => {
                 if settings.is_some_and(|s| !s.is_empty()) {
                     return Err(format!(
                         "mapper_settings are not supported for mapper_type [{other}]; only [field_mapping] accepts them"
                     ));
                 }
-                if other == "raw_payload" {
-                    Mapper::RawPayload
-                } else {
-                    Mapper::Default
-                }
+                if other == "raw_payload" { Mapper::RawPayload } else { Mapper::Default }
             }
         };
         Ok(Config { mapper, mappings })
@@ -117,10 +101,7 @@ fn parse_settings(members: &[Member<'_>]) -> Result<FieldMappingSettings, String
             Value::Null => None,
             Value::Str(text) => Some(text.to_string()),
             other => {
-                return Err(format!(
-                    "mapper_settings [{key}] must be a string, found {}",
-                    other.describe()
-                ));
+                return Err(format!("mapper_settings [{key}] must be a string, found {}", other.describe()));
             }
         };
     }
@@ -134,12 +115,9 @@ fn parse_settings(members: &[Member<'_>]) -> Result<FieldMappingSettings, String
             return Err(format!("mapper_settings [{name}] must not be empty"));
         }
     }
-    if (settings.delete_value.is_some() || settings.create_value.is_some())
-        && settings.op_type_field.is_none()
-    {
-        return Err(
-            "op_type_field.delete_value or op_type_field.create_value requires op_type_field to be configured".to_owned()
-        );
+    if (settings.delete_value.is_some() || settings.create_value.is_some()) && settings.op_type_field.is_none() {
+        return Err("op_type_field.delete_value or op_type_field.create_value requires op_type_field to be configured"
+            .to_owned());
     }
     if let (Some(delete), Some(create)) = (&settings.delete_value, &settings.create_value)
         && delete == create
@@ -163,42 +141,25 @@ mod tests {
     fn config_error(text: &str, expected: &str) {
         match Config::parse(text) {
             Ok(config) => panic!("{text} accepted: {config:?}"),
-            Err(e) => assert!(
-                e.contains(expected),
-                "{text}: error {e:?} does not contain {expected:?}"
-            ),
+            Err(e) => assert!(e.contains(expected), "{text}: error {e:?} does not contain {expected:?}"),
         }
     }
 
     #[test]
     fn defaults() {
-        for text in [
-            "{}",
-            "",
-            "  ",
-            r#"{"mapper_type":null,"mapper_settings":null,"mappings":null}"#,
-        ] {
+        for text in ["{}", "", "  ", r#"{"mapper_type":null,"mapper_settings":null,"mappings":null}"#] {
             let c = config(text);
             assert_eq!(c.mapper, Mapper::Default);
             assert!(c.mappings.is_none());
         }
-        assert_eq!(
-            config(r#"{"mapper_type":"default"}"#).mapper,
-            Mapper::Default
-        );
-        assert_eq!(
-            config(r#"{"mapper_type":"raw_payload"}"#).mapper,
-            Mapper::RawPayload
-        );
+        assert_eq!(config(r#"{"mapper_type":"default"}"#).mapper, Mapper::Default);
+        assert_eq!(config(r#"{"mapper_type":"raw_payload"}"#).mapper, Mapper::RawPayload);
         assert_eq!(
             config(r#"{"mapper_type":"field_mapping"}"#).mapper,
             Mapper::FieldMapping(FieldMappingSettings::default())
         );
         // Empty settings are fine for every mapper type.
-        assert_eq!(
-            config(r#"{"mapper_type":"raw_payload","mapper_settings":{}}"#).mapper,
-            Mapper::RawPayload
-        );
+        assert_eq!(config(r#"{"mapper_type":"raw_payload","mapper_settings":{}}"#).mapper, Mapper::RawPayload);
     }
 
     #[test]
@@ -231,14 +192,8 @@ mod tests {
             r#"{"mapper_type":"json"}"#,
             "unknown mapper_type [json]; allowed values: [default, raw_payload, field_mapping]",
         );
-        config_error(
-            r#"{"mapper_type":1}"#,
-            "mapper_type must be a string, found 1",
-        );
-        config_error(
-            r#"{"mapper_settings":[]}"#,
-            "mapper_settings must be a JSON object, found an array",
-        );
+        config_error(r#"{"mapper_type":1}"#, "mapper_type must be a string, found 1");
+        config_error(r#"{"mapper_settings":[]}"#, "mapper_settings must be a JSON object, found an array");
         config_error(
             r#"{"mapper_type":"field_mapping","mapper_settings":{"idfield":"x"}}"#,
             "unknown mapper_settings key [idfield] for mapper_type [field_mapping]. Valid keys are: [id_field, version_field, op_type_field, op_type_field.delete_value, op_type_field.create_value]",
@@ -269,9 +224,7 @@ mod tests {
     fn op_type_value_rules() {
         for key in ["delete_value", "create_value"] {
             config_error(
-                &format!(
-                    r#"{{"mapper_type":"field_mapping","mapper_settings":{{"op_type_field.{key}":"X"}}}}"#
-                ),
+                &format!(r#"{{"mapper_type":"field_mapping","mapper_settings":{{"op_type_field.{key}":"X"}}}}"#),
                 "op_type_field.delete_value or op_type_field.create_value requires op_type_field to be configured",
             );
         }
@@ -294,11 +247,7 @@ mod tests {
             r#"{"mapper_type":"default","mapper_type":"raw_payload"}"#,
             "config is invalid: duplicate key [mapper_type]",
         );
-        let deep = format!(
-            r#"{{"mappings":{}{}}}"#,
-            "[".repeat(10_000),
-            "]".repeat(10_000)
-        );
+        let deep = format!(r#"{{"mappings":{}{}}}"#, "[".repeat(10_000), "]".repeat(10_000));
         config_error(&deep, "config is nested too deeply");
     }
 
@@ -308,9 +257,6 @@ mod tests {
             r#"{"mappings":{"properties":{"ip":{"type":"ip"}}}}"#,
             "invalid mappings: unknown type [ip] for field [ip]",
         );
-        config_error(
-            r#"{"mappings":"strict"}"#,
-            "invalid mappings: mappings must be a JSON object, found a string",
-        );
+        config_error(r#"{"mappings":"strict"}"#, "invalid mappings: mappings must be a JSON object, found a string");
     }
 }

@@ -35,15 +35,12 @@ impl OpenSearch {
             return Err("empty payload".to_owned());
         }
         // Checked once up front; the parser then reads strings without re-validating.
-        let text =
-            std::str::from_utf8(bytes).map_err(|e| format!("payload is not valid UTF-8: {e}"))?;
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("payload is not valid UTF-8: {e}"))?;
         let mapped = self.mapper.map(text)?;
         let source = match (mapped.op_type, mapped.source) {
             (OpType::Delete, _) => None,
             (_, None) => {
-                return Err(
-                    "internal error: no _source for an index or create operation".to_owned(),
-                );
+                return Err("internal error: no _source for an index or create operation".to_owned());
             }
             (_, Some(source)) => {
                 if let Some(mappings) = &self.mappings {
@@ -52,12 +49,7 @@ impl OpenSearch {
                 Some(json::to_json(&source, text.len())?)
             }
         };
-        Ok(Operation {
-            id: mapped.id,
-            version: mapped.version,
-            op_type: mapped.op_type,
-            source,
-        })
+        Ok(Operation { id: mapped.id, version: mapped.version, op_type: mapped.op_type, source })
     }
 }
 
@@ -86,12 +78,7 @@ mod tests {
     }
 
     fn message(payload: Option<&[u8]>) -> Message {
-        Message {
-            shard: 3,
-            pointer: "42".into(),
-            payload: payload.map(<[u8]>::to_vec),
-            ..Default::default()
-        }
+        Message { shard: 3, pointer: "42".into(), payload: payload.map(<[u8]>::to_vec), ..Default::default() }
     }
 
     #[track_caller]
@@ -105,62 +92,36 @@ mod tests {
     #[track_caller]
     fn decode_invalid(p: &OpenSearch, payload: Option<&[u8]>, expected: &str) {
         match p.decode(&message(payload)) {
-            Decoded::Invalid(reason) => assert!(
-                reason.contains(expected),
-                "reason {reason:?} does not contain {expected:?}"
-            ),
+            Decoded::Invalid(reason) => {
+                assert!(reason.contains(expected), "reason {reason:?} does not contain {expected:?}")
+            }
             other => {
-                let shown: Option<String> =
-                    payload.map(|p| String::from_utf8_lossy(p).chars().take(200).collect());
+                let shown: Option<String> = payload.map(|p| String::from_utf8_lossy(p).chars().take(200).collect());
                 panic!("{shown:?}: {other:?}")
             }
         }
     }
 
     fn index(id: Option<&str>, version: Option<u64>, source: &str) -> Operation {
-        Operation {
-            id: id.map(Into::into),
-            version,
-            op_type: OpType::Index,
-            source: Some(source.into()),
-        }
+        Operation { id: id.map(Into::into), version, op_type: OpType::Index, source: Some(source.into()) }
     }
 
     #[test]
     fn default_mapper_operations() {
         let p = plugin("{}");
         assert_eq!(
-            decode_op(
-                &p,
-                r#"{"_id":"1","_version":"2","_source":{ "title" : "hello", "n" : [1, 2.5] }}"#
-            ),
+            decode_op(&p, r#"{"_id":"1","_version":"2","_source":{ "title" : "hello", "n" : [1, 2.5] }}"#),
             index(Some("1"), Some(2), r#"{"title":"hello","n":[1,2.5]}"#)
         );
         assert_eq!(
             decode_op(&p, r#"{"_op_type":"create","_version":9,"_source":{}}"#),
-            Operation {
-                id: None,
-                version: Some(9),
-                op_type: OpType::Create,
-                source: Some("{}".into())
-            }
+            Operation { id: None, version: Some(9), op_type: OpType::Create, source: Some("{}".into()) }
         );
         assert_eq!(
-            decode_op(
-                &p,
-                r#"{"_op_type":"delete","_id":"1","_source":{"ignored":true}}"#
-            ),
-            Operation {
-                id: Some("1".into()),
-                version: None,
-                op_type: OpType::Delete,
-                source: None
-            }
+            decode_op(&p, r#"{"_op_type":"delete","_id":"1","_source":{"ignored":true}}"#),
+            Operation { id: Some("1".into()), version: None, op_type: OpType::Delete, source: None }
         );
-        assert_eq!(
-            decode_op(&p, r#"{"_source":{"a":"é\u00e9\n"},"extra":[1]}"#),
-            index(None, None, r#"{"a":"éé\n"}"#)
-        );
+        assert_eq!(decode_op(&p, r#"{"_source":{"a":"é\u00e9\n"},"extra":[1]}"#), index(None, None, r#"{"a":"éé\n"}"#));
     }
 
     #[test]
@@ -168,11 +129,7 @@ mod tests {
         let p = plugin("{}");
         decode_invalid(&p, None, "null payload (tombstone)");
         decode_invalid(&p, Some(b""), "empty payload");
-        decode_invalid(
-            &p,
-            Some(b"   "),
-            "payload is not valid JSON: it holds only whitespace, no JSON value",
-        );
+        decode_invalid(&p, Some(b"   "), "payload is not valid JSON: it holds only whitespace, no JSON value");
         decode_invalid(
             &p,
             Some("\u{feff}{\"_source\":{}}".as_bytes()),
@@ -188,21 +145,9 @@ mod tests {
             Some(br#"{"_id":"1","_source":{"a""#),
             "payload is not valid JSON: EOF while parsing an object at line 1 column 25",
         );
-        decode_invalid(
-            &p,
-            Some(b"[1,2]"),
-            "payload must be a JSON object, found an array",
-        );
-        decode_invalid(
-            &p,
-            Some(b"\"text\""),
-            "payload must be a JSON object, found a string",
-        );
-        decode_invalid(
-            &p,
-            Some(br#"{"_id":"1","_id":"2","_source":{}}"#),
-            "payload is invalid: duplicate key [_id]",
-        );
+        decode_invalid(&p, Some(b"[1,2]"), "payload must be a JSON object, found an array");
+        decode_invalid(&p, Some(b"\"text\""), "payload must be a JSON object, found a string");
+        decode_invalid(&p, Some(br#"{"_id":"1","_id":"2","_source":{}}"#), "payload is invalid: duplicate key [_id]");
     }
 
     #[test]
@@ -226,43 +171,20 @@ mod tests {
     #[test]
     fn deep_nesting_is_invalid_in_every_mode() {
         let depth = 10_000;
-        let deep = format!(
-            r#"{{"_id":"1","_source":{}0{}}}"#,
-            r#"{"a":"#.repeat(depth),
-            "}".repeat(depth)
-        );
-        for config in [
-            "{}",
-            r#"{"mapper_type":"raw_payload"}"#,
-            r#"{"mapper_type":"field_mapping"}"#,
-        ] {
-            decode_invalid(
-                &plugin(config),
-                Some(deep.as_bytes()),
-                "payload is nested too deeply",
-            );
+        let deep = format!(r#"{{"_id":"1","_source":{}0{}}}"#, r#"{"a":"#.repeat(depth), "}".repeat(depth));
+        for config in ["{}", r#"{"mapper_type":"raw_payload"}"#, r#"{"mapper_type":"field_mapping"}"#] {
+            decode_invalid(&plugin(config), Some(deep.as_bytes()), "payload is nested too deeply");
         }
         let arrays = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-        decode_invalid(
-            &plugin("{}"),
-            Some(arrays.as_bytes()),
-            "payload is nested too deeply",
-        );
+        decode_invalid(&plugin("{}"), Some(arrays.as_bytes()), "payload is nested too deeply");
     }
 
     #[test]
     fn raw_payload_mode() {
         let p = plugin(r#"{"mapper_type":"raw_payload"}"#);
-        assert_eq!(
-            decode_op(&p, r#"{ "_id" : "x", "b" : 1 }"#),
-            index(None, None, r#"{"_id":"x","b":1}"#)
-        );
+        assert_eq!(decode_op(&p, r#"{ "_id" : "x", "b" : 1 }"#), index(None, None, r#"{"_id":"x","b":1}"#));
         decode_invalid(&p, None, "null payload (tombstone)");
-        decode_invalid(
-            &p,
-            Some(b"1"),
-            "payload must be a JSON object, found a number",
-        );
+        decode_invalid(&p, Some(b"1"), "payload must be a JSON object, found a number");
     }
 
     #[test]
@@ -286,28 +208,15 @@ mod tests {
         );
         assert_eq!(
             decode_op(&p, r#"{"meta":{"id":"a","v":5},"op":"D","name":"n"}"#),
-            Operation {
-                id: Some("a".into()),
-                version: Some(5),
-                op_type: OpType::Delete,
-                source: None
-            }
+            Operation { id: Some("a".into()), version: Some(5), op_type: OpType::Delete, source: None }
         );
-        decode_invalid(
-            &p,
-            Some(br#"{"meta":{"v":5}}"#),
-            "configured id_field [meta.id] is missing from the message",
-        );
+        decode_invalid(&p, Some(br#"{"meta":{"v":5}}"#), "configured id_field [meta.id] is missing from the message");
         decode_invalid(
             &p,
             Some(br#"{"meta":{"id":"a"}}"#),
             "configured version_field [meta.v] is missing from the message",
         );
-        decode_invalid(
-            &p,
-            Some(br#"{"meta":{"id":{},"v":1}}"#),
-            "field [meta.id] must be a scalar value",
-        );
+        decode_invalid(&p, Some(br#"{"meta":{"id":{},"v":1}}"#), "field [meta.id] must be a scalar value");
     }
 
     #[test]
@@ -316,9 +225,7 @@ mod tests {
 
         let p = plugin(&format!("{{{mappings}}}"));
         assert_eq!(
-            decode_op(&p, r#"{"_source":{"user":{"age":"7"},"t":"2024-01-31"}}"#)
-                .source
-                .as_deref(),
+            decode_op(&p, r#"{"_source":{"user":{"age":"7"},"t":"2024-01-31"}}"#).source.as_deref(),
             Some(r#"{"user":{"age":"7"},"t":"2024-01-31"}"#)
         );
         decode_invalid(
@@ -332,21 +239,10 @@ mod tests {
             "field [extra] is not allowed: mapping has dynamic [strict]",
         );
         // Deletes carry no document: nothing to validate.
-        assert_eq!(
-            decode_op(
-                &p,
-                r#"{"_op_type":"delete","_id":"1","_source":{"extra":1}}"#
-            )
-            .op_type,
-            OpType::Delete
-        );
+        assert_eq!(decode_op(&p, r#"{"_op_type":"delete","_id":"1","_source":{"extra":1}}"#).op_type, OpType::Delete);
 
         let raw = plugin(&format!(r#"{{"mapper_type":"raw_payload",{mappings}}}"#));
-        decode_invalid(
-            &raw,
-            Some(br#"{"t":"2024-02-30"}"#),
-            r#"field [t] of type [date]: cannot parse "2024-02-30""#,
-        );
+        decode_invalid(&raw, Some(br#"{"t":"2024-02-30"}"#), r#"field [t] of type [date]: cannot parse "2024-02-30""#);
 
         // Extracted fields are removed before validation, so a strict mapping need not list them.
         let fields = plugin(&format!(
@@ -366,27 +262,15 @@ mod tests {
     #[test]
     fn configure_errors() {
         for (config, expected) in [
-            (
-                r#"{"nope":1}"#,
-                "unknown config key [nope]; allowed keys: [mapper_type, mapper_settings, mappings]",
-            ),
+            (r#"{"nope":1}"#, "unknown config key [nope]; allowed keys: [mapper_type, mapper_settings, mappings]"),
             (r#"{"mapper_type":"avro"}"#, "unknown mapper_type [avro]"),
-            (
-                r#"{"mapper_settings":{"id_field":"id"}}"#,
-                "mapper_settings are not supported for mapper_type [default]",
-            ),
-            (
-                r#"{"mappings":{"properties":{"loc":{"type":"geo_point"}}}}"#,
-                "unknown type [geo_point] for field [loc]",
-            ),
+            (r#"{"mapper_settings":{"id_field":"id"}}"#, "mapper_settings are not supported for mapper_type [default]"),
+            (r#"{"mappings":{"properties":{"loc":{"type":"geo_point"}}}}"#, "unknown type [geo_point] for field [loc]"),
             ("not json", "config is not valid JSON"),
         ] {
             match OpenSearch::configure(config) {
                 Ok(_) => panic!("{config} accepted"),
-                Err(e) => assert!(
-                    e.contains(expected),
-                    "{config}: {e:?} does not contain {expected:?}"
-                ),
+                Err(e) => assert!(e.contains(expected), "{config}: {e:?} does not contain {expected:?}"),
             }
         }
     }

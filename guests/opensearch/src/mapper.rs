@@ -48,12 +48,9 @@ impl Mapper {
     pub fn map<'a>(&self, payload: &'a str) -> Result<Mapped<'a>, String> {
         match self {
             Mapper::Default => map_default(payload),
-            Mapper::RawPayload => Ok(Mapped {
-                id: None,
-                version: None,
-                op_type: OpType::Index,
-                source: Some(parse_object(payload)?),
-            }),
+            Mapper::RawPayload => {
+                Ok(Mapped { id: None, version: None, op_type: OpType::Index, source: Some(parse_object(payload)?) })
+            }
             Mapper::FieldMapping(settings) => map_fields(settings, payload),
         }
     }
@@ -163,10 +160,7 @@ fn map_default(payload: &str) -> Result<Mapped<'_>, String> {
         None => None,
         Some(Value::Str(id)) if !id.is_empty() => Some(check_id_length(id.into_owned(), "_id")?),
         Some(other) => {
-            return Err(format!(
-                "_id must be a non-empty string, found {}",
-                other.describe()
-            ));
+            return Err(format!("_id must be a non-empty string, found {}", other.describe()));
         }
     };
     if op_type == OpType::Delete && id.is_none() {
@@ -182,25 +176,14 @@ fn map_default(payload: &str) -> Result<Mapped<'_>, String> {
         (OpType::Delete, _) => None,
         (_, Some(Value::Object(members))) => Some(members),
         (_, None) => {
-            return Err(format!(
-                "_source is required for operation [{}]",
-                op_name(op_type)
-            ));
+            return Err(format!("_source is required for operation [{}]", op_name(op_type)));
         }
         (_, Some(other)) => {
-            return Err(format!(
-                "_source must be a JSON object, found {}",
-                other.kind()
-            ));
+            return Err(format!("_source must be a JSON object, found {}", other.kind()));
         }
     };
 
-    Ok(Mapped {
-        id,
-        version,
-        op_type,
-        source,
-    })
+    Ok(Mapped { id, version, op_type, source })
 }
 
 fn op_name(op_type: OpType) -> &'static str {
@@ -221,10 +204,7 @@ fn parse_op_type(value: &Value<'_>) -> Result<OpType, String> {
             }
         }
     }
-    Err(format!(
-        "invalid _op_type {}: expected one of [index, create, delete]",
-        value.describe()
-    ))
+    Err(format!("invalid _op_type {}: expected one of [index, create, delete]", value.describe()))
 }
 
 // ---------------------------------------------------------------------------
@@ -236,35 +216,27 @@ fn map_fields<'a>(settings: &FieldMappingSettings, payload: &'a str) -> Result<M
     let id = match &settings.id_field {
         None => None,
         Some(field) => {
-            let value = path::remove(&mut source, field).ok_or_else(|| {
-                format!("configured id_field [{field}] is missing from the message")
-            })?;
+            let value = path::remove(&mut source, field)
+                .ok_or_else(|| format!("configured id_field [{field}] is missing from the message"))?;
             let text = scalar_text(field, &value)?;
             let id = java_trim(&text);
             if id.is_empty() {
                 return Err(format!("field [{field}] has an empty value"));
             }
-            Some(check_id_length(
-                id.to_owned(),
-                &format!("id in field [{field}]"),
-            )?)
+            Some(check_id_length(id.to_owned(), &format!("id in field [{field}]"))?)
         }
     };
 
     let version = match &settings.version_field {
         None => None,
         Some(field) => {
-            let value = path::remove(&mut source, field).ok_or_else(|| {
-                format!("configured version_field [{field}] is missing from the message")
-            })?;
+            let value = path::remove(&mut source, field)
+                .ok_or_else(|| format!("configured version_field [{field}] is missing from the message"))?;
             // As OpenSearch: the scalar's trimmed text must be a version number,
             // so 5 and " 5 " are accepted but 5.0 and -1 are not.
             let text = scalar_text(field, &value)?;
             let version = json::parse_unsigned(java_trim(&text));
-            Some(
-                version
-                    .ok_or_else(|| value.not_a_version(&format!("version in field [{field}]")))?,
-            )
+            Some(version.ok_or_else(|| value.not_a_version(&format!("version in field [{field}]")))?)
         }
     };
 
@@ -283,24 +255,11 @@ fn map_fields<'a>(settings: &FieldMappingSettings, payload: &'a str) -> Result<M
 
     if op_type == OpType::Delete {
         if id.is_none() {
-            return Err(
-                "a delete operation requires a document id: configure mapper_settings [id_field]"
-                    .to_owned(),
-            );
+            return Err("a delete operation requires a document id: configure mapper_settings [id_field]".to_owned());
         }
-        return Ok(Mapped {
-            id,
-            version,
-            op_type,
-            source: None,
-        });
+        return Ok(Mapped { id, version, op_type, source: None });
     }
-    Ok(Mapped {
-        id,
-        version,
-        op_type,
-        source: Some(source),
-    })
+    Ok(Mapped { id, version, op_type, source: Some(source) })
 }
 
 /// The text of an extracted scalar (string, number or boolean).
@@ -308,10 +267,7 @@ fn scalar_text<'v>(field: &str, value: &'v Value<'_>) -> Result<Cow<'v, str>, St
     match value {
         Value::Null => Err(format!("field [{field}] has a null value")),
         _ => value.scalar_text().ok_or_else(|| {
-            format!(
-                "field [{field}] must be a scalar value (string, number, or boolean), but found {}",
-                value.kind()
-            )
+            format!("field [{field}] must be a scalar value (string, number, or boolean), but found {}", value.kind())
         }),
     }
 }
@@ -326,9 +282,7 @@ mod tests {
     use super::*;
 
     fn default_ok(payload: &str) -> Mapped<'_> {
-        Mapper::Default
-            .map(payload)
-            .unwrap_or_else(|e| panic!("{payload}: {e}"))
+        Mapper::Default.map(payload).unwrap_or_else(|e| panic!("{payload}: {e}"))
     }
 
     #[track_caller]
@@ -336,10 +290,7 @@ mod tests {
         let shown: String = payload.chars().take(200).collect();
         match mapper.map(payload) {
             Ok(mapped) => panic!("{shown} accepted: {mapped:?}"),
-            Err(e) => assert!(
-                e.contains(expected),
-                "{shown}: reason {e:?} does not contain {expected:?}"
-            ),
+            Err(e) => assert!(e.contains(expected), "{shown}: reason {e:?} does not contain {expected:?}"),
         }
     }
 
@@ -361,9 +312,8 @@ mod tests {
 
     #[test]
     fn default_index_with_everything() {
-        let m = default_ok(
-            r#"{"_id":"1","_version":"7","_op_type":"index","_source":{"a": 1 ,"b":[true]},"x":{"y":[1]}}"#,
-        );
+        let m =
+            default_ok(r#"{"_id":"1","_version":"7","_op_type":"index","_source":{"a": 1 ,"b":[true]},"x":{"y":[1]}}"#);
         assert_eq!(m.id.as_deref(), Some("1"));
         assert_eq!(m.version, Some(7));
         assert_eq!(m.op_type, OpType::Index);
@@ -377,75 +327,32 @@ mod tests {
         assert_eq!(create.op_type, OpType::Create);
         assert_eq!(source_json(&create), r#"{"k":"v"}"#);
         let delete = default_ok(r#"{"_op_type":"delete","_id":"d","_version":3}"#);
-        assert_eq!(
-            delete,
-            Mapped {
-                id: Some("d".into()),
-                version: Some(3),
-                op_type: OpType::Delete,
-                source: None
-            }
-        );
-        assert_eq!(
-            default_ok(r#"{"_op_type":"DELETE","_id":"d"}"#).op_type,
-            OpType::Delete
-        );
-        assert_eq!(
-            default_ok(r#"{"_op_type":"Create","_source":{}}"#).op_type,
-            OpType::Create
-        );
+        assert_eq!(delete, Mapped { id: Some("d".into()), version: Some(3), op_type: OpType::Delete, source: None });
+        assert_eq!(default_ok(r#"{"_op_type":"DELETE","_id":"d"}"#).op_type, OpType::Delete);
+        assert_eq!(default_ok(r#"{"_op_type":"Create","_source":{}}"#).op_type, OpType::Create);
     }
 
     #[test]
     fn default_id_is_optional_for_index_and_create() {
         assert_eq!(default_ok(r#"{"_source":{"a":1}}"#).id, None);
-        assert_eq!(
-            default_ok(r#"{"_op_type":"create","_source":{"a":1}}"#).id,
-            None
-        );
-        assert_eq!(
-            default_ok(r#"{"_id":" spaced ","_source":{}}"#)
-                .id
-                .as_deref(),
-            Some(" spaced ")
-        );
+        assert_eq!(default_ok(r#"{"_op_type":"create","_source":{"a":1}}"#).id, None);
+        assert_eq!(default_ok(r#"{"_id":" spaced ","_source":{}}"#).id.as_deref(), Some(" spaced "));
     }
 
     #[test]
     fn default_delete_ignores_source() {
-        for source in [
-            "",
-            r#","_source":null"#,
-            r#","_source":"junk""#,
-            r#","_source":{"a":1}"#,
-        ] {
+        for source in ["", r#","_source":null"#, r#","_source":"junk""#, r#","_source":{"a":1}"#] {
             let payload = format!(r#"{{"_op_type":"delete","_id":"d"{source}}}"#);
-            assert_eq!(
-                Mapper::Default.map(&payload).unwrap().source,
-                None,
-                "{payload}"
-            );
+            assert_eq!(Mapper::Default.map(&payload).unwrap().source, None, "{payload}");
         }
     }
 
     #[test]
     fn default_version_forms() {
-        assert_eq!(
-            default_ok(r#"{"_version":0,"_source":{}}"#).version,
-            Some(0)
-        );
-        assert_eq!(
-            default_ok(r#"{"_version":"0042","_source":{}}"#).version,
-            Some(42)
-        );
-        assert_eq!(
-            default_ok(r#"{"_version":18446744073709551615,"_source":{}}"#).version,
-            Some(u64::MAX)
-        );
-        assert_eq!(
-            default_ok(r#"{"_version":"18446744073709551615","_source":{}}"#).version,
-            Some(u64::MAX)
-        );
+        assert_eq!(default_ok(r#"{"_version":0,"_source":{}}"#).version, Some(0));
+        assert_eq!(default_ok(r#"{"_version":"0042","_source":{}}"#).version, Some(42));
+        assert_eq!(default_ok(r#"{"_version":18446744073709551615,"_source":{}}"#).version, Some(u64::MAX));
+        assert_eq!(default_ok(r#"{"_version":"18446744073709551615","_source":{}}"#).version, Some(u64::MAX));
         assert_eq!(default_ok(r#"{"_source":{}}"#).version, None);
     }
 
@@ -482,39 +389,15 @@ mod tests {
 
     #[test]
     fn default_invalid_ids() {
-        rejects(
-            &Mapper::Default,
-            r#"{"_id":42,"_source":{}}"#,
-            "_id must be a non-empty string, found 42",
-        );
-        rejects(
-            &Mapper::Default,
-            r#"{"_id":"","_source":{}}"#,
-            r#"_id must be a non-empty string, found """#,
-        );
-        rejects(
-            &Mapper::Default,
-            r#"{"_id":null,"_source":{}}"#,
-            "_id must be a non-empty string, found null",
-        );
-        rejects(
-            &Mapper::Default,
-            r#"{"_id":["a"],"_source":{}}"#,
-            "_id must be a non-empty string, found an array",
-        );
+        rejects(&Mapper::Default, r#"{"_id":42,"_source":{}}"#, "_id must be a non-empty string, found 42");
+        rejects(&Mapper::Default, r#"{"_id":"","_source":{}}"#, r#"_id must be a non-empty string, found """#);
+        rejects(&Mapper::Default, r#"{"_id":null,"_source":{}}"#, "_id must be a non-empty string, found null");
+        rejects(&Mapper::Default, r#"{"_id":["a"],"_source":{}}"#, "_id must be a non-empty string, found an array");
         let long = format!(r#"{{"_id":"{}","_source":{{}}}}"#, "x".repeat(513));
-        rejects(
-            &Mapper::Default,
-            &long,
-            "_id is too long: must be no longer than 512 bytes but was 513",
-        );
+        rejects(&Mapper::Default, &long, "_id is too long: must be no longer than 512 bytes but was 513");
         let max = format!(r#"{{"_id":"{}","_source":{{}}}}"#, "x".repeat(512));
         assert_eq!(default_ok(&max).id.unwrap().len(), 512);
-        rejects(
-            &Mapper::Default,
-            r#"{"_op_type":"delete"}"#,
-            "_id is required for a delete operation",
-        );
+        rejects(&Mapper::Default, r#"{"_op_type":"delete"}"#, "_id is required for a delete operation");
     }
 
     #[test]
@@ -538,47 +421,19 @@ mod tests {
 
     #[test]
     fn default_invalid_sources() {
-        rejects(
-            &Mapper::Default,
-            r#"{"_id":"1"}"#,
-            "_source is required for operation [index]",
-        );
-        rejects(
-            &Mapper::Default,
-            r#"{"_op_type":"create"}"#,
-            "_source is required for operation [create]",
-        );
-        rejects(
-            &Mapper::Default,
-            r#"{"_source":null}"#,
-            "_source must be a JSON object, found null",
-        );
-        rejects(
-            &Mapper::Default,
-            r#"{"_source":"{}"}"#,
-            "_source must be a JSON object, found a string",
-        );
-        rejects(
-            &Mapper::Default,
-            r#"{"_source":[{}]}"#,
-            "_source must be a JSON object, found an array",
-        );
-        rejects(
-            &Mapper::Default,
-            r#"{"_source":{"a":1,"a":2}}"#,
-            "payload is invalid: duplicate key [a]",
-        );
+        rejects(&Mapper::Default, r#"{"_id":"1"}"#, "_source is required for operation [index]");
+        rejects(&Mapper::Default, r#"{"_op_type":"create"}"#, "_source is required for operation [create]");
+        rejects(&Mapper::Default, r#"{"_source":null}"#, "_source must be a JSON object, found null");
+        rejects(&Mapper::Default, r#"{"_source":"{}"}"#, "_source must be a JSON object, found a string");
+        rejects(&Mapper::Default, r#"{"_source":[{}]}"#, "_source must be a JSON object, found an array");
+        rejects(&Mapper::Default, r#"{"_source":{"a":1,"a":2}}"#, "payload is invalid: duplicate key [a]");
     }
 
     #[test]
     fn default_rejects_duplicate_top_level_keys() {
         for key in ["_id", "_version", "_op_type", "_source", "other"] {
             let payload = format!(r#"{{"{key}":{{}},"_source":{{}},"{key}":{{}}}}"#);
-            rejects(
-                &Mapper::Default,
-                &payload,
-                &format!("payload is invalid: duplicate key [{key}] at line 1"),
-            );
+            rejects(&Mapper::Default, &payload, &format!("payload is invalid: duplicate key [{key}] at line 1"));
         }
     }
 
@@ -594,66 +449,36 @@ mod tests {
             ("true", "a boolean"),
             ("null", "null"),
         ] {
-            rejects(
-                &Mapper::Default,
-                payload,
-                &format!("payload must be a JSON object, found {kind}"),
-            );
+            rejects(&Mapper::Default, payload, &format!("payload must be a JSON object, found {kind}"));
         }
         rejects(
             &Mapper::Default,
             r#"{"_id":"1","_source":{"a""#,
             "payload is not valid JSON: EOF while parsing an object",
         );
-        rejects(
-            &Mapper::Default,
-            "{}{}",
-            "payload is not valid JSON: trailing characters at line 1 column 3",
-        );
+        rejects(&Mapper::Default, "{}{}", "payload is not valid JSON: trailing characters at line 1 column 3");
         rejects(&Mapper::Default, "[1,", "payload is not valid JSON");
-        rejects(
-            &Mapper::Default,
-            "{'a':1}",
-            "payload is not valid JSON: key must be a string",
-        );
+        rejects(&Mapper::Default, "{'a':1}", "payload is not valid JSON: key must be a string");
     }
 
     #[test]
     fn default_deep_nesting_is_invalid() {
-        let deep = format!(
-            r#"{{"_id":"1","_source":{}1{}}}"#,
-            r#"{"a":"#.repeat(10_000),
-            "}".repeat(10_000)
-        );
+        let deep = format!(r#"{{"_id":"1","_source":{}1{}}}"#, r#"{"a":"#.repeat(10_000), "}".repeat(10_000));
         rejects(&Mapper::Default, &deep, "payload is nested too deeply");
-        let deep_ignored = format!(
-            r#"{{"x":{}{},"_source":{{}}}}"#,
-            "[".repeat(10_000),
-            "]".repeat(10_000)
-        );
-        rejects(
-            &Mapper::Default,
-            &deep_ignored,
-            "payload is nested too deeply",
-        );
+        let deep_ignored = format!(r#"{{"x":{}{},"_source":{{}}}}"#, "[".repeat(10_000), "]".repeat(10_000));
+        rejects(&Mapper::Default, &deep_ignored, "payload is nested too deeply");
     }
 
     // --- raw_payload ------------------------------------------------------
 
     #[test]
     fn raw_payload_is_the_document() {
-        let m = Mapper::RawPayload
-            .map(r#" {"_id":"ignored", "a" : {"b" : null}} "#)
-            .unwrap();
+        let m = Mapper::RawPayload.map(r#" {"_id":"ignored", "a" : {"b" : null}} "#).unwrap();
         assert_eq!(m.id, None);
         assert_eq!(m.version, None);
         assert_eq!(m.op_type, OpType::Index);
         assert_eq!(source_json(&m), r#"{"_id":"ignored","a":{"b":null}}"#);
-        rejects(
-            &Mapper::RawPayload,
-            "[1]",
-            "payload must be a JSON object, found an array",
-        );
+        rejects(&Mapper::RawPayload, "[1]", "payload must be a JSON object, found an array");
         rejects(&Mapper::RawPayload, r#"{"a":1,"a":1}"#, "duplicate key [a]");
         rejects(&Mapper::RawPayload, r#"{"a":"#, "payload is not valid JSON");
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
@@ -665,30 +490,16 @@ mod tests {
     #[test]
     fn field_mapping_top_level_fields() {
         let mapper = field_mapping(Some("id"), Some("v"), Some("op"));
-        let m = mapper
-            .map(r#"{"id":"a1","v":5,"op":"C","name":"x"}"#)
-            .unwrap();
+        let m = mapper.map(r#"{"id":"a1","v":5,"op":"C","name":"x"}"#).unwrap();
         assert_eq!(m.id.as_deref(), Some("a1"));
         assert_eq!(m.version, Some(5));
         assert_eq!(m.op_type, OpType::Create);
         assert_eq!(source_json(&m), r#"{"name":"x"}"#);
 
-        let m = mapper
-            .map(r#"{"id":"a1","v":"6","op":"D","name":"x"}"#)
-            .unwrap();
-        assert_eq!(
-            m,
-            Mapped {
-                id: Some("a1".into()),
-                version: Some(6),
-                op_type: OpType::Delete,
-                source: None
-            }
-        );
+        let m = mapper.map(r#"{"id":"a1","v":"6","op":"D","name":"x"}"#).unwrap();
+        assert_eq!(m, Mapped { id: Some("a1".into()), version: Some(6), op_type: OpType::Delete, source: None });
 
-        let m = mapper
-            .map(r#"{"id":"a1","v":"6","op":"U","name":"x"}"#)
-            .unwrap();
+        let m = mapper.map(r#"{"id":"a1","v":"6","op":"U","name":"x"}"#).unwrap();
         assert_eq!(m.op_type, OpType::Index);
         assert_eq!(source_json(&m), r#"{"name":"x"}"#);
 
@@ -701,23 +512,17 @@ mod tests {
     #[test]
     fn field_mapping_nested_paths() {
         let mapper = field_mapping(Some("meta.id"), Some("meta.version"), Some("meta.op.kind"));
-        let m = mapper
-            .map(r#"{"meta":{"id":7,"version":"8","op":{"kind":"C"},"keep":1},"doc":{"a":1}}"#)
-            .unwrap();
+        let m = mapper.map(r#"{"meta":{"id":7,"version":"8","op":{"kind":"C"},"keep":1},"doc":{"a":1}}"#).unwrap();
         assert_eq!(m.id.as_deref(), Some("7"));
         assert_eq!(m.version, Some(8));
         assert_eq!(m.op_type, OpType::Create);
         assert_eq!(source_json(&m), r#"{"meta":{"keep":1},"doc":{"a":1}}"#);
 
         // Emptied objects disappear, all the way up.
-        let m = mapper
-            .map(r#"{"meta":{"id":"x","version":1,"op":{"kind":"I"}},"doc":1}"#)
-            .unwrap();
+        let m = mapper.map(r#"{"meta":{"id":"x","version":1,"op":{"kind":"I"}},"doc":1}"#).unwrap();
         assert_eq!(source_json(&m), r#"{"doc":1}"#);
 
-        let m = mapper
-            .map(r#"{"meta":{"id":"x","version":1,"op":{"kind":"D"}},"doc":1}"#)
-            .unwrap();
+        let m = mapper.map(r#"{"meta":{"id":"x","version":1,"op":{"kind":"D"}},"doc":1}"#).unwrap();
         assert_eq!(m.op_type, OpType::Delete);
         assert_eq!(m.source, None);
     }
@@ -725,13 +530,7 @@ mod tests {
     #[test]
     fn field_mapping_scalar_texts() {
         let mapper = field_mapping(Some("id"), None, None);
-        for (id, text) in [
-            ("42", "42"),
-            ("-3", "-3"),
-            ("4.5", "4.5"),
-            ("true", "true"),
-            (r#"" padded ""#, "padded"),
-        ] {
+        for (id, text) in [("42", "42"), ("-3", "-3"), ("4.5", "4.5"), ("true", "true"), (r#"" padded ""#, "padded")] {
             let payload = format!(r#"{{"id":{id}}}"#);
             let m = mapper.map(&payload).unwrap();
             assert_eq!(m.id.as_deref(), Some(text), "{id}");
@@ -748,66 +547,23 @@ mod tests {
             "field [id] must be a scalar value (string, number, or boolean), but found an array",
         );
         rejects(&mapper, r#"{"id":"  "}"#, "field [id] has an empty value");
-        rejects(
-            &mapper,
-            r#"{"other":1}"#,
-            "configured id_field [id] is missing from the message",
-        );
-        rejects(
-            &mapper,
-            &format!(r#"{{"id":"{}"}}"#, "y".repeat(600)),
-            "id in field [id] is too long",
-        );
+        rejects(&mapper, r#"{"other":1}"#, "configured id_field [id] is missing from the message");
+        rejects(&mapper, &format!(r#"{{"id":"{}"}}"#, "y".repeat(600)), "id in field [id] is too long");
     }
 
     #[test]
     fn field_mapping_versions() {
         let mapper = field_mapping(None, Some("m.v"), None);
-        assert_eq!(
-            mapper.map(r#"{"m":{"v":" 12 "}}"#).unwrap().version,
-            Some(12)
-        );
+        assert_eq!(mapper.map(r#"{"m":{"v":" 12 "}}"#).unwrap().version, Some(12));
         assert_eq!(mapper.map(r#"{"m":{"v":12}}"#).unwrap().version, Some(12));
-        rejects(
-            &mapper,
-            r#"{"x":1}"#,
-            "configured version_field [m.v] is missing from the message",
-        );
-        rejects(
-            &mapper,
-            r#"{"m":{"v":-1}}"#,
-            "invalid version in field [m.v]: -1 is not an integer from 0",
-        );
-        rejects(
-            &mapper,
-            r#"{"m":{"v":1.0}}"#,
-            "invalid version in field [m.v]: 1.0 is not",
-        );
-        rejects(
-            &mapper,
-            r#"{"m":{"v":"x"}}"#,
-            r#"invalid version in field [m.v]: "x" is not"#,
-        );
-        rejects(
-            &mapper,
-            r#"{"m":{"v":true}}"#,
-            "invalid version in field [m.v]: true is not",
-        );
-        rejects(
-            &mapper,
-            r#"{"m":{"v":"18446744073709551616"}}"#,
-            "invalid version in field [m.v]",
-        );
-        rejects(
-            &mapper,
-            r#"{"m":{"v":null}}"#,
-            "field [m.v] has a null value",
-        );
-        rejects(
-            &mapper,
-            r#"{"m":{"v":[1]}}"#,
-            "field [m.v] must be a scalar value",
-        );
+        rejects(&mapper, r#"{"x":1}"#, "configured version_field [m.v] is missing from the message");
+        rejects(&mapper, r#"{"m":{"v":-1}}"#, "invalid version in field [m.v]: -1 is not an integer from 0");
+        rejects(&mapper, r#"{"m":{"v":1.0}}"#, "invalid version in field [m.v]: 1.0 is not");
+        rejects(&mapper, r#"{"m":{"v":"x"}}"#, r#"invalid version in field [m.v]: "x" is not"#);
+        rejects(&mapper, r#"{"m":{"v":true}}"#, "invalid version in field [m.v]: true is not");
+        rejects(&mapper, r#"{"m":{"v":"18446744073709551616"}}"#, "invalid version in field [m.v]");
+        rejects(&mapper, r#"{"m":{"v":null}}"#, "field [m.v] has a null value");
+        rejects(&mapper, r#"{"m":{"v":[1]}}"#, "field [m.v] must be a scalar value");
     }
 
     #[test]
@@ -818,16 +574,8 @@ mod tests {
         assert_eq!(op(r#"{"id":1,"op":"d"}"#), OpType::Index);
         assert_eq!(op(r#"{"id":1,"op":"C"}"#), OpType::Create);
         assert_eq!(op(r#"{"id":1,"op":"index"}"#), OpType::Index);
-        rejects(
-            &mapper,
-            r#"{"id":1,"op":null}"#,
-            "field [op] has a null value",
-        );
-        rejects(
-            &mapper,
-            r#"{"id":1,"op":{}}"#,
-            "field [op] must be a scalar value",
-        );
+        rejects(&mapper, r#"{"id":1,"op":null}"#, "field [op] has a null value");
+        rejects(&mapper, r#"{"id":1,"op":{}}"#, "field [op] must be a scalar value");
 
         // Numbers and booleans compare as their text.
         let numeric = Mapper::FieldMapping(FieldMappingSettings {
@@ -837,28 +585,15 @@ mod tests {
             create_value: Some("1".into()),
             ..Default::default()
         });
-        assert_eq!(
-            numeric.map(r#"{"id":1,"deleted":true}"#).unwrap().op_type,
-            OpType::Delete
-        );
-        assert_eq!(
-            numeric.map(r#"{"id":1,"deleted":1}"#).unwrap().op_type,
-            OpType::Create
-        );
-        assert_eq!(
-            numeric.map(r#"{"id":1,"deleted":false}"#).unwrap().op_type,
-            OpType::Index
-        );
+        assert_eq!(numeric.map(r#"{"id":1,"deleted":true}"#).unwrap().op_type, OpType::Delete);
+        assert_eq!(numeric.map(r#"{"id":1,"deleted":1}"#).unwrap().op_type, OpType::Create);
+        assert_eq!(numeric.map(r#"{"id":1,"deleted":false}"#).unwrap().op_type, OpType::Index);
 
         // Without delete/create values the field is still removed; always index.
         let plain = field_mapping(None, None, None);
-        let Mapper::FieldMapping(mut settings) = plain else {
-            unreachable!()
-        };
+        let Mapper::FieldMapping(mut settings) = plain else { unreachable!() };
         settings.op_type_field = Some("op".into());
-        let m = Mapper::FieldMapping(settings)
-            .map(r#"{"op":"D","a":1}"#)
-            .unwrap();
+        let m = Mapper::FieldMapping(settings).map(r#"{"op":"D","a":1}"#).unwrap();
         assert_eq!(m.op_type, OpType::Index);
         assert_eq!(source_json(&m), r#"{"a":1}"#);
     }
@@ -870,11 +605,7 @@ mod tests {
             delete_value: Some("D".into()),
             ..Default::default()
         });
-        rejects(
-            &mapper,
-            r#"{"op":"D"}"#,
-            "a delete operation requires a document id",
-        );
+        rejects(&mapper, r#"{"op":"D"}"#, "a delete operation requires a document id");
     }
 
     #[test]
@@ -888,18 +619,10 @@ mod tests {
     #[test]
     fn field_mapping_rejects_bad_payloads() {
         let mapper = field_mapping(Some("id"), None, None);
-        rejects(
-            &mapper,
-            "\"id\"",
-            "payload must be a JSON object, found a string",
-        );
+        rejects(&mapper, "\"id\"", "payload must be a JSON object, found a string");
         rejects(&mapper, r#"{"id":1,"id":2}"#, "duplicate key [id]");
         rejects(&mapper, r#"{"id":1"#, "payload is not valid JSON");
-        let deep = format!(
-            r#"{{"id":1,"x":{}{}}}"#,
-            "[".repeat(10_000),
-            "]".repeat(10_000)
-        );
+        let deep = format!(r#"{{"id":1,"x":{}{}}}"#, "[".repeat(10_000), "]".repeat(10_000));
         rejects(&mapper, &deep, "payload is nested too deeply");
     }
 

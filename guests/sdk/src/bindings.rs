@@ -9,11 +9,11 @@ wit_bindgen::generate!({
 });
 
 use crate::{Decoded as SdkDecoded, Header, LogLevel, Message as SdkMessage, OpType, Operation, Plugin};
-use std::cell::RefCell;
 use sluice::plugin::types as wit;
+use std::cell::RefCell;
 
 pub(crate) fn log(level: LogLevel, message: &str) {
-    use sluice::plugin::log::{log, Level};
+    use sluice::plugin::log::{Level, log};
     let level = match level {
         LogLevel::Trace => Level::Trace,
         LogLevel::Debug => Level::Debug,
@@ -50,10 +50,7 @@ impl<P: Plugin> Slot<P> {
     pub fn decode(&self, batch: Vec<wit::Message>) -> Vec<wit::Decoded> {
         let guard = self.0.borrow();
         let Some(plugin) = guard.as_ref() else {
-            return batch
-                .iter()
-                .map(|_| wit::Decoded::Invalid("plugin used before configure".into()))
-                .collect();
+            return batch.iter().map(|_| wit::Decoded::Invalid("plugin used before configure".into())).collect();
         };
         let batch: Vec<SdkMessage> = batch.into_iter().map(from_wit).collect();
         plugin.decode_batch(&batch).into_iter().map(to_wit).collect()
@@ -66,11 +63,7 @@ fn from_wit(m: wit::Message) -> SdkMessage {
         pointer: m.pointer,
         timestamp_ms: m.timestamp_ms,
         key: m.key,
-        headers: m
-            .headers
-            .into_iter()
-            .map(|h| Header { key: h.key, value: h.value })
-            .collect(),
+        headers: m.headers.into_iter().map(|h| Header { key: h.key, value: h.value }).collect(),
         payload: m.payload,
     }
 }

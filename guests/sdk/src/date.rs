@@ -22,10 +22,7 @@
 /// Deliberately narrower than OpenSearch: years must have exactly 4 digits and
 /// region zone ids (`UTC`, `Europe/Paris`) are not accepted.
 pub fn is_strict_date_optional_time(text: &str) -> bool {
-    let mut c = Cursor {
-        bytes: text.as_bytes(),
-        pos: 0,
-    };
+    let mut c = Cursor { bytes: text.as_bytes(), pos: 0 };
     let Some(year) = c.number(4) else {
         return false;
     };
@@ -33,10 +30,7 @@ pub fn is_strict_date_optional_time(text: &str) -> bool {
         let Some(month) = c.number(2).filter(|m| (1..=12).contains(m)) else {
             return false;
         };
-        if c.eat(b'-')
-            && c.number(2)
-                .is_none_or(|day| day < 1 || day > days_in_month(year, month))
-        {
+        if c.eat(b'-') && c.number(2).is_none_or(|day| day < 1 || day > days_in_month(year, month)) {
             return false;
         }
     }
@@ -70,10 +64,7 @@ pub fn is_strict_date_optional_time(text: &str) -> bool {
 /// `epoch_millis` / `epoch_second` as text: an optional `-`, digits, and an
 /// optional fraction (`1706745600000`, `-1000`, `1706745600.5`).
 pub fn is_epoch(text: &str) -> bool {
-    let mut c = Cursor {
-        bytes: text.as_bytes(),
-        pos: 0,
-    };
+    let mut c = Cursor { bytes: text.as_bytes(), pos: 0 };
     c.eat(b'-');
     if c.digits() == 0 {
         return false;
@@ -86,9 +77,7 @@ pub fn is_epoch(text: &str) -> bool {
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,

@@ -82,10 +82,7 @@ impl<'a> Value<'a> {
         match self {
             Value::Str(s) => quote(s),
             Value::Null | Value::Array(_) | Value::Object(_) => self.kind().to_owned(),
-            scalar => scalar
-                .scalar_text()
-                .map(Cow::into_owned)
-                .unwrap_or_default(),
+            scalar => scalar.scalar_text().map(Cow::into_owned).unwrap_or_default(),
         }
     }
 
@@ -248,9 +245,7 @@ pub fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, ParseError> {
 fn explain_syntax_error(text: &str, e: serde_json::Error) -> serde_json::Error {
     use serde::de::Error;
     if text.starts_with('\u{feff}') {
-        serde_json::Error::custom(
-            "it starts with a UTF-8 byte order mark (U+FEFF), which JSON text must not have",
-        )
+        serde_json::Error::custom("it starts with a UTF-8 byte order mark (U+FEFF), which JSON text must not have")
     } else if !text.is_empty() && text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
         serde_json::Error::custom("it holds only whitespace, no JSON value")
     } else {
@@ -263,10 +258,7 @@ fn explain_syntax_error(text: &str, e: serde_json::Error) -> serde_json::Error {
 pub fn parse_object<'a>(text: &'a str, what: &str) -> Result<Object<'a>, String> {
     match parse(text).map_err(|e| e.describe(what))? {
         Value::Object(members) => Ok(members),
-        other => Err(format!(
-            "{what} must be a JSON object, found {}",
-            other.kind()
-        )),
+        other => Err(format!("{what} must be a JSON object, found {}", other.kind())),
     }
 }
 
@@ -488,11 +480,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::U64(v))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value<'de>, E> {
-        Ok(if v >= 0 {
-            Value::U64(v as u64)
-        } else {
-            Value::I64(v)
-        })
+        Ok(if v >= 0 { Value::U64(v as u64) } else { Value::I64(v) })
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value<'de>, E> {
         Ok(Value::F64(v))
@@ -579,9 +567,8 @@ mod tests {
 
     #[test]
     fn parses_every_kind() {
-        let members = object(
-            r#"{"n":null,"t":true,"f":false,"u":7,"i":-7,"x":1.5,"e":1e3,"s":"str","a":[1,"2"],"o":{"k":[]}}"#,
-        );
+        let members =
+            object(r#"{"n":null,"t":true,"f":false,"u":7,"i":-7,"x":1.5,"e":1e3,"s":"str","a":[1,"2"],"o":{"k":[]}}"#);
         let values: Vec<&Value> = members.iter().map(|m| &m.1).collect();
         assert_eq!(values[0], &Value::Null);
         assert_eq!(values[1], &Value::Bool(true));
@@ -591,14 +578,8 @@ mod tests {
         assert_eq!(values[5], &Value::F64(1.5));
         assert_eq!(values[6], &Value::F64(1000.0));
         assert_eq!(values[7], &Value::Str("str".into()));
-        assert_eq!(
-            values[8],
-            &Value::Array(vec![Value::U64(1), Value::Str("2".into())])
-        );
-        assert_eq!(
-            values[9],
-            &Value::Object(vec![("k".into(), Value::Array(vec![]))])
-        );
+        assert_eq!(values[8], &Value::Array(vec![Value::U64(1), Value::Str("2".into())]));
+        assert_eq!(values[9], &Value::Object(vec![("k".into(), Value::Array(vec![]))]));
     }
 
     #[test]
@@ -622,22 +603,13 @@ mod tests {
     fn rejects_duplicate_keys_at_any_level() {
         let err = parse::<Value>(r#"{"a":1,"b":2,"a":3}"#).unwrap_err();
         assert!(matches!(err, ParseError::Data(_)));
-        assert!(
-            err.describe("payload").contains("duplicate key [a]"),
-            "{err}"
-        );
+        assert!(err.describe("payload").contains("duplicate key [a]"), "{err}");
 
         let err = parse::<Value>(r#"{"o":{"x":{"k":1,"k":1}}}"#).unwrap_err();
-        assert!(
-            err.describe("payload").contains("duplicate key [k]"),
-            "{err}"
-        );
+        assert!(err.describe("payload").contains("duplicate key [k]"), "{err}");
 
         let err = parse::<Value>(r#"[{"k":1,"k":1}]"#).unwrap_err();
-        assert!(
-            err.describe("payload").contains("duplicate key [k]"),
-            "{err}"
-        );
+        assert!(err.describe("payload").contains("duplicate key [k]"), "{err}");
     }
 
     #[test]
@@ -648,10 +620,7 @@ mod tests {
         }
         text.push_str("\"k17\":0}");
         let err = parse::<Value>(&text).unwrap_err();
-        assert!(
-            err.describe("payload").contains("duplicate key [k17]"),
-            "{err}"
-        );
+        assert!(err.describe("payload").contains("duplicate key [k17]"), "{err}");
 
         text.truncate(text.len() - "\"k17\":0}".len());
         text.push_str("\"k40\":0}");
@@ -688,16 +657,9 @@ mod tests {
             "payload is not valid JSON: EOF while parsing an object at line 1 column 27"
         );
         let err = parse::<Value>("{} x").unwrap_err();
-        assert!(
-            err.describe("payload").contains("trailing characters"),
-            "{err}"
-        );
+        assert!(err.describe("payload").contains("trailing characters"), "{err}");
         let err = parse::<Value>("").unwrap_err();
-        assert!(
-            err.describe("payload")
-                .contains("EOF while parsing a value"),
-            "{err}"
-        );
+        assert!(err.describe("payload").contains("EOF while parsing a value"), "{err}");
         let err = parse::<Value>(r#"{"a":"\ud800"}"#).unwrap_err();
         assert!(matches!(err, ParseError::Syntax(_)), "{err}");
     }
@@ -715,17 +677,11 @@ mod tests {
         for text in [" ", " \t\r\n "] {
             let err = parse::<Value>(text).unwrap_err();
             assert!(matches!(err, ParseError::Syntax(_)), "{text:?}");
-            assert_eq!(
-                err.describe("config"),
-                "config is not valid JSON: it holds only whitespace, no JSON value"
-            );
+            assert_eq!(err.describe("config"), "config is not valid JSON: it holds only whitespace, no JSON value");
         }
         // Anything else keeps serde_json's words and position.
         let err = parse::<Value>(" \u{a0} ").unwrap_err();
-        assert_eq!(
-            err.describe("payload"),
-            "payload is not valid JSON: expected value at line 1 column 2"
-        );
+        assert_eq!(err.describe("payload"), "payload is not valid JSON: expected value at line 1 column 2");
         assert!(parse::<Skip>("\u{feff}[]").is_err());
     }
 
@@ -735,10 +691,7 @@ mod tests {
         let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         let err = parse::<Value>(&text).unwrap_err();
         assert!(matches!(err, ParseError::TooDeep(_)));
-        assert!(
-            err.describe("payload").contains("nested too deeply"),
-            "{err}"
-        );
+        assert!(err.describe("payload").contains("nested too deeply"), "{err}");
 
         let text = format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
         assert!(matches!(parse::<Value>(&text), Err(ParseError::TooDeep(_))));
@@ -747,22 +700,12 @@ mod tests {
         let ok = format!("{}{}", "[".repeat(127), "]".repeat(127));
         assert!(parse::<Value>(&ok).is_ok());
         let too_deep = format!("{}{}", "[".repeat(128), "]".repeat(128));
-        assert!(matches!(
-            parse::<Value>(&too_deep),
-            Err(ParseError::TooDeep(_))
-        ));
+        assert!(matches!(parse::<Value>(&too_deep), Err(ParseError::TooDeep(_))));
 
         // Skipped values are held to the same limit.
         assert!(parse::<Skip>(&ok).is_ok());
-        assert!(matches!(
-            parse::<Skip>(&too_deep),
-            Err(ParseError::TooDeep(_))
-        ));
-        let text = format!(
-            r#"{{"a":[1,"x",{{"k":null}}],"b":{}{}}}"#,
-            "[".repeat(depth),
-            "]".repeat(depth)
-        );
+        assert!(matches!(parse::<Skip>(&too_deep), Err(ParseError::TooDeep(_))));
+        let text = format!(r#"{{"a":[1,"x",{{"k":null}}],"b":{}{}}}"#, "[".repeat(depth), "]".repeat(depth));
         assert!(matches!(parse::<Skip>(&text), Err(ParseError::TooDeep(_))));
         assert!(parse::<Skip>(r#"{"a":[1,"x\n",{"k":null,"t":true,"f":-1.5}]}"#).is_ok());
     }
@@ -772,10 +715,7 @@ mod tests {
         let text = r#" { "a" : [ 1 , -2 , 1.5 , 1e300 , true , null ] , "s" : "q\"\\\n\u0001é" , "o" : { } } "#;
         let members = object(text);
         let json = to_json(&members, 0).unwrap();
-        assert_eq!(
-            json,
-            r#"{"a":[1,-2,1.5,1e+300,true,null],"s":"q\"\\\n\u0001é","o":{}}"#
-        );
+        assert_eq!(json, r#"{"a":[1,-2,1.5,1e+300,true,null],"s":"q\"\\\n\u0001é","o":{}}"#);
         assert_eq!(object(&json), members);
     }
 
@@ -786,10 +726,7 @@ mod tests {
         // another; the workspace enables serde_json's `float_roundtrip`.
         let members = object(r#"{"u":18446737099.9551615,"v":0.1,"w":1.7976931348623157e308}"#);
         let json = to_json(&members, 0).unwrap();
-        assert_eq!(
-            json,
-            r#"{"u":18446737099.955162,"v":0.1,"w":1.7976931348623157e+308}"#
-        );
+        assert_eq!(json, r#"{"u":18446737099.955162,"v":0.1,"w":1.7976931348623157e+308}"#);
         assert_eq!(to_json(&object(&json), 0).unwrap(), json);
     }
 

@@ -131,16 +131,9 @@ impl Mappings {
     /// `properties`. Errors name the offending field.
     pub fn parse(value: &Value<'_>) -> Result<Self, String> {
         let Value::Object(members) = value else {
-            return Err(format!(
-                "mappings must be a JSON object, found {}",
-                value.kind()
-            ));
+            return Err(format!("mappings must be a JSON object, found {}", value.kind()));
         };
-        let mut root = ObjectMapping {
-            dynamic: None,
-            enabled: true,
-            properties: Vec::new(),
-        };
+        let mut root = ObjectMapping { dynamic: None, enabled: true, properties: Vec::new() };
         for (key, value) in members {
             match &**key {
                 "dynamic" => root.dynamic = Some(parse_dynamic(value, "the mapping root")?),
@@ -154,12 +147,7 @@ impl Mappings {
 
     /// Checks `source` (a document's members) against the mappings.
     pub fn validate(&self, source: &[Member<'_>]) -> Result<(), String> {
-        validate_members(
-            &self.root,
-            self.root.dynamic.unwrap_or(Dynamic::True),
-            source,
-            None,
-        )
+        validate_members(&self.root, self.root.dynamic.unwrap_or(Dynamic::True), source, None)
     }
 }
 
@@ -167,11 +155,7 @@ impl Mappings {
 // Parsing the mapping definition.
 
 fn join(parent: &str, name: &str) -> String {
-    if parent.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{parent}.{name}")
-    }
+    if parent.is_empty() { name.to_owned() } else { format!("{parent}.{name}") }
 }
 
 fn parse_dynamic(value: &Value<'_>, at: &str) -> Result<Dynamic, String> {
@@ -181,10 +165,9 @@ fn parse_dynamic(value: &Value<'_>, at: &str) -> Result<Dynamic, String> {
         Value::Str(s) if s == "true" => Ok(Dynamic::True),
         Value::Str(s) if s == "false" => Ok(Dynamic::False),
         Value::Str(s) if s == "strict" => Ok(Dynamic::Strict),
-        other => Err(format!(
-            "invalid [dynamic] value {} for {at}: expected true, false or \"strict\"",
-            other.describe()
-        )),
+        other => {
+            Err(format!("invalid [dynamic] value {} for {at}: expected true, false or \"strict\"", other.describe()))
+        }
     }
 }
 
@@ -194,42 +177,23 @@ fn parse_bool(value: &Value<'_>, param: &str, field: &str) -> Result<bool, Strin
         Value::Bool(b) => Ok(*b),
         Value::Str(s) if s == "true" => Ok(true),
         Value::Str(s) if s == "false" => Ok(false),
-        other => Err(format!(
-            "[{param}] of field [{field}] must be true or false, found {}",
-            other.describe()
-        )),
+        other => Err(format!("[{param}] of field [{field}] must be true or false, found {}", other.describe())),
     }
 }
 
 /// Parses a `properties` object into `out` (sorted, dotted names expanded).
-fn parse_properties(
-    value: &Value<'_>,
-    parent: &str,
-    out: &mut Vec<(Box<str>, FieldMapping)>,
-) -> Result<(), String> {
+fn parse_properties(value: &Value<'_>, parent: &str, out: &mut Vec<(Box<str>, FieldMapping)>) -> Result<(), String> {
     let Value::Object(defs) = value else {
-        let owner = if parent.is_empty() {
-            "the mapping root".to_owned()
-        } else {
-            format!("field [{parent}]")
-        };
-        return Err(format!(
-            "[properties] of {owner} must be an object, found {}",
-            value.kind()
-        ));
+        let owner = if parent.is_empty() { "the mapping root".to_owned() } else { format!("field [{parent}]") };
+        return Err(format!("[properties] of {owner} must be an object, found {}", value.kind()));
     };
     for (name, def) in defs {
         let path = join(parent, name);
         if name.split('.').any(|segment| segment.trim().is_empty()) {
-            return Err(format!(
-                "invalid field name [{path}]: names and their dotted parts must not be empty"
-            ));
+            return Err(format!("invalid field name [{path}]: names and their dotted parts must not be empty"));
         }
         let Value::Object(def) = def else {
-            return Err(format!(
-                "field [{path}] must be defined by an object, found {}",
-                def.describe()
-            ));
+            return Err(format!("field [{path}] must be defined by an object, found {}", def.describe()));
         };
         let field = parse_field(def, &path)?;
         insert(out, name, field, &path)?;
@@ -250,10 +214,7 @@ fn parse_field(def: &[Member<'_>], path: &str) -> Result<FieldMapping, String> {
             "type" => match value {
                 Value::Str(s) => ty = Some(&**s),
                 other => {
-                    return Err(format!(
-                        "[type] of field [{path}] must be a string, found {}",
-                        other.describe()
-                    ));
+                    return Err(format!("[type] of field [{path}] must be a string, found {}", other.describe()));
                 }
             },
             "properties" => properties = Some(value),
@@ -264,10 +225,7 @@ fn parse_field(def: &[Member<'_>], path: &str) -> Result<FieldMapping, String> {
             "format" => match value {
                 Value::Str(s) => format = Some(&**s),
                 other => {
-                    return Err(format!(
-                        "[format] of field [{path}] must be a string, found {}",
-                        other.describe()
-                    ));
+                    return Err(format!("[format] of field [{path}] must be a string, found {}", other.describe()));
                 }
             },
             _ => {}
@@ -275,11 +233,7 @@ fn parse_field(def: &[Member<'_>], path: &str) -> Result<FieldMapping, String> {
     }
 
     let object = |properties: Option<&Value<'_>>| -> Result<ObjectMapping, String> {
-        let mut object = ObjectMapping {
-            dynamic,
-            enabled,
-            properties: Vec::new(),
-        };
+        let mut object = ObjectMapping { dynamic, enabled, properties: Vec::new() };
         if let Some(properties) = properties {
             parse_properties(properties, path, &mut object.properties)?;
         }
@@ -288,21 +242,13 @@ fn parse_field(def: &[Member<'_>], path: &str) -> Result<FieldMapping, String> {
     let (name, kind) = match ty {
         None | Some("object") => return Ok(FieldMapping::Object(object(properties)?)),
         Some("nested") => return Ok(FieldMapping::Nested(object(properties)?)),
-        Some(ty) => leaf_kind(ty, format).ok_or_else(|| {
-            format!("unknown type [{ty}] for field [{path}]; supported types: {SUPPORTED_TYPES}")
-        })?,
+        Some(ty) => leaf_kind(ty, format)
+            .ok_or_else(|| format!("unknown type [{ty}] for field [{path}]; supported types: {SUPPORTED_TYPES}"))?,
     };
     if properties.is_some() {
-        return Err(format!(
-            "field [{path}] of type [{name}] cannot have [properties]"
-        ));
+        return Err(format!("field [{path}] of type [{name}] cannot have [properties]"));
     }
-    Ok(FieldMapping::Leaf(Leaf {
-        name,
-        kind,
-        coerce,
-        ignore_malformed,
-    }))
+    Ok(FieldMapping::Leaf(Leaf { name, kind, coerce, ignore_malformed }))
 }
 
 fn leaf_kind(ty: &str, format: Option<&str>) -> Option<(&'static str, Kind)> {
@@ -321,27 +267,17 @@ fn leaf_kind(ty: &str, format: Option<&str>) -> Option<(&'static str, Kind)> {
         "float" => ("float", Kind::Float(FloatWidth::Single)),
         "double" => ("double", Kind::Float(FloatWidth::Double)),
         "boolean" => ("boolean", Kind::Boolean),
-        "date" => (
-            "date",
-            Kind::Date(DateFormat::parse(format.unwrap_or(DEFAULT_DATE_FORMAT))),
-        ),
+        "date" => ("date", Kind::Date(DateFormat::parse(format.unwrap_or(DEFAULT_DATE_FORMAT)))),
         _ => return None,
     })
 }
 
 impl DateFormat {
     fn parse(text: &str) -> Self {
-        let mut format = DateFormat {
-            text: text.into(),
-            iso: false,
-            epoch: false,
-            unchecked: false,
-        };
+        let mut format = DateFormat { text: text.into(), iso: false, epoch: false, unchecked: false };
         for name in text.split("||").map(str::trim) {
             match name {
-                "strict_date_optional_time"
-                | "date_optional_time"
-                | "strict_date_optional_time_nanos" => {
+                "strict_date_optional_time" | "date_optional_time" | "strict_date_optional_time_nanos" => {
                     format.iso = true;
                 }
                 "epoch_millis" | "epoch_second" => format.epoch = true,
@@ -372,11 +308,7 @@ fn insert(
             return Ok(());
         }
         Err(index) => {
-            let implicit = ObjectMapping {
-                dynamic: None,
-                enabled: true,
-                properties: Vec::new(),
-            };
+            let implicit = ObjectMapping { dynamic: None, enabled: true, properties: Vec::new() };
             properties.insert(index, (head.into(), FieldMapping::Object(implicit)));
             index
         }
@@ -390,9 +322,7 @@ fn insert(
         | (None, FieldMapping::Nested(old), FieldMapping::Nested(new)) => {
             match (old.dynamic, new.dynamic) {
                 (Some(a), Some(b)) if a != b => {
-                    return Err(format!(
-                        "field [{path}] is defined twice with different [dynamic] values"
-                    ));
+                    return Err(format!("field [{path}] is defined twice with different [dynamic] values"));
                 }
                 (None, new_dynamic) => old.dynamic = new_dynamic,
                 _ => {}
@@ -433,16 +363,9 @@ impl ObjectMapping {
         // compares the bytes of about one name, where a binary search
         // compares bytes at every step (measured: 15% of a decode).
         if self.properties.len() <= 16 {
-            return self
-                .properties
-                .iter()
-                .find(|(k, _)| k.len() == name.len() && **k == *name)
-                .map(|(_, field)| field);
+            return self.properties.iter().find(|(k, _)| k.len() == name.len() && **k == *name).map(|(_, field)| field);
         }
-        let index = self
-            .properties
-            .binary_search_by(|(k, _)| (**k).cmp(name))
-            .ok()?;
+        let index = self.properties.binary_search_by(|(k, _)| (**k).cmp(name)).ok()?;
         Some(&self.properties[index].1)
     }
 }
@@ -455,9 +378,7 @@ fn validate_members(
     members: &[Member<'_>],
     parent: Option<&Path<'_>>,
 ) -> Result<(), String> {
-    members
-        .iter()
-        .try_for_each(|(key, value)| validate_member(object, dynamic, key, value, parent))
+    members.iter().try_for_each(|(key, value)| validate_member(object, dynamic, key, value, parent))
 }
 
 /// Checks one member; a dotted key (`"user.age"`) addresses a sub-field.
@@ -476,16 +397,12 @@ fn validate_member(
     let blank = |s: &str| s.chars().next().is_none_or(char::is_whitespace) && s.trim().is_empty();
     if blank(head) || rest.is_some_and(str::is_empty) {
         let path = Path { parent, name: key };
-        return Err(format!(
-            "field name [{path}] is invalid: names and their dotted parts must not be empty"
-        ));
+        return Err(format!("field name [{path}] is invalid: names and their dotted parts must not be empty"));
     }
     let path = Path { parent, name: head };
     let Some(field) = object.get(head) else {
         return match dynamic {
-            Dynamic::Strict => Err(format!(
-                "field [{path}] is not allowed: mapping has dynamic [strict]"
-            )),
+            Dynamic::Strict => Err(format!("field [{path}] is not allowed: mapping has dynamic [strict]")),
             Dynamic::True | Dynamic::False => Ok(()),
         };
     };
@@ -495,13 +412,7 @@ fn validate_member(
             if !child.enabled {
                 return Ok(());
             }
-            validate_member(
-                child,
-                child.dynamic.unwrap_or(dynamic),
-                rest,
-                value,
-                Some(&path),
-            )
+            validate_member(child, child.dynamic.unwrap_or(dynamic), rest, value, Some(&path))
         }
         (Some(_), FieldMapping::Leaf(leaf)) => Err(format!(
             "field [{}] cannot be added: [{path}] is of type [{}], not an object",
@@ -511,12 +422,7 @@ fn validate_member(
     }
 }
 
-fn validate_field(
-    field: &FieldMapping,
-    dynamic: Dynamic,
-    value: &Value<'_>,
-    path: &Path<'_>,
-) -> Result<(), String> {
+fn validate_field(field: &FieldMapping, dynamic: Dynamic, value: &Value<'_>, path: &Path<'_>) -> Result<(), String> {
     match field {
         FieldMapping::Object(object) => validate_object(object, "object", dynamic, value, path),
         FieldMapping::Nested(object) => validate_object(object, "nested", dynamic, value, path),
@@ -536,19 +442,9 @@ fn validate_object(
         // A disabled object may hold anything, as in OpenSearch.
         _ if !object.enabled => Ok(()),
         Value::Null => Ok(()),
-        Value::Object(members) => validate_members(
-            object,
-            object.dynamic.unwrap_or(dynamic),
-            members,
-            Some(path),
-        ),
-        Value::Array(items) => items
-            .iter()
-            .try_for_each(|item| validate_object(object, ty, dynamic, item, path)),
-        scalar => Err(format!(
-            "field [{path}] of type [{ty}]: expected an object, found {}",
-            scalar.describe()
-        )),
+        Value::Object(members) => validate_members(object, object.dynamic.unwrap_or(dynamic), members, Some(path)),
+        Value::Array(items) => items.iter().try_for_each(|item| validate_object(object, ty, dynamic, item, path)),
+        scalar => Err(format!("field [{path}] of type [{ty}]: expected an object, found {}", scalar.describe())),
     }
 }
 
@@ -556,16 +452,10 @@ fn validate_object(
 fn validate_leaf(leaf: &Leaf, value: &Value<'_>, path: &Path<'_>) -> Result<(), String> {
     match value {
         Value::Null => Ok(()),
-        Value::Array(items) => items
-            .iter()
-            .try_for_each(|item| validate_leaf(leaf, item, path)),
+        Value::Array(items) => items.iter().try_for_each(|item| validate_leaf(leaf, item, path)),
         _ if leaf.ignore_malformed => Ok(()),
         _ => check_value(leaf, value).map_err(|detail| {
-            format!(
-                "field [{path}] of type [{}]: cannot parse {}{detail}",
-                leaf.name,
-                value.describe()
-            )
+            format!("field [{path}] of type [{}]: cannot parse {}{detail}", leaf.name, value.describe())
         }),
     }
 }
@@ -578,9 +468,7 @@ fn check_value(leaf: &Leaf, value: &Value<'_>) -> Result<(), String> {
     }
     match &leaf.kind {
         Kind::Text => Ok(()),
-        Kind::Integer { min, max } => {
-            check_integer(value, *min, *max, leaf.coerce).map_err(str::to_owned)
-        }
+        Kind::Integer { min, max } => check_integer(value, *min, *max, leaf.coerce).map_err(str::to_owned),
         Kind::Float(width) => check_float(value, *width, leaf.coerce).map_err(str::to_owned),
         Kind::Boolean => match value {
             Value::Bool(_) => Ok(()),
@@ -591,18 +479,9 @@ fn check_value(leaf: &Leaf, value: &Value<'_>) -> Result<(), String> {
     }
 }
 
-fn check_integer(
-    value: &Value<'_>,
-    min: i128,
-    max: i128,
-    coerce: bool,
-) -> Result<(), &'static str> {
+fn check_integer(value: &Value<'_>, min: i128, max: i128, coerce: bool) -> Result<(), &'static str> {
     let in_range = |n: i128| {
-        if (min..=max).contains(&n) {
-            Ok(())
-        } else {
-            Err(" (out of range)")
-        }
+        if (min..=max).contains(&n) { Ok(()) } else { Err(" (out of range)") }
     };
     // OpenSearch truncates a fractional value when `coerce` is on; a truncated
     // number is almost always a producer bug, so we reject it instead.
@@ -645,11 +524,7 @@ fn check_float(value: &Value<'_>, width: FloatWidth, coerce: bool) -> Result<(),
             FloatWidth::Single => (f as f32).is_finite(),
             FloatWidth::Double => f.is_finite(),
         };
-        if ok {
-            Ok(())
-        } else {
-            Err(" (not a finite number of this type)")
-        }
+        if ok { Ok(()) } else { Err(" (not a finite number of this type)") }
     };
     match value {
         Value::U64(n) => representable(*n as f64),
@@ -671,17 +546,10 @@ fn check_date(value: &Value<'_>, format: &DateFormat) -> Result<(), String> {
     let ok = match value {
         _ if format.unchecked => true,
         Value::U64(_) | Value::I64(_) | Value::F64(_) => format.epoch,
-        Value::Str(s) => {
-            (format.iso && date::is_strict_date_optional_time(s))
-                || (format.epoch && date::is_epoch(s))
-        }
+        Value::Str(s) => (format.iso && date::is_strict_date_optional_time(s)) || (format.epoch && date::is_epoch(s)),
         _ => false,
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(" (expected format [{}])", format.text))
-    }
+    if ok { Ok(()) } else { Err(format!(" (expected format [{}])", format.text)) }
 }
 
 #[cfg(test)]
@@ -718,10 +586,7 @@ mod tests {
     fn rejects(m: &Mappings, text: &str, expected: &str) {
         match check(m, text) {
             Ok(()) => panic!("{text} accepted"),
-            Err(e) => assert!(
-                e.contains(expected),
-                "{text}: reason {e:?} does not contain {expected:?}"
-            ),
+            Err(e) => assert!(e.contains(expected), "{text}: reason {e:?} does not contain {expected:?}"),
         }
     }
 
@@ -733,22 +598,10 @@ mod tests {
     fn text_and_keyword_accept_scalars() {
         for ty in ["text", "keyword", "match_only_text", "wildcard"] {
             let m = typed(ty);
-            for ok in [
-                r#""s""#,
-                "1",
-                "-1.5",
-                "true",
-                "null",
-                r#"["a",1,false,null,["b"]]"#,
-                "[]",
-            ] {
+            for ok in [r#""s""#, "1", "-1.5", "true", "null", r#"["a",1,false,null,["b"]]"#, "[]"] {
                 accepts(&m, &format!(r#"{{"f":{ok}}}"#));
             }
-            rejects(
-                &m,
-                r#"{"f":{"a":1}}"#,
-                &format!("field [f] of type [{ty}]: cannot parse an object"),
-            );
+            rejects(&m, r#"{"f":{"a":1}}"#, &format!("field [f] of type [{ty}]: cannot parse an object"));
             rejects(&m, r#"{"f":["a",{"a":1}]}"#, "cannot parse an object");
         }
     }
@@ -774,11 +627,7 @@ mod tests {
             );
             rejects(&m, &format!(r#"{{"f":"{beyond}"}}"#), "(out of range)");
         }
-        rejects(
-            &typed("unsigned_long"),
-            r#"{"f":18446744073709551616}"#,
-            "out of range",
-        );
+        rejects(&typed("unsigned_long"), r#"{"f":18446744073709551616}"#, "out of range");
     }
 
     #[test]
@@ -792,11 +641,7 @@ mod tests {
         accepts(&m, r#"{"f":4.0}"#);
         accepts(&m, r#"{"f":""}"#);
         accepts(&m, r#"{"f":[1,"2",null]}"#);
-        rejects(
-            &m,
-            r#"{"f":"abc"}"#,
-            r#"field [f] of type [integer]: cannot parse "abc""#,
-        );
+        rejects(&m, r#"{"f":"abc"}"#, r#"field [f] of type [integer]: cannot parse "abc""#);
         rejects(
             &m,
             r#"{"f":1.5}"#,
@@ -804,80 +649,38 @@ mod tests {
         );
         rejects(&m, r#"{"f":"1.5"}"#, "fractional values are not accepted");
         rejects(&m, r#"{"f":"NaN"}"#, "not a finite number");
-        rejects(
-            &m,
-            r#"{"f":true}"#,
-            "field [f] of type [integer]: cannot parse true",
-        );
-        rejects(
-            &m,
-            r#"{"f":{}}"#,
-            "field [f] of type [integer]: cannot parse an object",
-        );
+        rejects(&m, r#"{"f":true}"#, "field [f] of type [integer]: cannot parse true");
+        rejects(&m, r#"{"f":{}}"#, "field [f] of type [integer]: cannot parse an object");
         rejects(&m, r#"{"f":[1,"x"]}"#, r#"cannot parse "x""#);
         rejects(&m, r#"{"f":1e10}"#, "out of range");
     }
 
     #[test]
     fn coerce_false_rejects_strings_and_decimals() {
-        let m = mappings(
-            r#"{"properties":{"i":{"type":"long","coerce":false},"d":{"type":"double","coerce":"false"}}}"#,
-        );
+        let m =
+            mappings(r#"{"properties":{"i":{"type":"long","coerce":false},"d":{"type":"double","coerce":"false"}}}"#);
         accepts(&m, r#"{"i":5,"d":5}"#);
         accepts(&m, r#"{"d":5.5}"#);
-        rejects(
-            &m,
-            r#"{"i":"5"}"#,
-            r#"field [i] of type [long]: cannot parse "5" (coerce is disabled"#,
-        );
-        rejects(
-            &m,
-            r#"{"i":5.0}"#,
-            "field [i] of type [long]: cannot parse 5.0 (coerce is disabled",
-        );
-        rejects(
-            &m,
-            r#"{"d":"5.5"}"#,
-            "field [d] of type [double]: cannot parse \"5.5\" (coerce is disabled",
-        );
+        rejects(&m, r#"{"i":"5"}"#, r#"field [i] of type [long]: cannot parse "5" (coerce is disabled"#);
+        rejects(&m, r#"{"i":5.0}"#, "field [i] of type [long]: cannot parse 5.0 (coerce is disabled");
+        rejects(&m, r#"{"d":"5.5"}"#, "field [d] of type [double]: cannot parse \"5.5\" (coerce is disabled");
     }
 
     #[test]
     fn float_types() {
         for ty in ["half_float", "float", "double"] {
             let m = typed(ty);
-            for ok in [
-                "1",
-                "-1",
-                "1.5",
-                r#""2.5""#,
-                r#""-3""#,
-                r#""""#,
-                "65504",
-                "[1.5,null]",
-            ] {
+            for ok in ["1", "-1", "1.5", r#""2.5""#, r#""-3""#, r#""""#, "65504", "[1.5,null]"] {
                 accepts(&m, &format!(r#"{{"f":{ok}}}"#));
             }
-            rejects(
-                &m,
-                r#"{"f":"abc"}"#,
-                &format!(r#"field [f] of type [{ty}]: cannot parse "abc""#),
-            );
+            rejects(&m, r#"{"f":"abc"}"#, &format!(r#"field [f] of type [{ty}]: cannot parse "abc""#));
             rejects(&m, r#"{"f":"Infinity"}"#, "not a finite number");
             rejects(&m, r#"{"f":false}"#, "cannot parse false");
             rejects(&m, r#"{"f":{}}"#, "cannot parse an object");
         }
-        rejects(
-            &typed("half_float"),
-            r#"{"f":70000}"#,
-            "not a finite number",
-        );
+        rejects(&typed("half_float"), r#"{"f":70000}"#, "not a finite number");
         accepts(&typed("float"), r#"{"f":70000}"#);
-        rejects(
-            &typed("float"),
-            r#"{"f":1e39}"#,
-            "field [f] of type [float]: cannot parse 1e+39",
-        );
+        rejects(&typed("float"), r#"{"f":1e39}"#, "field [f] of type [float]: cannot parse 1e+39");
         accepts(&typed("double"), r#"{"f":1e300}"#);
         rejects(&typed("double"), r#"{"f":"1e400"}"#, "not a finite number");
     }
@@ -885,21 +688,10 @@ mod tests {
     #[test]
     fn booleans() {
         let m = typed("boolean");
-        for ok in [
-            "true",
-            "false",
-            r#""true""#,
-            r#""false""#,
-            "null",
-            r#"[true,"false"]"#,
-        ] {
+        for ok in ["true", "false", r#""true""#, r#""false""#, "null", r#"[true,"false"]"#] {
             accepts(&m, &format!(r#"{{"f":{ok}}}"#));
         }
-        rejects(
-            &m,
-            r#"{"f":"yes"}"#,
-            r#"field [f] of type [boolean]: cannot parse "yes" (expected true or false)"#,
-        );
+        rejects(&m, r#"{"f":"yes"}"#, r#"field [f] of type [boolean]: cannot parse "yes" (expected true or false)"#);
         rejects(&m, r#"{"f":1}"#, "cannot parse 1");
         rejects(&m, r#"{"f":"TRUE"}"#, "expected true or false");
         rejects(&m, r#"{"f":""}"#, "expected true or false");
@@ -936,21 +728,14 @@ mod tests {
         let m = mappings(
             r#"{"properties":{"iso":{"type":"date","format":"strict_date_optional_time"},"sec":{"type":"date","format":"epoch_second"},"custom":{"type":"date","format":"yyyy/MM/dd"}}}"#,
         );
-        accepts(
-            &m,
-            r#"{"iso":"2024-01-31","sec":1706745600,"custom":"2024/01/31"}"#,
-        );
+        accepts(&m, r#"{"iso":"2024-01-31","sec":1706745600,"custom":"2024/01/31"}"#);
         accepts(&m, r#"{"sec":"1706745600","custom":12}"#);
         rejects(
             &m,
             r#"{"iso":1706745600000}"#,
             "field [iso] of type [date]: cannot parse 1706745600000 (expected format [strict_date_optional_time])",
         );
-        rejects(
-            &m,
-            r#"{"sec":"2024-01-31"}"#,
-            "expected format [epoch_second]",
-        );
+        rejects(&m, r#"{"sec":"2024-01-31"}"#, "expected format [epoch_second]");
     }
 
     #[test]
@@ -962,79 +747,39 @@ mod tests {
         accepts(&m, r#"{"user":{"name":"a","age":3,"address":{"zip":1}}}"#);
         accepts(&m, r#"{"user":[{"age":1},{"age":"2"},null]}"#);
         accepts(&m, r#"{"user":null}"#);
-        rejects(
-            &m,
-            r#"{"user":{"age":"abc"}}"#,
-            r#"field [user.age] of type [integer]: cannot parse "abc""#,
-        );
+        rejects(&m, r#"{"user":{"age":"abc"}}"#, r#"field [user.age] of type [integer]: cannot parse "abc""#);
         rejects(
             &m,
             r#"{"user":{"address":{"zip":99999}}}"#,
             "field [user.address.zip] of type [short]: cannot parse 99999 (out of range)",
         );
-        rejects(
-            &m,
-            r#"{"user":[{"age":1},{"age":1.5}]}"#,
-            "field [user.age] of type [integer]",
-        );
-        rejects(
-            &m,
-            r#"{"user":"bob"}"#,
-            r#"field [user] of type [object]: expected an object, found "bob""#,
-        );
-        rejects(
-            &m,
-            r#"{"user":["bob"]}"#,
-            "field [user] of type [object]: expected an object",
-        );
+        rejects(&m, r#"{"user":[{"age":1},{"age":1.5}]}"#, "field [user.age] of type [integer]");
+        rejects(&m, r#"{"user":"bob"}"#, r#"field [user] of type [object]: expected an object, found "bob""#);
+        rejects(&m, r#"{"user":["bob"]}"#, "field [user] of type [object]: expected an object");
     }
 
     #[test]
     fn nested_type() {
-        let m = mappings(
-            r#"{"properties":{"tags":{"type":"nested","properties":{"n":{"type":"long"}}}}}"#,
-        );
+        let m = mappings(r#"{"properties":{"tags":{"type":"nested","properties":{"n":{"type":"long"}}}}}"#);
         accepts(&m, r#"{"tags":{"n":1}}"#);
         accepts(&m, r#"{"tags":[{"n":1},{"n":"2"}]}"#);
         accepts(&m, r#"{"tags":[]}"#);
-        rejects(
-            &m,
-            r#"{"tags":[{"n":"x"}]}"#,
-            r#"field [tags.n] of type [long]: cannot parse "x""#,
-        );
-        rejects(
-            &m,
-            r#"{"tags":[1]}"#,
-            "field [tags] of type [nested]: expected an object, found 1",
-        );
+        rejects(&m, r#"{"tags":[{"n":"x"}]}"#, r#"field [tags.n] of type [long]: cannot parse "x""#);
+        rejects(&m, r#"{"tags":[1]}"#, "field [tags] of type [nested]: expected an object, found 1");
     }
 
     #[test]
     fn dotted_keys_in_documents_address_sub_fields() {
-        let m = mappings(
-            r#"{"dynamic":"strict","properties":{"user":{"properties":{"age":{"type":"integer"}}}}}"#,
-        );
+        let m = mappings(r#"{"dynamic":"strict","properties":{"user":{"properties":{"age":{"type":"integer"}}}}}"#);
         accepts(&m, r#"{"user.age":5}"#);
-        rejects(
-            &m,
-            r#"{"user.age":"abc"}"#,
-            r#"field [user.age] of type [integer]: cannot parse "abc""#,
-        );
-        rejects(
-            &m,
-            r#"{"user.other":1}"#,
-            "field [user.other] is not allowed: mapping has dynamic [strict]",
-        );
+        rejects(&m, r#"{"user.age":"abc"}"#, r#"field [user.age] of type [integer]: cannot parse "abc""#);
+        rejects(&m, r#"{"user.other":1}"#, "field [user.other] is not allowed: mapping has dynamic [strict]");
         rejects(
             &m,
             r#"{"user.age.x":1}"#,
             "field [user.age.x] cannot be added: [user.age] is of type [integer], not an object",
         );
-        rejects(
-            &m,
-            r#"{"user..age":1}"#,
-            "field name [user..age] is invalid",
-        );
+        rejects(&m, r#"{"user..age":1}"#, "field name [user..age] is invalid");
         rejects(&m, r#"{"user.":1}"#, "field name [user.] is invalid");
         rejects(&m, r#"{".user":1}"#, "field name [.user] is invalid");
         rejects(&m, r#"{"":1}"#, "field name [] is invalid");
@@ -1047,56 +792,33 @@ mod tests {
         );
         accepts(&m, r#"{"a":{"b":1,"c":"x","d":{"e":true}}}"#);
         rejects(&m, r#"{"a":{"b":"x"}}"#, "field [a.b] of type [integer]");
-        rejects(
-            &m,
-            r#"{"a":{"d":{"e":"no"}}}"#,
-            "field [a.d.e] of type [boolean]",
-        );
+        rejects(&m, r#"{"a":{"d":{"e":"no"}}}"#, "field [a.d.e] of type [boolean]");
         rejects(&m, r#"{"a":{"z":1}}"#, "field [a.z] is not allowed");
 
-        let err = mapping_error(
-            r#"{"properties":{"a.b":{"type":"integer"},"a":{"properties":{"b":{"type":"long"}}}}}"#,
-        );
-        assert!(
-            err.contains("field [a.b] is defined more than once"),
-            "{err}"
-        );
+        let err =
+            mapping_error(r#"{"properties":{"a.b":{"type":"integer"},"a":{"properties":{"b":{"type":"long"}}}}}"#);
+        assert!(err.contains("field [a.b] is defined more than once"), "{err}");
         let err = mapping_error(r#"{"properties":{"a":{"type":"keyword"},"a.b":{"type":"long"}}}"#);
-        assert!(
-            err.contains("field [a.b] is defined more than once"),
-            "{err}"
-        );
-        let err = mapping_error(
-            r#"{"properties":{"a.b":{"dynamic":"strict"},"a":{"properties":{"b":{"dynamic":false}}}}}"#,
-        );
-        assert!(
-            err.contains("field [a.b] is defined twice with different [dynamic] values"),
-            "{err}"
-        );
+        assert!(err.contains("field [a.b] is defined more than once"), "{err}");
+        let err =
+            mapping_error(r#"{"properties":{"a.b":{"dynamic":"strict"},"a":{"properties":{"b":{"dynamic":false}}}}}"#);
+        assert!(err.contains("field [a.b] is defined twice with different [dynamic] values"), "{err}");
     }
 
     #[test]
     fn dynamic_strict_false_true() {
         let strict = mappings(r#"{"dynamic":"strict","properties":{"a":{"type":"keyword"}}}"#);
         accepts(&strict, r#"{"a":"x"}"#);
-        rejects(
-            &strict,
-            r#"{"a":"x","extra":1}"#,
-            "field [extra] is not allowed: mapping has dynamic [strict]",
-        );
+        rejects(&strict, r#"{"a":"x","extra":1}"#, "field [extra] is not allowed: mapping has dynamic [strict]");
 
         for off in [r#""false""#, "false"] {
-            let ignore = mappings(&format!(
-                r#"{{"dynamic":{off},"properties":{{"a":{{"type":"integer"}}}}}}"#
-            ));
+            let ignore = mappings(&format!(r#"{{"dynamic":{off},"properties":{{"a":{{"type":"integer"}}}}}}"#));
             accepts(&ignore, r#"{"extra":{"anything":[1,"x"]}}"#);
             rejects(&ignore, r#"{"a":"x"}"#, "field [a] of type [integer]");
         }
 
         for on in [r#""true""#, "true"] {
-            let open = mappings(&format!(
-                r#"{{"dynamic":{on},"properties":{{"a":{{"type":"integer"}}}}}}"#
-            ));
+            let open = mappings(&format!(r#"{{"dynamic":{on},"properties":{{"a":{{"type":"integer"}}}}}}"#));
             accepts(&open, r#"{"extra":{"x":1}}"#);
         }
         // The default is true.
@@ -1112,33 +834,15 @@ mod tests {
                 "loose":{"dynamic":true,"properties":{"inner":{"properties":{}},"tight":{"dynamic":"strict","properties":{}}}},
                 "ignored":{"dynamic":false}}}"#,
         );
-        rejects(
-            &m,
-            r#"{"inherits":{"y":1}}"#,
-            "field [inherits.y] is not allowed: mapping has dynamic [strict]",
-        );
+        rejects(&m, r#"{"inherits":{"y":1}}"#, "field [inherits.y] is not allowed: mapping has dynamic [strict]");
         accepts(&m, r#"{"loose":{"new":1,"inner":{"deep":{"x":1}}}}"#);
-        rejects(
-            &m,
-            r#"{"loose":{"tight":{"new":1}}}"#,
-            "field [loose.tight.new] is not allowed",
-        );
+        rejects(&m, r#"{"loose":{"tight":{"new":1}}}"#, "field [loose.tight.new] is not allowed");
         accepts(&m, r#"{"ignored":{"whatever":[1]}}"#);
 
-        let open_root = mappings(
-            r#"{"properties":{"s":{"dynamic":"strict","properties":{"k":{"type":"keyword"}}}}}"#,
-        );
+        let open_root = mappings(r#"{"properties":{"s":{"dynamic":"strict","properties":{"k":{"type":"keyword"}}}}}"#);
         accepts(&open_root, r#"{"other":1,"s":{"k":"v"}}"#);
-        rejects(
-            &open_root,
-            r#"{"s":{"k":"v","j":1}}"#,
-            "field [s.j] is not allowed",
-        );
-        rejects(
-            &open_root,
-            r#"{"s":[{"k":"v"},{"j":1}]}"#,
-            "field [s.j] is not allowed",
-        );
+        rejects(&open_root, r#"{"s":{"k":"v","j":1}}"#, "field [s.j] is not allowed");
+        rejects(&open_root, r#"{"s":[{"k":"v"},{"j":1}]}"#, "field [s.j] is not allowed");
     }
 
     #[test]
@@ -1174,11 +878,7 @@ mod tests {
             r#"{"dynamic":"strict","properties":{"a":{"properties":{"a":{"properties":{"v":{"type":"long"}}}}}}}"#,
         );
         accepts(&m, r#"{"a":{"a":{"v":1}}}"#);
-        rejects(
-            &m,
-            r#"{"a":{"a":{"v":[[["x"]]]}}}"#,
-            r#"field [a.a.v] of type [long]: cannot parse "x""#,
-        );
+        rejects(&m, r#"{"a":{"a":{"v":[[["x"]]]}}}"#, r#"field [a.a.v] of type [long]: cannot parse "x""#);
     }
 
     #[test]
@@ -1186,57 +886,26 @@ mod tests {
         let err = mapping_error(r#"{"properties":{"addr":{"type":"ip"}}}"#);
         assert!(err.contains("unknown type [ip] for field [addr]"), "{err}");
         assert!(err.contains("supported types: [text,"), "{err}");
-        let err =
-            mapping_error(r#"{"properties":{"o":{"properties":{"g":{"type":"geo_point"}}}}}"#);
-        assert!(
-            err.contains("unknown type [geo_point] for field [o.g]"),
-            "{err}"
-        );
+        let err = mapping_error(r#"{"properties":{"o":{"properties":{"g":{"type":"geo_point"}}}}}"#);
+        assert!(err.contains("unknown type [geo_point] for field [o.g]"), "{err}");
         let err = mapping_error(r#"{"dynamic":"sometimes"}"#);
-        assert!(
-            err.contains(r#"invalid [dynamic] value "sometimes" for the mapping root"#),
-            "{err}"
-        );
+        assert!(err.contains(r#"invalid [dynamic] value "sometimes" for the mapping root"#), "{err}");
         let err = mapping_error(r#"{"properties":{"o":{"dynamic":1}}}"#);
-        assert!(
-            err.contains("invalid [dynamic] value 1 for field [o]"),
-            "{err}"
-        );
+        assert!(err.contains("invalid [dynamic] value 1 for field [o]"), "{err}");
         let err = mapping_error(r#"{"properties":[]}"#);
-        assert!(
-            err.contains("[properties] of the mapping root must be an object"),
-            "{err}"
-        );
+        assert!(err.contains("[properties] of the mapping root must be an object"), "{err}");
         let err = mapping_error(r#"{"properties":{"o":{"properties":1}}}"#);
-        assert!(
-            err.contains("[properties] of field [o] must be an object"),
-            "{err}"
-        );
+        assert!(err.contains("[properties] of field [o] must be an object"), "{err}");
         let err = mapping_error(r#"{"properties":{"f":"keyword"}}"#);
-        assert!(
-            err.contains("field [f] must be defined by an object"),
-            "{err}"
-        );
+        assert!(err.contains("field [f] must be defined by an object"), "{err}");
         let err = mapping_error(r#"{"properties":{"f":{"type":1}}}"#);
-        assert!(
-            err.contains("[type] of field [f] must be a string"),
-            "{err}"
-        );
+        assert!(err.contains("[type] of field [f] must be a string"), "{err}");
         let err = mapping_error(r#"{"properties":{"f":{"type":"long","coerce":"no"}}}"#);
-        assert!(
-            err.contains(r#"[coerce] of field [f] must be true or false, found "no""#),
-            "{err}"
-        );
+        assert!(err.contains(r#"[coerce] of field [f] must be true or false, found "no""#), "{err}");
         let err = mapping_error(r#"{"properties":{"f":{"type":"date","format":7}}}"#);
-        assert!(
-            err.contains("[format] of field [f] must be a string"),
-            "{err}"
-        );
+        assert!(err.contains("[format] of field [f] must be a string"), "{err}");
         let err = mapping_error(r#"{"properties":{"f":{"type":"keyword","properties":{}}}}"#);
-        assert!(
-            err.contains("field [f] of type [keyword] cannot have [properties]"),
-            "{err}"
-        );
+        assert!(err.contains("field [f] of type [keyword] cannot have [properties]"), "{err}");
         let err = mapping_error(r#"{"properties":{"a..b":{"type":"keyword"}}}"#);
         assert!(err.contains("invalid field name [a..b]"), "{err}");
         let err = mapping_error("[]");

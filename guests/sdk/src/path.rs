@@ -83,10 +83,7 @@ mod tests {
 
         let mut doc = object(r#"{"a":{"b.c":{"d":1},"x":0},"a.b":{"c":{"e":1}}}"#);
         assert_eq!(remove(&mut doc, "a.b.c.d"), Some(Value::U64(1)));
-        assert_eq!(
-            json::to_json(&doc, 0).unwrap(),
-            r#"{"a":{"x":0},"a.b":{"c":{"e":1}}}"#
-        );
+        assert_eq!(json::to_json(&doc, 0).unwrap(), r#"{"a":{"x":0},"a.b":{"c":{"e":1}}}"#);
         assert_eq!(remove(&mut doc, "a.b.c.e"), Some(Value::U64(1)));
         assert_eq!(json::to_json(&doc, 0).unwrap(), r#"{"a":{"x":0}}"#);
         // Paths through non-objects are missing.
@@ -101,10 +98,7 @@ mod tests {
         assert_eq!(get(&doc, "a.b"), Some(&Value::U64(1)));
         assert_eq!(get(&doc, "a.c.d"), Some(&Value::Array(vec![Value::U64(1)])));
         assert_eq!(get(&doc, "x.y.z"), Some(&Value::U64(3)));
-        assert_eq!(
-            get(&doc, "a"),
-            doc.iter().find(|(k, _)| k == "a").map(|(_, v)| v)
-        );
+        assert_eq!(get(&doc, "a"), doc.iter().find(|(k, _)| k == "a").map(|(_, v)| v));
         // Backtracks to the next dot when the shorter name leads nowhere.
         let doc2 = object(r#"{"a":{"q":1},"a.b":{"c":2}}"#);
         assert_eq!(get(&doc2, "a.b.c"), Some(&Value::U64(2)));

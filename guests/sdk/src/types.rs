@@ -28,10 +28,7 @@ pub const MAX_ID_BYTES: usize = 512;
 /// it as `label` (`"_id"`, `"the document id"`, ...).
 pub fn check_id_length(id: String, label: &str) -> Result<String, String> {
     if id.len() > MAX_ID_BYTES {
-        return Err(format!(
-            "{label} is too long: must be no longer than {MAX_ID_BYTES} bytes but was {}",
-            id.len()
-        ));
+        return Err(format!("{label} is too long: must be no longer than {MAX_ID_BYTES} bytes but was {}", id.len()));
     }
     Ok(id)
 }

@@ -31,11 +31,7 @@ impl BearerAuth {
             .map(|(_, token)| token.trim())
             .ok_or_else(|| Status::unauthenticated("authorization metadata is not \"Bearer <token>\""))?;
         let given: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if bool::from(given.ct_eq(expected)) {
-            Ok(())
-        } else {
-            Err(Status::unauthenticated("wrong bearer token"))
-        }
+        if bool::from(given.ct_eq(expected)) { Ok(()) } else { Err(Status::unauthenticated("wrong bearer token")) }
     }
 }
 
@@ -59,7 +55,14 @@ mod tests {
     #[test]
     fn a_missing_malformed_or_wrong_token_is_unauthenticated() {
         let auth = BearerAuth::new(Some("s3cret-token"));
-        for header in [None, Some(&b"s3cret-token"[..]), Some(b"Basic s3cret-token"), Some(b"Bearer wrong"), Some(b"Bearer s3cret-token-longer"), Some(b"Bearer ")] {
+        for header in [
+            None,
+            Some(&b"s3cret-token"[..]),
+            Some(b"Basic s3cret-token"),
+            Some(b"Bearer wrong"),
+            Some(b"Bearer s3cret-token-longer"),
+            Some(b"Bearer "),
+        ] {
             let e = auth.check(header).unwrap_err();
             assert_eq!(e.code(), Code::Unauthenticated, "{header:?}");
             assert!(!e.message().contains("s3cret"), "{}", e.message());

@@ -6,8 +6,8 @@ use crate::engine::control::{BlockCause, PollerState, ShardStatus};
 use crate::manager::{IngestionInfo, ResetMode, ResetRequest};
 use crate::sink::StoredDoc;
 use crate::spec::{ErrorStrategy, SourceType};
-use crate::stats::PollingIngestStats;
 use crate::state::{HistoryEntry, PluginRecord};
+use crate::stats::PollingIngestStats;
 use tonic::Status;
 
 pub fn ingestion(i: IngestionInfo) -> pb::Ingestion {
@@ -115,7 +115,13 @@ pub fn history(h: HistoryEntry) -> pb::HistoryEntry {
 }
 
 pub fn plugin(p: PluginRecord) -> pb::Plugin {
-    pb::Plugin { name: p.name, version: p.version, sha256: p.sha256, size: p.size, registered_at_ms: p.registered_at_ms }
+    pb::Plugin {
+        name: p.name,
+        version: p.version,
+        sha256: p.sha256,
+        size: p.size,
+        registered_at_ms: p.registered_at_ms,
+    }
 }
 
 pub fn document(id: String, shard: u32, doc: StoredDoc) -> pb::Document {
@@ -156,25 +162,42 @@ mod tests {
             total_skipped_count: 1,
             total_ops_applied_count: 5,
         };
-        let consumer = ConsumerStats { total_polled_count: 12, total_consumer_error_count: 1, lag_in_millis: 7, pointer_based_lag: Some(4) };
+        let consumer = ConsumerStats {
+            total_polled_count: 12,
+            total_consumer_error_count: 1,
+            lag_in_millis: 7,
+            pointer_based_lag: Some(4),
+        };
         let s = shard_stats(2, PollingIngestStats::new(&counters, Some(&consumer)));
         let p = s.polling_ingest_stats.unwrap();
         let m = p.message_processor_stats.unwrap();
         let c = p.consumer_stats.unwrap();
         assert_eq!(s.shard, 2);
         assert_eq!(
-            (m.total_processed_count, m.total_invalid_message_count, m.total_version_conflicts_count, m.total_failed_count),
+            (
+                m.total_processed_count,
+                m.total_invalid_message_count,
+                m.total_version_conflicts_count,
+                m.total_failed_count
+            ),
             (10, 2, 3, 2)
         );
         assert_eq!((m.total_failures_dropped_count, m.total_skipped_count, m.total_ops_applied_count), (2, 1, 5));
-        assert_eq!((c.total_polled_count, c.total_consumer_error_count, c.lag_in_millis, c.pointer_based_lag), (12, 1, 7, Some(4)));
+        assert_eq!(
+            (c.total_polled_count, c.total_consumer_error_count, c.lag_in_millis, c.pointer_based_lag),
+            (12, 1, 7, Some(4))
+        );
         let none = shard_stats(0, PollingIngestStats::new(&counters, None));
         assert_eq!(none.polling_ingest_stats.unwrap().consumer_stats.unwrap().pointer_based_lag, None);
     }
 
     #[test]
     fn reset_modes_map_to_the_managers_modes_and_unspecified_is_refused() {
-        let r = |mode: pb::ResetMode, value: Option<&str>| pb::ShardReset { shard: 1, mode: mode as i32, value: value.map(Into::into) };
+        let r = |mode: pb::ResetMode, value: Option<&str>| pb::ShardReset {
+            shard: 1,
+            mode: mode as i32,
+            value: value.map(Into::into),
+        };
         assert_eq!(reset(&r(pb::ResetMode::Offset, Some("5"))).unwrap().mode, ResetMode::Offset);
         assert_eq!(reset(&r(pb::ResetMode::Timestamp, Some("1"))).unwrap().mode, ResetMode::Timestamp);
         assert_eq!(reset(&r(pb::ResetMode::Earliest, None)).unwrap().mode, ResetMode::Earliest);
@@ -190,7 +213,11 @@ mod tests {
 
     #[test]
     fn enums_serialize_by_short_name() {
-        let s = pb::ShardState { state: pb::PollerState::Blocked as i32, error_strategy: pb::ErrorPolicy::Drop as i32, ..Default::default() };
+        let s = pb::ShardState {
+            state: pb::PollerState::Blocked as i32,
+            error_strategy: pb::ErrorPolicy::Drop as i32,
+            ..Default::default()
+        };
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!((v["state"].as_str(), v["error_strategy"].as_str()), (Some("BLOCKED"), Some("DROP")));
     }

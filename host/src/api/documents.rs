@@ -34,7 +34,10 @@ impl Documents for DocumentsService {
         Ok(Response::new(convert::document(r.id, shard, doc)))
     }
 
-    async fn count_documents(&self, request: Request<pb::CountDocumentsRequest>) -> Result<Response<pb::CountDocumentsResponse>, Status> {
+    async fn count_documents(
+        &self,
+        request: Request<pb::CountDocumentsRequest>,
+    ) -> Result<Response<pb::CountDocumentsResponse>, Status> {
         let r = request.into_inner();
         let m = self.manager.clone();
         let count = blocking(move || m.count_documents(&r.ingestion, r.shard)).await?;
@@ -43,7 +46,10 @@ impl Documents for DocumentsService {
 
     type ScanDocumentsStream = ReceiverStream<Result<pb::Document, Status>>;
 
-    async fn scan_documents(&self, request: Request<pb::ScanDocumentsRequest>) -> Result<Response<Self::ScanDocumentsStream>, Status> {
+    async fn scan_documents(
+        &self,
+        request: Request<pb::ScanDocumentsRequest>,
+    ) -> Result<Response<Self::ScanDocumentsStream>, Status> {
         let r = request.into_inner();
         let limit = if r.limit == 0 { u64::MAX } else { r.limit };
         let page = |after: Option<String>, left: u64| {
@@ -71,7 +77,11 @@ impl Documents for DocumentsService {
                     return;
                 }
                 let (m, name, shard, left) = (manager.clone(), r.ingestion.clone(), r.shard, limit - sent);
-                docs = match blocking(move || m.scan_documents(&name, shard, last.as_deref(), SCAN_PAGE.min(left as usize))).await {
+                docs = match blocking(move || {
+                    m.scan_documents(&name, shard, last.as_deref(), SCAN_PAGE.min(left as usize))
+                })
+                .await
+                {
                     Ok(d) => d,
                     Err(status) => {
                         let _ = tx.send(Err(status)).await;

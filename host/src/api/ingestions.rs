@@ -55,7 +55,10 @@ fn page_start(token: &str, shards: usize) -> Result<usize, Status> {
 
 #[tonic::async_trait]
 impl Ingestions for IngestionsService {
-    async fn create_ingestion(&self, request: Request<pb::CreateIngestionRequest>) -> Result<Response<pb::Ingestion>, Status> {
+    async fn create_ingestion(
+        &self,
+        request: Request<pb::CreateIngestionRequest>,
+    ) -> Result<Response<pb::Ingestion>, Status> {
         let request = request.into_inner();
         let spec = parse_json("spec_json", &request.spec_json)?;
         let m = self.manager.clone();
@@ -63,20 +66,29 @@ impl Ingestions for IngestionsService {
         Ok(Response::new(convert::ingestion(info)))
     }
 
-    async fn get_ingestion(&self, request: Request<pb::GetIngestionRequest>) -> Result<Response<pb::Ingestion>, Status> {
+    async fn get_ingestion(
+        &self,
+        request: Request<pb::GetIngestionRequest>,
+    ) -> Result<Response<pb::Ingestion>, Status> {
         let name = request.into_inner().name;
         let m = self.manager.clone();
         let info = blocking(move || m.get(&name)).await?;
         Ok(Response::new(convert::ingestion(info)))
     }
 
-    async fn list_ingestions(&self, _: Request<pb::ListIngestionsRequest>) -> Result<Response<pb::ListIngestionsResponse>, Status> {
+    async fn list_ingestions(
+        &self,
+        _: Request<pb::ListIngestionsRequest>,
+    ) -> Result<Response<pb::ListIngestionsResponse>, Status> {
         let m = self.manager.clone();
         let list = blocking(move || Ok(m.list())).await?;
         Ok(Response::new(pb::ListIngestionsResponse { ingestions: list.into_iter().map(convert::ingestion).collect() }))
     }
 
-    async fn update_ingestion(&self, request: Request<pb::UpdateIngestionRequest>) -> Result<Response<pb::Ingestion>, Status> {
+    async fn update_ingestion(
+        &self,
+        request: Request<pb::UpdateIngestionRequest>,
+    ) -> Result<Response<pb::Ingestion>, Status> {
         let r = request.into_inner();
         let update = parse_json("update_json", &r.update_json)?;
         let m = self.manager.clone();
@@ -84,28 +96,40 @@ impl Ingestions for IngestionsService {
         Ok(Response::new(convert::ingestion(info)))
     }
 
-    async fn delete_ingestion(&self, request: Request<pb::DeleteIngestionRequest>) -> Result<Response<pb::DeleteIngestionResponse>, Status> {
+    async fn delete_ingestion(
+        &self,
+        request: Request<pb::DeleteIngestionRequest>,
+    ) -> Result<Response<pb::DeleteIngestionResponse>, Status> {
         let r = request.into_inner();
         let m = self.manager.clone();
         let outcome = blocking(move || m.delete(&r.name, r.delete_data)).await?;
         Ok(Response::new(pb::DeleteIngestionResponse { data_left: outcome.data_left }))
     }
 
-    async fn get_spec_history(&self, request: Request<pb::GetSpecHistoryRequest>) -> Result<Response<pb::GetSpecHistoryResponse>, Status> {
+    async fn get_spec_history(
+        &self,
+        request: Request<pb::GetSpecHistoryRequest>,
+    ) -> Result<Response<pb::GetSpecHistoryResponse>, Status> {
         let name = request.into_inner().name;
         let m = self.manager.clone();
         let entries = blocking(move || m.history(&name)).await?;
         Ok(Response::new(pb::GetSpecHistoryResponse { entries: entries.into_iter().map(convert::history).collect() }))
     }
 
-    async fn pause_ingestion(&self, request: Request<pb::PauseIngestionRequest>) -> Result<Response<pb::PauseIngestionResponse>, Status> {
+    async fn pause_ingestion(
+        &self,
+        request: Request<pb::PauseIngestionRequest>,
+    ) -> Result<Response<pb::PauseIngestionResponse>, Status> {
         let r = request.into_inner();
         let m = self.manager.clone();
         blocking(move || m.pause(&r.name, &r.shards)).await?;
         Ok(Response::new(pb::PauseIngestionResponse {}))
     }
 
-    async fn resume_ingestion(&self, request: Request<pb::ResumeIngestionRequest>) -> Result<Response<pb::ResumeIngestionResponse>, Status> {
+    async fn resume_ingestion(
+        &self,
+        request: Request<pb::ResumeIngestionRequest>,
+    ) -> Result<Response<pb::ResumeIngestionResponse>, Status> {
         let r = request.into_inner();
         let resets = r.resets.iter().map(convert::reset).collect::<Result<Vec<_>, _>>()?;
         let m = self.manager.clone();
@@ -113,7 +137,10 @@ impl Ingestions for IngestionsService {
         Ok(Response::new(pb::ResumeIngestionResponse {}))
     }
 
-    async fn get_ingestion_state(&self, request: Request<pb::GetIngestionStateRequest>) -> Result<Response<pb::GetIngestionStateResponse>, Status> {
+    async fn get_ingestion_state(
+        &self,
+        request: Request<pb::GetIngestionStateRequest>,
+    ) -> Result<Response<pb::GetIngestionStateResponse>, Status> {
         let r = request.into_inner();
         let m = self.manager.clone();
         let name = r.name.clone();
@@ -140,7 +167,10 @@ impl Ingestions for IngestionsService {
 
     type WatchIngestionStream = ReceiverStream<Result<pb::IngestionSnapshot, Status>>;
 
-    async fn watch_ingestion(&self, request: Request<pb::WatchIngestionRequest>) -> Result<Response<Self::WatchIngestionStream>, Status> {
+    async fn watch_ingestion(
+        &self,
+        request: Request<pb::WatchIngestionRequest>,
+    ) -> Result<Response<Self::WatchIngestionStream>, Status> {
         let name = required("name", &request.into_inner().name)?.to_string();
         // The first snapshot is taken before the stream starts: an unknown
         // name is a NOT_FOUND status, not a stream that fails.
@@ -148,7 +178,8 @@ impl Ingestions for IngestionsService {
         let (tx, rx) = mpsc::channel(4);
         let (manager, mut shutdown, interval) = (self.manager.clone(), self.shutdown.clone(), self.watch_interval);
         tokio::spawn(async move {
-            let same = |a: &pb::IngestionSnapshot, b: &pb::IngestionSnapshot| a.shards == b.shards && a.stats == b.stats;
+            let same =
+                |a: &pb::IngestionSnapshot, b: &pb::IngestionSnapshot| a.shards == b.shards && a.stats == b.stats;
             let mut last = first.clone();
             if tx.send(Ok(first)).await.is_err() {
                 return;

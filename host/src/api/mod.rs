@@ -85,7 +85,8 @@ pub async fn serve(
         options.watch_interval,
     ));
     let documents = DocumentsServer::new(documents::DocumentsService::new(manager.clone(), stop_rx));
-    let plugins = PluginsServer::new(plugins::PluginsService::new(manager.clone())).max_decoding_message_size(MAX_REQUEST_BYTES);
+    let plugins =
+        PluginsServer::new(plugins::PluginsService::new(manager.clone())).max_decoding_message_size(MAX_REQUEST_BYTES);
     let state = StateServer::new(state::StateService::new(manager)).max_decoding_message_size(MAX_REQUEST_BYTES);
 
     let signal = async move {

@@ -37,11 +37,7 @@ pub fn parse_json(field: &str, text: &str) -> Result<serde_json::Value, Status> 
 
 /// A required string field.
 pub fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
-    if value.is_empty() {
-        Err(Status::invalid_argument(format!("{field} is required")))
-    } else {
-        Ok(value)
-    }
+    if value.is_empty() { Err(Status::invalid_argument(format!("{field} is required"))) } else { Ok(value) }
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! `sluice docs`: read documents back from an ingestion's shard sinks.
 
 use super::DataDir;
-use anyhow::{bail, Context};
-use sluice::wiring::open_sinks;
+use anyhow::{Context, bail};
 use sluice::sink::{ShardSink, StoredDoc};
 use sluice::spec::IngestionSpec;
+use sluice::wiring::open_sinks;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -138,7 +138,9 @@ pub fn docs(cmd: DocsCommand) -> anyhow::Result<ExitCode> {
             let sinks = open(&data, &ingestion)?;
             for (n, sink) in shards(&sinks, shard)? {
                 for d in sink.dropped(None, limit)? {
-                    emit(&serde_json::json!({"shard": n, "pointer": d.pointer, "reason": d.reason, "payload": d.payload}))?;
+                    emit(
+                        &serde_json::json!({"shard": n, "pointer": d.pointer, "reason": d.reason, "payload": d.payload}),
+                    )?;
                 }
             }
             Ok(ExitCode::SUCCESS)

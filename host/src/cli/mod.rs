@@ -57,9 +57,8 @@ impl DataDir {
             return Ok(std::sync::Arc::new(FileStateStore::open(&self.data_dir.join("state"))?));
         }
         if kind.starts_with("redis://") || kind.starts_with("rediss://") {
-            let store = RedisStateStore::open(kind, &self.state_prefix).map_err(|e| {
-                anyhow::anyhow!("cannot use the Redis state store: {e}")
-            })?;
+            let store = RedisStateStore::open(kind, &self.state_prefix)
+                .map_err(|e| anyhow::anyhow!("cannot use the Redis state store: {e}"))?;
             return Ok(std::sync::Arc::new(store));
         }
         anyhow::bail!(

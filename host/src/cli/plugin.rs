@@ -1,6 +1,6 @@
 //! `sluice plugin`: scaffold a plugin crate, and check a built component.
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use sluice::plugin::{Limits, Outcome, PluginEngine};
 use sluice::pointer::Pointer;
 use sluice::source::Message;
@@ -102,7 +102,8 @@ fn new(name: &str, dir: Option<PathBuf>, sdk: Option<PathBuf>) -> anyhow::Result
         bail!("{} already exists", dir.display());
     }
     let sdk = sdk.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../guests/sdk"));
-    let sdk = sdk.canonicalize().with_context(|| format!("the plugin SDK is not at {} (pass --sdk PATH)", sdk.display()))?;
+    let sdk =
+        sdk.canonicalize().with_context(|| format!("the plugin SDK is not at {} (pass --sdk PATH)", sdk.display()))?;
     std::fs::create_dir_all(dir.join("src"))?;
     let manifest = format!(
         r#"[package]
@@ -139,7 +140,10 @@ fn check(component: &Path, config: &str, sample: Option<&Path>, json: bool) -> a
     let engine = PluginEngine::new()?;
     let compiled = engine.compile(&name, &bytes, Limits::default())?;
     let mut instance = compiled.instantiate(config)?;
-    println!("{}: a valid sluice:plugin/message-format@0.1.0 component; configure accepted the config", component.display());
+    println!(
+        "{}: a valid sluice:plugin/message-format@0.1.0 component; configure accepted the config",
+        component.display()
+    );
     let Some(sample) = sample else { return Ok(ExitCode::SUCCESS) };
     let text = std::fs::read_to_string(sample).with_context(|| format!("reading {}", sample.display()))?;
     let messages: Vec<Message> = text

@@ -8,8 +8,8 @@ use sluice::manager::{Manager, ManagerOptions};
 use sluice::spec::IngestionSpec;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
@@ -35,7 +35,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.spec).with_context(|| format!("reading {}", args.spec.display()))?;
     let spec_json: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", args.spec.display()))?;
-    let spec = IngestionSpec::from_value(&spec_json).with_context(|| format!("invalid spec {}", args.spec.display()))?;
+    let spec =
+        IngestionSpec::from_value(&spec_json).with_context(|| format!("invalid spec {}", args.spec.display()))?;
     let store = args.data.state_store()?;
 
     let interrupted = Arc::new(AtomicBool::new(false));

@@ -1,7 +1,7 @@
 //! `sluice serve`: the host as a long-lived service, managed over gRPC.
 
 use super::DataDir;
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use sluice::api::{self, ServeOptions};
 use sluice::manager::Manager;
 use std::io::Write;
@@ -48,7 +48,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let metrics = match args.metrics_listen {
-            Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("metrics: listening on {addr}"))?),
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("metrics: listening on {addr}"))?,
+            ),
             None => None,
         };
         // Restores every ingestion the state store holds (paused shards stay paused).
@@ -100,7 +102,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 async fn terminated() {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {

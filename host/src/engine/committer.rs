@@ -55,7 +55,11 @@ impl Pipeline {
 
     /// Hands a decoded batch to the committer. `Some`: the session ends
     /// after it (it blocked, or the partition ended).
-    pub fn hand_over(&self, commits: &SyncSender<Planned>, decoded: DecodedBatch) -> Result<Option<SessionEnd>, ShardError> {
+    pub fn hand_over(
+        &self,
+        commits: &SyncSender<Planned>,
+        decoded: DecodedBatch,
+    ) -> Result<Option<SessionEnd>, ShardError> {
         // An empty batch (a "caught up" report) is counted now, a batch with
         // messages was counted when it arrived.
         if decoded.counted {

@@ -159,9 +159,9 @@ impl ShardControl {
 
     pub fn status(&self) -> ShardStatus {
         let inner = self.lock();
-        let lag = inner.time_lag_ms.unwrap_or_else(|| {
-            inner.last_message_ts.map(|ts| (crate::util::now_ms() - ts).max(0) as u64).unwrap_or(0)
-        });
+        let lag = inner
+            .time_lag_ms
+            .unwrap_or_else(|| inner.last_message_ts.map(|ts| (crate::util::now_ms() - ts).max(0) as u64).unwrap_or(0));
         ShardStatus {
             shard: self.shard,
             state: inner.state,
@@ -326,7 +326,10 @@ impl ShardControl {
     /// `timeout`; false if one still is.
     pub fn wait_reset_applied(&self, timeout: Duration) -> bool {
         let i = self.lock();
-        let (i, _) = self.changed.wait_timeout_while(i, timeout, |i| i.pending_reset.is_some()).unwrap_or_else(|p| p.into_inner());
+        let (i, _) = self
+            .changed
+            .wait_timeout_while(i, timeout, |i| i.pending_reset.is_some())
+            .unwrap_or_else(|p| p.into_inner());
         i.pending_reset.is_none()
     }
 
@@ -342,9 +345,11 @@ impl ShardControl {
             Step::Wait(PollerState::Paused)
         } else if i.pending_reset.is_some() {
             Step::Reset
-        } else if i.blocked.as_ref().is_some_and(|b| {
-            b.cause == BlockCause::PositionLost || i.settings.error_strategy == ErrorStrategy::Block
-        }) {
+        } else if i
+            .blocked
+            .as_ref()
+            .is_some_and(|b| b.cause == BlockCause::PositionLost || i.settings.error_strategy == ErrorStrategy::Block)
+        {
             Step::Wait(PollerState::Blocked)
         } else {
             Step::Run

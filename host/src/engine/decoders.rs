@@ -12,7 +12,7 @@ use crate::plugin::{CompiledPlugin, PluginInstance};
 use crate::source::Batch;
 use crate::spec::ErrorStrategy;
 use std::collections::VecDeque;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::Scope;
 
 /// A batch for a decoder.
@@ -85,7 +85,12 @@ impl<'a> Decoders<'a> {
     }
 
     /// Gives out the next batch; `swap`: a plugin to switch to from this batch on.
-    pub fn dispatch(&mut self, batch: Batch, strategy: ErrorStrategy, swap: Option<CompiledPlugin>) -> Result<(), ShardError> {
+    pub fn dispatch(
+        &mut self,
+        batch: Batch,
+        strategy: ErrorStrategy,
+        swap: Option<CompiledPlugin>,
+    ) -> Result<(), ShardError> {
         if let Some(plugin) = swap {
             self.swap = Some((plugin, self.count));
         }

@@ -5,7 +5,7 @@ use super::supervisor::ShardWorker;
 use crate::plugin::{CompiledPlugin, PluginError};
 use crate::pointer::StartPosition;
 use crate::sink::{ShardSink, SinkError};
-use crate::source::{check_partitions, Source, SourceError};
+use crate::source::{Source, SourceError, check_partitions};
 use crate::spec::{ErrorStrategy, IngestionSpec};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -224,7 +224,6 @@ impl Drop for Ingestion {
     }
 }
 
-
 /// Waits until every shard of `controls` is idle (or blocked), or `timeout` passes.
 pub fn wait_until_idle(controls: &[Arc<ShardControl>], timeout: Duration) -> IdleOutcome {
     let deadline = Instant::now() + timeout;
@@ -237,4 +236,3 @@ pub fn wait_until_idle(controls: &[Arc<ShardControl>], timeout: Duration) -> Idl
     let blocked: Vec<_> = controls.iter().filter_map(|c| c.status().blocked.map(|b| (c.shard, b))).collect();
     if blocked.is_empty() { IdleOutcome::Idle } else { IdleOutcome::Blocked(blocked) }
 }
-

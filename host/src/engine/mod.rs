@@ -7,8 +7,8 @@
 //! (sink, atomically with the checkpoint). `control` is the state a shard
 //! shares with its controllers.
 
-pub mod control;
 mod committer;
+pub mod control;
 mod decoders;
 pub mod ingestion;
 mod poller;

@@ -6,7 +6,7 @@
 
 use super::control::{BlockCause, BlockedAt};
 use crate::plugin::Outcome;
-use crate::sink::{CommitBatch, DocOp, DroppedMessage, ShardCounters, DROPPED_PAYLOAD_LIMIT};
+use crate::sink::{CommitBatch, DROPPED_PAYLOAD_LIMIT, DocOp, DroppedMessage, ShardCounters};
 use crate::source::Message;
 use crate::spec::ErrorStrategy;
 
@@ -56,7 +56,8 @@ pub fn plan(shard: u32, messages: &[Message], outcomes: Vec<Outcome>, strategy: 
         };
         if let Some((reason, invalid)) = failure {
             if strategy == ErrorStrategy::Block {
-                blocked = Some(BlockedAt { pointer: message.pointer.clone(), reason, cause: BlockCause::InvalidMessage });
+                blocked =
+                    Some(BlockedAt { pointer: message.pointer.clone(), reason, cause: BlockCause::InvalidMessage });
                 break;
             }
             tracing::debug!(shard, pointer = %message.pointer, %reason, "message dropped");
@@ -65,7 +66,11 @@ pub fn plan(shard: u32, messages: &[Message], outcomes: Vec<Outcome>, strategy: 
             if invalid {
                 counters.total_invalid_message_count += 1;
             }
-            dropped.push(DroppedMessage { pointer: message.pointer.clone(), reason, payload: message.payload.as_deref().map(excerpt) });
+            dropped.push(DroppedMessage {
+                pointer: message.pointer.clone(),
+                reason,
+                payload: message.payload.as_deref().map(excerpt),
+            });
         }
         counters.total_processed_count += 1;
         last = Some(message);
@@ -91,7 +96,13 @@ mod tests {
     use crate::sink::OpType;
 
     fn msg(p: u64) -> Message {
-        Message { pointer: Pointer::Small(p), timestamp_ms: Some(p as i64), key: None, headers: vec![], payload: Some(b"x".to_vec()) }
+        Message {
+            pointer: Pointer::Small(p),
+            timestamp_ms: Some(p as i64),
+            key: None,
+            headers: vec![],
+            payload: Some(b"x".to_vec()),
+        }
     }
 
     fn index(id: Option<&str>) -> Operation {
@@ -133,7 +144,11 @@ mod tests {
         let plan = plan(0, &messages, outcomes(), ErrorStrategy::Block);
         assert_eq!(
             plan.blocked,
-            Some(BlockedAt { pointer: Pointer::Small(11), reason: "bad json".into(), cause: BlockCause::InvalidMessage })
+            Some(BlockedAt {
+                pointer: Pointer::Small(11),
+                reason: "bad json".into(),
+                cause: BlockCause::InvalidMessage
+            })
         );
         let c = plan.commit.unwrap();
         assert_eq!(c.last_pointer, Pointer::Small(10));

@@ -17,9 +17,9 @@ use super::supervisor::ShardWorker;
 use crate::plugin::PluginInstance;
 use crate::sink::SinkMeta;
 use crate::source::{Batch, SourceError};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::Duration;
 
 /// Planned batches that may wait for the committer. More waiting batches make
@@ -147,7 +147,9 @@ impl ShardWorker {
     ) -> Result<Option<Batch>, Result<SessionEnd, ShardError>> {
         match batches.recv_timeout(wait) {
             Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) if self.control.should_end_session() => Err(Ok(SessionEnd::Interrupted)),
+            Err(RecvTimeoutError::Disconnected) if self.control.should_end_session() => {
+                Err(Ok(SessionEnd::Interrupted))
+            }
             Err(RecvTimeoutError::Disconnected) => Err(Err(ShardError::PollerGone)),
             Ok(Err(SourceError::PositionLost { position, reason })) => {
                 Err(Ok(SessionEnd::Blocked(position_lost(meta, position, reason))))

@@ -2,8 +2,8 @@
 
 use super::{BlockCause, IdleOutcome, Ingestion, PollerState, RuntimeOverrides};
 use crate::pointer::{Pointer, StartPosition};
-use crate::sink::memory::MemorySink;
 use crate::sink::ShardSink;
+use crate::sink::memory::MemorySink;
 use crate::source::vec::VecSource;
 use crate::spec::{ErrorStrategy, IngestionSpec};
 use crate::testing::{eventually, msg, opensearch, spec_json};
@@ -11,7 +11,12 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn start(shards: u32, strategy: &str, source: &VecSource, overrides: RuntimeOverrides) -> (Ingestion, Vec<Arc<MemorySink>>) {
+fn start(
+    shards: u32,
+    strategy: &str,
+    source: &VecSource,
+    overrides: RuntimeOverrides,
+) -> (Ingestion, Vec<Arc<MemorySink>>) {
     let spec = IngestionSpec::from_value(&spec_json("t", shards, strategy)).unwrap();
     let sinks: Vec<Arc<MemorySink>> = (0..shards).map(|_| Arc::new(MemorySink::new())).collect();
     let dyn_sinks = sinks.iter().map(|s| s.clone() as Arc<dyn ShardSink>).collect();
@@ -72,9 +77,15 @@ fn block_stops_at_the_bad_message_and_drop_then_counts_it_once() {
     source.append(0, &lines);
     let (ing, sinks) = start(1, "BLOCK", &source, RuntimeOverrides::default());
     let IdleOutcome::Blocked(blocked) = ing.wait_until_idle(Duration::from_secs(10)) else { panic!("must block") };
-    assert_eq!((blocked[0].0, &blocked[0].1.pointer, blocked[0].1.cause), (0, &Pointer::from(3), BlockCause::InvalidMessage));
+    assert_eq!(
+        (blocked[0].0, &blocked[0].1.pointer, blocked[0].1.cause),
+        (0, &Pointer::from(3), BlockCause::InvalidMessage)
+    );
     let meta = sinks[0].meta().unwrap();
-    assert_eq!((meta.counters.total_processed_count, meta.live_docs, meta.last_pointer), (3, 3, Some(Pointer::from(2))));
+    assert_eq!(
+        (meta.counters.total_processed_count, meta.live_docs, meta.last_pointer),
+        (3, 3, Some(Pointer::from(2)))
+    );
     ing.set_error_strategy(ErrorStrategy::Drop);
     assert_eq!(ing.wait_until_idle(Duration::from_secs(10)), IdleOutcome::Idle);
     let meta = sinks[0].meta().unwrap();
@@ -97,7 +108,8 @@ fn several_decoders_commit_in_stream_order() {
     value["settings"]["ingestion_source"]["poll.max_batch_size"] = json!(7);
     let spec = IngestionSpec::from_value(&value).unwrap();
     let sink = Arc::new(MemorySink::new());
-    let ing = Ingestion::start(spec, opensearch(), Arc::new(source), vec![sink.clone()], RuntimeOverrides::default()).unwrap();
+    let ing = Ingestion::start(spec, opensearch(), Arc::new(source), vec![sink.clone()], RuntimeOverrides::default())
+        .unwrap();
     assert_eq!(ing.wait_until_idle(Duration::from_secs(10)), IdleOutcome::Idle);
     let meta = sink.meta().unwrap();
     assert_eq!((meta.counters.total_processed_count, meta.counters.total_version_conflicts_count), (200, 0));

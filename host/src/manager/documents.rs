@@ -35,9 +35,17 @@ impl Manager {
     }
 
     /// Live documents of one shard in id order, after `after`.
-    pub fn scan_documents(&self, name: &str, shard: u32, after: Option<&str>, limit: usize) -> Result<Vec<(String, StoredDoc)>> {
+    pub fn scan_documents(
+        &self,
+        name: &str,
+        shard: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, StoredDoc)>> {
         let sinks = self.sinks(name)?;
-        let sink = sinks.get(shard as usize).ok_or_else(|| ManagerError::InvalidArgument(format!("{name} has no shard {shard}")))?;
+        let sink = sinks
+            .get(shard as usize)
+            .ok_or_else(|| ManagerError::InvalidArgument(format!("{name} has no shard {shard}")))?;
         sink.scan(after, limit).map_err(|e| ManagerError::Internal(e.to_string()))
     }
 }

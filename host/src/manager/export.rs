@@ -6,9 +6,9 @@ use super::{Manager, ManagerError, Result};
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::ShardCounters;
 use crate::spec::IngestionSpec;
-use crate::util::redact_secrets;
 use crate::state::{HistoryEntry, IngestionRecord, PluginRecord};
 use crate::util::now_ms;
+use crate::util::redact_secrets;
 use serde::{Deserialize, Serialize};
 
 pub const EXPORT_FORMAT: &str = "sluice-state-v1";
@@ -73,7 +73,12 @@ impl Manager {
                 .collect::<Result<Vec<_>>>()?;
             let record = IngestionRecord {
                 spec: redact_secrets(&m.record.spec),
-                history: m.record.history.iter().map(|h| HistoryEntry { spec: redact_secrets(&h.spec), ..h.clone() }).collect(),
+                history: m
+                    .record
+                    .history
+                    .iter()
+                    .map(|h| HistoryEntry { spec: redact_secrets(&h.spec), ..h.clone() })
+                    .collect(),
                 ..m.record.clone()
             };
             ingestions.push(IngestionExport { record, shards });
@@ -98,7 +103,10 @@ impl Manager {
     /// `pointer.init.reset`, and the history says so.
     pub fn import_state(&self, export: &StateExport, reset_positions: bool) -> Result<Vec<String>> {
         if export.format != EXPORT_FORMAT {
-            return Err(ManagerError::InvalidArgument(format!("not a {EXPORT_FORMAT} export (format {:?})", export.format)));
+            return Err(ManagerError::InvalidArgument(format!(
+                "not a {EXPORT_FORMAT} export (format {:?})",
+                export.format
+            )));
         }
         let mut plan = Vec::new();
         for entry in &export.ingestions {
@@ -108,7 +116,10 @@ impl Manager {
                 return Err(ManagerError::AlreadyExists(format!("ingestion {} already exists", spec.name)));
             }
             if let Some(s) = entry.shards.iter().find(|s| s.shard >= spec.shards) {
-                return Err(ManagerError::InvalidArgument(format!("{}: exported shard {} is beyond its spec", spec.name, s.shard)));
+                return Err(ManagerError::InvalidArgument(format!(
+                    "{}: exported shard {} is beyond its spec",
+                    spec.name, s.shard
+                )));
             }
             let sinks = self.wiring.open_sinks(&spec).map_err(|e| ManagerError::Internal(e.to_string()))?;
             let mut restore = Vec::new();
@@ -131,7 +142,11 @@ impl Manager {
                             s.shard,
                             s.last_pointer.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                             s.live_docs,
-                            self.wiring.local_data(&spec).or_else(|| Some(self.wiring_place(&spec))).map(|p| format!(" ({})", p.display())).unwrap_or_default(),
+                            self.wiring
+                                .local_data(&spec)
+                                .or_else(|| Some(self.wiring_place(&spec)))
+                                .map(|p| format!(" ({})", p.display()))
+                                .unwrap_or_default(),
                         )));
                     }
                     (_, true) if committed => reset.push(s.shard),
@@ -158,7 +173,12 @@ impl Manager {
             } else {
                 format!("documents not on this host: shards {reset:?} start over from pointer.init.reset")
             };
-            record.history.push(HistoryEntry { at_ms: now, kind: "imported".into(), spec: redact_secrets(&record.spec), detail });
+            record.history.push(HistoryEntry {
+                at_ms: now,
+                kind: "imported".into(),
+                spec: redact_secrets(&record.spec),
+                detail,
+            });
             record.updated_at_ms = now;
             self.store.save(&record)?;
             let managed = self.launch_or_retry(record, spec, "imported");

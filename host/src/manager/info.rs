@@ -70,7 +70,9 @@ impl ResetRequest {
     /// Where the shard resumes; the error says what is wrong with the value.
     pub fn position(&self) -> Result<StartPosition, String> {
         let shard = self.shard;
-        let value = || self.value.as_deref().ok_or_else(|| format!("reset of shard {shard}: mode {:?} needs a value", self.mode));
+        let value = || {
+            self.value.as_deref().ok_or_else(|| format!("reset of shard {shard}: mode {:?} needs a value", self.mode))
+        };
         match self.mode {
             ResetMode::Earliest => Ok(StartPosition::Earliest),
             ResetMode::Latest => Ok(StartPosition::Latest),

@@ -1,14 +1,14 @@
 //! An ingestion's life: create, update, pause, resume with pointer resets,
 //! delete; its state, statistics and history.
 
-use super::rules::{check_no_redacted, check_shards, merge, static_change, UPDATABLE};
+use super::rules::{UPDATABLE, check_no_redacted, check_shards, merge, static_change};
 use super::{ActivePlugin, IngestionInfo, Managed, Manager, ManagerError, ResetRequest, Result};
 use crate::engine::{IdleOutcome, PollerState, RuntimeOverrides, ShardStatus};
-use crate::spec::{flat_settings, IngestionSpec, SinkType};
-use crate::state::{new_ingestion_id, HistoryEntry, IngestionRecord};
-use crate::wiring::Claim;
-use crate::util::{now_ms, redact_secrets};
+use crate::spec::{IngestionSpec, SinkType, flat_settings};
+use crate::state::{HistoryEntry, IngestionRecord, new_ingestion_id};
 use crate::stats::PollingIngestStats;
+use crate::util::{now_ms, redact_secrets};
+use crate::wiring::Claim;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -37,10 +37,13 @@ impl Manager {
         }
         let (plugin, start) = match self.plugins.resolve(&spec) {
             Ok((active, compiled)) => {
-                let overrides =
-                    RuntimeOverrides { paused_shards: record.paused_shards.clone(), error_strategy: record.error_strategy };
+                let overrides = RuntimeOverrides {
+                    paused_shards: record.paused_shards.clone(),
+                    error_strategy: record.error_strategy,
+                };
                 let claim = Claim { ingestion_id: record.id.clone(), adopt };
-                let started = crate::wiring::start(self.wiring.as_ref(), spec.clone(), compiled, overrides, Some(&claim));
+                let started =
+                    crate::wiring::start(self.wiring.as_ref(), spec.clone(), compiled, overrides, Some(&claim));
                 (active, started.map_err(|e| e.to_string()))
             }
             Err(e) => (
@@ -81,7 +84,12 @@ impl Manager {
             paused_shards: Default::default(),
             error_strategy: None,
             last_errors: vec![],
-            history: vec![HistoryEntry { at_ms: now, kind: "created".into(), spec: redact_secrets(&spec_json), detail: String::new() }],
+            history: vec![HistoryEntry {
+                at_ms: now,
+                kind: "created".into(),
+                spec: redact_secrets(&spec_json),
+                detail: String::new(),
+            }],
             updated_at_ms: now,
         };
         let managed = self.launch(record, spec, adopt_data);
@@ -154,7 +162,9 @@ impl Manager {
     /// a partial spec body, e.g. `{"settings": {"index.ingestion_source.error_strategy": "DROP"}}`.
     /// A static setting is refused with its name.
     pub fn update(&self, name: &str, update: Value) -> Result<IngestionInfo> {
-        let obj = update.as_object().ok_or_else(|| ManagerError::InvalidArgument("the update must be a JSON object".into()))?;
+        let obj = update
+            .as_object()
+            .ok_or_else(|| ManagerError::InvalidArgument("the update must be a JSON object".into()))?;
         if let Some(key) = obj.keys().find(|k| *k != "settings" && *k != "sluice") {
             return Err(ManagerError::FailedPrecondition(format!(
                 "[{key}] cannot be changed on a running ingestion; updatable: {UPDATABLE}"
@@ -201,7 +211,12 @@ impl Manager {
             detail.push(format!("poll.timeout {}", new_spec.poll_timeout_ms));
         }
         if let Some(active) = swap {
-            detail.push(format!("plugin {} {} ({})", active.name, active.version, &active.sha256[..active.sha256.len().min(12)]));
+            detail.push(format!(
+                "plugin {} {} ({})",
+                active.name,
+                active.version,
+                &active.sha256[..active.sha256.len().min(12)]
+            ));
             m.plugin = active;
         }
         let now = now_ms();
@@ -209,7 +224,12 @@ impl Manager {
         // The spec now says the policy; a runtime override would hide it.
         m.record.error_strategy = None;
         m.record.updated_at_ms = now;
-        m.record.history.push(HistoryEntry { at_ms: now, kind: "updated".into(), spec: redact_secrets(&m.record.spec), detail: detail.join(", ") });
+        m.record.history.push(HistoryEntry {
+            at_ms: now,
+            kind: "updated".into(),
+            spec: redact_secrets(&m.record.spec),
+            detail: detail.join(", "),
+        });
         m.spec = new_spec;
         self.store.save(&m.record)?;
         Ok(m.info())
@@ -218,7 +238,8 @@ impl Manager {
     /// Stops an ingestion and forgets it; with `delete_data`, its sinks too.
     /// The outcome says what was left behind.
     pub fn delete(&self, name: &str, delete_data: bool) -> Result<DeleteOutcome> {
-        let managed = self.lock().remove(name).ok_or_else(|| ManagerError::NotFound(format!("no ingestion named {name}")))?;
+        let managed =
+            self.lock().remove(name).ok_or_else(|| ManagerError::NotFound(format!("no ingestion named {name}")))?;
         if let Some(i) = managed.running {
             i.stop();
         }
@@ -246,7 +267,9 @@ impl Manager {
     }
 
     pub fn history(&self, name: &str) -> Result<Vec<HistoryEntry>> {
-        self.with(name, |m| Ok(m.record.history.iter().map(|h| HistoryEntry { spec: redact_secrets(&h.spec), ..h.clone() }).collect()))
+        self.with(name, |m| {
+            Ok(m.record.history.iter().map(|h| HistoryEntry { spec: redact_secrets(&h.spec), ..h.clone() }).collect())
+        })
     }
 
     /// Pauses the listed shards (all when empty). Remembered across restarts.
@@ -267,8 +290,9 @@ impl Manager {
         })?;
         for c in controls {
             // PAUSED once its session ended; one resumed or stopped meanwhile is not waited for.
-            let stopped =
-                c.wait_until(SHARD_ACK_TIMEOUT, |s| !s.paused || matches!(s.state, PollerState::Paused | PollerState::Closed));
+            let stopped = c.wait_until(SHARD_ACK_TIMEOUT, |s| {
+                !s.paused || matches!(s.state, PollerState::Paused | PollerState::Closed)
+            });
             if !stopped {
                 return Err(ManagerError::Internal(format!("shard {} of {name} did not pause within 30 s", c.shard)));
             }
@@ -352,7 +376,11 @@ impl Manager {
 
     /// `polling_ingest_stats` per shard.
     pub fn stats(&self, name: &str) -> Result<Vec<(u32, PollingIngestStats)>> {
-        Ok(self.state(name)?.iter().map(|s| (s.shard, PollingIngestStats::new(&s.meta.counters, Some(&s.consumer)))).collect())
+        Ok(self
+            .state(name)?
+            .iter()
+            .map(|s| (s.shard, PollingIngestStats::new(&s.meta.counters, Some(&s.consumer))))
+            .collect())
     }
 
     /// Waits until every shard of `name` is idle (or blocked), at most `timeout`.

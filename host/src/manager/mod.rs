@@ -18,10 +18,10 @@ mod plugins;
 mod restarter;
 mod rules;
 
-pub use export::{IngestionExport, ShardExport, StateExport, EXPORT_FORMAT};
+pub use export::{EXPORT_FORMAT, IngestionExport, ShardExport, StateExport};
 pub use info::{ActivePlugin, IngestionInfo, ResetMode, ResetRequest};
 pub use lifecycle::DeleteOutcome;
-pub use plugins::{PluginRegistry, BUILTIN_VERSION};
+pub use plugins::{BUILTIN_VERSION, PluginRegistry};
 
 use crate::engine::Ingestion;
 use crate::spec::{IngestionSpec, SpecError};
@@ -137,7 +137,11 @@ impl Manager {
     }
 
     /// A manager over any wiring (tests pass [`crate::wiring::MemoryWiring`]).
-    pub fn with_wiring(wiring: Arc<dyn Wiring>, store: Arc<dyn StateStore>, options: ManagerOptions) -> Result<Arc<Manager>> {
+    pub fn with_wiring(
+        wiring: Arc<dyn Wiring>,
+        store: Arc<dyn StateStore>,
+        options: ManagerOptions,
+    ) -> Result<Arc<Manager>> {
         let plugins = PluginRegistry::open(wiring.component_cache().as_deref(), store.clone())?;
         let manager = Arc::new(Manager {
             wiring,
@@ -180,7 +184,6 @@ impl Manager {
             i.stop();
         }
     }
-
 }
 
 #[cfg(test)]

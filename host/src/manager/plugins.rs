@@ -4,7 +4,7 @@
 //! plugins through it alike.
 
 use super::{ActivePlugin, ManagerError, Result};
-use crate::plugin::{builtin, CompiledPlugin, Limits, PluginEngine, PluginError};
+use crate::plugin::{CompiledPlugin, Limits, PluginEngine, PluginError, builtin};
 use crate::spec::IngestionSpec;
 use crate::state::{PluginRecord, StateStore};
 use crate::util::{now_ms, sha256_hex};
@@ -86,9 +86,13 @@ impl PluginRegistry {
     /// Registers a plugin version after checking that the component
     /// implements the `message-format` world.
     pub fn register(&self, name: &str, version: &str, component: &[u8]) -> Result<PluginRecord> {
-        let valid = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        let valid = |s: &str| {
+            !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
         if !valid(name) || !valid(version) {
-            return Err(ManagerError::InvalidArgument("plugin name and version: 1-64 letters, digits, '-', '_' or '.'".into()));
+            return Err(ManagerError::InvalidArgument(
+                "plugin name and version: 1-64 letters, digits, '-', '_' or '.'".into(),
+            ));
         }
         if builtin::get(name).is_some() && version == BUILTIN_VERSION {
             return Err(ManagerError::AlreadyExists(format!("{name} {BUILTIN_VERSION} is built in")));

@@ -63,7 +63,9 @@ pub(super) fn check_no_redacted(spec: &IngestionSpec) -> Result<()> {
     let redacted = match spec.params.iter().find(|(_, v)| v.as_str() == REDACTED) {
         Some((k, _)) => Some(format!("param.{k}")),
         None => match &spec.sink {
-            SinkType::Redis { url, .. } if url.contains(REDACTED) => Some("the password of sluice.sink.url".to_string()),
+            SinkType::Redis { url, .. } if url.contains(REDACTED) => {
+                Some("the password of sluice.sink.url".to_string())
+            }
             _ => None,
         },
     };
@@ -79,7 +81,10 @@ pub(super) fn check_no_redacted(spec: &IngestionSpec) -> Result<()> {
 /// Refuses a shard number the ingestion does not have.
 pub(super) fn check_shards(spec: &IngestionSpec, shards: &[u32]) -> Result<()> {
     match shards.iter().find(|&&s| s >= spec.shards) {
-        Some(s) => Err(ManagerError::InvalidArgument(format!("ingestion {} has no shard {s} (it has {})", spec.name, spec.shards))),
+        Some(s) => Err(ManagerError::InvalidArgument(format!(
+            "ingestion {} has no shard {s} (it has {})",
+            spec.name, spec.shards
+        ))),
         None => Ok(()),
     }
 }
@@ -90,8 +95,10 @@ mod tests {
     use serde_json::json;
 
     fn spec(shards: u32, stream: &str, batch: u64) -> IngestionSpec {
-        IngestionSpec::from_value(&json!({"name": "t", "settings": {"index.number_of_shards": shards, "ingestion_source": {
-            "type": "file", "poll.max_batch_size": batch, "param": {"stream": stream, "base_directory": "/tmp"}}}}))
+        IngestionSpec::from_value(
+            &json!({"name": "t", "settings": {"index.number_of_shards": shards, "ingestion_source": {
+            "type": "file", "poll.max_batch_size": batch, "param": {"stream": stream, "base_directory": "/tmp"}}}}),
+        )
         .unwrap()
     }
 
@@ -99,7 +106,10 @@ mod tests {
     fn static_settings_are_named_and_dynamic_ones_pass() {
         assert_eq!(static_change(&spec(1, "a", 10), &spec(1, "a", 99)), None);
         assert_eq!(static_change(&spec(1, "a", 10), &spec(3, "a", 10)).as_deref(), Some("index.number_of_shards"));
-        assert_eq!(static_change(&spec(1, "a", 10), &spec(1, "b", 10)).as_deref(), Some("ingestion_source.param.stream"));
+        assert_eq!(
+            static_change(&spec(1, "a", 10), &spec(1, "b", 10)).as_deref(),
+            Some("ingestion_source.param.stream")
+        );
     }
 
     #[test]

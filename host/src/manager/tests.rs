@@ -6,8 +6,8 @@ use crate::engine::{IdleOutcome, PollerState};
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::ShardSink;
 use crate::spec::ErrorStrategy;
-use crate::state::memory::MemoryStateStore;
 use crate::state::StateStore;
+use crate::state::memory::MemoryStateStore;
 use crate::testing::{component_cache, eventually, msg, spec_json};
 use crate::wiring::MemoryWiring;
 use serde_json::json;
@@ -21,7 +21,10 @@ struct Host {
 
 impl Host {
     fn new() -> Self {
-        Host { wiring: Arc::new(MemoryWiring::with_component_cache(&component_cache())), store: Arc::new(MemoryStateStore::new()) }
+        Host {
+            wiring: Arc::new(MemoryWiring::with_component_cache(&component_cache())),
+            store: Arc::new(MemoryStateStore::new()),
+        }
     }
 
     fn open(&self) -> Arc<Manager> {
@@ -89,7 +92,9 @@ fn block_then_drop_by_update_skips_the_bad_message_once() {
     let m = host.open();
     m.create(spec_json("b", 2, "BLOCK")).unwrap();
     host.wiring.source("b", 2).append(0, &[msg("a", 1, json!({})), "{oops".into(), msg("c", 1, json!({}))]);
-    let IdleOutcome::Blocked(blocked) = m.wait_until_idle("b", Duration::from_secs(10)).unwrap() else { panic!("must block") };
+    let IdleOutcome::Blocked(blocked) = m.wait_until_idle("b", Duration::from_secs(10)).unwrap() else {
+        panic!("must block")
+    };
     assert_eq!(blocked[0].1.pointer, Pointer::from(1));
     let info = m.update("b", json!({"settings": {"index.ingestion_source.error_strategy": "DROP"}})).unwrap();
     assert_eq!(info.error_strategy, ErrorStrategy::Drop);
@@ -196,7 +201,10 @@ fn an_import_without_the_documents_is_refused_or_starts_over_when_asked() {
     let b = Host::new();
     let mb = b.open();
     let e = mb.import_state(&export, false).unwrap_err();
-    assert!(matches!(&e, ManagerError::FailedPrecondition(t) if t.contains("not in this host's sink") && t.contains("--reset-positions")), "{e}");
+    assert!(
+        matches!(&e, ManagerError::FailedPrecondition(t) if t.contains("not in this host's sink") && t.contains("--reset-positions")),
+        "{e}"
+    );
     assert!(mb.list().is_empty(), "a refused import changes nothing");
     b.append("i", 0, 0, 6);
     assert_eq!(mb.import_state(&export, true).unwrap(), vec!["i".to_string()]);

@@ -27,9 +27,9 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-pub use wit::OpType as WitOpType;
 /// Defined by the spec, which holds it; re-exported for the plugin API.
 pub use crate::spec::Limits;
+pub use wit::OpType as WitOpType;
 
 /// The plugins compiled into the host binary.
 pub mod builtin {
@@ -137,10 +137,8 @@ impl PluginEngine {
         if std::env::var_os("SLUICE_WASM_PERFMAP").is_some_and(|v| v == "1") {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
-        let engine = Engine::new(&config).map_err(|e| PluginError::Instantiate {
-            name: "engine".into(),
-            reason: e.to_string(),
-        })?;
+        let engine = Engine::new(&config)
+            .map_err(|e| PluginError::Instantiate { name: "engine".into(), reason: e.to_string() })?;
         let mut linker = Linker::new(&engine);
         // std guests import wasi:cli/io/clocks/random even when unused; they
         // get an empty context: no preopened dirs, no env, no sockets.
@@ -504,10 +502,9 @@ fn describe_failure(e: &wasmtime::Error, limits: &Limits) -> String {
         Some(wasmtime::Trap::UnreachableCodeReached) => "plugin trapped (a panic or unreachable code)".into(),
         Some(trap) => format!("plugin trapped: {trap}"),
         // A failed memory.grow with trap_on_grow_failure is not a Trap.
-        None if format!("{e:#}").contains("memory") => format!(
-            "plugin ran out of memory (limit {} MiB; sluice.plugin.limits.memory_mb): {e:#}",
-            limits.memory_mb
-        ),
+        None if format!("{e:#}").contains("memory") => {
+            format!("plugin ran out of memory (limit {} MiB; sluice.plugin.limits.memory_mb): {e:#}", limits.memory_mb)
+        }
         None => format!("plugin failed: {e:#}"),
     }
 }

@@ -8,7 +8,9 @@
 //! move together or not at all. docs/architecture.md says why fjall (measured
 //! against redb).
 
-use super::{decode_doc, decode_doc_header, plan_writes, CommitBatch, DroppedMessage, ShardSink, SinkError, SinkMeta, StoredDoc};
+use super::{
+    CommitBatch, DroppedMessage, ShardSink, SinkError, SinkMeta, StoredDoc, decode_doc, decode_doc_header, plan_writes,
+};
 use crate::pointer::{Pointer, StartPosition};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use std::path::{Path, PathBuf};
@@ -49,7 +51,8 @@ impl Store {
         // memtables, L0 compacted at 8 tables, two workers and the small
         // meta/dropped memtables below, ~225k msgs/s and ~190 MiB. (16 MiB
         // memtables: ~140 MiB but ~195k msgs/s; 8 MiB: ~175 MiB, 158k msgs/s.)
-        let db = Database::builder(path).worker_threads(SHARD_WORKERS).cache_size(SHARD_CACHE_BYTES).open().map_err(err)?;
+        let db =
+            Database::builder(path).worker_threads(SHARD_WORKERS).cache_size(SHARD_CACHE_BYTES).open().map_err(err)?;
         let docs = db
             .keyspace("docs", || {
                 KeyspaceCreateOptions::default()
@@ -320,7 +323,11 @@ mod tests {
                 ],
                 last_pointer: Pointer::Small(9),
                 counters: ShardCounters { total_processed_count: 6, ..Default::default() },
-                dropped: vec![DroppedMessage { pointer: Pointer::Small(3), reason: "bad".into(), payload: Some("x".into()) }],
+                dropped: vec![DroppedMessage {
+                    pointer: Pointer::Small(3),
+                    reason: "bad".into(),
+                    payload: Some("x".into()),
+                }],
             })
             .unwrap();
         assert_eq!(meta.live_docs, 3);

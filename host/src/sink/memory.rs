@@ -3,7 +3,7 @@
 //! the same function as the durable sinks; a commit is atomic because it
 //! happens under one lock.
 
-use super::{plan_writes, CommitBatch, DroppedMessage, ShardCounters, ShardSink, SinkError, SinkMeta, StoredDoc};
+use super::{CommitBatch, DroppedMessage, ShardCounters, ShardSink, SinkError, SinkMeta, StoredDoc, plan_writes};
 use crate::pointer::{Pointer, StartPosition};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -50,7 +50,10 @@ impl ShardSink for MemorySink {
             .writes
             .iter()
             .map(|(id, r)| {
-                (id.to_string(), r.map(|r| StoredDoc { version: r.version, deleted: r.deleted, source: r.source.to_vec() }))
+                (
+                    id.to_string(),
+                    r.map(|r| StoredDoc { version: r.version, deleted: r.deleted, source: r.source.to_vec() }),
+                )
             })
             .collect();
         for (id, doc) in writes {
@@ -77,7 +80,12 @@ impl ShardSink for MemorySink {
         Ok(())
     }
 
-    fn import_meta(&self, resume: Option<StartPosition>, last_pointer: Option<Pointer>, counters: ShardCounters) -> Result<(), SinkError> {
+    fn import_meta(
+        &self,
+        resume: Option<StartPosition>,
+        last_pointer: Option<Pointer>,
+        counters: ShardCounters,
+    ) -> Result<(), SinkError> {
         let mut inner = self.lock();
         let (live_docs, owner) = (inner.meta.live_docs, inner.meta.owner.clone());
         inner.meta = SinkMeta { resume, last_pointer, counters, live_docs, owner };
@@ -101,6 +109,12 @@ impl ShardSink for MemorySink {
 
     fn dropped(&self, after: Option<Pointer>, limit: usize) -> Result<Vec<DroppedMessage>, SinkError> {
         let inner = self.lock();
-        Ok(inner.dropped.values().filter(|d| after.as_ref().is_none_or(|a| &d.pointer > a)).take(limit).cloned().collect())
+        Ok(inner
+            .dropped
+            .values()
+            .filter(|d| after.as_ref().is_none_or(|a| &d.pointer > a))
+            .take(limit)
+            .cloned()
+            .collect())
     }
 }

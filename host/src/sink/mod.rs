@@ -114,7 +114,10 @@ pub struct SinkOwner {
 impl SinkMeta {
     /// Whether anything was ever committed or set here.
     pub fn is_pristine(&self) -> bool {
-        self.resume.is_none() && self.last_pointer.is_none() && self.live_docs == 0 && self.counters == ShardCounters::default()
+        self.resume.is_none()
+            && self.last_pointer.is_none()
+            && self.live_docs == 0
+            && self.counters == ShardCounters::default()
     }
 }
 
@@ -233,7 +236,7 @@ pub fn plan_writes<'a>(
     ops: &'a [DocOp],
     mut load: impl FnMut(&str) -> Result<Option<StoredDoc>, SinkError>,
 ) -> Result<PlannedWrites<'a>, SinkError> {
-    use versioning::{decide, Decision};
+    use versioning::{Decision, decide};
     let mut out = PlannedWrites { writes: Vec::with_capacity(ops.len()), ..PlannedWrites::default() };
     // What this batch wrote so far, by id: version and deleted flag only.
     let mut pending: std::collections::HashMap<&str, Option<StoredDoc>> =
@@ -252,11 +255,15 @@ pub fn plan_writes<'a>(
             }
             Decision::Put { version } => {
                 let source = op.source.as_deref().unwrap_or("{}").as_bytes();
-                (Some(Record { deleted: false, version, source }), Some(StoredDoc { version, deleted: false, source: Vec::new() }))
+                (
+                    Some(Record { deleted: false, version, source }),
+                    Some(StoredDoc { version, deleted: false, source: Vec::new() }),
+                )
             }
-            Decision::Tombstone { version } => {
-                (Some(Record { deleted: true, version, source: b"" }), Some(StoredDoc { version, deleted: true, source: Vec::new() }))
-            }
+            Decision::Tombstone { version } => (
+                Some(Record { deleted: true, version, source: b"" }),
+                Some(StoredDoc { version, deleted: true, source: Vec::new() }),
+            ),
             Decision::Remove => (None, None),
         };
         let now_live = new.as_ref().is_some_and(|d| !d.deleted);
@@ -276,7 +283,11 @@ const FLAG_VERSIONED: u8 = 2;
 pub fn decode_doc_header(bytes: &[u8]) -> Option<StoredDoc> {
     let (&flags, rest) = bytes.split_first()?;
     let version = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
-    Some(StoredDoc { version: (flags & FLAG_VERSIONED != 0).then_some(version), deleted: flags & FLAG_DELETED != 0, source: Vec::new() })
+    Some(StoredDoc {
+        version: (flags & FLAG_VERSIONED != 0).then_some(version),
+        deleted: flags & FLAG_DELETED != 0,
+        source: Vec::new(),
+    })
 }
 
 /// The inverse of [`Record::encode`]; `None` for a record shorter than its header.
@@ -308,7 +319,12 @@ pub trait ShardSink: Send + Sync {
 
     /// Restores an exported checkpoint and counters (state import). Live
     /// documents are what the sink holds, not what was exported.
-    fn import_meta(&self, resume: Option<StartPosition>, last_pointer: Option<Pointer>, counters: ShardCounters) -> Result<(), SinkError>;
+    fn import_meta(
+        &self,
+        resume: Option<StartPosition>,
+        last_pointer: Option<Pointer>,
+        counters: ShardCounters,
+    ) -> Result<(), SinkError>;
 
     /// A live document (tombstones are not returned).
     fn get(&self, id: &str) -> Result<Option<StoredDoc>, SinkError>;

@@ -17,7 +17,10 @@
 //! nothing and resumes from the stored checkpoint. So no state on local disk
 //! is needed, and any host can continue a shard.
 
-use super::{decode_doc, decode_doc_header, plan_writes, CommitBatch, DroppedMessage, ShardCounters, ShardSink, SinkError, SinkMeta, StoredDoc};
+use super::{
+    CommitBatch, DroppedMessage, ShardCounters, ShardSink, SinkError, SinkMeta, StoredDoc, decode_doc,
+    decode_doc_header, plan_writes,
+};
 use crate::pointer::{Pointer, StartPosition};
 use redis::{Commands, Connection};
 use std::collections::HashMap;
@@ -55,7 +58,8 @@ impl RedisSink {
     /// caller retries.
     pub fn open(url: &str, key_prefix: &str, ingestion: &str, shard: u32) -> Result<Self, SinkError> {
         let label = format!("{} {key_prefix}:{{{ingestion}:{shard}}}", crate::spec::redact_url_password(url));
-        let client = redis::Client::open(url).map_err(|e| SinkError::Store { path: label.clone(), message: e.to_string() })?;
+        let client =
+            redis::Client::open(url).map_err(|e| SinkError::Store { path: label.clone(), message: e.to_string() })?;
         let base = format!("{key_prefix}:{{{ingestion}:{shard}}}");
         let sink = RedisSink {
             client,
@@ -293,7 +297,12 @@ impl ShardSink for RedisSink {
         true
     }
 
-    fn import_meta(&self, resume: Option<StartPosition>, last_pointer: Option<Pointer>, counters: ShardCounters) -> Result<(), SinkError> {
+    fn import_meta(
+        &self,
+        resume: Option<StartPosition>,
+        last_pointer: Option<Pointer>,
+        counters: ShardCounters,
+    ) -> Result<(), SinkError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let meta = self.with_state(&mut state, |s, conn| {
             let stored = s.read_meta(conn)?;
@@ -310,9 +319,11 @@ impl ShardSink for RedisSink {
             let raw: Option<Vec<u8>> = conn.hget(&s.docs_key, id).map_err(|e| s.err(e))?;
             match raw {
                 None => Ok(None),
-                Some(b) => decode_doc(&b)
-                    .map(|d| Some(d).filter(|d| !d.deleted))
-                    .ok_or_else(|| SinkError::Corrupt { path: s.label.clone(), key: id.into(), message: "short record".into() }),
+                Some(b) => decode_doc(&b).map(|d| Some(d).filter(|d| !d.deleted)).ok_or_else(|| SinkError::Corrupt {
+                    path: s.label.clone(),
+                    key: id.into(),
+                    message: "short record".into(),
+                }),
             }
         })
     }

@@ -17,8 +17,8 @@
 
 use super::{Batch, Message, PartitionReader, Source, SourceError};
 use crate::pointer::{Pointer, StartPosition};
-use std::collections::BTreeMap;
 use follow::{FillError, Followed};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -45,11 +45,8 @@ impl FileSource {
                 )));
             }
         }
-        let get = |k: &str| {
-            params
-                .get(k)
-                .ok_or_else(|| SourceError::Config(format!("the file source needs [param.{k}]")))
-        };
+        let get =
+            |k: &str| params.get(k).ok_or_else(|| SourceError::Config(format!("the file source needs [param.{k}]")));
         Ok(FileSource {
             dir: Path::new(get("base_directory")?).join(get("stream")?),
             max_line_bytes: crate::spec::Limits::default().max_message_bytes(),
@@ -194,7 +191,9 @@ impl FileReader {
         loop {
             let buf = match file.fill(&self.path) {
                 Ok(buf) => buf,
-                Err(FillError::Io(e)) => return Err(SourceError::Io { path: self.path.display().to_string(), source: e }),
+                Err(FillError::Io(e)) => {
+                    return Err(SourceError::Io { path: self.path.display().to_string(), source: e });
+                }
                 Err(FillError::Changed(what)) => {
                     // Whatever was held back of an unfinished line is not a
                     // line of the new file: it is never emitted.
@@ -245,7 +244,9 @@ impl FileReader {
     }
 
     fn lost_error(&self) -> Option<SourceError> {
-        self.lost.as_ref().map(|(position, reason)| SourceError::PositionLost { position: position.clone(), reason: reason.clone() })
+        self.lost
+            .as_ref()
+            .map(|(position, reason)| SourceError::PositionLost { position: position.clone(), reason: reason.clone() })
     }
 }
 
@@ -257,10 +258,7 @@ impl PartitionReader for FileReader {
         let deadline = Instant::now() + timeout;
         let mut messages = Vec::new();
         loop {
-            let opened = match self.ensure_open() {
-                Ok(opened) => opened,
-                Err(e) => return Err(e),
-            };
+            let opened = self.ensure_open()?;
             if opened {
                 let first = self.first_line.unwrap_or(0);
                 while messages.len() < max {
@@ -384,11 +382,8 @@ mod tests {
         std::fs::write(src.partition_path(0), format!("a\r\n{long}\nb\n{}\r\n", "y".repeat(1000))).unwrap();
         let mut r = src.open(0, StartPosition::Earliest).unwrap();
         let batch = r.poll(10, Duration::from_millis(10)).unwrap();
-        let lens: Vec<(u64, usize)> = batch
-            .messages
-            .iter()
-            .map(|m| (m.pointer.as_u64().unwrap(), m.payload.as_ref().unwrap().len()))
-            .collect();
+        let lens: Vec<(u64, usize)> =
+            batch.messages.iter().map(|m| (m.pointer.as_u64().unwrap(), m.payload.as_ref().unwrap().len())).collect();
         assert_eq!(lens, [(0, 1), (1, 1001), (2, 1), (3, 1000)]);
         assert_eq!(batch.messages[2].payload.as_deref(), Some(&b"b"[..]));
     }
@@ -486,7 +481,10 @@ mod tests {
         // After line 2 needs three complete lines.
         let (position, reason) = lost(&mut src.open(0, StartPosition::After(Pointer::Small(2))).unwrap());
         assert_eq!(position, "after 2");
-        assert!(reason.ends_with("has only 2 lines, but the position needs at least 3: it was truncated or replaced since"), "{reason}");
+        assert!(
+            reason.ends_with("has only 2 lines, but the position needs at least 3: it was truncated or replaced since"),
+            "{reason}"
+        );
         // A missing file has no lines at all.
         let (position, reason) = lost(&mut src.open(1, StartPosition::After(Pointer::Small(0))).unwrap());
         assert_eq!(position, "after 0");

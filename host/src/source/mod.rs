@@ -55,7 +55,9 @@ pub enum SourceError {
     Config(String),
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("stream has {partitions} partitions but the ingestion has only {shards} shards; shard N reads partition N, so every partition needs a shard (raise index.number_of_shards)")]
+    #[error(
+        "stream has {partitions} partitions but the ingestion has only {shards} shards; shard N reads partition N, so every partition needs a shard (raise index.number_of_shards)"
+    )]
     TooFewShards { partitions: u32, shards: u32 },
     #[error("source type {0:?} is not available in this build")]
     Unsupported(SourceType),

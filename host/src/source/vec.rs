@@ -24,7 +24,13 @@ impl VecSource {
         let part = &mut parts[partition as usize];
         for p in payloads {
             let pointer = Pointer::from(part.len() as u64);
-            part.push(Message { pointer, timestamp_ms: None, key: None, headers: vec![], payload: Some(p.as_ref().to_vec()) });
+            part.push(Message {
+                pointer,
+                timestamp_ms: None,
+                key: None,
+                headers: vec![],
+                payload: Some(p.as_ref().to_vec()),
+            });
         }
     }
 
@@ -40,14 +46,19 @@ impl Source for VecSource {
 
     fn open(&self, partition: u32, start: StartPosition) -> Result<Box<dyn PartitionReader>, SourceError> {
         let parts = self.lock();
-        let part = parts.get(partition as usize).ok_or_else(|| SourceError::Config(format!("no partition {partition}")))?;
-        let index = |p: &Pointer| p.to_string().parse::<usize>().map_err(|_| SourceError::Config(format!("pointer {p} is not an index")));
+        let part =
+            parts.get(partition as usize).ok_or_else(|| SourceError::Config(format!("no partition {partition}")))?;
+        let index = |p: &Pointer| {
+            p.to_string().parse::<usize>().map_err(|_| SourceError::Config(format!("pointer {p} is not an index")))
+        };
         let next = match &start {
             StartPosition::Earliest => 0,
             StartPosition::Latest => part.len(),
             StartPosition::At(p) => index(p)?,
             StartPosition::After(p) => index(p)? + 1,
-            StartPosition::Timestamp(t) => part.iter().position(|m| m.timestamp_ms.is_some_and(|ts| ts >= *t)).unwrap_or(part.len()),
+            StartPosition::Timestamp(t) => {
+                part.iter().position(|m| m.timestamp_ms.is_some_and(|ts| ts >= *t)).unwrap_or(part.len())
+            }
         };
         Ok(Box::new(VecReader { source: self.clone(), partition: partition as usize, next }))
     }

@@ -36,7 +36,8 @@ impl Limits {
     }
 
     pub(crate) fn call_budget(&self, messages: usize) -> Duration {
-        Duration::from_millis(self.cpu_ms as u64) + Duration::from_micros(self.cpu_us_per_message as u64) * messages as u32
+        Duration::from_millis(self.cpu_ms as u64)
+            + Duration::from_micros(self.cpu_us_per_message as u64) * messages as u32
     }
 
     pub(crate) fn max_output_bytes(&self) -> usize {

@@ -20,8 +20,8 @@ mod settings;
 mod sluice_section;
 mod types;
 
-pub use limits::Limits;
 pub use crate::util::{REDACTED, is_secret_param, redact_secrets, redact_url_password};
+pub use limits::Limits;
 pub use settings::flat_settings;
 pub use types::{ErrorStrategy, IngestionSpec, PluginSpec, SinkType, SourceType};
 

@@ -32,9 +32,7 @@ impl IngestionSpec {
     }
 
     pub fn from_value(value: &Value) -> Result<Self, SpecError> {
-        let top = value
-            .as_object()
-            .ok_or_else(|| SpecError::Json("the spec must be a JSON object".into()))?;
+        let top = value.as_object().ok_or_else(|| SpecError::Json("the spec must be a JSON object".into()))?;
         for key in top.keys() {
             if !TOP_KEYS.split(", ").any(|k| k == key) {
                 return Err(SpecError::UnknownKey { key: key.clone(), allowed: TOP_KEYS.into() });
@@ -111,7 +109,9 @@ impl IngestionSpec {
                 "latest" | "none" => StartPosition::Latest,
                 "reset_by_offset" => {
                     let v = reset_value.ok_or_else(|| {
-                        SpecError::Missing("ingestion_source.pointer.init.reset.value (required by reset_by_offset)".into())
+                        SpecError::Missing(
+                            "ingestion_source.pointer.init.reset.value (required by reset_by_offset)".into(),
+                        )
                     })?;
                     StartPosition::At(
                         v.parse().map_err(|e| invalid(&src_key("pointer.init.reset.value"), format!("{e}")))?,
@@ -119,10 +119,15 @@ impl IngestionSpec {
                 }
                 "reset_by_timestamp" => {
                     let v = reset_value.ok_or_else(|| {
-                        SpecError::Missing("ingestion_source.pointer.init.reset.value (required by reset_by_timestamp)".into())
+                        SpecError::Missing(
+                            "ingestion_source.pointer.init.reset.value (required by reset_by_timestamp)".into(),
+                        )
                     })?;
                     StartPosition::Timestamp(v.parse::<i64>().ok().filter(|t| *t >= 0).ok_or_else(|| {
-                        invalid(&src_key("pointer.init.reset.value"), format!("{v:?} is not a timestamp in ms since the epoch"))
+                        invalid(
+                            &src_key("pointer.init.reset.value"),
+                            format!("{v:?} is not a timestamp in ms since the epoch"),
+                        )
                     })?)
                 }
                 other => {
@@ -213,7 +218,9 @@ fn validate_name(name: &str) -> Result<(), SpecError> {
     } else {
         Err(invalid(
             "name",
-            format!("{name:?}: use 1-128 lowercase letters, digits, '-', '_' or '.', not starting with '.', '-' or '_'"),
+            format!(
+                "{name:?}: use 1-128 lowercase letters, digits, '-', '_' or '.', not starting with '.', '-' or '_'"
+            ),
         ))
     }
 }
@@ -307,8 +314,9 @@ mod tests {
         assert!(err.to_string().contains("poll.max_batch_size"), "lists allowed keys: {err}");
         let err = parse(json!({"name": "x", "setings": {}})).unwrap_err();
         assert!(err.to_string().contains("[setings]"), "{err}");
-        let err = parse(json!({"name": "x", "settings": {"ingestion_source": {"type": "file"}}, "sluice": {"plugn": {}}}))
-            .unwrap_err();
+        let err =
+            parse(json!({"name": "x", "settings": {"ingestion_source": {"type": "file"}}, "sluice": {"plugn": {}}}))
+                .unwrap_err();
         assert!(err.to_string().contains("[sluice.plugn]"), "{err}");
     }
 

@@ -11,14 +11,15 @@ pub fn flat_settings(settings: &Value) -> Result<BTreeMap<String, Value>, SpecEr
     if let Some(obj) = settings.as_object() {
         flatten("", obj, &mut out)?;
     }
-    Ok(out
-        .into_iter()
-        .map(|(k, v)| if k.starts_with("index.") { (k, v) } else { (format!("index.{k}"), v) })
-        .collect())
+    Ok(out.into_iter().map(|(k, v)| if k.starts_with("index.") { (k, v) } else { (format!("index.{k}"), v) }).collect())
 }
 
 /// Flattens nested settings objects into dotted keys, as OpenSearch does.
-pub(super) fn flatten(prefix: &str, obj: &Map<String, Value>, out: &mut BTreeMap<String, Value>) -> Result<(), SpecError> {
+pub(super) fn flatten(
+    prefix: &str,
+    obj: &Map<String, Value>,
+    out: &mut BTreeMap<String, Value>,
+) -> Result<(), SpecError> {
     for (k, v) in obj {
         let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
         match v {
@@ -91,8 +92,10 @@ mod tests {
             assert!(matches!(e, SpecError::Duplicate(_)), "{settings}: {e}");
         }
         // `index.index.x` is not `index.x`.
-        parse(json!({"name": "x", "settings": {"ingestion_source": {"type": "file"}, "index.x": 1, "index.index.x": 2}}))
-            .unwrap();
+        parse(
+            json!({"name": "x", "settings": {"ingestion_source": {"type": "file"}, "index.x": 1, "index.index.x": 2}}),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -66,7 +66,8 @@ pub(super) fn parse_sluice(section: Option<&Value>) -> Result<(PluginSpec, SinkT
                     "embedded" if url.is_none() && key_prefix.is_none() => SinkType::Embedded,
                     "embedded" => return Err(invalid("sluice.sink", "url and key_prefix are for the redis sink")),
                     "redis" => {
-                        let url = url.ok_or_else(|| SpecError::Missing("sluice.sink.url (required by the redis sink)".into()))?;
+                        let url = url
+                            .ok_or_else(|| SpecError::Missing("sluice.sink.url (required by the redis sink)".into()))?;
                         if !url.starts_with("redis://") && !url.starts_with("rediss://") {
                             return Err(invalid("sluice.sink.url", "must be a redis:// or rediss:// URL"));
                         }
@@ -96,10 +97,12 @@ mod tests {
     #[test]
     fn redis_sink_spec() {
         let spec = parse(json!({"name": "r", "settings": {"ingestion_source": {"type": "file"}},
-            "sluice": {"sink": {"type": "redis", "url": "redis://127.0.0.1:6379/2"}}})).unwrap();
+            "sluice": {"sink": {"type": "redis", "url": "redis://127.0.0.1:6379/2"}}}))
+        .unwrap();
         assert_eq!(spec.sink, SinkType::Redis { url: "redis://127.0.0.1:6379/2".into(), key_prefix: "sluice".into() });
         let err = parse(json!({"name": "r", "settings": {"ingestion_source": {"type": "file"}},
-            "sluice": {"sink": {"type": "redis"}}})).unwrap_err();
+            "sluice": {"sink": {"type": "redis"}}}))
+        .unwrap_err();
         assert!(err.to_string().contains("sluice.sink.url"), "{err}");
     }
 }

@@ -114,11 +114,8 @@ pub struct IngestionSpec {
 /// Debug output never shows secret parameters (they reach logs and panics).
 impl std::fmt::Debug for IngestionSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let params: BTreeMap<&String, &str> = self
-            .params
-            .iter()
-            .map(|(k, v)| (k, if is_secret_param(k) { REDACTED } else { v.as_str() }))
-            .collect();
+        let params: BTreeMap<&String, &str> =
+            self.params.iter().map(|(k, v)| (k, if is_secret_param(k) { REDACTED } else { v.as_str() })).collect();
         f.debug_struct("IngestionSpec")
             .field("name", &self.name)
             .field("shards", &self.shards)

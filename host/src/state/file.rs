@@ -9,9 +9,9 @@
 //! Layout: `<dir>/<ingestion>.json`, `<dir>/plugins/<name>@<version>.json`,
 //! `<dir>/components/<sha256>.wasm`.
 
-use super::{sha256_hex, IngestionRecord, PluginRecord, StateError, StateStore};
-use serde::de::DeserializeOwned;
+use super::{IngestionRecord, PluginRecord, StateError, StateStore, sha256_hex};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -94,9 +94,14 @@ pub fn decode<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, State
     let newline = bytes.iter().position(|&b| b == b'\n').ok_or_else(|| corrupt("no header line".into()))?;
     let header = std::str::from_utf8(&bytes[..newline]).map_err(|_| corrupt("header is not text".into()))?;
     let body = &bytes[newline + 1..];
-    let mut parts = header.strip_prefix(MAGIC).ok_or_else(|| corrupt(format!("header {header:?} is not {MAGIC:?}")))?.split_whitespace();
+    let mut parts = header
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| corrupt(format!("header {header:?} is not {MAGIC:?}")))?
+        .split_whitespace();
     let field = |part: Option<&str>, name: &str| -> Result<String, StateError> {
-        part.and_then(|p| p.strip_prefix(name)).map(str::to_string).ok_or_else(|| corrupt(format!("header lacks {name}")))
+        part.and_then(|p| p.strip_prefix(name))
+            .map(str::to_string)
+            .ok_or_else(|| corrupt(format!("header lacks {name}")))
     };
     let length: usize = field(parts.next(), "length=")?.parse().map_err(|_| corrupt("bad length".into()))?;
     let crc = u32::from_str_radix(&field(parts.next(), "crc32=")?, 16).map_err(|_| corrupt("bad crc32".into()))?;
@@ -170,7 +175,10 @@ impl StateStore for FileStateStore {
         let bytes = fs::read(&path).map_err(|e| io(&path, e))?;
         let actual = sha256_hex(&bytes);
         if actual != sha256 {
-            return Err(StateError::Corrupt { path: path.display().to_string(), reason: format!("content hash is {actual}") });
+            return Err(StateError::Corrupt {
+                path: path.display().to_string(),
+                reason: format!("content hash is {actual}"),
+            });
         }
         Ok(bytes)
     }

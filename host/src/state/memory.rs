@@ -1,6 +1,6 @@
 //! `MemoryStateStore`: a state store in memory, for tests of the manager.
 
-use super::{sha256_hex, IngestionRecord, PluginRecord, StateError, StateStore};
+use super::{IngestionRecord, PluginRecord, StateError, StateStore, sha256_hex};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -59,7 +59,8 @@ impl StateStore for MemoryStateStore {
 
     fn load_component(&self, sha256: &str) -> Result<Vec<u8>, StateError> {
         let inner = self.lock();
-        let bytes = inner.components.get(sha256).ok_or_else(|| StateError::Backend(format!("no component {sha256}")))?;
+        let bytes =
+            inner.components.get(sha256).ok_or_else(|| StateError::Backend(format!("no component {sha256}")))?;
         if sha256_hex(bytes) != sha256 {
             return Err(StateError::Corrupt { path: format!("memory:{sha256}"), reason: "hash mismatch".into() });
         }

@@ -88,7 +88,9 @@ pub struct ShardError {
 pub enum StateError {
     #[error("state {path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("state file {path} is corrupt: {reason}; refusing to use it (restore it from a backup, or delete it to forget this ingestion)")]
+    #[error(
+        "state file {path} is corrupt: {reason}; refusing to use it (restore it from a backup, or delete it to forget this ingestion)"
+    )]
     Corrupt { path: String, reason: String },
     #[error("state store: {0}")]
     Backend(String),

@@ -8,7 +8,7 @@
 //! directory restores every ingestion from here and continues its shards.
 
 use super::file::{decode, encode};
-use super::{sha256_hex, IngestionRecord, PluginRecord, StateError, StateStore};
+use super::{IngestionRecord, PluginRecord, StateError, StateStore, sha256_hex};
 use redis::Commands;
 use std::path::Path;
 use std::sync::Mutex;
@@ -105,7 +105,8 @@ impl StateStore for RedisStateStore {
     fn load_component(&self, sha256: &str) -> Result<Vec<u8>, StateError> {
         let key = self.key(&format!("component:{sha256}"));
         let bytes: Option<Vec<u8>> = self.with(|c| c.get(&key))?;
-        let bytes = bytes.ok_or_else(|| StateError::Backend(format!("{}: component {sha256} is missing", self.label)))?;
+        let bytes =
+            bytes.ok_or_else(|| StateError::Backend(format!("{}: component {sha256} is missing", self.label)))?;
         let actual = sha256_hex(&bytes);
         if actual != sha256 {
             return Err(StateError::Corrupt { path: self.where_(&key), reason: format!("content hash is {actual}") });

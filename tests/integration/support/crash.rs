@@ -2,7 +2,7 @@
 //! made readable part by part, and the rig of `sluice run` over a spec file
 //! and a data directory.
 
-use super::model::{assert_sinks_match, Model};
+use super::model::{Model, assert_sinks_match};
 use serde_json::Value;
 use sluice::spec::IngestionSpec;
 use std::path::{Path, PathBuf};
@@ -11,9 +11,7 @@ use std::time::Duration;
 /// A crash test's stream cut into `n` parts: part k holds, for every shard,
 /// the k-th of `n` consecutive slices of that shard's lines.
 pub fn split_parts<T: Clone>(lines: &[Vec<T>], n: usize) -> Vec<Vec<Vec<T>>> {
-    (0..n)
-        .map(|k| lines.iter().map(|l| l[l.len() * k / n..l.len() * (k + 1) / n].to_vec()).collect())
-        .collect()
+    (0..n).map(|k| lines.iter().map(|l| l[l.len() * k / n..l.len() * (k + 1) / n].to_vec()).collect()).collect()
 }
 
 /// How the kills of [`sigkill_repeatedly`] landed.
@@ -31,7 +29,11 @@ pub struct Kills {
 
 impl std::fmt::Display for Kills {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} SIGKILLs landed mid-ingestion ({} with work in flight) in {} runs", self.landed, self.busy, self.runs)
+        write!(
+            f,
+            "{} SIGKILLs landed mid-ingestion ({} with work in flight) in {} runs",
+            self.landed, self.busy, self.runs
+        )
     }
 }
 
@@ -81,12 +83,8 @@ pub fn sigkill_repeatedly(
         let before = committed();
         // Each run starts with work to do: the next part comes after each kill that committed.
         assert!(before < readable, "the child committed {before} of {readable} readable messages");
-        let mut child = command()
-            .env("RUST_LOG", "sluice=debug")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child =
+            command().env("RUST_LOG", "sluice=debug").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         // The child's log, for the failure messages.
@@ -153,9 +151,9 @@ pub fn sigkill_repeatedly(
         }
     }
     // The kills are done: the rest of the stream, the tail last.
-    for part in fed..sizes.len() {
+    for (part, size) in sizes.iter().enumerate().skip(fed) {
         feed(part);
-        readable += sizes[part];
+        readable += size;
     }
     assert_eq!(readable, total);
     k

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use sluice::engine::{IdleOutcome, Ingestion, RuntimeOverrides};
-use sluice::plugin::{builtin, CompiledPlugin, Limits, PluginEngine};
+use sluice::plugin::{CompiledPlugin, Limits, PluginEngine, builtin};
 use sluice::sink::ShardCounters;
 use sluice::spec::IngestionSpec;
 use std::collections::BTreeMap;
@@ -16,10 +16,7 @@ pub fn plugin() -> CompiledPlugin {
     static PLUGIN: OnceLock<CompiledPlugin> = OnceLock::new();
     PLUGIN
         .get_or_init(|| {
-            PluginEngine::new()
-                .unwrap()
-                .compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default())
-                .unwrap()
+            PluginEngine::new().unwrap().compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default()).unwrap()
         })
         .clone()
 }

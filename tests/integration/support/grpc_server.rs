@@ -55,7 +55,10 @@ impl Server {
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    panic!("sluice serve did not print its address: {}", std::fs::read_to_string(&stderr).unwrap_or_default());
+                    panic!(
+                        "sluice serve did not print its address: {}",
+                        std::fs::read_to_string(&stderr).unwrap_or_default()
+                    );
                 }
             }
         }

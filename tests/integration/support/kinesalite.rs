@@ -6,12 +6,12 @@
 
 #![allow(dead_code)]
 
+use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::config::timeout::TimeoutConfig;
 use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
-use aws_sdk_kinesis::Client;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sluice::pointer::Pointer;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -209,7 +209,11 @@ impl Kinesalite {
         let mut records = Vec::new();
         for (shard, shard_lines) in lines.iter().enumerate() {
             for (i, line) in shard_lines.iter().enumerate() {
-                records.push(Put { key: format!("k{shard}-{i}"), hash_key: Some(hash_keys[shard].clone()), data: line.clone() });
+                records.push(Put {
+                    key: format!("k{shard}-{i}"),
+                    hash_key: Some(hash_keys[shard].clone()),
+                    data: line.clone(),
+                });
             }
         }
         let landed = self.put(stream, &records);

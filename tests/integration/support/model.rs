@@ -2,7 +2,7 @@
 //! that compares sinks with it.
 
 use serde_json::Value;
-use sluice::sink::versioning::{decide, Decision};
+use sluice::sink::versioning::{Decision, decide};
 use sluice::sink::{OpType, ShardCounters, StoredDoc};
 use sluice_plugin_sdk::{Decoded, Message, Plugin};
 use std::collections::BTreeMap;
@@ -17,7 +17,11 @@ pub struct Model {
 
 impl Model {
     pub fn new(config: &str) -> Self {
-        Model { docs: BTreeMap::new(), counters: BTreeMap::new(), plugin: sluice_opensearch::OpenSearch::configure(config).unwrap() }
+        Model {
+            docs: BTreeMap::new(),
+            counters: BTreeMap::new(),
+            plugin: sluice_opensearch::OpenSearch::configure(config).unwrap(),
+        }
     }
 
     /// Applies `lines` as shard `shard`'s messages, starting at line `first`.
@@ -32,7 +36,12 @@ impl Model {
     pub fn apply_at<L: AsRef<str>>(&mut self, shard: u32, messages: &[(String, L)]) {
         for (pointer, line) in messages {
             let line = line.as_ref();
-            let message = Message { shard, pointer: pointer.clone(), payload: Some(line.as_bytes().to_vec()), ..Default::default() };
+            let message = Message {
+                shard,
+                pointer: pointer.clone(),
+                payload: Some(line.as_bytes().to_vec()),
+                ..Default::default()
+            };
             let c = self.counters.entry(shard).or_default();
             c.total_processed_count += 1;
             match self.plugin.decode(&message) {
@@ -44,7 +53,9 @@ impl Model {
                 Decoded::Skipped(_) => c.total_skipped_count += 1,
                 Decoded::Ops(ops) => {
                     for (n, op) in ops.into_iter().enumerate() {
-                        let id = op.id.unwrap_or_else(|| if n == 0 { format!("{shard}-{pointer}") } else { format!("{shard}-{pointer}-{n}") });
+                        let id = op.id.unwrap_or_else(|| {
+                            if n == 0 { format!("{shard}-{pointer}") } else { format!("{shard}-{pointer}-{n}") }
+                        });
                         let op_type = match op.op_type {
                             sluice_plugin_sdk::OpType::Index => OpType::Index,
                             sluice_plugin_sdk::OpType::Create => OpType::Create,
@@ -92,7 +103,11 @@ pub fn assert_sinks_match(sinks: &[std::sync::Arc<dyn sluice::sink::ShardSink>],
         for (id, doc) in sink.scan(None, usize::MAX).unwrap() {
             got.insert((shard as u32, id), (doc.version, serde_json::from_slice::<Value>(&doc.source).unwrap()));
         }
-        assert_eq!(meta.live_docs as usize, got.keys().filter(|(s, _)| *s == shard as u32).count(), "shard {shard} live");
+        assert_eq!(
+            meta.live_docs as usize,
+            got.keys().filter(|(s, _)| *s == shard as u32).count(),
+            "shard {shard} live"
+        );
     }
     assert_eq!(got, model.live(), "documents and versions equal the reference model");
 }

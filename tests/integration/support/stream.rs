@@ -1,7 +1,7 @@
 //! File streams on disk in OpenSearch's ingestion-fs layout, specs over
 //! them, and message generators.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -81,7 +81,9 @@ pub fn generated_stream(shards: u32, messages: usize, seed: u64) -> Vec<Vec<Stri
         let known = &mut versions[shard];
         let roll = next(100);
         let line = if roll < 5 {
-            ["{broken", r#"{"_op_type": "delete"}"#, r#"{"_id": 7, "_source": {}}"#, r#"{"_id": "x", "_source": []}"#][next(4) as usize].to_string()
+            ["{broken", r#"{"_op_type": "delete"}"#, r#"{"_id": 7, "_source": {}}"#, r#"{"_id": "x", "_source": []}"#]
+                [next(4) as usize]
+                .to_string()
         } else if roll < 10 {
             msg(None, None, "index", json!({"i": i}))
         } else if roll < 50 || known.is_empty() {

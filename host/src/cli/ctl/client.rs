@@ -34,10 +34,12 @@ pub(super) struct Client {
 
 impl Client {
     pub(super) fn ingestions(&self) -> IngestionsClient<Svc> {
-        IngestionsClient::with_interceptor(self.channel.clone(), self.token.clone()).max_decoding_message_size(MAX_REQUEST_BYTES)
+        IngestionsClient::with_interceptor(self.channel.clone(), self.token.clone())
+            .max_decoding_message_size(MAX_REQUEST_BYTES)
     }
     pub(super) fn documents(&self) -> DocumentsClient<Svc> {
-        DocumentsClient::with_interceptor(self.channel.clone(), self.token.clone()).max_decoding_message_size(MAX_REQUEST_BYTES)
+        DocumentsClient::with_interceptor(self.channel.clone(), self.token.clone())
+            .max_decoding_message_size(MAX_REQUEST_BYTES)
     }
     pub(super) fn plugins(&self) -> PluginsClient<Svc> {
         PluginsClient::with_interceptor(self.channel.clone(), self.token.clone())

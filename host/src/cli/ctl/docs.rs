@@ -39,18 +39,32 @@ fn document_json(d: &pb::Document) -> Value {
 pub(super) async fn run(client: &Client, out: &Output, command: DocCommand) -> anyhow::Result<()> {
     match command {
         DocCommand::Get { name, id } => {
-            let d = client.documents().get_document(pb::GetDocumentRequest { ingestion: name, id }).await.map_err(rpc)?.into_inner();
+            let d = client
+                .documents()
+                .get_document(pb::GetDocumentRequest { ingestion: name, id })
+                .await
+                .map_err(rpc)?
+                .into_inner();
             say!("{}", document_json(&d));
         }
         DocCommand::Count { name, shard } => {
-            let r = client.documents().count_documents(pb::CountDocumentsRequest { ingestion: name, shard }).await.map_err(rpc)?.into_inner();
+            let r = client
+                .documents()
+                .count_documents(pb::CountDocumentsRequest { ingestion: name, shard })
+                .await
+                .map_err(rpc)?
+                .into_inner();
             out.done(json!({"count": r.count}), &r.count.to_string())?;
         }
         DocCommand::Scan { name, shard, after, limit } => {
             let shards: Vec<u32> = match shard {
                 Some(s) => vec![s],
                 None => {
-                    let i = client.ingestions().get_ingestion(pb::GetIngestionRequest { name: name.clone() }).await.map_err(rpc)?;
+                    let i = client
+                        .ingestions()
+                        .get_ingestion(pb::GetIngestionRequest { name: name.clone() })
+                        .await
+                        .map_err(rpc)?;
                     (0..i.into_inner().shards).collect()
                 }
             };
@@ -59,7 +73,12 @@ pub(super) async fn run(client: &Client, out: &Output, command: DocCommand) -> a
                 if left == 0 {
                     break;
                 }
-                let request = pb::ScanDocumentsRequest { ingestion: name.clone(), shard, start_after: after.clone(), limit: left };
+                let request = pb::ScanDocumentsRequest {
+                    ingestion: name.clone(),
+                    shard,
+                    start_after: after.clone(),
+                    limit: left,
+                };
                 let mut stream = client.documents().scan_documents(request).await.map_err(rpc)?.into_inner();
                 while let Some(d) = stream.message().await.map_err(rpc)? {
                     say!("{}", document_json(&d));

@@ -132,9 +132,9 @@ pub fn ctl(args: CtlArgs) -> anyhow::Result<ExitCode> {
 async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
     let token = match &args.token_file {
         Some(path) => {
-            let value: MetadataValue<Ascii> = format!("Bearer {}", read_token(path)?)
-                .parse()
-                .map_err(|_| anyhow::anyhow!("the token in {} holds characters a header cannot carry", path.display()))?;
+            let value: MetadataValue<Ascii> = format!("Bearer {}", read_token(path)?).parse().map_err(|_| {
+                anyhow::anyhow!("the token in {} holds characters a header cannot carry", path.display())
+            })?;
             Some(value)
         }
         None => None,
@@ -155,7 +155,8 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             out.ingestion(&i)?;
         }
         CtlCommand::Get { name } => {
-            let i = client.ingestions().get_ingestion(pb::GetIngestionRequest { name }).await.map_err(rpc)?.into_inner();
+            let i =
+                client.ingestions().get_ingestion(pb::GetIngestionRequest { name }).await.map_err(rpc)?.into_inner();
             out.ingestion(&i)?;
         }
         CtlCommand::List => {
@@ -167,11 +168,21 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
                 None => update,
             };
-            let i = client.ingestions().update_ingestion(pb::UpdateIngestionRequest { name, update_json }).await.map_err(rpc)?.into_inner();
+            let i = client
+                .ingestions()
+                .update_ingestion(pb::UpdateIngestionRequest { name, update_json })
+                .await
+                .map_err(rpc)?
+                .into_inner();
             out.ingestion(&i)?;
         }
         CtlCommand::Delete { name, delete_data } => {
-            let r = client.ingestions().delete_ingestion(pb::DeleteIngestionRequest { name: name.clone(), delete_data }).await.map_err(rpc)?.into_inner();
+            let r = client
+                .ingestions()
+                .delete_ingestion(pb::DeleteIngestionRequest { name: name.clone(), delete_data })
+                .await
+                .map_err(rpc)?
+                .into_inner();
             let mut text = format!("deleted {name}{}", if delete_data { " and its data" } else { "" });
             if let Some(left) = &r.data_left {
                 text.push_str(&format!("\nleft behind: {left}"));
@@ -179,20 +190,34 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             out.done(json!({"deleted": name, "delete_data": delete_data, "data_left": r.data_left}), &text)?;
         }
         CtlCommand::History { name } => {
-            let r = client.ingestions().get_spec_history(pb::GetSpecHistoryRequest { name }).await.map_err(rpc)?.into_inner();
+            let r = client
+                .ingestions()
+                .get_spec_history(pb::GetSpecHistoryRequest { name })
+                .await
+                .map_err(rpc)?
+                .into_inner();
             out.history(&r.entries)?;
         }
         CtlCommand::Pause { name, shards } => {
-            client.ingestions().pause_ingestion(pb::PauseIngestionRequest { name: name.clone(), shards: shards.clone() }).await.map_err(rpc)?;
+            client
+                .ingestions()
+                .pause_ingestion(pb::PauseIngestionRequest { name: name.clone(), shards: shards.clone() })
+                .await
+                .map_err(rpc)?;
             out.done(json!({"paused": name, "shards": shards}), &format!("paused {name}: {}", shard_list(&shards)))?;
         }
         CtlCommand::Resume { name, shards, resets } => {
-            let request = pb::ResumeIngestionRequest { name: name.clone(), shards: shards.clone(), resets: resets.clone() };
+            let request =
+                pb::ResumeIngestionRequest { name: name.clone(), shards: shards.clone(), resets: resets.clone() };
             client.ingestions().resume_ingestion(request).await.map_err(rpc)?;
             let mut text = format!("resumed {name}: {}", shard_list(&shards));
             for r in &resets {
                 let mode = pb::ResetMode::short_name(r.mode).to_ascii_lowercase();
-                text.push_str(&format!("; shard {} reset to {mode}{}", r.shard, r.value.as_deref().map(|v| format!(" {v}")).unwrap_or_default()));
+                text.push_str(&format!(
+                    "; shard {} reset to {mode}{}",
+                    r.shard,
+                    r.value.as_deref().map(|v| format!(" {v}")).unwrap_or_default()
+                ));
             }
             out.done(json!({"resumed": name, "shards": shards, "resets": resets}), &text)?;
         }
@@ -202,7 +227,12 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             out.stats(&r)?;
         }
         CtlCommand::Watch { name, count } => {
-            let mut stream = client.ingestions().watch_ingestion(pb::WatchIngestionRequest { name }).await.map_err(rpc)?.into_inner();
+            let mut stream = client
+                .ingestions()
+                .watch_ingestion(pb::WatchIngestionRequest { name })
+                .await
+                .map_err(rpc)?
+                .into_inner();
             let mut seen = 0;
             while let Some(snapshot) = stream.message().await.map_err(rpc)? {
                 out.snapshot(&snapshot, seen == 0)?;

@@ -114,7 +114,10 @@ impl Output {
         say!("plugin:          {} {} (sha256 {})", plugin.name, plugin.version, short(&plugin.sha256));
         say!("error_strategy:  {}", pb::ErrorPolicy::short_name(i.error_strategy));
         say!("paused:          {paused}");
-        say!("status:          {}", i.start_error.as_deref().map(|e| format!("not running: {e}")).unwrap_or_else(|| "running".into()));
+        say!(
+            "status:          {}",
+            i.start_error.as_deref().map(|e| format!("not running: {e}")).unwrap_or_else(|| "running".into())
+        );
         say!("created:         {}", utc(i.created_at_ms));
         say!("updated:         {}", utc(i.updated_at_ms));
         say!("spec:            {}", i.spec_json);
@@ -148,7 +151,8 @@ impl Output {
         if self.json {
             return self.print_json(&to_json(&entries));
         }
-        let rows: Vec<Vec<String>> = entries.iter().map(|h| vec![utc(h.at_ms), h.kind.clone(), h.detail.clone()]).collect();
+        let rows: Vec<Vec<String>> =
+            entries.iter().map(|h| vec![utc(h.at_ms), h.kind.clone(), h.detail.clone()]).collect();
         say!("{}", table(&["AT", "KIND", "DETAIL"], &rows));
         Ok(())
     }
@@ -159,7 +163,11 @@ impl Output {
             .map(|s| {
                 let note = match (&s.blocked, &s.last_error) {
                     (Some(b), _) => format!("blocked at {} ({}): {}", b.pointer, b.cause, b.reason),
-                    (None, Some(e)) => format!("last error{}: {}", e.pointer.as_ref().map(|p| format!(" at {p}")).unwrap_or_default(), e.message),
+                    (None, Some(e)) => format!(
+                        "last error{}: {}",
+                        e.pointer.as_ref().map(|p| format!(" at {p}")).unwrap_or_default(),
+                        e.message
+                    ),
                     (None, None) => String::new(),
                 };
                 vec![
@@ -179,8 +187,19 @@ impl Output {
             .collect()
     }
 
-    const STATE_HEADERS: [&str; 11] =
-        ["SHARD", "STATE", "PAUSED", "POLICY", "IDLE", "RESUMES", "LAST_POINTER", "LAG", "LAG_MS", "DOCS", "BLOCKED / LAST ERROR"];
+    const STATE_HEADERS: [&str; 11] = [
+        "SHARD",
+        "STATE",
+        "PAUSED",
+        "POLICY",
+        "IDLE",
+        "RESUMES",
+        "LAST_POINTER",
+        "LAG",
+        "LAG_MS",
+        "DOCS",
+        "BLOCKED / LAST ERROR",
+    ];
 
     pub(super) fn state(&self, r: &pb::GetIngestionStateResponse) -> std::io::Result<()> {
         if self.json {
@@ -227,8 +246,20 @@ impl Output {
         rows
     }
 
-    const STATS_HEADERS: [&str; 12] =
-        ["SHARD", "PROCESSED", "INVALID", "CONFLICTS", "FAILED", "DROPPED", "SKIPPED", "APPLIED", "POLLED", "POLL_ERRORS", "LAG_MS", "LAG"];
+    const STATS_HEADERS: [&str; 12] = [
+        "SHARD",
+        "PROCESSED",
+        "INVALID",
+        "CONFLICTS",
+        "FAILED",
+        "DROPPED",
+        "SKIPPED",
+        "APPLIED",
+        "POLLED",
+        "POLL_ERRORS",
+        "LAG_MS",
+        "LAG",
+    ];
 
     pub(super) fn stats(&self, r: &pb::GetStatsResponse) -> std::io::Result<()> {
         if self.json {
@@ -275,7 +306,12 @@ mod tests {
 
     #[test]
     fn json_text_fields_become_json() {
-        let i = pb::Ingestion { name: "x".into(), spec_json: r#"{"a":1}"#.into(), error_strategy: pb::ErrorPolicy::Block as i32, ..Default::default() };
+        let i = pb::Ingestion {
+            name: "x".into(),
+            spec_json: r#"{"a":1}"#.into(),
+            error_strategy: pb::ErrorPolicy::Block as i32,
+            ..Default::default()
+        };
         let v = to_json(&i);
         assert_eq!((v["spec"]["a"].as_i64(), v["error_strategy"].as_str()), (Some(1), Some("BLOCK")));
         assert!(v.get("spec_json").is_none());

@@ -31,7 +31,11 @@ pub(super) async fn run(client: &Client, out: &Output, command: PluginCommand) -
             out.plugins(&r.plugins)?;
         }
         PluginCommand::Remove { name, version } => {
-            client.plugins().remove_plugin(pb::RemovePluginRequest { name: name.clone(), version: version.clone() }).await.map_err(rpc)?;
+            client
+                .plugins()
+                .remove_plugin(pb::RemovePluginRequest { name: name.clone(), version: version.clone() })
+                .await
+                .map_err(rpc)?;
             out.done(json!({"removed": name, "version": version}), &format!("removed {name} {version}"))?;
         }
     }

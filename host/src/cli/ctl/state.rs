@@ -60,7 +60,12 @@ pub(super) async fn run(client: &Client, out: &Output, args: StateArgs) -> anyho
                 } else {
                     std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
                 };
-                let r = client.state().import_state(pb::ImportStateRequest { state_json, reset_positions }).await.map_err(rpc)?.into_inner();
+                let r = client
+                    .state()
+                    .import_state(pb::ImportStateRequest { state_json, reset_positions })
+                    .await
+                    .map_err(rpc)?
+                    .into_inner();
                 out.done(json!({"imported": r.ingestions}), &format!("imported {}", r.ingestions.join(", ")))?;
             }
             StateCommand::Reset { delete_data, yes } => {

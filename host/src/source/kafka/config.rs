@@ -1,9 +1,9 @@
 //! `param.*` into the consumer configuration every reader shares, and the
 //! consumer-group committer when `param.group.id` asks for one.
 
+use super::KafkaSource;
 use super::client::{KafkaConsumer, create_consumer};
 use super::committer::commit_loop;
-use super::KafkaSource;
 use crate::source::SourceError;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use std::collections::BTreeMap;

@@ -3,8 +3,8 @@
 
 use super::client::{KafkaConsumer, create_consumer};
 use super::{KafkaSource, METADATA_TIMEOUT};
-use crate::source::SourceError;
 use crate::pointer::{Pointer, StartPosition};
+use crate::source::SourceError;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message as _;

@@ -1,10 +1,10 @@
 //! Reading one assigned partition: messages, caught-up and lag from the
 //! watermarks, and the classification of consumer errors.
 
-use crate::source::{Batch, Header, Message, PartitionReader, SourceError};
-use super::client::KafkaConsumer;
 use super::METADATA_TIMEOUT;
+use super::client::KafkaConsumer;
 use crate::pointer::Pointer;
+use crate::source::{Batch, Header, Message, PartitionReader, SourceError};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};

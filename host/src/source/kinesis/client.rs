@@ -108,7 +108,9 @@ pub(super) fn error_text(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-pub(super) fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(err: &SdkError<E>) -> Fault {
+pub(super) fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    err: &SdkError<E>,
+) -> Fault {
     let text = error_text(err);
     match err.as_service_error().and_then(|e| e.code()) {
         Some("ExpiredIteratorException") => Fault::Expired,

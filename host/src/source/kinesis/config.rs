@@ -26,7 +26,8 @@ impl KinesisSource {
             }
         }
         let get = |k: &str| params.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let stream = get("stream").ok_or_else(|| SourceError::Config("the kinesis source needs [param.stream]".into()))?;
+        let stream =
+            get("stream").ok_or_else(|| SourceError::Config("the kinesis source needs [param.stream]".into()))?;
         // Only the key's name goes into errors, never a value.
         let credentials = match (get("access_key"), get("secret_key")) {
             (Some(access), Some(secret)) => Some(Credentials::new(access, secret, None, None, "sluice-spec")),
@@ -115,7 +116,10 @@ mod tests {
     fn unknown_and_missing_params_are_config_errors_that_name_the_key() {
         let err = KinesisSource::from_params(&params(&[("stream", "s"), ("regon", "x")])).err().unwrap();
         let text = err.to_string();
-        assert!(text.contains("param.regon") && text.contains("stream, region, access_key, secret_key, endpoint_override"), "{text}");
+        assert!(
+            text.contains("param.regon") && text.contains("stream, region, access_key, secret_key, endpoint_override"),
+            "{text}"
+        );
         let err = KinesisSource::from_params(&params(&[("region", "eu-west-1")])).err().unwrap();
         assert!(err.to_string().contains("param.stream"), "{err}");
         let err = KinesisSource::from_params(&params(&[("stream", "s"), ("endpoint_override", "localhost:4567")]))
@@ -127,14 +131,19 @@ mod tests {
     #[test]
     fn a_lone_key_is_refused_and_no_error_shows_a_secret() {
         let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-        let err = KinesisSource::from_params(&params(&[("stream", "s"), ("region", "eu-west-1"), ("secret_key", secret)]))
-            .err()
-            .unwrap();
+        let err =
+            KinesisSource::from_params(&params(&[("stream", "s"), ("region", "eu-west-1"), ("secret_key", secret)]))
+                .err()
+                .unwrap();
         let text = err.to_string();
         assert!(text.contains("param.access_key") && !text.contains(secret), "{text}");
-        let err = KinesisSource::from_params(&params(&[("stream", "s"), ("region", "eu-west-1"), ("access_key", "AKIDEXAMPLE")]))
-            .err()
-            .unwrap();
+        let err = KinesisSource::from_params(&params(&[
+            ("stream", "s"),
+            ("region", "eu-west-1"),
+            ("access_key", "AKIDEXAMPLE"),
+        ]))
+        .err()
+        .unwrap();
         assert!(!err.to_string().contains("AKIDEXAMPLE"), "{err}");
         // Building the client makes no call: this works offline.
         let source = KinesisSource::from_params(&params(&[

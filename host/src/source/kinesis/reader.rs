@@ -2,7 +2,10 @@
 //! limits, throttling and expiry, and the records as messages.
 
 use super::client::{Fault, classify, list_shards, partition_map};
-use super::{FIRST_THROTTLE_BACKOFF, MAX_IDLE_INTERVAL, MAX_RECORDS_PER_CALL, MAX_THROTTLE_BACKOFF, MIN_CALL_INTERVAL, RELIST_INTERVAL};
+use super::{
+    FIRST_THROTTLE_BACKOFF, MAX_IDLE_INTERVAL, MAX_RECORDS_PER_CALL, MAX_THROTTLE_BACKOFF, MIN_CALL_INTERVAL,
+    RELIST_INTERVAL,
+};
 use crate::pointer::{Pointer, StartPosition};
 use crate::source::{Batch, Message, PartitionReader, SourceError};
 use aws_sdk_kinesis::Client;
@@ -122,9 +125,9 @@ impl KinesisReader {
                     request = match position {
                         Position::TrimHorizon => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
                         Position::Latest => request.shard_iterator_type(ShardIteratorType::Latest),
-                        Position::AtSequence(s) => request
-                            .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
-                            .starting_sequence_number(s),
+                        Position::AtSequence(s) => {
+                            request.shard_iterator_type(ShardIteratorType::AtSequenceNumber).starting_sequence_number(s)
+                        }
                         Position::AfterSequence(s) => request
                             .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
                             .starting_sequence_number(s),
@@ -176,7 +179,11 @@ impl KinesisReader {
                 Fault::Expired => {
                     // Re-acquired at the next call from the position, which
                     // follows the last record read.
-                    tracing::info!(partition = self.partition, shard = self.shard_name(), "kinesis iterator expired; re-acquiring");
+                    tracing::info!(
+                        partition = self.partition,
+                        shard = self.shard_name(),
+                        "kinesis iterator expired; re-acquiring"
+                    );
                     self.iterator = None;
                     Ok(())
                 }
@@ -245,7 +252,11 @@ impl KinesisReader {
             Some(it) => self.iterator = Some(it),
             None => {
                 // Closed (split or merge) and read to its end: never call again.
-                tracing::info!(partition = self.partition, shard = self.shard_name(), "kinesis shard closed and drained");
+                tracing::info!(
+                    partition = self.partition,
+                    shard = self.shard_name(),
+                    "kinesis shard closed and drained"
+                );
                 self.closed = true;
             }
         }
@@ -366,7 +377,11 @@ mod tests {
         assert_eq!(m.key.as_deref(), Some(&b"user-7"[..]));
         assert_eq!(m.timestamp_ms, Some(1_700_000_000_123));
         assert_eq!(m.payload.as_deref(), Some(&b"{}"[..]));
-        let bad = Record::builder().sequence_number("12ab").data(aws_sdk_kinesis::primitives::Blob::new(vec![])).build().unwrap();
+        let bad = Record::builder()
+            .sequence_number("12ab")
+            .data(aws_sdk_kinesis::primitives::Blob::new(vec![]))
+            .build()
+            .unwrap();
         assert!(message(bad).is_err());
     }
 }
