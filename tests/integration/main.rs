@@ -14,5 +14,6 @@ mod kinesis;
 mod pipeline;
 mod plugin_guide;
 mod redis_backend;
+mod reuse;
 mod sandbox;
 mod takeover;
