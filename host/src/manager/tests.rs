@@ -119,8 +119,8 @@ fn a_paused_shard_stays_paused_when_the_host_restarts() {
     host.append("k", 1, 0, 5);
     let m = host.open();
     eventually("shard 0 runs after the restart", || host.processed("k", 0) == 5);
-    let state = m.state("k").unwrap();
-    assert!(state[1].paused && state[1].state == PollerState::Paused, "{:?}", state[1]);
+    eventually("shard 1 paused after the restart", || m.state("k").unwrap()[1].state == PollerState::Paused);
+    assert!(m.state("k").unwrap()[1].paused);
     assert_eq!(host.processed("k", 1), 0);
     assert_eq!(m.get("k").unwrap().paused_shards, vec![1]);
     m.shutdown();
