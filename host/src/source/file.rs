@@ -161,7 +161,7 @@ impl FileReader {
                 // A missing file is an empty partition; `latest` then means line 0.
                 let first = *self.first_line.get_or_insert(0);
                 if first > 0 {
-                    // A position past line 0 was read from this file once.
+                    // The lines before the position are gone with the file.
                     return Err(self.lose(
                         self.start.to_string(),
                         format!(
@@ -258,8 +258,7 @@ impl PartitionReader for FileReader {
         let deadline = Instant::now() + timeout;
         let mut messages = Vec::new();
         loop {
-            let opened = self.ensure_open()?;
-            if opened {
+            if self.ensure_open()? {
                 let first = self.first_line.unwrap_or(0);
                 while messages.len() < max {
                     let next = match self.read_line() {
