@@ -93,18 +93,22 @@ pub(super) async fn get_index(
     let (m, name) = (h.manager.clone(), index.clone());
     let info = blocking(&index, move || m.get(&name)).await?;
     let plugin = &info.plugin;
+    let mut sluice = json!({
+        "source_type": info.source_type,
+        "plugin": {"name": plugin.name, "version": plugin.version, "sha256": plugin.sha256},
+        "error_strategy": info.error_strategy.as_str(),
+        "paused_shards": info.paused_shards,
+        "start_error": info.start_error,
+    });
+    if let Some(section) = info.spec.get("sluice") {
+        // The spec's own sluice section (plugin, sink), secrets redacted.
+        sluice["spec"] = section.clone();
+    }
     let body = json!({
         "aliases": {},
         "mappings": mappings(&info),
         "settings": settings(&info, flat)?,
-        "sluice": {
-            "source_type": info.source_type,
-            "plugin": {"name": plugin.name, "version": plugin.version, "sha256": plugin.sha256},
-            "error_strategy": info.error_strategy.as_str(),
-            "paused_shards": info.paused_shards,
-            "start_error": info.start_error,
-            "spec": info.spec.get("sluice"),
-        },
+        "sluice": sluice,
     });
     Ok(ok(json!({ index: body })))
 }
