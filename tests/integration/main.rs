@@ -9,6 +9,7 @@ mod faults;
 mod file_rotation;
 mod grpc;
 mod hotswap;
+mod http;
 mod kafka;
 mod kinesis;
 mod pipeline;
