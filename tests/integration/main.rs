@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod cli_errors;
 mod corpus;
 mod decoders;
 mod faults;
