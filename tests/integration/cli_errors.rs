@@ -215,3 +215,34 @@ fn until_idle_ends_on_a_shard_that_keeps_failing_and_names_the_reason() {
         lines.iter().find(|l| l.starts_with("shard 1 keeps failing without progress")).expect("the reason is printed");
     assert!(said.contains("1.ndjson"), "{said}");
 }
+
+#[test]
+fn docs_limits_are_totals_zero_means_all_and_shards_take_lists() {
+    let stream = Stream::new(3);
+    for shard in 0..3 {
+        let mut lines = docs(4);
+        lines.iter_mut().for_each(|l| *l = l.replace("\"d", &format!("\"s{shard}-d")));
+        lines.push("{broken".into());
+        lines.push("{broken too".into());
+        stream.append(shard, &lines);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let out = run_until_idle(&write_spec(dir.path(), &stream.spec("lim", 3, json!({"error_strategy": "DROP"}))), &data);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let docs_cmd = |args: &[&str]| {
+        let out = sluice().arg("docs").args(args).arg("--data-dir").arg(&data).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(docs_cmd(&["dropped", "lim", "--limit", "4"]).len(), 4, "--limit is a total over the shards");
+    assert_eq!(docs_cmd(&["dropped", "lim", "--limit", "0"]).len(), 6, "0 means all");
+    assert_eq!(docs_cmd(&["scan", "lim", "--limit", "5"]).len(), 5);
+    assert_eq!(docs_cmd(&["scan", "lim", "--limit", "0"]).len(), 12);
+    let scanned = docs_cmd(&["scan", "lim", "--shard", "0,2", "--limit", "0"]);
+    assert_eq!(scanned.len(), 8);
+    assert!(scanned.iter().all(|l| !l.contains("\"_shard\":1")), "{scanned:?}");
+    assert_eq!(docs_cmd(&["count", "lim", "--shard", "1,2"]), vec!["8".to_string()]);
+    let bad = sluice().args(["docs", "count", "lim", "--shard", "7", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no shard 7: the ingestion has 3 shards (0 to 2)"));
+}

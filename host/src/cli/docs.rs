@@ -20,20 +20,22 @@ pub enum DocsCommand {
     /// Print the number of live documents.
     Count {
         ingestion: String,
-        /// Count one shard only.
-        #[arg(long)]
-        shard: Option<u32>,
+        /// Count these shards only (`--shard 0,2`).
+        #[arg(long, value_delimiter = ',')]
+        shard: Vec<u32>,
         #[command(flatten)]
         data: DataDir,
     },
     /// Print live documents as NDJSON, in id order per shard.
     Scan {
         ingestion: String,
-        #[arg(long)]
-        shard: Option<u32>,
+        /// These shards only (`--shard 0,2`).
+        #[arg(long, value_delimiter = ',')]
+        shard: Vec<u32>,
         /// Start after this id.
         #[arg(long)]
         after: Option<String>,
+        /// At most this many documents in total; 0: all.
         #[arg(long, default_value_t = 100)]
         limit: usize,
         #[command(flatten)]
@@ -48,8 +50,10 @@ pub enum DocsCommand {
     /// Print the messages dropped under the DROP policy, with their reasons.
     Dropped {
         ingestion: String,
-        #[arg(long)]
-        shard: Option<u32>,
+        /// These shards only (`--shard 0,2`).
+        #[arg(long, value_delimiter = ',')]
+        shard: Vec<u32>,
+        /// At most this many messages in total; 0: all.
         #[arg(long, default_value_t = 100)]
         limit: usize,
         #[command(flatten)]
@@ -67,14 +71,24 @@ fn open(data: &DataDir, ingestion: &str) -> anyhow::Result<Vec<Arc<dyn ShardSink
         .with_context(|| "opening the shard sinks (is a sluice process still running on this data dir?)")
 }
 
-fn shards(sinks: &[Arc<dyn ShardSink>], shard: Option<u32>) -> anyhow::Result<Vec<(u32, &Arc<dyn ShardSink>)>> {
-    match shard {
-        None => Ok(sinks.iter().enumerate().map(|(i, s)| (i as u32, s)).collect()),
-        Some(n) => match sinks.get(n as usize) {
-            Some(s) => Ok(vec![(n, s)]),
-            None => bail!("no shard {n}: the ingestion has {} shards", sinks.len()),
-        },
+/// The listed shards' sinks (every shard when the list is empty).
+fn shards<'a>(sinks: &'a [Arc<dyn ShardSink>], list: &[u32]) -> anyhow::Result<Vec<(u32, &'a Arc<dyn ShardSink>)>> {
+    if list.is_empty() {
+        return Ok(sinks.iter().enumerate().map(|(i, s)| (i as u32, s)).collect());
     }
+    list.iter()
+        .map(|&n| match sinks.get(n as usize) {
+            Some(s) => Ok((n, s)),
+            None => {
+                bail!("no shard {n}: the ingestion has {} shards (0 to {})", sinks.len(), sinks.len().saturating_sub(1))
+            }
+        })
+        .collect()
+}
+
+/// `--limit`: at most this many lines in total; 0 means no limit (as for `sluice ctl doc scan`).
+fn limit(n: usize) -> usize {
+    if n == 0 { usize::MAX } else { n }
 }
 
 /// Prints one line to stdout; a closed pipe (`| head`) is an error `main` treats as success.
@@ -93,7 +107,7 @@ pub fn docs(cmd: DocsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         DocsCommand::Get { ingestion, id, data } => {
             let sinks = open(&data, &ingestion)?;
-            for (shard, sink) in shards(&sinks, None)? {
+            for (shard, sink) in shards(&sinks, &[])? {
                 if let Some(doc) = sink.get(&id)? {
                     emit(&doc_json(&id, shard, &doc))?;
                     return Ok(ExitCode::SUCCESS);
@@ -105,7 +119,7 @@ pub fn docs(cmd: DocsCommand) -> anyhow::Result<ExitCode> {
         DocsCommand::Count { ingestion, shard, data } => {
             let sinks = open(&data, &ingestion)?;
             let mut total = 0;
-            for (_, sink) in shards(&sinks, shard)? {
+            for (_, sink) in shards(&sinks, &shard)? {
                 total += sink.meta()?.live_docs;
             }
             emit(&total)?;
@@ -113,18 +127,27 @@ pub fn docs(cmd: DocsCommand) -> anyhow::Result<ExitCode> {
         }
         DocsCommand::Scan { ingestion, shard, after, limit, data } => {
             let sinks = open(&data, &ingestion)?;
-            let mut left = limit;
-            for (n, sink) in shards(&sinks, shard)? {
-                for (id, doc) in sink.scan(after.as_deref(), left)? {
-                    emit(&doc_json(&id, n, &doc))?;
-                    left -= 1;
+            let mut left = self::limit(limit);
+            for (n, sink) in shards(&sinks, &shard)? {
+                let mut from = after.clone();
+                while left > 0 {
+                    let page = sink.scan(from.as_deref(), left.min(PAGE))?;
+                    let full = page.len() == left.min(PAGE);
+                    for (id, doc) in &page {
+                        emit(&doc_json(id, n, doc))?;
+                    }
+                    left -= page.len();
+                    from = page.last().map(|(id, _)| id.clone());
+                    if !full {
+                        break;
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
         DocsCommand::Stats { ingestion, data } => {
             let sinks = open(&data, &ingestion)?;
-            for (n, sink) in shards(&sinks, None)? {
+            for (n, sink) in shards(&sinks, &[])? {
                 let meta = sink.meta()?;
                 let mut v = sluice::stats::polling_ingest_stats(&meta.counters, None);
                 v["shard"] = n.into();
@@ -136,14 +159,28 @@ pub fn docs(cmd: DocsCommand) -> anyhow::Result<ExitCode> {
         }
         DocsCommand::Dropped { ingestion, shard, limit, data } => {
             let sinks = open(&data, &ingestion)?;
-            for (n, sink) in shards(&sinks, shard)? {
-                for d in sink.dropped(None, limit)? {
-                    emit(
-                        &serde_json::json!({"shard": n, "pointer": d.pointer, "reason": d.reason, "payload": d.payload}),
-                    )?;
+            let mut left = self::limit(limit);
+            for (n, sink) in shards(&sinks, &shard)? {
+                let mut from = None;
+                while left > 0 {
+                    let page = sink.dropped(from.clone(), left.min(PAGE))?;
+                    let full = page.len() == left.min(PAGE);
+                    for d in &page {
+                        emit(
+                            &serde_json::json!({"shard": n, "pointer": d.pointer, "reason": d.reason, "payload": d.payload}),
+                        )?;
+                    }
+                    left -= page.len();
+                    from = page.last().map(|d| d.pointer.clone());
+                    if !full {
+                        break;
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
     }
 }
+
+/// Documents or dropped messages read from a sink at a time.
+const PAGE: usize = 1000;

@@ -77,7 +77,8 @@ enum CtlCommand {
     /// Pause shards (all without --shard).
     Pause {
         name: String,
-        #[arg(long = "shard")]
+        /// Shards (all when absent): `--shard 0 --shard 2` or `--shard 0,2`.
+        #[arg(long = "shard", value_delimiter = ',')]
         shards: Vec<u32>,
     },
     /// Resume shards (all without --shard), optionally resetting paused
@@ -85,7 +86,8 @@ enum CtlCommand {
     /// timestamp, earliest or latest.
     Resume {
         name: String,
-        #[arg(long = "shard")]
+        /// Shards (all when absent): `--shard 0 --shard 2` or `--shard 0,2`.
+        #[arg(long = "shard", value_delimiter = ',')]
         shards: Vec<u32>,
         #[arg(long = "reset", value_parser = parse_reset)]
         resets: Vec<pb::ShardReset>,
