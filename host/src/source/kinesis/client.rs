@@ -105,6 +105,14 @@ pub(super) fn error_text(err: &(dyn std::error::Error + 'static)) -> String {
         }
         source = cause.source();
     }
+    if text.contains("loading credentials") {
+        // The SDK's own words are about the last provider it tried (EC2's
+        // metadata service); what the user needs is where to put credentials.
+        text = format!(
+            "no AWS credentials: set param.access_key and param.secret_key, or AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY (or a profile) for the host ({text})"
+        );
+    }
     text
 }
 
