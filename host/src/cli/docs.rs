@@ -12,13 +12,16 @@ use std::sync::Arc;
 pub enum DocsCommand {
     /// Print one document as JSON (`_id`, `_version`, `_source`).
     Get {
+        /// The ingestion's name.
         ingestion: String,
+        /// The document's `_id`.
         id: String,
         #[command(flatten)]
         data: DataDir,
     },
     /// Print the number of live documents.
     Count {
+        /// The ingestion's name.
         ingestion: String,
         /// Count these shards only (`--shard 0,2`).
         #[arg(long, value_delimiter = ',')]
@@ -28,6 +31,7 @@ pub enum DocsCommand {
     },
     /// Print live documents as NDJSON, in id order per shard.
     Scan {
+        /// The ingestion's name.
         ingestion: String,
         /// These shards only (`--shard 0,2`).
         #[arg(long, value_delimiter = ',')]
@@ -43,12 +47,14 @@ pub enum DocsCommand {
     },
     /// Print each shard's committed checkpoint and `polling_ingest_stats` as JSON.
     Stats {
+        /// The ingestion's name.
         ingestion: String,
         #[command(flatten)]
         data: DataDir,
     },
     /// Print the messages dropped under the DROP policy, with their reasons.
     Dropped {
+        /// The ingestion's name.
         ingestion: String,
         /// These shards only (`--shard 0,2`).
         #[arg(long, value_delimiter = ',')]

@@ -12,7 +12,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "Pull-based stream ingestion with WebAssembly plugins")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Pull-based stream ingestion with WebAssembly plugins",
+    after_help = "Examples:
+  sluice run examples/quickstart.json --until-idle      ingest a spec's stream once, then exit
+  sluice docs get quickstart user-00003                  read a document back
+  sluice docs dropped quickstart --limit 0               every dropped message with its reason
+  sluice serve --http-listen 9200                        the host as a service (gRPC on 127.0.0.1:50051)
+  sluice ctl create examples/quickstart.json             create an ingestion on a running host
+  sluice ctl resume quickstart --shard 0 --reset 0:offset:100
+  sluice plugin new my-format && sluice plugin check my-format.wasm"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

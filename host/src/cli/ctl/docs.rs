@@ -11,12 +11,14 @@ pub(super) enum DocCommand {
     Get { name: String, id: String },
     /// Print the number of live documents.
     Count {
+        /// The ingestion's name.
         name: String,
         #[arg(long)]
         shard: Option<u32>,
     },
     /// Print live documents as NDJSON, in id order per shard.
     Scan {
+        /// The ingestion's name.
         name: String,
         /// One shard only (default: every shard, one after the other).
         #[arg(long)]

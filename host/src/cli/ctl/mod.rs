@@ -67,6 +67,7 @@ enum CtlCommand {
     Update { name: String, update: String },
     /// Stop an ingestion and forget it.
     Delete {
+        /// The ingestion's name.
         name: String,
         /// Also delete its shard sinks (documents and checkpoints).
         #[arg(long)]
@@ -76,6 +77,7 @@ enum CtlCommand {
     History { name: String },
     /// Pause shards (all without --shard).
     Pause {
+        /// The ingestion's name.
         name: String,
         /// Shards (all when absent): `--shard 0 --shard 2` or `--shard 0,2`.
         #[arg(long = "shard", value_delimiter = ',')]
@@ -85,6 +87,7 @@ enum CtlCommand {
     /// shards' pointers: --reset SHARD:MODE[:VALUE] with MODE offset,
     /// timestamp, earliest or latest.
     Resume {
+        /// The ingestion's name.
         name: String,
         /// Shards (all when absent): `--shard 0 --shard 2` or `--shard 0,2`.
         #[arg(long = "shard", value_delimiter = ',')]
@@ -98,6 +101,7 @@ enum CtlCommand {
     Stats { name: String },
     /// Print state and stats whenever they change, until interrupted.
     Watch {
+        /// The ingestion's name.
         name: String,
         /// Stop after this many snapshots.
         #[arg(long)]
