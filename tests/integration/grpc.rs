@@ -986,3 +986,40 @@ fn serve_reports_an_unreachable_redis_state_store_without_echoing_its_password()
     assert!(stderr.contains("Redis state store") && stderr.contains(&port.to_string()), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+#[test]
+fn dropped_messages_are_read_over_the_control_plane_while_the_host_runs() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    let stream = Stream::new(2);
+    stream.append(0, &docs_lines("a", 0..2));
+    stream.append(0, &["{bad 0".to_string(), "{bad 1".to_string()]);
+    stream.append(1, &["{bad 2".to_string()]);
+    let spec = data.path().with_extension("spec.json");
+    std::fs::write(&spec, spec_text(&stream, "drops", 2, json!({"error_strategy": "DROP"}))).unwrap();
+    ctl_ok(&server, &["create", spec.to_str().unwrap()]);
+    let deadline = Instant::now() + TIMEOUT;
+    let lines = loop {
+        let out = ctl_ok(&server, &["doc", "dropped", "drops", "--limit", "0"]);
+        let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        if lines.len() == 3 || Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let seen: Vec<(u64, &str, &str)> = lines
+        .iter()
+        .map(|d| (d["shard"].as_u64().unwrap(), d["pointer"].as_str().unwrap(), d["payload"].as_str().unwrap()))
+        .collect();
+    assert_eq!(seen, vec![(0, "2", "{bad 0"), (0, "3", "{bad 1"), (1, "0", "{bad 2")]);
+    assert!(lines.iter().all(|d| !d["reason"].as_str().unwrap().is_empty()));
+    // --limit is a total, --shard a list.
+    assert_eq!(ctl_ok(&server, &["doc", "dropped", "drops", "--limit", "2"]).lines().count(), 2);
+    assert_eq!(ctl_ok(&server, &["doc", "dropped", "drops", "--shard", "1", "--limit", "0"]).lines().count(), 1);
+    let bad = ctl(&server, &["doc", "dropped", "drops", "--shard", "5"]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("has no shard 5"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

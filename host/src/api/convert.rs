@@ -128,6 +128,10 @@ pub fn document(id: String, shard: u32, doc: StoredDoc) -> pb::Document {
     pb::Document { id, shard, version: doc.version, source_json: String::from_utf8_lossy(&doc.source).into_owned() }
 }
 
+pub fn dropped(shard: u32, d: crate::sink::DroppedMessage) -> pb::DroppedMessage {
+    pb::DroppedMessage { shard, pointer: d.pointer.to_string(), reason: d.reason, payload: d.payload }
+}
+
 /// A reset as the manager takes it (it validates the mode's value).
 pub fn reset(r: &pb::ShardReset) -> Result<ResetRequest, Status> {
     let mode = match pb::ResetMode::try_from(r.mode) {

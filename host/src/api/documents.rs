@@ -44,6 +44,25 @@ impl Documents for DocumentsService {
         Ok(Response::new(pb::CountDocumentsResponse { count }))
     }
 
+    async fn list_dropped(
+        &self,
+        request: Request<pb::ListDroppedRequest>,
+    ) -> Result<Response<pb::ListDroppedResponse>, Status> {
+        let r = request.into_inner();
+        let after = match r.start_after.as_str() {
+            "" => None,
+            p => Some(p.parse().map_err(|e| Status::invalid_argument(format!("start_after: {e}")))?),
+        };
+        let limit = match r.limit {
+            0 => 100,
+            n => n.min(10_000) as usize,
+        };
+        let (m, shard) = (self.manager.clone(), r.shard);
+        let dropped = blocking(move || m.dropped_messages(&r.ingestion, shard, after, limit)).await?;
+        let messages = dropped.into_iter().map(|d| convert::dropped(shard, d)).collect();
+        Ok(Response::new(pb::ListDroppedResponse { messages }))
+    }
+
     type ScanDocumentsStream = ReceiverStream<Result<pb::Document, Status>>;
 
     async fn scan_documents(

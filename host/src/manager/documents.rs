@@ -1,7 +1,8 @@
 //! Reading an ingestion's documents back from its shard sinks.
 
 use super::{DocHit, DocPage, DocQuery, DocSearch, MAX_RESULT_WINDOW, Manager, ManagerError, Result};
-use crate::sink::{ShardSink, StoredDoc};
+use crate::pointer::Pointer;
+use crate::sink::{DroppedMessage, ShardSink, StoredDoc};
 use std::sync::Arc;
 
 fn internal(e: impl std::fmt::Display) -> ManagerError {
@@ -106,5 +107,20 @@ impl Manager {
         hits.sort_by(|a, b| (a.id.as_str(), a.shard).cmp(&(b.id.as_str(), b.shard)));
         let hits = hits.into_iter().skip(page.from).take(page.size).collect();
         Ok(DocSearch { total, shards: sinks.len() as u32, hits })
+    }
+
+    /// Messages of one shard dropped under `DROP`, oldest first, after `after`.
+    pub fn dropped_messages(
+        &self,
+        name: &str,
+        shard: u32,
+        after: Option<Pointer>,
+        limit: usize,
+    ) -> Result<Vec<DroppedMessage>> {
+        let sinks = self.sinks(name)?;
+        let sink = sinks
+            .get(shard as usize)
+            .ok_or_else(|| ManagerError::InvalidArgument(format!("{name} has no shard {shard}")))?;
+        sink.dropped(after, limit).map_err(|e| ManagerError::Internal(e.to_string()))
     }
 }

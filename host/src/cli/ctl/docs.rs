@@ -30,6 +30,17 @@ pub(super) enum DocCommand {
         #[arg(long, default_value_t = 100)]
         limit: u64,
     },
+    /// Print the messages dropped under the DROP policy, with their reasons, as NDJSON.
+    Dropped {
+        /// The ingestion's name.
+        name: String,
+        /// These shards only (`--shard 0,2`; default: every shard).
+        #[arg(long, value_delimiter = ',')]
+        shard: Vec<u32>,
+        /// At most this many messages in all (0: no limit).
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
 }
 
 /// A document as `sluice docs get` prints it.
@@ -85,6 +96,44 @@ pub(super) async fn run(client: &Client, out: &Output, command: DocCommand) -> a
                 while let Some(d) = stream.message().await.map_err(rpc)? {
                     say!("{}", document_json(&d));
                     left -= 1;
+                }
+            }
+        }
+        DocCommand::Dropped { name, shard, limit } => {
+            let shards: Vec<u32> = if shard.is_empty() {
+                let i = client
+                    .ingestions()
+                    .get_ingestion(pb::GetIngestionRequest { name: name.clone() })
+                    .await
+                    .map_err(rpc)?;
+                (0..i.into_inner().shards).collect()
+            } else {
+                shard
+            };
+            let mut left = if limit == 0 { u64::MAX } else { limit };
+            for shard in shards {
+                let mut after = String::new();
+                while left > 0 {
+                    let page = left.min(1000) as u32;
+                    let request = pb::ListDroppedRequest {
+                        ingestion: name.clone(),
+                        shard,
+                        start_after: after.clone(),
+                        limit: page,
+                    };
+                    let r = client.documents().list_dropped(request).await.map_err(rpc)?.into_inner();
+                    let full = r.messages.len() == page as usize;
+                    for d in &r.messages {
+                        say!(
+                            "{}",
+                            json!({"shard": d.shard, "pointer": d.pointer, "reason": d.reason, "payload": d.payload})
+                        );
+                    }
+                    left -= r.messages.len() as u64;
+                    match r.messages.last() {
+                        Some(last) if full => after = last.pointer.clone(),
+                        _ => break,
+                    }
                 }
             }
         }
