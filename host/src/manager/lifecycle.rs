@@ -100,12 +100,7 @@ impl Manager {
             }],
             updated_at_ms: now,
         };
-        let managed = self.launch(record, spec, adopt_data);
-        if let Some(e) = managed.start_error.clone() {
-            // Nothing was stored: the caller fixes the spec and tries again.
-            return Err(ManagerError::InvalidArgument(e));
-        }
-        self.store.save(&managed.record)?;
+        let managed = self.launch_stored(record, spec, adopt_data)?;
         let info = managed.info();
         let mut map = self.lock();
         if map.contains_key(&info.name) {
@@ -147,14 +142,29 @@ impl Manager {
             record.spec = spec_json;
             record.updated_at_ms = now;
         }
-        let managed = self.launch(record, spec, adopt_data);
-        if let Some(e) = managed.start_error.clone() {
-            return Err(ManagerError::InvalidArgument(e));
-        }
-        self.store.save(&managed.record)?;
+        let managed = self.launch_stored(record, spec, adopt_data)?;
         let info = managed.info();
         self.lock().insert(info.name.clone(), managed);
         Ok(info)
+    }
+
+    /// Stores `record`, then starts it. The record is stored first because
+    /// starting claims the sinks with its id: a crash in between must leave
+    /// the id the sinks were claimed with in the store. If the start fails,
+    /// the record that was stored before is put back (nothing changed).
+    fn launch_stored(&self, record: IngestionRecord, spec: IngestionSpec, adopt_data: bool) -> Result<Managed> {
+        let previous = self.store.load(&record.name)?;
+        self.store.save(&record)?;
+        let managed = self.launch(record, spec, adopt_data);
+        if let Some(e) = managed.start_error.clone() {
+            match previous {
+                Some(p) => self.store.save(&p)?,
+                None => self.store.delete(&managed.record.name)?,
+            }
+            // The caller fixes the spec and tries again.
+            return Err(ManagerError::InvalidArgument(e));
+        }
+        Ok(managed)
     }
 
     pub fn get(&self, name: &str) -> Result<IngestionInfo> {
