@@ -144,6 +144,12 @@ fn check(component: &Path, config: &str, sample: Option<&Path>, json: bool) -> a
         "{}: a valid sluice:plugin/message-format@0.1.0 component; configure accepted the config",
         component.display()
     );
+    if !compiled.denied_imports().is_empty() {
+        eprintln!(
+            "note: it imports {}, which the sandbox does not grant: it loads, and a call to one fails the message",
+            compiled.denied_imports().join(", ")
+        );
+    }
     let Some(sample) = sample else { return Ok(ExitCode::SUCCESS) };
     let text = std::fs::read_to_string(sample).with_context(|| format!("reading {}", sample.display()))?;
     let messages: Vec<Message> = text
