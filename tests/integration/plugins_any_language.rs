@@ -242,3 +242,26 @@ fn a_javascript_plugin_built_by_componentize_js_with_default_flags_loads_and_its
     assert!(compiled.from_cache(), "sluice run cached the compiled component");
     assert!(compiled.denied_imports().iter().any(|i| i.starts_with("wasi:http/")), "{:?}", compiled.denied_imports());
 }
+
+/// The README's Python and JavaScript plugins are the test plugins, without
+/// their test-only lines.
+#[test]
+fn the_readme_shows_the_test_plugins_sources() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    for source in ["tests/plugins/python/app.py", "tests/plugins/js/plugin.js"] {
+        let text = std::fs::read_to_string(repo_root().join(source)).unwrap();
+        let mut shown = String::new();
+        let mut test_only = false;
+        for line in text.lines() {
+            if line.contains("--- test only") {
+                test_only = true;
+            } else if line.contains("--- end test only") {
+                test_only = false;
+            } else if !test_only {
+                shown.push_str(line);
+                shown.push('\n');
+            }
+        }
+        assert!(readme.contains(&shown), "README.md should show {source} without its test-only lines:\n{shown}");
+    }
+}

@@ -3,6 +3,7 @@
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 export function configure(configJson) {
+  // The spec's "sluice": {"plugin": {"config": {...}}}, as JSON text; a throw is an error.
   try {
     JSON.parse(configJson);
   } catch (e) {
@@ -11,6 +12,7 @@ export function configure(configJson) {
 }
 
 export function decode(batch) {
+  // Exactly one result per message, in order.
   return batch.map(decodeOne);
 }
 

@@ -2,19 +2,21 @@
 # a string "id"; the object becomes the document, indexed under that id.
 import json
 
-from wit_world import WitWorld
-from wit_world.imports.types import Decoded_Invalid, Decoded_Ops, Decoded_Skipped, Operation, OpType
+import wit_world
 from componentize_py_types import Err
+from wit_world.imports.types import Decoded_Invalid, Decoded_Ops, Decoded_Skipped, Operation, OpType
 
 
-class WitWorld(WitWorld):
+class WitWorld(wit_world.WitWorld):
     def configure(self, config_json):
+        # The spec's "sluice": {"plugin": {"config": {...}}}, as JSON text.
         try:
             json.loads(config_json)
         except ValueError as e:
             raise Err(f"config is not JSON: {e}")
 
     def decode(self, batch):
+        # Exactly one result per message, in order.
         return [decode_one(m) for m in batch]
 
 
