@@ -207,29 +207,6 @@ fn relative_path(from: &Path, to: &Path) -> PathBuf {
     path
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn package_names_cargo_accepts() {
-        assert_eq!(package_name("my-format"), "my-format");
-        assert_eq!(package_name("123"), "_123");
-        assert_eq!(package_name("9lives-csv"), "_9lives-csv");
-        assert_eq!(package_name("fn"), "_fn");
-        assert_eq!(package_name("test"), "_test");
-        assert_eq!(package_name("_x"), "_x");
-    }
-
-    #[test]
-    fn relative_paths() {
-        let rel = |a: &str, b: &str| relative_path(Path::new(a), Path::new(b)).display().to_string();
-        assert_eq!(rel("/w/sluice/plugins/p", "/w/sluice/guests/sdk"), "../../guests/sdk");
-        assert_eq!(rel("/w/sluice/p", "/w/sluice/guests/sdk"), "../guests/sdk");
-        assert_eq!(rel("/w/sluice/guests/p", "/w/sluice/guests/sdk"), "../sdk");
-    }
-}
-
 fn check(component: &Path, config: &str, sample: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
     let name = component.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "plugin".into());
@@ -280,4 +257,27 @@ fn check(component: &Path, config: &str, sample: Option<&Path>, json: bool) -> a
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names_cargo_accepts() {
+        assert_eq!(package_name("my-format"), "my-format");
+        assert_eq!(package_name("123"), "_123");
+        assert_eq!(package_name("9lives-csv"), "_9lives-csv");
+        assert_eq!(package_name("fn"), "_fn");
+        assert_eq!(package_name("test"), "_test");
+        assert_eq!(package_name("_x"), "_x");
+    }
+
+    #[test]
+    fn relative_paths() {
+        let rel = |a: &str, b: &str| relative_path(Path::new(a), Path::new(b)).display().to_string();
+        assert_eq!(rel("/w/sluice/plugins/p", "/w/sluice/guests/sdk"), "../../guests/sdk");
+        assert_eq!(rel("/w/sluice/p", "/w/sluice/guests/sdk"), "../guests/sdk");
+        assert_eq!(rel("/w/sluice/guests/p", "/w/sluice/guests/sdk"), "../sdk");
+    }
 }
