@@ -111,7 +111,8 @@ impl PluginRegistry {
         })?;
         let active = ActivePlugin { name: name.into(), version: FILE_VERSION.into(), sha256: sha256_hex(&bytes) };
         let compiled = self.compiled(&active, || Ok(bytes)).map_err(|e| {
-            ManagerError::InvalidArgument(format!("sluice.plugin.path {path:?}: {}: {e}", file.display()))
+            let resolved = if Path::new(path).is_absolute() { String::new() } else { format!(" ({})", file.display()) };
+            ManagerError::InvalidArgument(format!("sluice.plugin.path {path:?}{resolved}: {e}"))
         })?;
         Ok((active, compiled))
     }
