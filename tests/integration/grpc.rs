@@ -50,6 +50,10 @@ impl Snapshot {
 }
 
 async fn snapshot(c: &mut Clients, name: &str) -> Snapshot {
+    // Stats first, then state: the two calls are not one atomic read, and
+    // a state read after the stats is at least as new (a predicate on the
+    // counters then sees the pointers of that commit or a later one).
+    let stats = c.ingestions.get_stats(pb::GetStatsRequest { name: name.into() }).await.unwrap().into_inner().shards;
     let state = c
         .ingestions
         .get_ingestion_state(pb::GetIngestionStateRequest { name: name.into(), ..Default::default() })
@@ -57,7 +61,6 @@ async fn snapshot(c: &mut Clients, name: &str) -> Snapshot {
         .unwrap()
         .into_inner()
         .shards;
-    let stats = c.ingestions.get_stats(pb::GetStatsRequest { name: name.into() }).await.unwrap().into_inner().shards;
     Snapshot { state, stats }
 }
 

@@ -19,7 +19,9 @@ mod restarter;
 mod rules;
 
 pub use export::{EXPORT_FORMAT, IngestionExport, ShardExport, StateExport};
-pub use info::{ActivePlugin, IngestionInfo, ResetMode, ResetRequest};
+pub use info::{
+    ActivePlugin, DocHit, DocPage, DocQuery, DocSearch, IngestionInfo, MAX_RESULT_WINDOW, ResetMode, ResetRequest,
+};
 pub use lifecycle::DeleteOutcome;
 pub use plugins::{BUILTIN_VERSION, FILE_VERSION, PluginFiles, PluginRegistry};
 

@@ -22,7 +22,7 @@ mod types;
 
 pub use crate::util::{REDACTED, is_secret_param, redact_secrets, redact_url_password};
 pub use limits::Limits;
-pub use settings::flat_settings;
+pub use settings::{flat_settings, relative_base_directory, resolve_base_directory};
 pub use types::{ErrorStrategy, IngestionSpec, PluginSpec, SinkType, SourceType};
 
 /// A spec that cannot be used, with the key it is about.
