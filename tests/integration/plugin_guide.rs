@@ -67,6 +67,24 @@ async fn the_readme_plugin_guide_builds_a_plugin_that_check_accepts_and_an_inges
     spec["sluice"] = json!({"plugin": {"name": "my-format", "version": "0.1.0"}});
     let spec_path = work.path().join("my-spec.json");
     std::fs::write(&spec_path, spec.to_string()).unwrap();
+    // A spec that names the component file instead is for `sluice run`: the
+    // host refuses it and says how to register it.
+    let mut by_path = spec.clone();
+    by_path["name"] = json!("by-path");
+    by_path["sluice"] = json!({"plugin": {"path": "my_format.wasm"}});
+    let by_path_file = work.path().join("by-path.json");
+    std::fs::write(&by_path_file, by_path.to_string()).unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["ctl", "--addr", addr.as_str(), "create", by_path_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("INVALID_ARGUMENT")
+            && stderr.contains("sluice ctl plugin register my_format 0.1.0 my_format.wasm"),
+        "{stderr}"
+    );
     ctl(&["create", spec_path.to_str().unwrap()]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
