@@ -15,6 +15,7 @@ mod kafka;
 mod kinesis;
 mod pipeline;
 mod plugin_guide;
+mod plugins_any_language;
 mod redis_backend;
 mod reuse;
 mod sandbox;

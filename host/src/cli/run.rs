@@ -4,7 +4,7 @@ use super::DataDir;
 use super::progress::{Progress, print_summary};
 use anyhow::Context;
 use sluice::engine::{IdleOutcome, PollerState, ShardStatus};
-use sluice::manager::{Manager, ManagerOptions};
+use sluice::manager::{Manager, ManagerOptions, PluginFiles};
 use sluice::spec::IngestionSpec;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +29,12 @@ pub struct RunArgs {
     /// With --until-idle: give up after this many seconds.
     #[arg(long, default_value_t = 3600)]
     timeout: u64,
+    /// Decode with this plugin component (`.wasm`) instead of the plugin the
+    /// spec names; the spec's `sluice.plugin.config` and `limits` still apply.
+    /// (A spec may name one itself: `"sluice": {"plugin": {"path":
+    /// "plugins/lines.wasm"}}`, relative to the spec file.)
+    #[arg(long, value_name = "FILE")]
+    plugin: Option<PathBuf>,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -38,6 +44,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // A relative base_directory is relative to the spec file, not to
     // wherever the command happens to run.
     sluice::spec::resolve_base_directory(&mut spec_json, args.spec.parent().unwrap_or(std::path::Path::new(".")));
+    let mut origin = args.spec.display().to_string();
+    if let Some(file) = &args.plugin {
+        use_plugin_file(&mut spec_json, file)?;
+        origin = format!("{origin} with --plugin {}", file.display());
+    }
     let spec =
         IngestionSpec::from_value(&spec_json).with_context(|| format!("invalid spec {}", args.spec.display()))?;
     let store = args.data.state_store()?;
@@ -50,9 +61,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     // The same core as `sluice serve`: plugins, history and state go through
     // the manager; only this spec's ingestion runs.
-    let manager = Manager::open_with(&args.data.data_dir, store, ManagerOptions { restore: false })?;
+    // A component file named by the spec is relative to the spec file.
+    let spec_dir = std::path::absolute(&args.spec)?.parent().map(PathBuf::from).unwrap_or_default();
+    let options = ManagerOptions { restore: false, plugin_files: PluginFiles::RelativeTo(spec_dir) };
+    let manager = Manager::open_with(&args.data.data_dir, store, options)?;
     let name = spec.name.clone();
-    manager.apply(spec_json, &args.spec.display().to_string(), args.adopt_data)?;
+    manager.apply(spec_json, &origin, args.adopt_data)?;
     let progress = Progress::new(spec.shards);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout);
@@ -124,6 +138,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             ExitCode::from(5)
         }
     })
+}
+
+/// `--plugin FILE`: the spec's plugin becomes that file (by its absolute
+/// path: a flag is relative to the working directory), keeping its config
+/// and limits.
+fn use_plugin_file(spec_json: &mut serde_json::Value, file: &std::path::Path) -> anyhow::Result<()> {
+    let path = std::fs::canonicalize(file).with_context(|| format!("--plugin {}", file.display()))?;
+    let spec = spec_json.as_object_mut().context("the spec must be a JSON object")?;
+    let sluice = spec.entry("sluice").or_insert_with(|| serde_json::json!({}));
+    let sluice = sluice.as_object_mut().context("invalid spec: [sluice] must be an object")?;
+    let plugin = sluice.entry("plugin").or_insert_with(|| serde_json::json!({}));
+    let plugin = plugin.as_object_mut().context("invalid spec: [sluice.plugin] must be an object")?;
+    plugin.remove("name");
+    plugin.remove("version");
+    plugin.insert("path".into(), path.display().to_string().into());
+    Ok(())
 }
 
 /// How a run in the foreground ended.

@@ -23,7 +23,7 @@ pub use info::{
     ActivePlugin, DocHit, DocPage, DocQuery, DocSearch, IngestionInfo, MAX_RESULT_WINDOW, ResetMode, ResetRequest,
 };
 pub use lifecycle::DeleteOutcome;
-pub use plugins::{BUILTIN_VERSION, PluginRegistry};
+pub use plugins::{BUILTIN_VERSION, FILE_VERSION, PluginFiles, PluginRegistry};
 
 use crate::engine::Ingestion;
 use crate::spec::{IngestionSpec, SpecError};
@@ -65,16 +65,18 @@ impl From<StateError> for ManagerError {
 pub type Result<T> = std::result::Result<T, ManagerError>;
 
 /// How a manager opens.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ManagerOptions {
     /// Start every ingestion the state store holds (`sluice serve`), or
     /// none until asked (`sluice run`, which runs one).
     pub restore: bool,
+    /// Whether specs may name a component file (`sluice.plugin.path`).
+    pub plugin_files: PluginFiles,
 }
 
 impl Default for ManagerOptions {
     fn default() -> Self {
-        ManagerOptions { restore: true }
+        ManagerOptions { restore: true, plugin_files: PluginFiles::Refused }
     }
 }
 
@@ -144,7 +146,7 @@ impl Manager {
         store: Arc<dyn StateStore>,
         options: ManagerOptions,
     ) -> Result<Arc<Manager>> {
-        let plugins = PluginRegistry::open(wiring.component_cache().as_deref(), store.clone())?;
+        let plugins = PluginRegistry::open(wiring.component_cache().as_deref(), store.clone(), options.plugin_files)?;
         let manager = Arc::new(Manager {
             wiring,
             store,

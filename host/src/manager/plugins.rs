@@ -1,5 +1,6 @@
 //! The plugin registry of a host: the built-in plugins, the registered
-//! ones (kept in the state store by content hash) and the compiled
+//! ones (kept in the state store by content hash), component files named by
+//! a spec (`sluice run` only, see [`PluginFiles`]) and the compiled
 //! components, each compiled once. `sluice serve` and `sluice run` resolve
 //! plugins through it alike.
 
@@ -9,28 +10,47 @@ use crate::spec::IngestionSpec;
 use crate::state::{PluginRecord, StateStore};
 use crate::util::{now_ms, sha256_hex};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The version under which the built-in plugins are listed.
 pub const BUILTIN_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The version an ingestion shows for a plugin taken from a component file.
+pub const FILE_VERSION: &str = "file";
+
+/// Whether specs may name a component file (`"sluice": {"plugin": {"path": ...}}`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PluginFiles {
+    /// Refused, with what to do instead (`sluice serve`): a host that serves
+    /// many ingestions, restores them after a restart and may be replaced by
+    /// another host only uses components it holds in its state store by
+    /// content hash; a file on one machine may change, or be missing on the
+    /// next. Registering the component gives the same result.
+    #[default]
+    Refused,
+    /// Read from disk; relative paths are relative to this directory
+    /// (`sluice run`: the spec file's directory).
+    RelativeTo(PathBuf),
+}
+
 pub struct PluginRegistry {
     engine: Arc<PluginEngine>,
     store: Arc<dyn StateStore>,
-    /// Compiled components by SHA-256 (built-in and registered alike).
+    files: PluginFiles,
+    /// Compiled components by SHA-256 (built-in, registered and files alike).
     compiled: Mutex<HashMap<String, CompiledPlugin>>,
 }
 
 impl PluginRegistry {
     /// A registry over `store`, caching compiled code in `cache_dir` if given.
-    pub fn open(cache_dir: Option<&Path>, store: Arc<dyn StateStore>) -> Result<Self> {
+    pub fn open(cache_dir: Option<&Path>, store: Arc<dyn StateStore>, files: PluginFiles) -> Result<Self> {
         let engine = match cache_dir {
             Some(dir) => PluginEngine::with_cache(dir),
             None => PluginEngine::new(),
         }
         .map_err(|e| ManagerError::Internal(e.to_string()))?;
-        Ok(PluginRegistry { engine, store, compiled: Mutex::new(HashMap::new()) })
+        Ok(PluginRegistry { engine, store, files, compiled: Mutex::new(HashMap::new()) })
     }
 
     fn builtin(name: &str) -> Option<(ActivePlugin, &'static [u8])> {
@@ -38,9 +58,12 @@ impl PluginRegistry {
         Some((ActivePlugin { name: name.into(), version: BUILTIN_VERSION.into(), sha256: sha256_hex(bytes) }, bytes))
     }
 
-    /// The plugin a spec names: a built-in one, or a registered one (a given
-    /// version, or the most recently registered).
+    /// The plugin a spec names: a built-in one, a registered one (a given
+    /// version, or the most recently registered), or a component file.
     pub fn resolve(&self, spec: &IngestionSpec) -> Result<(ActivePlugin, CompiledPlugin)> {
+        if let Some(path) = &spec.plugin.path {
+            return self.resolve_file(&spec.plugin.name, path);
+        }
         let (name, version) = (&spec.plugin.name, spec.plugin.version.as_deref());
         if let Some((active, bytes)) = Self::builtin(name)
             && version.is_none_or(|v| v == BUILTIN_VERSION)
@@ -63,6 +86,34 @@ impl PluginRegistry {
             })?;
         let active = ActivePlugin { name: record.name, version: record.version, sha256: record.sha256 };
         let compiled = self.compiled(&active, || Ok(self.store.load_component(&active.sha256)?))?;
+        Ok((active, compiled))
+    }
+
+    /// A component file a spec names (`sluice.plugin.path`), if this host takes files.
+    fn resolve_file(&self, name: &str, path: &str) -> Result<(ActivePlugin, CompiledPlugin)> {
+        let base = match &self.files {
+            PluginFiles::RelativeTo(dir) => dir,
+            PluginFiles::Refused => {
+                return Err(ManagerError::InvalidArgument(format!(
+                    "sluice.plugin.path {path:?}: this host runs registered plugins only (`sluice run` takes a \
+                     component file). Register it, then name it in the spec: `sluice ctl plugin register {name} \
+                     0.1.0 {path}` and \"sluice\": {{\"plugin\": {{\"name\": \"{name}\", \"version\": \"0.1.0\"}}}}"
+                )));
+            }
+        };
+        let file = base.join(path);
+        let bytes = std::fs::read(&file).map_err(|e| {
+            ManagerError::InvalidArgument(format!(
+                "sluice.plugin.path {path:?}: cannot read the component {}: {e} (a relative path is relative to the \
+                 spec file)",
+                file.display()
+            ))
+        })?;
+        let active = ActivePlugin { name: name.into(), version: FILE_VERSION.into(), sha256: sha256_hex(&bytes) };
+        let compiled = self.compiled(&active, || Ok(bytes)).map_err(|e| {
+            let resolved = if Path::new(path).is_absolute() { String::new() } else { format!(" ({})", file.display()) };
+            ManagerError::InvalidArgument(format!("sluice.plugin.path {path:?}{resolved}: {e}"))
+        })?;
         Ok((active, compiled))
     }
 

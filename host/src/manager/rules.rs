@@ -29,7 +29,7 @@ pub(super) fn static_change(old: &IngestionSpec, new: &IngestionSpec) -> Option<
             .unwrap_or_default();
         return Some(format!("ingestion_source.param.{key}"));
     }
-    let checks: [(&str, bool); 10] = [
+    let checks: [(&str, bool); 11] = [
         ("ingestion_source.pointer.init.reset", old.init_reset != new.init_reset),
         ("ingestion_source.internal_queue_size", old.internal_queue_size != new.internal_queue_size),
         ("ingestion_source.num_processor_threads", old.num_processor_threads != new.num_processor_threads),
@@ -37,6 +37,7 @@ pub(super) fn static_change(old: &IngestionSpec, new: &IngestionSpec) -> Option<
         ("ingestion_source.mapper_settings", old.mapper_settings != new.mapper_settings),
         ("mappings", old.mappings != new.mappings),
         ("sluice.plugin.name", old.plugin.name != new.plugin.name),
+        ("sluice.plugin.path", old.plugin.path != new.plugin.path),
         ("sluice.plugin.config", old.plugin.config != new.plugin.config),
         ("sluice.plugin.limits", old.plugin.limits != new.plugin.limits),
         ("sluice.sink", old.sink != new.sink),

@@ -1,7 +1,7 @@
 //! The manager's contracts, on in-memory doubles: a memory state store and
 //! memory sources and sinks (no files, no gRPC).
 
-use super::{DocQuery, Manager, ManagerError, ManagerOptions, ResetMode, ResetRequest};
+use super::{DocQuery, Manager, ManagerError, ManagerOptions, PluginFiles, ResetMode, ResetRequest};
 use crate::engine::{IdleOutcome, PollerState};
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::ShardSink;
@@ -168,7 +168,12 @@ fn a_name_reused_after_delete_refuses_the_old_sinks_until_adopted() {
 #[test]
 fn a_run_whose_source_or_shard_count_changed_is_refused_not_resumed() {
     let host = Host::new();
-    let m = Manager::with_wiring(host.wiring.clone(), host.store.clone(), ManagerOptions { restore: false }).unwrap();
+    let m = Manager::with_wiring(
+        host.wiring.clone(),
+        host.store.clone(),
+        ManagerOptions { restore: false, ..Default::default() },
+    )
+    .unwrap();
     m.apply(spec_json("s", 2, "DROP"), "s.json", false).unwrap();
     host.append("s", 0, 0, 3);
     eventually("the first run", || host.processed("s", 0) == 3);
@@ -220,6 +225,44 @@ fn an_import_without_the_documents_is_refused_or_starts_over_when_asked() {
     eventually("host a continues after the import", || a.processed("i", 0) == 7);
     assert_eq!(a.wiring.sink("i", 0).meta().unwrap().live_docs, 7);
     again.shutdown();
+}
+
+#[test]
+fn a_spec_may_name_a_component_file_where_the_host_takes_files_and_is_told_what_to_do_where_not() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    let bytes = crate::plugin::builtin::get("opensearch").unwrap();
+    std::fs::write(dir.path().join("plugins/lines.wasm"), bytes).unwrap();
+    let mut spec = spec_json("f", 1, "DROP");
+    spec["sluice"] = json!({"plugin": {"path": "plugins/lines.wasm"}});
+
+    // `sluice serve`: refused, with the commands that do it.
+    let host = Host::new();
+    let err = host.open().create(spec.clone()).unwrap_err();
+    assert!(matches!(err, ManagerError::InvalidArgument(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("registered plugins only")
+            && err.to_string().contains("sluice ctl plugin register lines 0.1.0 plugins/lines.wasm"),
+        "{err}"
+    );
+
+    // `sluice run`: relative to the spec file's directory.
+    let host = Host::new();
+    let options = ManagerOptions { restore: false, plugin_files: PluginFiles::RelativeTo(dir.path().into()) };
+    let m = Manager::with_wiring(host.wiring.clone(), host.store.clone(), options).unwrap();
+    let info = m.apply(spec.clone(), "spec.json", false).unwrap();
+    assert_eq!((info.plugin.name.as_str(), info.plugin.version.as_str()), ("lines", "file"));
+    assert_eq!(info.plugin.sha256, crate::util::sha256_hex(bytes));
+    host.append("f", 0, 0, 3);
+    eventually("decoded by the file's plugin", || host.processed("f", 0) == 3);
+    m.shutdown();
+
+    let mut missing = spec;
+    missing["name"] = json!("g");
+    missing["sluice"]["plugin"]["path"] = json!("nope.wasm");
+    let err = m.apply(missing, "spec.json", false).unwrap_err();
+    let expected = format!("cannot read the component {}", dir.path().join("nope.wasm").display());
+    assert!(err.to_string().contains(&expected), "{err}");
 }
 
 #[test]

@@ -11,6 +11,8 @@
 //! time or memory, or returns the wrong number of results never takes the
 //! host down: its store is dropped, a fresh instance is made, and the batch is
 //! split until the failure is narrowed to the message(s) that cause it.
+//! Imports the sandbox does not grant (`wasi:http`, ...) do not keep a
+//! component from loading: calling one fails like a trap (see [`imports`]).
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -19,8 +21,11 @@ mod bindings {
     });
 }
 
+mod imports;
+
 use crate::source::Message;
 use bindings::sluice::plugin::types as wit;
+pub use imports::{DeniedImport, GRANTED_TEXT};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -43,6 +48,18 @@ pub mod builtin {
         ALL.iter().find(|(n, _)| *n == name).map(|(_, bytes)| *bytes)
     }
 }
+
+/// Core instances, tables and linear memories one plugin instance may
+/// create. Components are made of several core modules, each instantiated on
+/// its own; measured (`sluice plugin check`): Rust guests (wit-bindgen 0.63)
+/// 3 instances, 2 tables, 1 memory; componentize-js 0.23 4, 2, 1;
+/// componentize-py 0.25.1 14, 2, 1 (libc, libpython, the WASI adapter and
+/// each native extension are core instances of their own). The caps leave
+/// room for Python plugins with more native modules while still bounding
+/// what a store holds; `memory_mb` applies to each memory.
+const MAX_INSTANCES: usize = 32;
+const MAX_TABLES: usize = 8;
+const MAX_MEMORIES: usize = 4;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -170,10 +187,26 @@ impl PluginEngine {
                 (c, false)
             }
         };
-        let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
+        let (pre, denied_imports) = match self.linker.instantiate_pre(&component) {
+            Ok(pre) => (pre, Vec::new()),
+            Err(unlinked) => {
+                // Imports the sandbox does not grant fail when called, not
+                // when the component loads (toolchains import more than a
+                // plugin calls).
+                let mut linker = self.linker.clone();
+                let denied = imports::stub_denied(&mut linker, &self.engine, &component).map_err(invalid)?;
+                if denied.is_empty() {
+                    return Err(invalid(unlinked));
+                }
+                (linker.instantiate_pre(&component).map_err(invalid)?, denied)
+            }
+        };
         let pre = bindings::MessageFormatPre::new(pre).map_err(invalid)?;
+        if !denied_imports.is_empty() {
+            tracing::info!(plugin = name, denied = ?denied_imports, "the component imports interfaces the sandbox does not grant; calling them fails the message");
+        }
         tracing::debug!(plugin = name, from_cache, "component ready");
-        Ok(CompiledPlugin { name: name.into(), pre, limits, from_cache })
+        Ok(CompiledPlugin { name: name.into(), pre, limits, from_cache, denied_imports: denied_imports.into() })
     }
 
     fn cache_path(&self, bytes: &[u8]) -> Option<std::path::PathBuf> {
@@ -227,6 +260,8 @@ pub struct CompiledPlugin {
     pre: bindings::MessageFormatPre<GuestState>,
     limits: Limits,
     from_cache: bool,
+    /// Imports the sandbox does not grant (calling one fails the message).
+    denied_imports: Arc<[String]>,
 }
 
 impl CompiledPlugin {
@@ -248,6 +283,12 @@ impl CompiledPlugin {
         self.from_cache
     }
 
+    /// The component's imports that the sandbox does not grant
+    /// (`wasi:http/types@0.2.10`, ...): calling one fails the message.
+    pub fn denied_imports(&self) -> &[String] {
+        &self.denied_imports
+    }
+
     /// Creates an instance and configures it. A configuration the plugin
     /// rejects is an error here, before any message is read.
     pub fn instantiate(&self, config_json: &str) -> Result<PluginInstance, PluginError> {
@@ -264,7 +305,9 @@ impl CompiledPlugin {
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.limits.memory_bytes())
                 .trap_on_grow_failure(true)
-                .instances(4)
+                .instances(MAX_INSTANCES)
+                .tables(MAX_TABLES)
+                .memories(MAX_MEMORIES)
                 .build(),
             plugin: self.name.clone(),
         };
@@ -494,6 +537,9 @@ fn ticks(d: Duration) -> u64 {
 
 /// A readable reason for a guest failure.
 fn describe_failure(e: &wasmtime::Error, limits: &Limits) -> String {
+    if let Some(denied) = e.downcast_ref::<DeniedImport>() {
+        return denied.to_string();
+    }
     match e.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => format!(
             "plugin exceeded its CPU time limit ({} ms + {} µs per message; sluice.plugin.limits.cpu_ms)",

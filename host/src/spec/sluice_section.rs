@@ -1,13 +1,18 @@
-//! The `sluice` section of a spec: the plugin (name, version, config,
-//! limits) and the sink.
+//! The `sluice` section of a spec: the plugin (name and version, or the path
+//! of a component file; config, limits) and the sink.
 
 use super::settings::as_text;
 use super::{PluginSpec, SinkType, SpecError, invalid};
 use serde_json::{Map, Value};
 
 pub(super) fn parse_sluice(section: Option<&Value>) -> Result<(PluginSpec, SinkType), SpecError> {
-    let mut plugin =
-        PluginSpec { name: "opensearch".into(), version: None, config: Map::new(), limits: Default::default() };
+    let mut plugin = PluginSpec {
+        name: "opensearch".into(),
+        version: None,
+        path: None,
+        config: Map::new(),
+        limits: Default::default(),
+    };
     let mut sink = SinkType::Embedded;
     let Some(section) = section else { return Ok((plugin, sink)) };
     let obj = section.as_object().ok_or_else(|| invalid("sluice", "must be an object"))?;
@@ -15,10 +20,21 @@ pub(super) fn parse_sluice(section: Option<&Value>) -> Result<(PluginSpec, SinkT
         match key.as_str() {
             "plugin" => {
                 let p = v.as_object().ok_or_else(|| invalid("sluice.plugin", "must be an object"))?;
+                let mut named = false;
                 for (k, v) in p {
                     match k.as_str() {
-                        "name" => plugin.name = as_text("sluice.plugin.name", v)?,
+                        "name" => {
+                            plugin.name = as_text("sluice.plugin.name", v)?;
+                            named = true;
+                        }
                         "version" => plugin.version = Some(as_text("sluice.plugin.version", v)?),
+                        "path" => {
+                            let path = as_text("sluice.plugin.path", v)?;
+                            if path.is_empty() {
+                                return Err(invalid("sluice.plugin.path", "must name a component file (.wasm)"));
+                            }
+                            plugin.path = Some(path);
+                        }
                         "config" => {
                             plugin.config = v
                                 .as_object()
@@ -40,10 +56,21 @@ pub(super) fn parse_sluice(section: Option<&Value>) -> Result<(PluginSpec, SinkT
                         other => {
                             return Err(SpecError::UnknownKey {
                                 key: format!("sluice.plugin.{other}"),
-                                allowed: "name, version, config, limits".into(),
+                                allowed: "name, version, path, config, limits".into(),
                             });
                         }
                     }
+                }
+                if let Some(path) = &plugin.path {
+                    if named || plugin.version.is_some() {
+                        return Err(invalid(
+                            "sluice.plugin.path",
+                            "a component file stands for a plugin name and version: give path, or name (and version)",
+                        ));
+                    }
+                    // The name in logs and in the ingestion's state: the file's stem.
+                    let stem = std::path::Path::new(path).file_stem().map(|s| s.to_string_lossy().into_owned());
+                    plugin.name = stem.filter(|s| !s.is_empty()).unwrap_or_else(|| path.clone());
                 }
             }
             "sink" => {
@@ -92,6 +119,26 @@ mod tests {
 
     fn parse(v: Value) -> Result<IngestionSpec, SpecError> {
         IngestionSpec::from_value(&v)
+    }
+
+    #[test]
+    fn a_plugin_may_be_a_component_file() {
+        let spec = parse(json!({"name": "p", "settings": {"ingestion_source": {"type": "file"}},
+            "sluice": {"plugin": {"path": "plugins/lines.wasm", "config": {"a": 1}}}}))
+        .unwrap();
+        assert_eq!(spec.plugin.path.as_deref(), Some("plugins/lines.wasm"));
+        assert_eq!((spec.plugin.name.as_str(), spec.plugin.version.as_deref()), ("lines", None));
+        assert_eq!(spec.plugin.config["a"], 1);
+        for both in [json!({"path": "x.wasm", "name": "x"}), json!({"path": "x.wasm", "version": "1"})] {
+            let err = parse(json!({"name": "p", "settings": {"ingestion_source": {"type": "file"}},
+                "sluice": {"plugin": both}}))
+            .unwrap_err();
+            assert!(err.to_string().contains("give path, or name (and version)"), "{err}");
+        }
+        let err = parse(json!({"name": "p", "settings": {"ingestion_source": {"type": "file"}},
+            "sluice": {"plugin": {"file": "x.wasm"}}}))
+        .unwrap_err();
+        assert_eq!(err.to_string(), "unknown key [sluice.plugin.file]; allowed: name, version, path, config, limits");
     }
 
     #[test]

@@ -60,10 +60,15 @@ impl ErrorStrategy {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PluginSpec {
-    /// A registered plugin name; `opensearch` is built in.
+    /// A registered plugin name; `opensearch` is built in. With `path`, the
+    /// file's stem (for logs and state).
     pub name: String,
     /// `None`: the newest registered version (the built-in one for `opensearch`).
     pub version: Option<String>,
+    /// A component file instead of a registered plugin (`sluice run` only;
+    /// relative to the spec file; `sluice serve` refuses it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     /// Passed to the plugin's `configure`, merged with the spec's mapper
     /// settings and mappings (see [`IngestionSpec::plugin_config`]).
     pub config: Map<String, Value>,
