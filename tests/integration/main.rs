@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod conventions;
 mod corpus;
 mod decoders;
 mod faults;
@@ -12,6 +13,7 @@ mod hotswap;
 mod http;
 mod kafka;
 mod kinesis;
+mod mapping_types;
 mod pipeline;
 mod plugin_guide;
 mod redis_backend;

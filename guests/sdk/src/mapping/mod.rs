@@ -920,3 +920,6 @@ mod tests {
         accepts(&m, r#"{"t":"x","k":"y"}"#);
     }
 }
+
+#[cfg(test)]
+mod type_tests;
