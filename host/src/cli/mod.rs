@@ -5,6 +5,7 @@ mod docs;
 mod plugin;
 mod run;
 mod serve;
+mod spec_file;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

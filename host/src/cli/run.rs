@@ -32,9 +32,10 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.spec).with_context(|| format!("reading {}", args.spec.display()))?;
-    let spec_json: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", args.spec.display()))?;
+    let (spec_json, note) = super::spec_file::read_spec(&args.spec, None)?;
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
     let spec =
         IngestionSpec::from_value(&spec_json).with_context(|| format!("invalid spec {}", args.spec.display()))?;
     let store = args.data.state_store()?;
