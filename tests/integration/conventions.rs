@@ -62,7 +62,8 @@ fn run_takes_the_name_of_an_index_body_from_the_file_and_says_so() {
     let stderr = text(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains(r#"has no "name" and its file name "My Index" is no valid name"#) && stderr.contains(r#"add a "name""#),
+        stderr.contains(r#"has no "name" and its file name "My Index" is no valid name"#)
+            && stderr.contains(r#"add a "name""#),
         "{stderr}"
     );
 }
@@ -117,7 +118,11 @@ fn ctl_update_takes_opensearchs_settings_body_verbatim() {
     // A static setting is named as such.
     let out = ctl(&server, &["update", "upd", r#"{"index.number_of_shards": 2}"#]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("FAILED_PRECONDITION: setting [index.number_of_shards] is static"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("FAILED_PRECONDITION: setting [index.number_of_shards] is static"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// Fails (never skips) when grpcio-reflection is missing, saying how to install it.
@@ -153,7 +158,8 @@ fn pythons_grpcio_reflection_client_lists_and_resolves_the_services_over_v1alpha
             "sluice.v1.State"
         ])
     );
-    let methods: Vec<&str> = facts["ingestions_methods"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    let methods: Vec<&str> =
+        facts["ingestions_methods"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
     for m in ["CreateIngestion", "UpdateIngestion", "PauseIngestion", "ResumeIngestion", "WatchIngestion"] {
         assert!(methods.contains(&m), "{m} missing from {methods:?}");
     }

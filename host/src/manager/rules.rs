@@ -49,9 +49,8 @@ pub(super) fn static_change(old: &IngestionSpec, new: &IngestionSpec) -> Option<
 /// (`{"index.ingestion_source.error_strategy": "BLOCK"}`), nested
 /// (`{"index": {"ingestion_source": {...}}}`), or wrapped in `settings`.
 pub(super) fn split_update(update: &Value) -> Result<(Option<Value>, Option<Value>)> {
-    let obj = update
-        .as_object()
-        .ok_or_else(|| ManagerError::InvalidArgument("the update must be a JSON object".into()))?;
+    let obj =
+        update.as_object().ok_or_else(|| ManagerError::InvalidArgument("the update must be a JSON object".into()))?;
     let (mut wrapped, mut sluice, mut flat) = (None, None, Map::new());
     for (key, value) in obj {
         match key.as_str() {

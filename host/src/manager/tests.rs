@@ -129,14 +129,20 @@ fn update_takes_opensearchs_settings_bodies_flat_nested_or_wrapped() {
     assert_eq!(batch(&m).0, ErrorStrategy::Drop);
     // A static setting in the flat form is refused by its name, not as an unknown key.
     let e = m.update("u", json!({"index.number_of_shards": 3})).unwrap_err();
-    assert!(matches!(&e, ManagerError::FailedPrecondition(s) if s.contains("setting [index.number_of_shards] is static")), "{e}");
+    assert!(
+        matches!(&e, ManagerError::FailedPrecondition(s) if s.contains("setting [index.number_of_shards] is static")),
+        "{e}"
+    );
     let e = m.update("u", json!({"index": {"ingestion_source": {"type": "kafka"}}})).unwrap_err();
     assert!(e.to_string().contains("ingestion_source.type"), "{e}");
     // Keys that are not settings are still refused with their name.
     let e = m.update("u", json!({"mappings": {"properties": {}}})).unwrap_err();
     assert!(matches!(&e, ManagerError::FailedPrecondition(s) if s.contains("[mappings] cannot be changed")), "{e}");
     let e = m.update("u", json!({"settings": {}, "index.x": 1})).unwrap_err();
-    assert!(matches!(&e, ManagerError::InvalidArgument(s) if s.contains("[settings]") && s.contains("[index.x]")), "{e}");
+    assert!(
+        matches!(&e, ManagerError::InvalidArgument(s) if s.contains("[settings]") && s.contains("[index.x]")),
+        "{e}"
+    );
     assert!(m.update("u", json!({})).unwrap_err().to_string().contains("no settings to update"));
     m.shutdown();
 }

@@ -37,11 +37,21 @@ enum Alternative {
 #[derive(Clone, Debug)]
 enum Token {
     Literal(Box<str>),
-    Number { field: Field, min: usize, max: usize },
+    Number {
+        field: Field,
+        min: usize,
+        max: usize,
+    },
     /// Fraction of a second: digits only.
-    Fraction { min: usize, max: usize },
+    Fraction {
+        min: usize,
+        max: usize,
+    },
     /// One of these words, case-sensitive.
-    Text { field: Field, words: &'static [&'static str] },
+    Text {
+        field: Field,
+        words: &'static [&'static str],
+    },
     Offset(Offset),
     ZoneId,
     Optional(Vec<Token>),
@@ -463,10 +473,7 @@ fn run(tokens: &[Token], input: &[u8], mut pos: usize, parsed: &mut Parsed) -> O
             }
             Token::Offset(style) => offset(*style, input, pos)?,
             Token::ZoneId => {
-                let n = input[pos..]
-                    .iter()
-                    .take_while(|b| b.is_ascii_alphanumeric() || b"_/+-".contains(b))
-                    .count();
+                let n = input[pos..].iter().take_while(|b| b.is_ascii_alphanumeric() || b"_/+-".contains(b)).count();
                 if n == 0 || !input[pos].is_ascii_alphabetic() {
                     return None;
                 }

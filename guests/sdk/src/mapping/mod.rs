@@ -589,8 +589,7 @@ fn is_base64(text: &str) -> bool {
         return false;
     }
     let padding = bytes.iter().rev().take_while(|b| **b == b'=').count();
-    padding <= 2
-        && bytes[..bytes.len() - padding].iter().all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+    padding <= 2 && bytes[..bytes.len() - padding].iter().all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
 }
 
 #[cfg(test)]
@@ -702,7 +701,11 @@ mod tests {
         // A whole JSON number loses nothing: OpenSearch takes it.
         accepts(&m, r#"{"i":5.0}"#);
         rejects(&m, r#"{"i":"5"}"#, r#"field [i] of type [long]: cannot parse "5" (coerce is disabled"#);
-        rejects(&m, r#"{"i":5.5}"#, "field [i] of type [long]: cannot parse 5.5 (coerce is disabled: the value has a decimal part)");
+        rejects(
+            &m,
+            r#"{"i":5.5}"#,
+            "field [i] of type [long]: cannot parse 5.5 (coerce is disabled: the value has a decimal part)",
+        );
         rejects(&m, r#"{"d":"5.5"}"#, "field [d] of type [double]: cannot parse \"5.5\" (coerce is disabled");
     }
 
@@ -769,7 +772,11 @@ mod tests {
         );
         accepts(&m, r#"{"iso":"2024-01-31","sec":1706745600,"custom":"2024/01/31"}"#);
         accepts(&m, r#"{"sec":"1706745600"}"#);
-        rejects(&m, r#"{"custom":12}"#, "field [custom] of type [date]: cannot parse 12 (expected format [yyyy/MM/dd])");
+        rejects(
+            &m,
+            r#"{"custom":12}"#,
+            "field [custom] of type [date]: cannot parse 12 (expected format [yyyy/MM/dd])",
+        );
         rejects(
             &m,
             r#"{"iso":1706745600000}"#,

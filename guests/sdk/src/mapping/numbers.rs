@@ -59,7 +59,7 @@ impl IntKind {
             IntKind::Integer => int_range(f),
             IntKind::Byte | IntKind::Short => int_range(f) && self.in_range(f.trunc() as i128).is_ok(),
             // 2^63: Jackson compares with (double) Long.MAX_VALUE.
-            IntKind::Long => (-9.223372036854775808e18..=9.223372036854775808e18).contains(&f),
+            IntKind::Long => (-(2f64.powi(63))..=2f64.powi(63)).contains(&f),
             IntKind::UnsignedLong => f.trunc() >= 0.0 && f.trunc() < 18446744073709551616.0,
         };
         if ok { Ok(()) } else { Err(OUT_OF_RANGE) }
@@ -225,7 +225,17 @@ mod tests {
 
     #[test]
     fn java_doubles() {
-        for (text, value) in [("1", 1.0), (" 2.5 ", 2.5), ("+3", 3.0), ("-.5", -0.5), ("5.", 5.0), ("1e3", 1000.0), ("1.5f", 1.5), ("2D", 2.0), ("1E-2", 0.01)] {
+        for (text, value) in [
+            ("1", 1.0),
+            (" 2.5 ", 2.5),
+            ("+3", 3.0),
+            ("-.5", -0.5),
+            ("5.", 5.0),
+            ("1e3", 1000.0),
+            ("1.5f", 1.5),
+            ("2D", 2.0),
+            ("1E-2", 0.01),
+        ] {
             assert_eq!(java_parse_double(text), Some(value), "{text}");
         }
         assert!(java_parse_double("NaN").unwrap().is_nan());
@@ -237,7 +247,17 @@ mod tests {
 
     #[test]
     fn big_decimals_truncate() {
-        for (text, value) in [("42", 42), ("-1.9", -1), ("+7", 7), ("1e3", 1000), ("1.5E1", 15), ("12e-1", 1), ("-0.5", 0), (".9", 0), ("0001", 1)] {
+        for (text, value) in [
+            ("42", 42),
+            ("-1.9", -1),
+            ("+7", 7),
+            ("1e3", 1000),
+            ("1.5E1", 15),
+            ("12e-1", 1),
+            ("-0.5", 0),
+            (".9", 0),
+            ("0001", 1),
+        ] {
             assert_eq!(truncated_decimal(text), Some(Some(value)), "{text}");
         }
         assert_eq!(truncated_decimal("1e40"), Some(None));

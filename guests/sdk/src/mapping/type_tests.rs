@@ -82,7 +82,11 @@ fn geo_point_accepts_every_form_opensearch_documents() {
 #[test]
 fn geo_point_rejects_what_opensearch_rejects() {
     let m = typed("geo_point");
-    rejects(&m, r#"{"lat": 91, "lon": 0}"#, "field [f] of type [geo_point]: cannot parse an object (illegal latitude value [91]");
+    rejects(
+        &m,
+        r#"{"lat": 91, "lon": 0}"#,
+        "field [f] of type [geo_point]: cannot parse an object (illegal latitude value [91]",
+    );
     rejects(&m, "[181, 0]", "illegal longitude value [181]");
     rejects(&m, r#""-90.5,0""#, "illegal latitude value [-90.5]");
     rejects(&m, r#"{"lat": 1}"#, "field [lon] missing");
@@ -120,7 +124,14 @@ fn ip_accepts_v4_and_v6() {
     let m = typed("ip");
     accepts(
         &m,
-        &[r#""192.168.0.1""#, r#""0.0.0.0""#, r#""::1""#, r#""2001:db8::8a2e:370:7334""#, r#""::ffff:10.0.0.1""#, "null"],
+        &[
+            r#""192.168.0.1""#,
+            r#""0.0.0.0""#,
+            r#""::1""#,
+            r#""2001:db8::8a2e:370:7334""#,
+            r#""::ffff:10.0.0.1""#,
+            "null",
+        ],
     );
     rejects(&m, r#""256.0.0.1""#, r#"field [f] of type [ip]: cannot parse "256.0.0.1" (not an IP string literal)"#);
     rejects(&m, r#""10.0.0""#, "not an IP string literal");
@@ -198,7 +209,9 @@ fn boolean_takes_the_empty_string_as_false() {
 fn other_common_types_are_recognised() {
     // Values of these types are not checked (any value is kept), but a
     // mapping that uses them is valid.
-    for ty in ["geo_shape", "completion", "knn_vector", "integer_range", "date_range", "ip_range", "rank_feature", "join"] {
+    for ty in
+        ["geo_shape", "completion", "knn_vector", "integer_range", "date_range", "ip_range", "rank_feature", "join"]
+    {
         accepts(&typed(ty), &["1", r#""x""#, "{}"]);
     }
     accepts(&typed("date_nanos"), &[r#""2024-01-31T10:00:00.123456789Z""#]);
@@ -221,7 +234,10 @@ fn other_common_types_are_recognised() {
 fn integer_types_follow_opensearch_coercion() {
     let m = typed("integer");
     // coerce (the default) truncates decimals and parses numeric strings.
-    accepts(&m, &["40.5", "-40.9", r#""40""#, r#""40.5""#, r#"" 42 ""#, r#""1e3""#, r#""+7""#, r#""""#, "2147483647.0"]);
+    accepts(
+        &m,
+        &["40.5", "-40.9", r#""40""#, r#""40.5""#, r#"" 42 ""#, r#""1e3""#, r#""+7""#, r#""""#, "2147483647.0"],
+    );
     rejects(&m, "2147483648", "field [f] of type [integer]: cannot parse 2147483648 (out of range)");
     rejects(&m, "2147483647.5", "out of range");
     rejects(&m, r#""2147483648""#, "out of range");
@@ -236,7 +252,10 @@ fn integer_types_follow_opensearch_coercion() {
     accepts(&typed("short"), &["32767.5"]);
     rejects(&typed("short"), r#""32767.5""#, "out of range");
     // long and unsigned_long strings are parsed as decimals (no spaces).
-    accepts(&typed("long"), &[r#""9223372036854775807""#, r#""9223372036854775807.9""#, r#""-1.5""#, r#""1e18""#, "1.5"]);
+    accepts(
+        &typed("long"),
+        &[r#""9223372036854775807""#, r#""9223372036854775807.9""#, r#""-1.5""#, r#""1e18""#, "1.5"],
+    );
     rejects(&typed("long"), r#"" 42""#, "cannot parse");
     rejects(&typed("long"), r#""9223372036854775808""#, "out of range");
     rejects(&typed("long"), "1e19", "out of range");
@@ -276,7 +295,11 @@ fn float_strings_follow_java_parsing() {
 fn custom_date_formats_are_checked() {
     let m = field(r#""type":"date","format":"yyyy-MM-dd""#);
     accepts(&m, &[r#""2024-01-31""#, r#""2024-02-29""#, "null"]);
-    rejects(&m, r#""not-a-date""#, r#"field [f] of type [date]: cannot parse "not-a-date" (expected format [yyyy-MM-dd])"#);
+    rejects(
+        &m,
+        r#""not-a-date""#,
+        r#"field [f] of type [date]: cannot parse "not-a-date" (expected format [yyyy-MM-dd])"#,
+    );
     rejects(&m, "true", "cannot parse true (expected format [yyyy-MM-dd])");
     rejects(&m, r#""2023-02-29""#, "expected format");
     rejects(&m, r#""2024-04-31""#, "expected format");
@@ -312,7 +335,11 @@ fn date_patterns_cover_the_common_letters() {
         ("MMM d, yyyy", &["Jan 5, 2024", "Dec 31, 1999"], &["jan 5, 2024", "Janu 5, 2024"]),
         ("EEEE, MMMM d, yyyy", &["Wednesday, January 31, 2024"], &["Wed, January 31, 2024"]),
         ("EEE, dd MMM yyyy HH:mm:ss Z", &["Wed, 31 Jan 2024 10:00:00 +0100"], &["Wed, 31 Jan 2024 10:00:00"]),
-        ("yyyy-MM-dd'T'HH:mm:ss.SSSXXX", &["2024-01-31T10:00:00.123Z", "2024-01-31T10:00:00.123+05:30"], &["2024-01-31T10:00:00.12Z"]),
+        (
+            "yyyy-MM-dd'T'HH:mm:ss.SSSXXX",
+            &["2024-01-31T10:00:00.123Z", "2024-01-31T10:00:00.123+05:30"],
+            &["2024-01-31T10:00:00.12Z"],
+        ),
         ("yyyy-MM-dd'T'HH:mm:ssZ", &["2024-01-31T10:00:00+0000"], &["2024-01-31T10:00:00Z"]),
         ("hh:mm a", &["01:30 PM", "12:00 AM"], &["13:30 PM", "01:30"]),
         ("yy-MM-dd", &["24-01-31"], &["2024-01-31"]),
