@@ -164,9 +164,9 @@ impl Manager {
     /// (`{"index": {"ingestion_source": {...}}}`), or wrapped in `settings`;
     /// plus sluice's `sluice` section. A static setting is refused with its name.
     pub fn update(&self, name: &str, update: Value) -> Result<IngestionInfo> {
-        let (settings, sluice) = split_update(&update)?;
         let mut map = self.lock();
         let m = map.get_mut(name).ok_or_else(|| ManagerError::NotFound(format!("no ingestion named {name}")))?;
+        let (settings, sluice) = split_update(&update)?;
         let mut new_json = m.record.spec.clone();
         if let Some(settings) = &settings {
             let mut merged = flat_settings(&new_json["settings"])?;
