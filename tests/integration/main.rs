@@ -4,6 +4,7 @@ mod support;
 
 mod cli;
 mod cli_errors;
+mod conventions;
 mod corpus;
 mod decoders;
 mod faults;
@@ -13,6 +14,7 @@ mod hotswap;
 mod http;
 mod kafka;
 mod kinesis;
+mod mapping_types;
 mod pipeline;
 mod plugin_guide;
 mod plugins_any_language;

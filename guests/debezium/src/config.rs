@@ -177,8 +177,8 @@ mod tests {
             "config is invalid: duplicate key [version_field]",
         );
         config_error(
-            r#"{"mappings":{"properties":{"loc":{"type":"geo_point"}}}}"#,
-            "invalid mappings: unknown type [geo_point] for field [loc]",
+            r#"{"mappings":{"properties":{"loc":{"type":"geopoint"}}}}"#,
+            "invalid mappings: unknown type [geopoint] for field [loc]",
         );
         config_error(r#"{"mappings":[]}"#, "invalid mappings: mappings must be a JSON object");
     }

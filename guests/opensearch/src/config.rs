@@ -254,8 +254,8 @@ mod tests {
     #[test]
     fn mapping_errors_are_reported() {
         config_error(
-            r#"{"mappings":{"properties":{"ip":{"type":"ip"}}}}"#,
-            "invalid mappings: unknown type [ip] for field [ip]",
+            r#"{"mappings":{"properties":{"ip":{"type":"ipv4"}}}}"#,
+            "invalid mappings: unknown type [ipv4] for field [ip]",
         );
         config_error(r#"{"mappings":"strict"}"#, "invalid mappings: mappings must be a JSON object, found a string");
     }

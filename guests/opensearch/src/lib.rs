@@ -254,8 +254,8 @@ mod tests {
         );
         decode_invalid(
             &fields,
-            Some(br#"{"user":{"id":"u1","age":1.5}}"#),
-            "field [user.age] of type [integer]: cannot parse 1.5",
+            Some(br#"{"user":{"id":"u1","age":"1.5x"}}"#),
+            r#"field [user.age] of type [integer]: cannot parse "1.5x""#,
         );
     }
 
@@ -265,7 +265,7 @@ mod tests {
             (r#"{"nope":1}"#, "unknown config key [nope]; allowed keys: [mapper_type, mapper_settings, mappings]"),
             (r#"{"mapper_type":"avro"}"#, "unknown mapper_type [avro]"),
             (r#"{"mapper_settings":{"id_field":"id"}}"#, "mapper_settings are not supported for mapper_type [default]"),
-            (r#"{"mappings":{"properties":{"loc":{"type":"geo_point"}}}}"#, "unknown type [geo_point] for field [loc]"),
+            (r#"{"mappings":{"properties":{"loc":{"type":"geopoint"}}}}"#, "unknown type [geopoint] for field [loc]"),
             ("not json", "config is not valid JSON"),
         ] {
             match OpenSearch::configure(config) {

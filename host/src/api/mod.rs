@@ -9,8 +9,9 @@
 //! manager. Streams (WatchIngestion, ScanDocuments) poll the manager.
 //!
 //! Besides `sluice.v1`, the server speaks `grpc.health.v1` and server
-//! reflection v1, so grpcurl and other languages' clients can discover the
-//! API. With a token, every service but health requires `authorization:
+//! reflection (`grpc.reflection.v1` and the older `v1alpha` that Python's
+//! grpcio-reflection, older grpcurl, Postman and Evans speak), so other
+//! languages' clients can discover the API. With a token, every service but health requires `authorization:
 //! Bearer <token>` (`auth.rs`); health stays open for probes.
 //!
 //! Request bodies are never logged: specs may hold secrets.
@@ -75,11 +76,19 @@ pub async fn serve(
     health.set_serving::<DocumentsServer<documents::DocumentsService>>().await;
     health.set_serving::<PluginsServer<plugins::PluginsService>>().await;
     health.set_serving::<StateServer<state::StateService>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .expect("the embedded descriptor sets are valid");
+    // Reflection in both versions: v1, and v1alpha for the clients that
+    // speak only it (Python's grpcio-reflection, older grpcurl, Postman,
+    // Evans). Each lists both reflection services.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+            .include_reflection_service(false)
+    };
+    let reflection_v1 = reflection().build_v1().expect("the embedded descriptor sets are valid");
+    let reflection_v1alpha = reflection().build_v1alpha().expect("the embedded descriptor sets are valid");
 
     let ingestions = IngestionsServer::new(ingestions::IngestionsService::new(
         manager.clone(),
@@ -100,7 +109,8 @@ pub async fn serve(
     };
     tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(InterceptedService::new(reflection, auth.clone()))
+        .add_service(InterceptedService::new(reflection_v1, auth.clone()))
+        .add_service(InterceptedService::new(reflection_v1alpha, auth.clone()))
         .add_service(InterceptedService::new(ingestions, auth.clone()))
         .add_service(InterceptedService::new(documents, auth.clone()))
         .add_service(InterceptedService::new(plugins, auth.clone()))

@@ -6,6 +6,7 @@ mod plugin;
 mod progress;
 mod run;
 mod serve;
+mod spec_file;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -38,12 +38,10 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.spec).with_context(|| format!("reading {}", args.spec.display()))?;
-    let mut spec_json: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", args.spec.display()))?;
-    // A relative base_directory is relative to the spec file, not to
-    // wherever the command happens to run.
-    sluice::spec::resolve_base_directory(&mut spec_json, args.spec.parent().unwrap_or(std::path::Path::new(".")));
+    let (mut spec_json, note) = super::spec_file::read_spec(&args.spec, None)?;
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
     let mut origin = args.spec.display().to_string();
     if let Some(file) = &args.plugin {
         use_plugin_file(&mut spec_json, file)?;

@@ -1,7 +1,7 @@
 //! An ingestion's life: create, update, pause, resume with pointer resets,
 //! delete; its state, statistics and history.
 
-use super::rules::{UPDATABLE, check_no_redacted, check_shards, merge, static_change};
+use super::rules::{check_no_redacted, check_shards, merge, split_update, static_change};
 use super::{ActivePlugin, IngestionInfo, Managed, Manager, ManagerError, ResetRequest, Result};
 use crate::engine::{IdleOutcome, PollerState, RuntimeOverrides, ShardStatus};
 use crate::spec::{IngestionSpec, SinkType, flat_settings};
@@ -177,26 +177,21 @@ impl Manager {
 
     /// Applies dynamic settings (`error_strategy`, `poll.max_batch_size`,
     /// `poll.timeout`, `sluice.plugin.version`) without a restart. `update` is
-    /// a partial spec body, e.g. `{"settings": {"index.ingestion_source.error_strategy": "DROP"}}`.
-    /// A static setting is refused with its name.
+    /// OpenSearch's `_settings` body as its docs write it, flat
+    /// (`{"index.ingestion_source.error_strategy": "DROP"}`) or nested
+    /// (`{"index": {"ingestion_source": {...}}}`), or wrapped in `settings`;
+    /// plus sluice's `sluice` section. A static setting is refused with its name.
     pub fn update(&self, name: &str, update: Value) -> Result<IngestionInfo> {
-        let obj = update
-            .as_object()
-            .ok_or_else(|| ManagerError::InvalidArgument("the update must be a JSON object".into()))?;
-        if let Some(key) = obj.keys().find(|k| *k != "settings" && *k != "sluice") {
-            return Err(ManagerError::FailedPrecondition(format!(
-                "[{key}] cannot be changed on a running ingestion; updatable: {UPDATABLE}"
-            )));
-        }
         let mut map = self.lock();
         let m = map.get_mut(name).ok_or_else(|| ManagerError::NotFound(format!("no ingestion named {name}")))?;
+        let (settings, sluice) = split_update(&update)?;
         let mut new_json = m.record.spec.clone();
-        if let Some(settings) = obj.get("settings") {
+        if let Some(settings) = &settings {
             let mut merged = flat_settings(&new_json["settings"])?;
             merged.extend(flat_settings(settings)?);
             new_json["settings"] = Value::Object(merged.into_iter().collect());
         }
-        if let Some(sluice) = obj.get("sluice") {
+        if let Some(sluice) = &sluice {
             merge(&mut new_json["sluice"], sluice);
         }
         let new_spec = IngestionSpec::from_value(&new_json)?;

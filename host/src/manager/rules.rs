@@ -5,7 +5,7 @@
 use super::{ManagerError, Result};
 use crate::spec::{IngestionSpec, SinkType};
 use crate::util::REDACTED;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The settings an update may change on a running ingestion.
 pub(super) const UPDATABLE: &str =
@@ -43,6 +43,45 @@ pub(super) fn static_change(old: &IngestionSpec, new: &IngestionSpec) -> Option<
         ("sluice.sink", old.sink != new.sink),
     ];
     checks.iter().find(|(_, changed)| *changed).map(|(k, _)| k.to_string())
+}
+
+/// Splits an update into its settings and its `sluice` section. The
+/// settings are OpenSearch's `_settings` body as its docs write it: flat
+/// (`{"index.ingestion_source.error_strategy": "BLOCK"}`), nested
+/// (`{"index": {"ingestion_source": {...}}}`), or wrapped in `settings`.
+pub(super) fn split_update(update: &Value) -> Result<(Option<Value>, Option<Value>)> {
+    let obj =
+        update.as_object().ok_or_else(|| ManagerError::InvalidArgument("the update must be a JSON object".into()))?;
+    let (mut wrapped, mut sluice, mut flat) = (None, None, Map::new());
+    for (key, value) in obj {
+        match key.as_str() {
+            "settings" => wrapped = Some(value.clone()),
+            "sluice" => sluice = Some(value.clone()),
+            // The other keys of an index body are not settings.
+            "name" | "mappings" | "aliases" => {
+                return Err(ManagerError::FailedPrecondition(format!(
+                    "[{key}] cannot be changed on a running ingestion; updatable: {UPDATABLE}"
+                )));
+            }
+            _ => {
+                flat.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    let settings = match (wrapped, flat.keys().next()) {
+        (Some(_), Some(other)) => {
+            return Err(ManagerError::InvalidArgument(format!(
+                "the update has both [settings] and [{other}]: send the settings either wrapped in [settings] or as they are"
+            )));
+        }
+        (Some(wrapped), None) => Some(wrapped),
+        (None, Some(_)) => Some(Value::Object(flat)),
+        (None, None) => None,
+    };
+    if settings.is_none() && sluice.is_none() {
+        return Err(ManagerError::InvalidArgument(format!("no settings to update; updatable: {UPDATABLE}")));
+    }
+    Ok((settings, sluice))
 }
 
 /// Deep-merges `patch` into `target` (objects merge, anything else replaces).

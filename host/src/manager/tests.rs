@@ -108,6 +108,46 @@ fn block_then_drop_by_update_skips_the_bad_message_once() {
 }
 
 #[test]
+fn update_takes_opensearchs_settings_bodies_flat_nested_or_wrapped() {
+    let host = Host::new();
+    let m = host.open();
+    m.create(spec_json("u", 2, "DROP")).unwrap();
+    let batch = |m: &Manager| {
+        let spec = crate::spec::IngestionSpec::from_value(&m.get("u").unwrap().spec).unwrap();
+        (spec.error_strategy, spec.max_batch_size, spec.poll_timeout_ms)
+    };
+    // OpenSearch's `PUT /{index}/_settings` body, verbatim from its docs.
+    let info = m.update("u", json!({"index.ingestion_source.error_strategy": "BLOCK"})).unwrap();
+    assert_eq!(info.error_strategy, ErrorStrategy::Block);
+    // The nested form, and both at once with sluice's section.
+    m.update("u", json!({"index": {"ingestion_source": {"poll.max_batch_size": 7}}})).unwrap();
+    assert_eq!(batch(&m), (ErrorStrategy::Block, 7, 10));
+    m.update("u", json!({"ingestion_source.poll.timeout": 50, "sluice": {}})).unwrap();
+    assert_eq!(batch(&m), (ErrorStrategy::Block, 7, 50));
+    // The wrapped form still works.
+    m.update("u", json!({"settings": {"index.ingestion_source.error_strategy": "DROP"}})).unwrap();
+    assert_eq!(batch(&m).0, ErrorStrategy::Drop);
+    // A static setting in the flat form is refused by its name, not as an unknown key.
+    let e = m.update("u", json!({"index.number_of_shards": 3})).unwrap_err();
+    assert!(
+        matches!(&e, ManagerError::FailedPrecondition(s) if s.contains("setting [index.number_of_shards] is static")),
+        "{e}"
+    );
+    let e = m.update("u", json!({"index": {"ingestion_source": {"type": "kafka"}}})).unwrap_err();
+    assert!(e.to_string().contains("ingestion_source.type"), "{e}");
+    // Keys that are not settings are still refused with their name.
+    let e = m.update("u", json!({"mappings": {"properties": {}}})).unwrap_err();
+    assert!(matches!(&e, ManagerError::FailedPrecondition(s) if s.contains("[mappings] cannot be changed")), "{e}");
+    let e = m.update("u", json!({"settings": {}, "index.x": 1})).unwrap_err();
+    assert!(
+        matches!(&e, ManagerError::InvalidArgument(s) if s.contains("[settings]") && s.contains("[index.x]")),
+        "{e}"
+    );
+    assert!(m.update("u", json!({})).unwrap_err().to_string().contains("no settings to update"));
+    m.shutdown();
+}
+
+#[test]
 fn a_paused_shard_stays_paused_when_the_host_restarts() {
     let host = Host::new();
     let m = host.open();

@@ -22,6 +22,7 @@ mod types;
 
 pub use crate::util::{REDACTED, is_secret_param, redact_secrets, redact_url_password};
 pub use limits::Limits;
+pub use opensearch::{NameConflict, set_name, validate_name};
 pub use settings::{flat_settings, relative_base_directory, resolve_base_directory};
 pub use types::{ErrorStrategy, IngestionSpec, PluginSpec, SinkType, SourceType};
 

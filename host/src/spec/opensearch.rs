@@ -207,8 +207,33 @@ impl IngestionSpec {
     }
 }
 
+/// Why [`set_name`] refused a name.
+#[derive(Debug, PartialEq)]
+pub enum NameConflict {
+    /// The body is not a JSON object.
+    NotAnObject,
+    /// The body has a `name` of its own, and it differs (the body's value).
+    Differs(Value),
+}
+
+/// Puts `name` into an index body, as OpenSearch keeps the index name out
+/// of the body (in the URL, the file name, a flag). A body without `name`
+/// gets it (`Ok(true)`); a body that already says the same name is left as
+/// it is (`Ok(false)`); a body with another `name` is a conflict.
+pub fn set_name(body: &mut Value, name: &str) -> Result<bool, NameConflict> {
+    let obj = body.as_object_mut().ok_or(NameConflict::NotAnObject)?;
+    match obj.get("name") {
+        None => {
+            obj.insert("name".into(), Value::String(name.into()));
+            Ok(true)
+        }
+        Some(Value::String(own)) if own == name => Ok(false),
+        Some(other) => Err(NameConflict::Differs(other.clone())),
+    }
+}
+
 /// Names become directory and key names: keep them plain.
-fn validate_name(name: &str) -> Result<(), SpecError> {
+pub fn validate_name(name: &str) -> Result<(), SpecError> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && !name.starts_with(['.', '-', '_'])
@@ -233,6 +258,18 @@ mod tests {
 
     fn parse(v: Value) -> Result<IngestionSpec, SpecError> {
         IngestionSpec::from_value(&v)
+    }
+
+    #[test]
+    fn set_name_fills_in_a_missing_name_and_refuses_another() {
+        let mut body = json!({"settings": {}});
+        assert_eq!(set_name(&mut body, "logs"), Ok(true));
+        assert_eq!(body["name"], "logs");
+        assert_eq!(set_name(&mut body, "logs"), Ok(false));
+        assert_eq!(set_name(&mut body, "other"), Err(NameConflict::Differs(json!("logs"))));
+        assert_eq!(set_name(&mut json!({"name": 5}), "x"), Err(NameConflict::Differs(json!(5))));
+        assert_eq!(set_name(&mut json!([1]), "x"), Err(NameConflict::NotAnObject));
+        assert!(validate_name("my-index").is_ok() && validate_name("My Index").is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use super::errors::HttpError;
 use super::{Http, NODE, Params, blocking, flag, index_name, json_body, ok};
 use crate::manager::IngestionInfo;
-use crate::spec::flat_settings;
+use crate::spec::{NameConflict, flat_settings, set_name};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode, Uri};
@@ -60,24 +60,15 @@ pub(super) async fn create(
 
 /// The spec for `PUT /{index}`: the body with the URL's name.
 pub(super) fn creation_spec(index: &str, body: Option<Value>) -> Result<Value, HttpError> {
-    let mut spec = match body {
-        None => Map::new(),
-        Some(Value::Object(o)) => o,
-        Some(_) => return Err(HttpError::parse("the index body must be a JSON object")),
-    };
-    match spec.get("name") {
-        None => {
-            spec.insert("name".into(), json!(index));
-        }
-        Some(Value::String(name)) if name == index => {}
-        Some(other) => {
-            return Err(HttpError::bad_request(format!(
-                "the body's [name] {other} differs from the index in the URL [{index}]; leave it out"
-            ))
-            .with_index(index));
-        }
+    let mut spec = body.unwrap_or_else(|| Value::Object(Map::new()));
+    match set_name(&mut spec, index) {
+        Ok(_) => Ok(spec),
+        Err(NameConflict::NotAnObject) => Err(HttpError::parse("the index body must be a JSON object")),
+        Err(NameConflict::Differs(other)) => Err(HttpError::bad_request(format!(
+            "the body's [name] {other} differs from the index in the URL [{index}]; leave it out"
+        ))
+        .with_index(index)),
     }
-    Ok(Value::Object(spec))
 }
 
 /// `GET /{index}`.

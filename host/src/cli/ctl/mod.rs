@@ -53,6 +53,10 @@ enum CtlCommand {
     /// Create an ingestion from a spec file (the same JSON as `sluice run`).
     Create {
         spec: PathBuf,
+        /// The ingestion's name when the spec has no `name` (an OpenSearch
+        /// index body); default: the file's name without its extension.
+        #[arg(long)]
+        name: Option<String>,
         /// Take over sinks that hold an earlier ingestion's data under this
         /// name (refused otherwise), when their checkpoint is a position in this stream.
         #[arg(long)]
@@ -62,8 +66,9 @@ enum CtlCommand {
     Get { name: String },
     /// List the ingestions.
     List,
-    /// Change dynamic settings: a partial spec as JSON text, or @FILE, e.g.
-    /// '{"settings": {"index.ingestion_source.error_strategy": "DROP"}}'.
+    /// Change dynamic settings: OpenSearch's `_settings` body as JSON text,
+    /// or @FILE, e.g. '{"index.ingestion_source.error_strategy": "DROP"}'
+    /// (also nested, or wrapped in "settings"), or '{"sluice": {"plugin": {"version": "2"}}}'.
     Update { name: String, update: String },
     /// Stop an ingestion and forget it.
     Delete {
@@ -154,13 +159,12 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
     let client = Client { channel, token: Token(token) };
     let out = Output { json: args.json };
     match args.command {
-        CtlCommand::Create { spec, adopt_data } => {
-            let text = std::fs::read_to_string(&spec).with_context(|| format!("reading {}", spec.display()))?;
-            let mut value: serde_json::Value =
-                serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", spec.display()))?;
-            // The server refuses relative paths: resolve them against the spec file here.
-            sluice::spec::resolve_base_directory(&mut value, spec.parent().unwrap_or(std::path::Path::new(".")));
-            let request = pb::CreateIngestionRequest { spec_json: value.to_string(), adopt_data };
+        CtlCommand::Create { spec, name, adopt_data } => {
+            let (spec_json, note) = super::spec_file::read_spec(&spec, name.as_deref())?;
+            if let Some(note) = note {
+                eprintln!("{note}");
+            }
+            let request = pb::CreateIngestionRequest { spec_json: spec_json.to_string(), adopt_data };
             let i = client.ingestions().create_ingestion(request).await.map_err(rpc)?.into_inner();
             out.ingestion(&i)?;
         }

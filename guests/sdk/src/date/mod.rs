@@ -1,8 +1,17 @@
-//! Validation of date strings in OpenSearch's built-in formats.
+//! Validation of date strings in OpenSearch's formats: the built-in ones of
+//! the default date mapping (`strict_date_optional_time||epoch_millis`) here,
+//! and any `format` (built-in names, Java patterns such as `yyyy-MM-dd`,
+//! `||`-separated alternatives) with [`DateFormat`].
 //!
-//! Only the formats of the default date mapping (`strict_date_optional_time||epoch_millis`)
-//! and `epoch_second` are checked here; [`crate::mapping`] accepts anything for
-//! other formats.
+//! ```
+//! use sluice_plugin_sdk::date::DateFormat;
+//!
+//! let format = DateFormat::parse("yyyy-MM-dd HH:mm:ss||epoch_millis").unwrap();
+//! assert!(format.matches("2025-03-26 15:30:00"));
+//! assert!(format.matches("1711467000000"));
+//! assert!(!format.matches("2025-02-30 15:30:00"));
+//! assert!(DateFormat::parse("yyyy-bb").is_err());
+//! ```
 //!
 //! ```
 //! use sluice_plugin_sdk::date;
@@ -12,6 +21,10 @@
 //! assert!(date::is_epoch("1706745600000"));
 //! assert!(!date::is_epoch("1e3"));
 //! ```
+
+mod format;
+
+pub use format::DateFormat;
 
 /// `strict_date_optional_time`: `yyyy[-MM[-dd]]`, optionally followed by
 /// `T[HH[:mm[:ss[(.|,)fraction]][offset]]]`, where fraction has 1 to 9 digits
