@@ -20,11 +20,53 @@ pub use versioning::OpType;
 pub struct StoredDoc {
     pub version: Option<u64>,
     /// A tombstone keeps the version of the delete so that a late, older
-    /// index cannot bring the document back.
+    /// index cannot bring the document back (until `index.gc_deletes`
+    /// removes it).
     pub deleted: bool,
-    /// The document's JSON (empty for tombstones).
+    /// The document's JSON; for a tombstone, the time of the delete (ms since
+    /// the epoch, 8 bytes little-endian: see [`StoredDoc::deleted_at_ms`]),
+    /// or nothing in tombstones written before sluice kept that time.
     pub source: Vec<u8>,
 }
+
+impl StoredDoc {
+    /// When a tombstone was written; `None` for a live document or a
+    /// tombstone from before sluice recorded the time (kept forever).
+    pub fn deleted_at_ms(&self) -> Option<i64> {
+        tombstone_time(self.deleted, &self.source)
+    }
+}
+
+/// The deletion time a tombstone record's source holds.
+fn tombstone_time(deleted: bool, source: &[u8]) -> Option<i64> {
+    if !deleted {
+        return None;
+    }
+    source.try_into().ok().map(i64::from_le_bytes)
+}
+
+/// What a tombstone written at `now_ms` stores as its source.
+pub fn tombstone_stamp(now_ms: i64) -> [u8; 8] {
+    now_ms.to_le_bytes()
+}
+
+/// The key of a tombstone in a sink's index of tombstones by time: the
+/// deletion time (big-endian, so keys sort by time) and the id.
+pub fn tombstone_key(deleted_at_ms: i64, id: &str) -> Vec<u8> {
+    let mut key = (deleted_at_ms.max(0) as u64).to_be_bytes().to_vec();
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// The inverse of [`tombstone_key`].
+pub fn parse_tombstone_key(key: &[u8]) -> Option<(i64, String)> {
+    let (time, id) = key.split_at_checked(8)?;
+    Some((u64::from_be_bytes(time.try_into().ok()?) as i64, String::from_utf8(id.to_vec()).ok()?))
+}
+
+/// Tombstones a garbage collection removes in one go at most (one write,
+/// under the commit lock).
+pub const GC_BATCH: usize = 10_000;
 
 /// One operation to apply, with its final id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -200,6 +242,11 @@ pub struct Record<'a> {
 }
 
 impl Record<'_> {
+    /// The deletion time of a tombstone record, if it carries one.
+    pub fn deleted_at_ms(&self) -> Option<i64> {
+        tombstone_time(self.deleted, self.source)
+    }
+
     /// The stored record: flags (1 byte), version (8 bytes LE), source JSON;
     /// read back by [`decode_doc`].
     pub fn encode(&self) -> Vec<u8> {
@@ -231,9 +278,11 @@ pub struct PlannedWrites<'a> {
 /// Decides every op of a batch with the versioning rules. `load` reads a
 /// stored record; only its version and deleted flag are looked at, so it may
 /// leave `source` empty ([`decode_doc_header`]). Ops on an id already written
-/// in this batch see that write.
+/// in this batch see that write. Tombstones store `deleted_at`
+/// ([`tombstone_stamp`]).
 pub fn plan_writes<'a>(
     ops: &'a [DocOp],
+    deleted_at: &'a [u8; 8],
     mut load: impl FnMut(&str) -> Result<Option<StoredDoc>, SinkError>,
 ) -> Result<PlannedWrites<'a>, SinkError> {
     use versioning::{Decision, decide};
@@ -261,7 +310,7 @@ pub fn plan_writes<'a>(
                 )
             }
             Decision::Tombstone { version } => (
-                Some(Record { deleted: true, version, source: b"" }),
+                Some(Record { deleted: true, version, source: deleted_at }),
                 Some(StoredDoc { version, deleted: true, source: Vec::new() }),
             ),
             Decision::Remove => (None, None),
@@ -334,6 +383,13 @@ pub trait ShardSink: Send + Sync {
 
     /// Messages dropped under `DROP`, oldest first, starting after `after`.
     fn dropped(&self, after: Option<Pointer>, limit: usize) -> Result<Vec<DroppedMessage>, SinkError>;
+
+    /// Removes up to `limit` tombstones deleted at or before `cutoff_ms`
+    /// (`index.gc_deletes`), under the commit lock so that it never
+    /// interleaves with a commit; returns how many went. A later older
+    /// `index` of such an id then applies (as in OpenSearch). Tombstones
+    /// without a deletion time (written before sluice kept it) stay.
+    fn gc_tombstones(&self, cutoff_ms: i64, limit: usize) -> Result<u64, SinkError>;
 }
 
 #[cfg(test)]
