@@ -397,4 +397,10 @@ mod tests {
         assert_eq!(sink.meta().unwrap().resume, Some(StartPosition::At(Pointer::Small(3))));
         assert_eq!(sink.meta().unwrap().last_pointer, Some(Pointer::Small(11)));
     }
+
+    #[test]
+    fn collects_old_tombstones_under_the_commit_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::sink::gc_contract(&EmbeddedSink::open(&dir.path().join("shard-0")).unwrap());
+    }
 }

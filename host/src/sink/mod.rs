@@ -408,3 +408,58 @@ mod meta_record_tests {
         assert!(SinkMeta::decode(&legacy).unwrap_err().contains("no checksum header"));
     }
 }
+
+/// What every sink's tombstone collection must do (run on each sink by its tests).
+#[cfg(test)]
+pub(crate) fn gc_contract(sink: &dyn ShardSink) {
+    let op = |id: &str, op_type, version| DocOp {
+        id: id.into(),
+        version: Some(version),
+        op_type,
+        source: (op_type != OpType::Delete).then(|| format!(r#"{{"v":{version}}}"#)),
+    };
+    let commit = |ops: Vec<DocOp>, at: u64| {
+        sink.commit(CommitBatch { ops, last_pointer: Pointer::Small(at), ..Default::default() }).unwrap()
+    };
+    commit(vec![op("a", OpType::Index, 1), op("b", OpType::Index, 1), op("c", OpType::Index, 1)], 0);
+    commit(vec![op("a", OpType::Delete, 2), op("b", OpType::Delete, 2)], 1);
+    let old = crate::util::now_ms();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    commit(vec![op("c", OpType::Delete, 2)], 2);
+    // b is written again after its delete: its tombstone is gone already.
+    commit(vec![op("b", OpType::Index, 3)], 3);
+    let before = sink.meta().unwrap();
+    assert_eq!(sink.gc_tombstones(old, GC_BATCH).unwrap(), 1, "only a's tombstone is old enough");
+    assert_eq!(sink.meta().unwrap(), before, "collection changes no checkpoint or counter");
+    assert_eq!(sink.gc_tombstones(old, GC_BATCH).unwrap(), 0);
+    // A late older index of a applies now; of c (a newer tombstone) it still conflicts.
+    let meta = commit(vec![op("a", OpType::Index, 1), op("c", OpType::Index, 1)], 4);
+    assert_eq!(meta.counters.total_version_conflicts_count, 1);
+    assert_eq!(sink.get("a").unwrap().map(|d| d.version), Some(Some(1)));
+    assert_eq!(sink.get("c").unwrap(), None);
+    assert_eq!(sink.get("b").unwrap().map(|d| d.version), Some(Some(3)), "a live document is never collected");
+    assert_eq!(sink.gc_tombstones(crate::util::now_ms(), 1).unwrap(), 1, "c's turn");
+    let ids: Vec<_> = sink.scan(None, 10).unwrap().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, ["a", "b"]);
+}
+
+#[cfg(test)]
+mod gc_tests {
+    #[test]
+    fn the_memory_sink_collects_old_tombstones() {
+        super::gc_contract(&super::memory::MemorySink::new());
+    }
+
+    #[test]
+    fn tombstones_keep_their_deletion_time_and_old_ones_read_without_it() {
+        let stamp = super::tombstone_stamp(1_700_000_000_123);
+        let r = super::Record { deleted: true, version: Some(3), source: &stamp };
+        let doc = super::decode_doc(&r.encode()).unwrap();
+        assert_eq!((doc.deleted, doc.version, doc.deleted_at_ms()), (true, Some(3), Some(1_700_000_000_123)));
+        let legacy = super::Record { deleted: true, version: Some(3), source: b"" }.encode();
+        assert_eq!(super::decode_doc(&legacy).unwrap().deleted_at_ms(), None, "kept forever");
+        let key = super::tombstone_key(1_700_000_000_123, "id-1");
+        assert_eq!(super::parse_tombstone_key(&key), Some((1_700_000_000_123, "id-1".to_string())));
+        assert!(super::tombstone_key(9, "z") < super::tombstone_key(10, "a"), "keys sort by time");
+    }
+}

@@ -362,4 +362,46 @@ mod tests {
         store.delete_plugin("p", "2").unwrap();
         assert!(!blob.exists());
     }
+
+    fn shard_record(ingestion: &str, shard: u32, polls: u64) -> ShardStateRecord {
+        let metadata = crate::state::ShardStateMetadata {
+            ingestion: ingestion.into(),
+            ingestion_id: format!("{ingestion}@1"),
+            shard,
+            ..Default::default()
+        };
+        let mut data = crate::state::ShardStateData::default();
+        data.poll.poll_count = polls;
+        ShardStateRecord::new(metadata, data, 1_700_000_000_000)
+    }
+
+    #[test]
+    fn shard_state_records_round_trip_are_counted_and_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path()).unwrap();
+        assert!(store.load_shard_states("a").unwrap().is_empty());
+        store.save(&record("a")).unwrap();
+        let records: Vec<_> = (0..3).map(|s| shard_record("a", s, 10 + s as u64)).collect();
+        store.save_shard_states("a", &records).unwrap();
+        store.save_shard_states("a", &[shard_record("a", 1, 99)]).unwrap();
+        let loaded = store.load_shard_states("a").unwrap();
+        assert_eq!(loaded.iter().map(|r| r.data.poll.poll_count).collect::<Vec<_>>(), [10, 99, 12]);
+        assert!(dir.path().join("shards/a/1.json").exists());
+        let usage = store.usage().unwrap();
+        assert_eq!((usage.ingestion_records, usage.shard_records, usage.plugin_records), (1, 3, 0));
+        let on_disk: u64 = ["a.json", "shards/a/0.json", "shards/a/1.json", "shards/a/2.json"]
+            .iter()
+            .map(|f| fs::metadata(dir.path().join(f)).unwrap().len())
+            .sum();
+        assert_eq!(usage.bytes, on_disk);
+        // A record a newer sluice wrote is refused, naming the file.
+        let mut newer = serde_json::to_value(shard_record("a", 2, 1)).unwrap();
+        newer["version"] = 2.into();
+        write_atomically(&dir.path().join("shards/a/2.json"), &encode(&newer)).unwrap();
+        let e = store.load_shard_states("a").unwrap_err().to_string();
+        assert!(e.contains("shards/a/2.json") && e.contains("version 2"), "{e}");
+        store.delete_shard_states("a").unwrap();
+        assert!(store.load_shard_states("a").unwrap().is_empty());
+        assert!(!store.load_all().unwrap().is_empty(), "the ingestion record stays");
+    }
 }
