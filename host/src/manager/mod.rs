@@ -204,4 +204,6 @@ impl Manager {
 }
 
 #[cfg(test)]
+mod state_tests;
+#[cfg(test)]
 mod tests;

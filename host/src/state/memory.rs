@@ -57,7 +57,19 @@ impl StateStore for MemoryStateStore {
 
     fn load_shard_states(&self, ingestion: &str) -> Result<Vec<ShardStateRecord>, StateError> {
         let inner = self.lock();
-        Ok(inner.shard_states.iter().filter(|((n, _), _)| n == ingestion).map(|(_, r)| r.clone()).collect())
+        let records: Vec<_> =
+            inner.shard_states.iter().filter(|((n, _), _)| n == ingestion).map(|(_, r)| r.clone()).collect();
+        // As the stores that read JSON: a newer version is refused.
+        for r in &records {
+            if r.version > super::SHARD_STATE_VERSION {
+                return Err(StateError::NewerVersion {
+                    path: format!("memory:{}", r.id),
+                    version: r.version,
+                    supported: super::SHARD_STATE_VERSION,
+                });
+            }
+        }
+        Ok(records)
     }
 
     fn delete_shard_states(&self, ingestion: &str) -> Result<(), StateError> {
