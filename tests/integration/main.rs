@@ -16,4 +16,5 @@ mod plugin_guide;
 mod redis_backend;
 mod reuse;
 mod sandbox;
+mod state_records;
 mod takeover;

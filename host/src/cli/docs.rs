@@ -65,11 +65,10 @@ fn open(data: &DataDir, ingestion: &str) -> anyhow::Result<Vec<Arc<dyn ShardSink
     Ok(open_with_states(data, ingestion)?.0)
 }
 
-/// The sinks, and the shard state records of the ingestion's incarnation by shard.
-fn open_with_states(
-    data: &DataDir,
-    ingestion: &str,
-) -> anyhow::Result<(Vec<Arc<dyn ShardSink>>, BTreeMap<u32, ShardStateRecord>)> {
+/// An ingestion's sinks, and the state records of its incarnation's shards by shard.
+type SinksAndStates = (Vec<Arc<dyn ShardSink>>, BTreeMap<u32, ShardStateRecord>);
+
+fn open_with_states(data: &DataDir, ingestion: &str) -> anyhow::Result<SinksAndStates> {
     let store = data.state_store()?;
     let Some(record) = store.load(ingestion)? else {
         bail!("no ingestion named {ingestion:?} in {}", data.data_dir.display());
