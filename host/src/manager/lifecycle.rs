@@ -125,7 +125,8 @@ impl Manager {
         }
         let now = now_ms();
         // A deleted ingestion's tombstone does not continue: a new one starts.
-        let stored = self.store.load(&spec.name)?.filter(|r| r.deleted_at_ms.is_none());
+        let previous = self.store.load(&spec.name)?;
+        let stored = previous.clone().filter(|r| r.deleted_at_ms.is_none());
         let new = stored.is_none();
         let mut record = stored.unwrap_or_else(|| IngestionRecord {
             name: spec.name.clone(),
@@ -149,12 +150,26 @@ impl Manager {
             record.spec = spec_json;
             record.updated_at_ms = now;
         }
+        if new {
+            // Stored before its sinks are claimed with its id: a run killed
+            // between the two would leave sinks owned by an id that no record
+            // holds, which the next run (with a new id) would refuse.
+            self.store.save(&record)?;
+        }
         let managed = self.launch(record, spec, adopt_data);
         if let Some(e) = managed.start_error.clone() {
+            if new {
+                match &previous {
+                    Some(tombstone) => self.store.save(tombstone)?,
+                    None => self.store.delete(&managed.record.name)?,
+                }
+            }
             return Err(ManagerError::InvalidArgument(e));
         }
-        if new {
-            self.replace_tombstone(&managed.record.name)?;
+        if new && previous.is_some() {
+            // The tombstone's shard state records belong to the deleted ingestion.
+            let _saving = self.saving();
+            self.store.delete_shard_states(&managed.record.name)?;
         }
         self.store.save(&managed.record)?;
         let info = managed.info();
