@@ -3,7 +3,7 @@
 //! Data flows one way: [`source`] -> [`engine`] (poller, queue, processor
 //! calling the [`plugin`]) -> [`sink`] (documents + checkpoint, atomically).
 //! [`state`] remembers the ingestions; [`spec`] describes one. [`manager`]
-//! runs a host's ingestions and [`api`] serves it over gRPC.
+//! runs a host's ingestions and [`api`] serves it over gRPC and HTTP.
 
 pub mod api;
 pub mod engine;

@@ -3,12 +3,14 @@
 mod support;
 
 mod cli;
+mod cli_errors;
 mod corpus;
 mod decoders;
 mod faults;
 mod file_rotation;
 mod grpc;
 mod hotswap;
+mod http;
 mod kafka;
 mod kinesis;
 mod pipeline;

@@ -16,22 +16,41 @@ pub struct BearerAuth {
     expected: Option<[u8; 32]>,
 }
 
+/// Why a request was refused; each transport words it in its own terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    Missing,
+    NotBearer,
+    Wrong,
+}
+
 impl BearerAuth {
     pub fn new(token: Option<&str>) -> Self {
         BearerAuth { expected: token.map(|t| Sha256::digest(t.as_bytes()).into()) }
     }
 
-    fn check(&self, header: Option<&[u8]>) -> Result<(), Status> {
+    /// Checks an `authorization` value (gRPC metadata or an HTTP header).
+    pub fn verify(&self, header: Option<&[u8]>) -> Result<(), AuthFailure> {
         let Some(expected) = &self.expected else { return Ok(()) };
-        let header = header.ok_or_else(|| Status::unauthenticated("missing authorization: Bearer <token> metadata"))?;
+        let header = header.ok_or(AuthFailure::Missing)?;
         let token = std::str::from_utf8(header)
             .ok()
             .and_then(|h| h.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
-            .ok_or_else(|| Status::unauthenticated("authorization metadata is not \"Bearer <token>\""))?;
+            .ok_or(AuthFailure::NotBearer)?;
         let given: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if bool::from(given.ct_eq(expected)) { Ok(()) } else { Err(Status::unauthenticated("wrong bearer token")) }
+        if bool::from(given.ct_eq(expected)) { Ok(()) } else { Err(AuthFailure::Wrong) }
+    }
+
+    fn check(&self, header: Option<&[u8]>) -> Result<(), Status> {
+        self.verify(header).map_err(|f| {
+            Status::unauthenticated(match f {
+                AuthFailure::Missing => "missing authorization: Bearer <token> metadata",
+                AuthFailure::NotBearer => "authorization metadata is not \"Bearer <token>\"",
+                AuthFailure::Wrong => "wrong bearer token",
+            })
+        })
     }
 }
 

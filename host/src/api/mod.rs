@@ -1,4 +1,5 @@
-//! The gRPC control plane: a thin adapter over [`Manager`].
+//! The control plane: gRPC (this module) and HTTP (`http/`, OpenSearch's REST
+//! shapes), each a thin adapter over [`Manager`].
 //!
 //! Each service (`ingestions`, `documents`, `plugins`, `state`) turns a
 //! request into one manager call (on tokio's blocking pool: manager calls
@@ -17,6 +18,7 @@
 pub mod auth;
 pub mod convert;
 pub mod documents;
+pub mod http;
 pub mod ingestions;
 pub mod metrics;
 pub mod plugins;

@@ -3,6 +3,7 @@
 mod ctl;
 mod docs;
 mod plugin;
+mod progress;
 mod run;
 mod serve;
 

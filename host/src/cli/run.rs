@@ -1,9 +1,9 @@
 //! `sluice run`: one ingestion in the foreground.
 
 use super::DataDir;
+use super::progress::{Progress, print_summary};
 use anyhow::Context;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sluice::engine::{IdleOutcome, ShardStatus};
+use sluice::engine::{IdleOutcome, PollerState, ShardStatus};
 use sluice::manager::{Manager, ManagerOptions};
 use sluice::spec::IngestionSpec;
 use std::path::PathBuf;
@@ -33,8 +33,11 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.spec).with_context(|| format!("reading {}", args.spec.display()))?;
-    let spec_json: serde_json::Value =
+    let mut spec_json: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", args.spec.display()))?;
+    // A relative base_directory is relative to the spec file, not to
+    // wherever the command happens to run.
+    sluice::spec::resolve_base_directory(&mut spec_json, args.spec.parent().unwrap_or(std::path::Path::new(".")));
     let spec =
         IngestionSpec::from_value(&spec_json).with_context(|| format!("invalid spec {}", args.spec.display()))?;
     let store = args.data.state_store()?;
@@ -53,122 +56,118 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(spec.shards);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout);
+    let mut stuck = StuckShards::default();
+    let mut last_seen;
     let outcome = loop {
-        progress.update(&manager.state(&name)?, started.elapsed());
+        last_seen = manager.state(&name)?;
+        progress.update(&last_seen);
         if interrupted.load(Ordering::SeqCst) {
-            break None;
+            break Outcome::Interrupted;
         }
         if args.until_idle {
             match manager.wait_until_idle(&name, Duration::ZERO)? {
-                IdleOutcome::TimedOut if Instant::now() < deadline => {}
-                other => break Some(other),
+                IdleOutcome::TimedOut if Instant::now() >= deadline => break Outcome::TimedOut,
+                IdleOutcome::TimedOut => {
+                    // A shard that fails without progress (a file it may not
+                    // read, a cluster that is gone) would keep --until-idle
+                    // waiting forever: it ends the run, with its reason.
+                    let failing = stuck.update(&last_seen);
+                    if !failing.is_empty() {
+                        break Outcome::Failing(failing);
+                    }
+                }
+                IdleOutcome::Idle => break Outcome::Idle,
+                IdleOutcome::Blocked(b) => break Outcome::Blocked(b),
             }
         }
         std::thread::sleep(Duration::from_millis(100));
     };
     let elapsed = started.elapsed();
-    // Taken after the stop: the batches in flight are committed by then.
+    // The numbers are taken after the stop (the batches in flight are
+    // committed by then); the state each shard was in, before it.
     let statuses = manager.stop(&name)?;
     manager.shutdown();
     progress.finish();
-    print_summary(&name, &statuses, elapsed);
+    print_summary(&name, &statuses, &last_seen, elapsed);
     Ok(match outcome {
-        None | Some(IdleOutcome::Idle) => ExitCode::SUCCESS,
-        Some(IdleOutcome::Blocked(blocked)) => {
+        Outcome::Idle => ExitCode::SUCCESS,
+        // Following a stream (no --until-idle), a signal is how a run ends:
+        // a clean stop. Waiting for idle, it is an interruption.
+        Outcome::Interrupted if !args.until_idle => {
+            eprintln!(
+                "stopped: every batch in flight was committed; `sluice run` again continues after the last pointer"
+            );
+            ExitCode::SUCCESS
+        }
+        Outcome::Interrupted => {
+            eprintln!(
+                "interrupted before every shard was idle: every batch in flight was committed; `sluice run` again \
+                 continues after the last pointer"
+            );
+            ExitCode::from(130)
+        }
+        Outcome::Blocked(blocked) => {
             for (shard, b) in blocked {
                 eprintln!("shard {shard} is BLOCKED at pointer {}: {}", b.pointer, b.reason);
             }
             eprintln!("fix the message or set error_strategy to DROP, then run again");
             ExitCode::from(3)
         }
-        Some(IdleOutcome::TimedOut) => {
+        Outcome::TimedOut => {
             eprintln!("timed out after {}s before every shard was idle", args.timeout);
             ExitCode::from(4)
+        }
+        Outcome::Failing(failing) => {
+            for (shard, error) in failing {
+                eprintln!("shard {shard} keeps failing without progress: {error}");
+            }
+            ExitCode::from(5)
         }
     })
 }
 
-/// One progress line per shard, on stderr when it is a terminal.
-struct Progress {
-    _multi: MultiProgress,
-    bars: Vec<ProgressBar>,
+/// How a run in the foreground ended.
+enum Outcome {
+    Idle,
+    Interrupted,
+    Blocked(Vec<(u32, sluice::engine::BlockedAt)>),
+    TimedOut,
+    /// Shards retrying the same failure without progress, with their errors.
+    Failing(Vec<(u32, String)>),
 }
 
-impl Progress {
-    fn new(shards: u32) -> Self {
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
-        let style = ProgressStyle::with_template("{spinner} {msg}").expect("valid template");
-        let bars = (0..shards).map(|_| multi.add(ProgressBar::new_spinner().with_style(style.clone()))).collect();
-        Progress { _multi: multi, bars }
-    }
+/// How long a shard may retry without committing anything before
+/// `--until-idle` gives up on it.
+const STUCK_AFTER: Duration = Duration::from_secs(10);
 
-    fn update(&self, statuses: &[ShardStatus], elapsed: Duration) {
-        for (bar, s) in self.bars.iter().zip(statuses) {
-            let c = &s.meta.counters;
-            let rate = c.total_processed_count as f64 / elapsed.as_secs_f64().max(0.001);
-            bar.set_message(format!(
-                "shard {:<3} pointer {:>10}  processed {:>9}  invalid {:>6}  docs {:>9}  {:>9.0} msg/s  {}",
-                s.shard,
-                s.meta.last_pointer.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-                c.total_processed_count,
-                c.total_invalid_message_count,
-                s.meta.live_docs,
-                rate,
-                state_label(s),
-            ));
-            bar.tick();
+/// Since when each shard has been failing without progress.
+#[derive(Default)]
+struct StuckShards {
+    since: std::collections::BTreeMap<u32, (Instant, u64)>,
+}
+
+impl StuckShards {
+    /// The shards failing without progress for [`STUCK_AFTER`], with their last error.
+    fn update(&mut self, statuses: &[ShardStatus]) -> Vec<(u32, String)> {
+        let mut failing = Vec::new();
+        for s in statuses {
+            let processed = s.meta.counters.total_processed_count;
+            let retrying = s.state == PollerState::Retrying && s.last_error.is_some();
+            match self.since.get(&s.shard) {
+                Some((at, before)) if retrying && *before == processed => {
+                    if at.elapsed() >= STUCK_AFTER {
+                        let error = s.last_error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+                        failing.push((s.shard, error));
+                    }
+                }
+                _ if retrying => {
+                    self.since.insert(s.shard, (Instant::now(), processed));
+                }
+                _ => {
+                    self.since.remove(&s.shard);
+                }
+            }
         }
+        failing
     }
-
-    fn finish(&self) {
-        for bar in &self.bars {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// `IDLE` (caught up, all committed), `BLOCKED`, `PAUSED`, ...
-fn state_label(s: &ShardStatus) -> String {
-    // A drained closed partition (Kinesis, after a split) says CLOSED, not IDLE.
-    if s.idle && s.blocked.is_none() && s.state != sluice::engine::PollerState::Closed {
-        "IDLE".into()
-    } else {
-        serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-    }
-}
-
-fn print_summary(name: &str, statuses: &[ShardStatus], elapsed: Duration) {
-    println!("ingestion {name}: {} shards, {:.1}s", statuses.len(), elapsed.as_secs_f64());
-    println!(
-        "{:<6} {:>12} {:>10} {:>8} {:>10} {:>8} {:>8}  state",
-        "shard", "pointer", "processed", "invalid", "conflicts", "dropped", "docs"
-    );
-    let mut total = sluice::sink::ShardCounters::default();
-    let mut docs = 0;
-    for s in statuses {
-        let c = &s.meta.counters;
-        total.add(c);
-        docs += s.meta.live_docs;
-        println!(
-            "{:<6} {:>12} {:>10} {:>8} {:>10} {:>8} {:>8}  {}",
-            s.shard,
-            s.meta.last_pointer.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-            c.total_processed_count,
-            c.total_invalid_message_count,
-            c.total_version_conflicts_count,
-            c.total_failures_dropped_count,
-            s.meta.live_docs,
-            state_label(s),
-        );
-    }
-    println!(
-        "{:<6} {:>12} {:>10} {:>8} {:>10} {:>8} {:>8}",
-        "total",
-        "",
-        total.total_processed_count,
-        total.total_invalid_message_count,
-        total.total_version_conflicts_count,
-        total.total_failures_dropped_count,
-        docs
-    );
 }

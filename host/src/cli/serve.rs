@@ -1,4 +1,5 @@
-//! `sluice serve`: the host as a long-lived service, managed over gRPC.
+//! `sluice serve`: the host as a long-lived service, managed over gRPC and,
+//! with `--http-listen`, over HTTP in OpenSearch's REST shapes.
 
 use super::DataDir;
 use anyhow::{Context, bail};
@@ -25,6 +26,11 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics (`GET /metrics`) on this address. Off by default.
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
+    /// Serve the HTTP API (OpenSearch's pull-based ingestion calls) on this
+    /// address: `HOST:PORT`, or `PORT` / `:PORT` for 127.0.0.1. Off by
+    /// default. Same token as gRPC; the bound address is printed as `http on ADDR`.
+    #[arg(long, value_parser = api::http::listen_addr)]
+    http_listen: Option<SocketAddr>,
 }
 
 /// Reads a token file: its content without surrounding whitespace, not empty.
@@ -53,6 +59,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ),
             None => None,
         };
+        let http = match args.http_listen {
+            Some(addr) => {
+                Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("http: listening on {addr}"))?)
+            }
+            None => None,
+        };
         // Restores every ingestion the state store holds (paused shards stay paused).
         let manager = {
             let data_dir = data_dir.clone();
@@ -65,6 +77,17 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             writeln!(out, "metrics on http://{}/metrics", listener.local_addr()?)?;
             tokio::spawn(api::metrics::serve_metrics(manager.clone(), listener, stop_rx.clone()));
         }
+        let http = match http {
+            Some(listener) => {
+                writeln!(out, "http on http://{}", listener.local_addr()?)?;
+                let mut stopped = stop_rx.clone();
+                let shutdown = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                Some(tokio::spawn(api::http::serve(manager.clone(), listener, token.clone(), shutdown)))
+            }
+            None => None,
+        };
         out.flush()?;
         drop(out);
         tracing::info!(data_dir = %data_dir.display(), authenticated = token.is_some(), "control plane serving");
@@ -92,6 +115,15 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         };
+        if let Some(http) = http {
+            // Stopped by the same signal; in-flight requests finish first.
+            match tokio::time::timeout(Duration::from_secs(10), http).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the HTTP server failed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP server task failed"),
+                Err(_) => tracing::warn!("in-flight HTTP requests did not finish within 10 s; stopping anyway"),
+            }
+        }
         // Stops the shards; their state stays in the store, to be restored.
         tokio::task::spawn_blocking(move || manager.shutdown()).await?;
         result.map(|()| ExitCode::SUCCESS)

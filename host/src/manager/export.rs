@@ -9,7 +9,7 @@ use crate::sink::ShardCounters;
 use crate::spec::IngestionSpec;
 use crate::state::{HistoryEntry, IngestionRecord, PluginRecord, ShardStateRecord};
 use crate::util::now_ms;
-use crate::util::redact_secrets;
+use crate::util::{REDACTED, redact_secrets};
 use serde::{Deserialize, Serialize};
 
 pub const EXPORT_FORMAT: &str = "sluice-state-v1";
@@ -139,6 +139,20 @@ impl Manager {
                 export.format
             )));
         }
+        // Every secret the export lost, at once, with where to put it.
+        let lost: Vec<String> = export
+            .ingestions
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| redacted_paths(&e.record.spec, &format!("ingestions[{i}].record.spec")))
+            .collect();
+        if !lost.is_empty() {
+            return Err(ManagerError::InvalidArgument(format!(
+                "the export holds no secrets (they are never exported): put each value in place of {REDACTED} at {} \
+                 and import again",
+                lost.join(", ")
+            )));
+        }
         let mut plan = Vec::new();
         for entry in &export.ingestions {
             let spec = IngestionSpec::from_value(&entry.record.spec)?;
@@ -246,5 +260,47 @@ impl Manager {
             self.delete(&name, delete_data)?;
         }
         self.plugins.remove_all()
+    }
+}
+
+/// The JSON paths under `at` whose value is, or holds, the redaction marker.
+fn redacted_paths(value: &serde_json::Value, at: &str) -> Vec<String> {
+    match value {
+        serde_json::Value::String(s) if s.contains(REDACTED) => vec![at.to_string()],
+        serde_json::Value::Object(map) => map
+            .iter()
+            .flat_map(|(k, v)| {
+                let key = if k.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                    format!("{at}.{k}")
+                } else {
+                    format!("{at}[{k:?}]")
+                };
+                redacted_paths(v, &key)
+            })
+            .collect(),
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().flat_map(|(i, v)| redacted_paths(v, &format!("{at}[{i}]"))).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_redacted_secret_is_named_with_its_path() {
+        let spec = json!({"settings": {"ingestion_source": {"param": {"secret_key": REDACTED, "region": "eu"},
+            "index.x": {"sasl.password": REDACTED}}}, "sluice": {"sink": {"url": format!("redis://:{REDACTED}@h/0")}}});
+        assert_eq!(
+            redacted_paths(&spec, "spec"),
+            vec![
+                "spec.settings.ingestion_source[\"index.x\"][\"sasl.password\"]".to_string(),
+                "spec.settings.ingestion_source.param.secret_key".to_string(),
+                "spec.sluice.sink.url".to_string(),
+            ]
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! JSON or text only at the edges (`api/convert.rs`, the CLI).
 
 use crate::pointer::{Pointer, StartPosition};
+use crate::sink::StoredDoc;
 use crate::spec::{ErrorStrategy, SourceType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -90,6 +91,47 @@ impl ResetRequest {
             }
         }
     }
+}
+
+/// The most documents a search may page through (`from + size`), as
+/// OpenSearch's default `index.max_result_window`.
+pub const MAX_RESULT_WINDOW: usize = 10_000;
+
+/// Which live documents a search selects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DocQuery {
+    /// Every live document.
+    All,
+    /// The live documents with these ids (in any shard).
+    Ids(Vec<String>),
+}
+
+/// A page of a search: hits are in (`_id`, shard) order; `after` skips the
+/// ids up to and including it (OpenSearch's `search_after` on `_id`), then
+/// `from` hits are skipped and at most `size` returned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DocPage {
+    pub after: Option<String>,
+    pub from: usize,
+    pub size: usize,
+}
+
+/// One live document a search found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocHit {
+    pub id: String,
+    pub shard: u32,
+    pub doc: StoredDoc,
+}
+
+/// What a search found: the page and how many documents match in all
+/// (`after`, `from` and `size` aside).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocSearch {
+    pub total: u64,
+    /// The shards searched (all of the ingestion's).
+    pub shards: u32,
+    pub hits: Vec<DocHit>,
 }
 
 #[cfg(test)]

@@ -74,6 +74,14 @@ impl Manager {
     /// ingestion of the same name (or another stream) instead of refusing them.
     pub fn create_with(&self, spec_json: Value, adopt_data: bool) -> Result<IngestionInfo> {
         let spec = IngestionSpec::from_value(&spec_json)?;
+        if let Some(dir) = crate::spec::relative_base_directory(&spec_json) {
+            // A server's working directory is nobody's business: a relative
+            // path would silently read wherever the host was started.
+            return Err(ManagerError::InvalidArgument(format!(
+                "param.base_directory {dir:?} is relative: a host cannot tell what it is relative to; give an absolute \
+                 path (`sluice ctl create` and `sluice run` resolve it against the spec file)"
+            )));
+        }
         check_no_redacted(&spec)?;
         if self.lock().contains_key(&spec.name) {
             return Err(ManagerError::AlreadyExists(format!("ingestion {} already exists", spec.name)));

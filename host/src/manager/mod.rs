@@ -25,7 +25,9 @@ mod statistics;
 
 pub use export::{EXPORT_FORMAT, IngestionExport, ShardExport, StateExport};
 pub use housekeeping::{CleanupReport, ResetOutcome, StateStats};
-pub use info::{ActivePlugin, IngestionInfo, ResetMode, ResetRequest};
+pub use info::{
+    ActivePlugin, DocHit, DocPage, DocQuery, DocSearch, IngestionInfo, MAX_RESULT_WINDOW, ResetMode, ResetRequest,
+};
 pub use lifecycle::DeleteOutcome;
 pub use plugins::{BUILTIN_VERSION, PluginRegistry};
 

@@ -1,7 +1,7 @@
 //! The manager's contracts, on in-memory doubles: a memory state store and
 //! memory sources and sinks (no files, no gRPC).
 
-use super::{Manager, ManagerError, ManagerOptions, ResetMode, ResetRequest};
+use super::{DocQuery, Manager, ManagerError, ManagerOptions, ResetMode, ResetRequest};
 use crate::engine::{IdleOutcome, PollerState};
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::ShardSink;
@@ -220,4 +220,57 @@ fn an_import_without_the_documents_is_refused_or_starts_over_when_asked() {
     eventually("host a continues after the import", || a.processed("i", 0) == 7);
     assert_eq!(a.wiring.sink("i", 0).meta().unwrap().live_docs, 7);
     again.shutdown();
+}
+
+#[test]
+fn searches_page_through_every_shard_in_id_order() {
+    let host = Host::new();
+    let m = host.open();
+    m.create(spec_json("q", 2, "DROP")).unwrap();
+    // d0..d9 in shard 0, d5..d14 in shard 1: d5..d9 live in both shards.
+    host.append("q", 0, 0, 10);
+    host.append("q", 1, 5, 10);
+    eventually("both shards drained", || host.processed("q", 0) == 10 && host.processed("q", 1) == 10);
+    let ids = |s: &super::DocSearch| s.hits.iter().map(|h| format!("{}@{}", h.id, h.shard)).collect::<Vec<_>>();
+    let page =
+        |after: Option<&str>, from: usize, size: usize| super::DocPage { after: after.map(Into::into), from, size };
+
+    let all = m.search_documents("q", &DocQuery::All, &page(None, 0, 100)).unwrap();
+    assert_eq!((all.total, all.shards, all.hits.len()), (20, 2, 20));
+    let mut expected: Vec<(String, u32)> = (0..10).map(|i| (format!("d{i}"), 0)).collect();
+    expected.extend((5..15).map(|i| (format!("d{i}"), 1)));
+    expected.sort();
+    assert_eq!(ids(&all), expected.iter().map(|(id, s)| format!("{id}@{s}")).collect::<Vec<_>>());
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&all.hits[0].doc.source).unwrap(), json!({"n": 0}));
+
+    // from/size, and search_after (on _id: both copies of an id are behind it).
+    let p = m.search_documents("q", &DocQuery::All, &page(None, 2, 3)).unwrap();
+    assert_eq!((p.total, ids(&p)), (20, vec!["d10@1".into(), "d11@1".into(), "d12@1".into()]));
+    let p = m.search_documents("q", &DocQuery::All, &page(Some("d8"), 0, 3)).unwrap();
+    assert_eq!((p.total, ids(&p)), (20, vec!["d9@0".to_string(), "d9@1".into()]));
+    let p = m.search_documents("q", &DocQuery::All, &page(Some("d9"), 1, 2)).unwrap();
+    assert!(p.hits.is_empty(), "nothing sorts after d9: {:?}", ids(&p));
+    let p = m.search_documents("q", &DocQuery::All, &page(None, 0, 0)).unwrap();
+    assert_eq!((p.total, p.hits.len()), (20, 0));
+
+    // ids: every shard's copy, missing ids ignored, duplicates once.
+    let q = DocQuery::Ids(vec!["d7".into(), "d1".into(), "nope".into(), "d7".into(), "d14".into()]);
+    let p = m.search_documents("q", &q, &page(None, 0, 10)).unwrap();
+    assert_eq!((p.total, ids(&p)), (4, vec!["d1@0".into(), "d14@1".into(), "d7@0".into(), "d7@1".into()]));
+    let p = m.search_documents("q", &q, &page(Some("d14"), 1, 10)).unwrap();
+    assert_eq!((p.total, ids(&p)), (4, vec!["d7@1".to_string()]));
+
+    // The result window, and an unknown ingestion.
+    let e = m.search_documents("q", &DocQuery::All, &page(None, 9_999, 2)).unwrap_err();
+    assert!(
+        matches!(&e, ManagerError::InvalidArgument(t) if t.contains("[10001]") && t.contains("search_after")),
+        "{e}"
+    );
+    assert!(matches!(m.search_documents("zz", &DocQuery::All, &page(None, 0, 1)), Err(ManagerError::NotFound(_))));
+
+    // find_document tells a missing document from a missing ingestion.
+    assert_eq!(m.find_document("q", "d12").unwrap().map(|(s, _)| s), Some(1));
+    assert_eq!(m.find_document("q", "nope").unwrap(), None);
+    assert!(matches!(m.find_document("zz", "d1"), Err(ManagerError::NotFound(_))));
+    m.shutdown();
 }

@@ -55,8 +55,20 @@ impl Store {
         // memtables, L0 compacted at 8 tables, two workers and the small
         // meta/dropped memtables below, ~225k msgs/s and ~190 MiB. (16 MiB
         // memtables: ~140 MiB but ~195k msgs/s; 8 MiB: ~175 MiB, 158k msgs/s.)
-        let db =
-            Database::builder(path).worker_threads(SHARD_WORKERS).cache_size(SHARD_CACHE_BYTES).open().map_err(err)?;
+        let db = Database::builder(path).worker_threads(SHARD_WORKERS).cache_size(SHARD_CACHE_BYTES).open().map_err(
+            |e| {
+                if matches!(e, fjall::Error::Locked) {
+                    // The usual cause: a second `sluice run`, or `sluice serve`, on the same data directory.
+                    return SinkError::Store {
+                        path: path.display().to_string(),
+                        message: "another sluice process has this sink open (the data directory is locked): stop it, \
+                              use its control plane (`sluice ctl`), or give this command another --data-dir"
+                            .into(),
+                    };
+                }
+                err(e)
+            },
+        )?;
         let docs = db
             .keyspace("docs", || {
                 KeyspaceCreateOptions::default()

@@ -155,6 +155,20 @@ impl RedisSink {
         Ok(())
     }
 
+    /// Changes the stored meta outside a commit (a reset, an owner): read,
+    /// change, write, under the sink's lock.
+    fn change_meta(&self, change: impl FnOnce(&mut SinkMeta)) -> Result<(), SinkError> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let meta = self.with_state(&mut state, |s, conn| {
+            let mut meta = s.read_meta(conn)?;
+            change(&mut meta);
+            conn.set::<_, _, ()>(&s.meta_key, meta.encode()).map_err(|e| s.err(e))?;
+            Ok(meta)
+        })?;
+        state.meta = meta;
+        Ok(())
+    }
+
     fn read_meta(&self, conn: &mut Connection) -> Result<SinkMeta, SinkError> {
         let raw: Option<Vec<u8>> = conn.get(&self.meta_key).map_err(|e| self.err(e))?;
         match raw {
@@ -279,28 +293,12 @@ impl ShardSink for RedisSink {
     }
 
     fn reset_position(&self, position: StartPosition) -> Result<(), SinkError> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         // A reset is an explicit operator decision: it applies to what is stored now.
-        let meta = self.with_state(&mut state, |s, conn| {
-            let mut meta = s.read_meta(conn)?;
-            meta.resume = Some(position);
-            conn.set::<_, _, ()>(&s.meta_key, meta.encode()).map_err(|e| s.err(e))?;
-            Ok(meta)
-        })?;
-        state.meta = meta;
-        Ok(())
+        self.change_meta(|meta| meta.resume = Some(position))
     }
 
     fn set_owner(&self, owner: super::SinkOwner) -> Result<(), SinkError> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let meta = self.with_state(&mut state, |s, conn| {
-            let mut meta = s.read_meta(conn)?;
-            meta.owner = Some(owner);
-            conn.set::<_, _, ()>(&s.meta_key, meta.encode()).map_err(|e| s.err(e))?;
-            Ok(meta)
-        })?;
-        state.meta = meta;
-        Ok(())
+        self.change_meta(|meta| meta.owner = Some(owner))
     }
 
     fn shared(&self) -> bool {

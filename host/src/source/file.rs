@@ -59,6 +59,36 @@ impl FileSource {
         self
     }
 
+    /// The error for a stream directory that does not exist: what was
+    /// expected, and what the base directory holds instead.
+    fn missing_stream(&self) -> SourceError {
+        let base = self.dir.parent().unwrap_or(Path::new("."));
+        let stream = self.dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let shown = if base.is_absolute() {
+            base.display().to_string()
+        } else {
+            let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+            format!("{} (relative to the working directory {cwd})", base.display())
+        };
+        match std::fs::read_dir(base) {
+            Err(_) => SourceError::Config(format!(
+                "param.base_directory {shown} does not exist; the file source reads <base_directory>/<stream>/<N>.ndjson"
+            )),
+            Ok(entries) => {
+                let mut streams: Vec<String> = entries
+                    .flatten()
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                streams.sort();
+                let found = if streams.is_empty() { "no stream directories".to_string() } else { streams.join(", ") };
+                SourceError::Config(format!(
+                    "param.stream {stream:?}: no directory {stream} in {shown}; it holds: {found}"
+                ))
+            }
+        }
+    }
+
     pub fn partition_path(&self, partition: u32) -> PathBuf {
         self.dir.join(format!("{partition}.ndjson"))
     }
@@ -68,17 +98,31 @@ impl Source for FileSource {
     fn partition_count(&self) -> Result<u32, SourceError> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
-            // A stream directory that does not exist yet has no partitions yet.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            // A missing stream directory is most likely a typo or a wrong
+            // working directory: say what is there instead of reading nothing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(self.missing_stream()),
             Err(e) => return Err(SourceError::Io { path: self.dir.display().to_string(), source: e }),
         };
-        let mut count = 0;
+        let mut present = std::collections::BTreeSet::new();
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(n) = name.to_str().and_then(|n| n.strip_suffix(".ndjson")) else { continue };
             if let Ok(n) = n.parse::<u32>() {
-                count = count.max(n + 1);
+                present.insert(n);
             }
+        }
+        let count = present.last().map_or(0, |n| n + 1);
+        let missing: Vec<u32> = (0..count).filter(|n| !present.contains(n)).collect();
+        if !missing.is_empty() {
+            // Not an error: a missing file is an empty partition that may
+            // appear later. But a gap is usually a mistake, so it is said.
+            tracing::warn!(
+                stream = %self.dir.display(),
+                ?missing,
+                "partition files {} exist but {} missing: those shards read nothing until the files appear",
+                present.iter().map(|n| format!("{n}.ndjson")).collect::<Vec<_>>().join(", "),
+                missing.iter().map(|n| format!("{n}.ndjson")).collect::<Vec<_>>().join(", ")
+            );
         }
         Ok(count)
     }
@@ -371,6 +415,26 @@ mod tests {
         assert!(crate::source::check_partitions(&src, 2).unwrap_err().to_string().contains("3 partitions"));
         let err = FileSource::from_params(&BTreeMap::from([("stream".into(), "s".into())])).err().unwrap();
         assert!(err.to_string().contains("base_directory"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_stream_or_base_directory_says_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("users")).unwrap();
+        std::fs::create_dir_all(dir.path().join("orders")).unwrap();
+        let params = |stream: &str, base: &Path| {
+            BTreeMap::from([
+                ("stream".to_string(), stream.to_string()),
+                ("base_directory".into(), base.display().to_string()),
+            ])
+        };
+        let typo =
+            FileSource::from_params(&params("usres", dir.path())).unwrap().partition_count().unwrap_err().to_string();
+        assert!(typo.contains("param.stream \"usres\"") && typo.contains("it holds: orders, users"), "{typo}");
+        let nowhere = dir.path().join("nope");
+        let base =
+            FileSource::from_params(&params("users", &nowhere)).unwrap().partition_count().unwrap_err().to_string();
+        assert!(base.contains("param.base_directory") && base.contains("does not exist"), "{base}");
     }
 
     #[test]

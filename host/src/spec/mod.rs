@@ -24,7 +24,7 @@ mod types;
 
 pub use crate::util::{REDACTED, is_secret_param, redact_secrets, redact_url_password};
 pub use limits::Limits;
-pub use settings::flat_settings;
+pub use settings::{flat_settings, relative_base_directory, resolve_base_directory};
 pub use state_section::{DEFAULT_AUTO_SAVE_INTERVAL, DEFAULT_GC_DELETES};
 pub use types::{ErrorStrategy, IngestionSpec, PluginSpec, SinkType, SourceType};
 

@@ -109,3 +109,66 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
     }
 }
+
+/// The file source's `param.base_directory`, wherever the spec puts it
+/// (nested, flat, with or without `index.`).
+const BASE_DIRECTORY: &str = "index.ingestion_source.param.base_directory";
+
+/// A relative `param.base_directory` of the spec, if it has one.
+pub fn relative_base_directory(spec: &Value) -> Option<String> {
+    let mut found = None;
+    visit_setting(&mut spec.clone()["settings"], "", BASE_DIRECTORY, &mut |v: &mut Value| {
+        if let Some(s) = v.as_str().filter(|s| std::path::Path::new(s).is_relative()) {
+            found = Some(s.to_string());
+        }
+    });
+    found
+}
+
+/// Makes a relative `param.base_directory` absolute against `dir` (a spec
+/// file's directory), in place, keeping the spec's own layout.
+pub fn resolve_base_directory(spec: &mut Value, dir: &std::path::Path) {
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    visit_setting(&mut spec["settings"], "", BASE_DIRECTORY, &mut |v: &mut Value| {
+        if let Some(s) = v.as_str().filter(|s| std::path::Path::new(s).is_relative()) {
+            *v = Value::String(dir.join(s).display().to_string());
+        }
+    });
+}
+
+/// Calls `f` on every value whose flat key (with `index.` added when
+/// missing) is `key`.
+fn visit_setting(value: &mut Value, prefix: &str, key: &str, f: &mut dyn FnMut(&mut Value)) {
+    let Some(obj) = value.as_object_mut() else { return };
+    for (k, v) in obj.iter_mut() {
+        let flat = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        if v.is_object() {
+            visit_setting(v, &flat, key, f);
+        } else if flat == key || format!("index.{flat}") == key {
+            f(v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod base_directory_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_relative_base_directory_is_found_and_resolved_in_any_layout() {
+        let dir = std::path::Path::new("/specs");
+        for mut spec in [
+            json!({"settings": {"ingestion_source": {"param": {"base_directory": "streams"}}}}),
+            json!({"settings": {"index.ingestion_source.param.base_directory": "streams"}}),
+            json!({"settings": {"index": {"ingestion_source": {"param.base_directory": "streams"}}}}),
+        ] {
+            assert_eq!(relative_base_directory(&spec).as_deref(), Some("streams"), "{spec}");
+            resolve_base_directory(&mut spec, dir);
+            assert_eq!(relative_base_directory(&spec), None);
+            assert!(spec.to_string().contains("/specs/streams"), "{spec}");
+        }
+        let absolute = json!({"settings": {"ingestion_source": {"param": {"base_directory": "/data"}}}});
+        assert_eq!(relative_base_directory(&absolute), None);
+    }
+}

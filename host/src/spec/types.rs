@@ -173,7 +173,8 @@ impl IngestionSpec {
             SourceType::Kafka => format!("kafka topic {}", param("topic")),
             SourceType::Kinesis => format!("kinesis stream {}", param("stream")),
         };
-        format!("{stream} over {} shards", self.shards)
+        let plural = if self.shards == 1 { "" } else { "s" };
+        format!("{stream} over {} shard{plural}", self.shards)
     }
 
     /// The JSON handed to the plugin's `configure`: the spec's `sluice.plugin.config`

@@ -1,5 +1,5 @@
-//! A `sluice serve` child process for the control-plane tests, and gRPC
-//! clients connected to it.
+//! A `sluice serve` child process for the control-plane tests (gRPC and,
+//! with `--http-listen`, HTTP), and gRPC clients connected to it.
 
 use sluice::api::proto::{
     documents_client::DocumentsClient, ingestions_client::IngestionsClient, plugins_client::PluginsClient,
@@ -20,6 +20,8 @@ pub(crate) struct Server {
     /// `http://127.0.0.1:PORT`
     pub(crate) addr: String,
     pub(crate) metrics: Option<String>,
+    /// `http://127.0.0.1:PORT` of the HTTP API, with `--http-listen`.
+    pub(crate) http: Option<String>,
     stderr: PathBuf,
 }
 
@@ -42,15 +44,18 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        let (mut addr, mut metrics) = (None, None);
+        let (mut addr, mut metrics, mut http) = (None, None, None);
         let want_metrics = extra.contains(&"--metrics-listen");
-        while addr.is_none() || (want_metrics && metrics.is_none()) {
+        let want_http = extra.contains(&"--http-listen");
+        while addr.is_none() || (want_metrics && metrics.is_none()) || (want_http && http.is_none()) {
             match rx.recv_timeout(TIMEOUT) {
                 Ok(line) => {
                     if let Some(a) = line.strip_prefix("listening on ") {
                         addr = Some(format!("http://{a}"));
                     } else if let Some(m) = line.strip_prefix("metrics on ") {
                         metrics = Some(m.to_string());
+                    } else if let Some(h) = line.strip_prefix("http on ") {
+                        http = Some(h.to_string());
                     }
                 }
                 Err(_) => {
@@ -62,7 +67,7 @@ impl Server {
                 }
             }
         }
-        Server { child, addr: addr.unwrap(), metrics, stderr }
+        Server { child, addr: addr.unwrap(), metrics, http, stderr }
     }
 
     pub(crate) async fn channel(&self) -> Channel {

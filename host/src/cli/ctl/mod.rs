@@ -149,8 +149,12 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
     let out = Output { json: args.json };
     match args.command {
         CtlCommand::Create { spec, adopt_data } => {
-            let spec_json = std::fs::read_to_string(&spec).with_context(|| format!("reading {}", spec.display()))?;
-            let request = pb::CreateIngestionRequest { spec_json, adopt_data };
+            let text = std::fs::read_to_string(&spec).with_context(|| format!("reading {}", spec.display()))?;
+            let mut value: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", spec.display()))?;
+            // The server refuses relative paths: resolve them against the spec file here.
+            sluice::spec::resolve_base_directory(&mut value, spec.parent().unwrap_or(std::path::Path::new(".")));
+            let request = pb::CreateIngestionRequest { spec_json: value.to_string(), adopt_data };
             let i = client.ingestions().create_ingestion(request).await.map_err(rpc)?.into_inner();
             out.ingestion(&i)?;
         }

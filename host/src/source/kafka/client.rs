@@ -7,12 +7,41 @@ use rdkafka::consumer::{BaseConsumer, ConsumerContext};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::{ClientContext, TopicPartitionList};
 
-/// Routes librdkafka's logs and errors to `tracing`.
+/// How long a repeated librdkafka warning is said at debug level only: an
+/// unreachable cluster makes librdkafka log the same lines many times a second.
+const REPEAT_QUIET: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Routes librdkafka's logs and errors to `tracing`, each warning once a minute.
 #[derive(Default)]
-pub struct KafkaContext;
+pub struct KafkaContext {
+    /// When each (facility, message) warning was last said.
+    said: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl KafkaContext {
+    /// True the first time a warning is seen in [`REPEAT_QUIET`].
+    fn first_in_a_while(&self, key: String) -> bool {
+        let mut said = self.said.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if said.get(&key).is_some_and(|at| now.duration_since(*at) < REPEAT_QUIET) {
+            return false;
+        }
+        if said.len() > 1024 {
+            said.clear();
+        }
+        said.insert(key, now);
+        true
+    }
+}
 
 impl ClientContext for KafkaContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        let repeated = matches!(level, RDKafkaLogLevel::Error | RDKafkaLogLevel::Warning)
+            && !self.first_in_a_while(format!("{fac}: {message}"));
+        if repeated {
+            tracing::debug!(target: "librdkafka", facility = fac, "{message}");
+            return;
+        }
         match level {
             RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical => {
                 tracing::error!(target: "librdkafka", facility = fac, "{message}")
@@ -30,7 +59,11 @@ impl ClientContext for KafkaContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(target: "librdkafka", %error, "{reason}");
+        if self.first_in_a_while(format!("{error}: {reason}")) {
+            tracing::warn!(target: "librdkafka", %error, "{reason}");
+        } else {
+            tracing::debug!(target: "librdkafka", %error, "{reason}");
+        }
     }
 }
 
@@ -46,7 +79,7 @@ impl ConsumerContext for KafkaContext {
 pub(super) type KafkaConsumer = BaseConsumer<KafkaContext>;
 
 pub(super) fn create_consumer(config: &ClientConfig, bootstrap: &str) -> Result<KafkaConsumer, SourceError> {
-    config.create_with_context(KafkaContext).map_err(|e| match e {
+    config.create_with_context(KafkaContext::default()).map_err(|e| match e {
         KafkaError::ClientConfig(..) => SourceError::Config(format!("invalid Kafka consumer configuration: {e}")),
         e => SourceError::Unavailable(format!("cannot create a Kafka consumer for {bootstrap}: {e}")),
     })

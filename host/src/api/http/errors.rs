@@ -1,0 +1,161 @@
+//! Errors in OpenSearch's shape:
+//! `{"error": {"root_cause": [{...}], "type": ..., "reason": ...}, "status": N}`.
+//!
+//! [`manager`] is the one place a [`ManagerError`] becomes a status and an
+//! OpenSearch error type. Reasons never quote request bodies (specs may hold
+//! secrets): JSON errors name the position, spec errors name the key.
+
+use crate::manager::ManagerError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+/// An error response.
+#[derive(Debug)]
+pub struct HttpError {
+    pub status: StatusCode,
+    /// OpenSearch's error type, e.g. `index_not_found_exception`.
+    pub kind: &'static str,
+    pub reason: String,
+    /// Extra fields of the error object (`index`, `resource.id`, ...).
+    pub fields: Map<String, Value>,
+}
+
+impl HttpError {
+    pub fn new(status: StatusCode, kind: &'static str, reason: impl Into<String>) -> Self {
+        HttpError { status, kind, reason: reason.into(), fields: Map::new() }
+    }
+
+    /// 400 `illegal_argument_exception`: a request that names something wrong.
+    pub fn bad_request(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "illegal_argument_exception", reason)
+    }
+
+    /// 400 `parse_exception`: a body that is not what the call takes.
+    pub fn parse(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "parse_exception", reason)
+    }
+
+    /// 404 `index_not_found_exception`, with OpenSearch's fields.
+    pub fn index_not_found(index: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "index_not_found_exception", format!("no such index [{index}]"))
+            .with_index(index)
+            .with("resource.type", json!("index_or_alias"))
+            .with("resource.id", json!(index))
+    }
+
+    /// 401 `security_exception` (the health check is the only open call).
+    pub fn unauthorized(reason: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "security_exception", reason)
+    }
+
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.fields.insert(key.to_string(), value);
+        self
+    }
+
+    pub fn with_index(self, index: &str) -> Self {
+        self.with("index", json!(index)).with("index_uuid", json!("_na_"))
+    }
+
+    /// The body OpenSearch sends.
+    pub fn body(&self) -> Value {
+        let mut cause = Map::new();
+        cause.insert("type".into(), json!(self.kind));
+        cause.insert("reason".into(), json!(self.reason));
+        cause.extend(self.fields.clone());
+        let mut error = cause.clone();
+        error.insert("root_cause".into(), json!([Value::Object(cause)]));
+        json!({"error": error, "status": self.status.as_u16()})
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let mut response = super::json_response(self.status, &self.body());
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"sluice\""));
+        }
+        response
+    }
+}
+
+/// A manager error as OpenSearch reports the same situation. `index` is the
+/// index the call names: a `NotFound` is then that index missing.
+pub fn manager(e: ManagerError, index: &str) -> HttpError {
+    match e {
+        ManagerError::NotFound(_) => HttpError::index_not_found(index),
+        ManagerError::AlreadyExists(_) => HttpError::new(
+            StatusCode::BAD_REQUEST,
+            "resource_already_exists_exception",
+            format!("index [{index}] already exists"),
+        )
+        .with_index(index),
+        // A spec, setting, shard or reset that is wrong, or a change the
+        // index's state refuses (a static setting, a reset of a running
+        // shard, a plugin that is not registered): OpenSearch answers these
+        // with IllegalArgumentException, 400.
+        ManagerError::InvalidArgument(reason) | ManagerError::FailedPrecondition(reason) => {
+            HttpError::bad_request(reason).with_index(index)
+        }
+        ManagerError::Internal(reason) => HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_manager_error_has_its_status_and_type() {
+        let cases = [
+            (
+                ManagerError::NotFound("no ingestion named x".into()),
+                404,
+                "index_not_found_exception",
+                "no such index [x]",
+            ),
+            (
+                ManagerError::AlreadyExists("x exists".into()),
+                400,
+                "resource_already_exists_exception",
+                "index [x] already exists",
+            ),
+            (
+                ManagerError::InvalidArgument("invalid spec: unknown key".into()),
+                400,
+                "illegal_argument_exception",
+                "invalid spec: unknown key",
+            ),
+            (
+                ManagerError::FailedPrecondition("setting [a] is static".into()),
+                400,
+                "illegal_argument_exception",
+                "setting [a] is static",
+            ),
+            (ManagerError::Internal("disk".into()), 500, "exception", "disk"),
+        ];
+        for (e, status, kind, reason) in cases {
+            let h = manager(e, "x");
+            assert_eq!((h.status.as_u16(), h.kind, h.reason.as_str()), (status, kind, reason));
+        }
+    }
+
+    #[test]
+    fn the_body_has_opensearchs_shape() {
+        let b = HttpError::index_not_found("logs").body();
+        assert_eq!(b["status"], 404);
+        assert_eq!(b["error"]["type"], "index_not_found_exception");
+        assert_eq!(b["error"]["reason"], "no such index [logs]");
+        assert_eq!(b["error"]["index"], "logs");
+        assert_eq!(b["error"]["resource.id"], "logs");
+        let cause = &b["error"]["root_cause"][0];
+        assert_eq!(
+            (cause["type"].as_str(), cause["index"].as_str()),
+            (Some("index_not_found_exception"), Some("logs"))
+        );
+        assert!(cause.get("root_cause").is_none());
+    }
+}
