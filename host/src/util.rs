@@ -71,6 +71,111 @@ pub fn redact_url_password(url: &str) -> String {
     }
 }
 
+/// `2025-01-02T03:04:05.678Z`: RFC 3339 in UTC, from ms since the epoch.
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, min, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{:03}Z", ms.rem_euclid(1000))
+}
+
+/// The inverse of [`rfc3339`], also for times with another offset or
+/// without fractions (`2025-01-02T03:04:05+02:00`); `None` if it is not one.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = text.get(r)?;
+        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' {
+        return None;
+    }
+    let (y, m, d, h, min, s) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || min > 59 || s > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut frac_ms = 0;
+    if b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let digits = text.get(start..i)?;
+        if digits.is_empty() {
+            return None;
+        }
+        frac_ms = format!("{digits:0<3}")[..3].parse::<i64>().ok()?;
+    }
+    let offset_min = match text.get(i..)? {
+        "Z" | "z" => 0,
+        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
+            let v = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
+            if o.starts_with('-') { -v } else { v }
+        }
+        _ => return None,
+    };
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3600 + min * 60 + s) - offset_min * 60) * 1000 + frac_ms)
+}
+
+/// Optional ms since the epoch, as RFC 3339 text in JSON (`null` when absent).
+pub mod rfc3339_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match ms {
+            Some(ms) => s.serialize_str(&super::rfc3339(*ms)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(text) => super::parse_rfc3339(&text)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time"))),
+        }
+    }
+}
+
+/// A duration as OpenSearch writes time values: `500ms`, `5s`, `2m`, `1h`,
+/// `30d`, or a bare number of milliseconds. The error says what is accepted.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a duration (e.g. 500ms, 5s, 2m, 1h, 30d)"))?;
+    let ms = match unit.trim() {
+        "" | "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        "d" => n.checked_mul(86_400_000),
+        other => return Err(format!("{text:?}: unknown unit {other:?}; allowed: ms, s, m, h, d")),
+    };
+    ms.map(std::time::Duration::from_millis).ok_or_else(|| format!("{text:?} is too long"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +205,30 @@ mod tests {
         let with_sink = json!({"sluice": {"sink": {"type": "redis", "url": "redis://u:hunter2@h:6379/0"}}});
         assert_eq!(redact_secrets(&with_sink)["sluice"]["sink"]["url"], "redis://u:<redacted>@h:6379/0");
         assert_eq!(redact_url_password("redis://h:6379/0"), "redis://h:6379/0");
+    }
+
+    #[test]
+    fn rfc3339_round_trips_and_reads_offsets() {
+        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        for ms in [0, 951_782_400_000, 1_700_000_000_123, 4_102_444_799_999] {
+            assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms));
+        }
+        assert_eq!(parse_rfc3339("2023-11-15T00:13:20+02:00"), Some(1_700_000_000_000));
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20.5Z"), Some(1_700_000_000_500));
+        for bad in ["", "2023-11-14", "2023-13-14T22:13:20Z", "2023-11-14T22:13:20", "x023-11-14T22:13:20Z"] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations_take_opensearch_units() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("5 parsecs").unwrap_err().contains("allowed: ms, s, m, h, d"));
+        assert!(parse_duration("-1").is_err());
     }
 }

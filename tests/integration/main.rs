@@ -21,4 +21,5 @@ mod plugins_any_language;
 mod redis_backend;
 mod reuse;
 mod sandbox;
+mod state_records;
 mod takeover;

@@ -122,6 +122,7 @@ fn the_redis_state_store_keeps_records_and_plugins_and_detects_damage() {
         last_errors: vec![],
         history: vec![],
         updated_at_ms: now_ms(),
+        deleted_at_ms: None,
     };
     store.save(&record).unwrap();
     assert_eq!(store.load("a").unwrap().unwrap(), record);

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 fn with_redis_sink(mut spec: serde_json::Value, redis: &RedisServer) -> serde_json::Value {
     spec["sluice"] = json!({"sink": {"type": "redis", "url": redis.url(), "key_prefix": "tk"}});
+    // The reference model keeps every tombstone (index.gc_deletes would
+    // collect them after 60 s, and a late older index would then apply).
+    spec["settings"]["index.gc_deletes"] = json!(-1);
     spec
 }
 

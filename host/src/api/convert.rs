@@ -2,6 +2,7 @@
 //! Pure data mapping: no decisions are made here.
 
 use super::proto as pb;
+use crate::engine::PollStatsReport;
 use crate::engine::control::{BlockCause, PollerState, ShardStatus};
 use crate::manager::{IngestionInfo, ResetMode, ResetRequest};
 use crate::sink::StoredDoc;
@@ -78,6 +79,26 @@ pub fn shard_state(s: &ShardStatus) -> pb::ShardState {
             at_ms: e.at_ms,
         }),
         live_docs: s.meta.live_docs,
+        poll_stats: Some(poll_stats(&s.poll)),
+    }
+}
+
+pub fn poll_stats(p: &PollStatsReport) -> pb::PollStats {
+    let s = &p.stats;
+    pb::PollStats {
+        last_poll_timestamp_ms: s.last_poll_timestamp,
+        last_successful_poll_ms: s.last_successful_poll,
+        poll_count: s.poll_count,
+        successful_polls_count: s.successful_polls_count,
+        empty_polls_count: s.empty_polls_count,
+        total_documents_fetched: s.total_documents_fetched,
+        total_bytes_processed: s.total_bytes_processed,
+        error_count: s.error_count,
+        consumer_error_count: s.consumer_error_count,
+        batches_processed: s.batches_processed,
+        avg_batch_processing_time_ms: p.avg_batch_processing_time_ms,
+        p50_batch_processing_time_ms: p.p50_batch_processing_time_ms,
+        p99_batch_processing_time_ms: p.p99_batch_processing_time_ms,
     }
 }
 

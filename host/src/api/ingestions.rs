@@ -178,8 +178,13 @@ impl Ingestions for IngestionsService {
         let (tx, rx) = mpsc::channel(4);
         let (manager, mut shutdown, interval) = (self.manager.clone(), self.shutdown.clone(), self.watch_interval);
         tokio::spawn(async move {
-            let same =
-                |a: &pb::IngestionSnapshot, b: &pb::IngestionSnapshot| a.shards == b.shards && a.stats == b.stats;
+            // Poll statistics move with every (empty) poll: alone they are no change.
+            let without_polls = |s: &pb::IngestionSnapshot| -> Vec<pb::ShardState> {
+                s.shards.iter().map(|s| pb::ShardState { poll_stats: None, ..s.clone() }).collect()
+            };
+            let same = |a: &pb::IngestionSnapshot, b: &pb::IngestionSnapshot| {
+                a.stats == b.stats && without_polls(a) == without_polls(b)
+            };
             let mut last = first.clone();
             if tx.send(Ok(first)).await.is_err() {
                 return;

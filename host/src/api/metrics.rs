@@ -1,6 +1,6 @@
-//! `--metrics-listen`: the same per-shard stats as GetStats, in Prometheus'
-//! text format (`GET /metrics`), e.g.
-//! `sluice_total_processed_count{ingestion="x",shard="0"} 42`.
+//! `--metrics-listen`: the same per-shard stats as GetStats, and the poll
+//! statistics of GetIngestionState, in Prometheus' text format (`GET
+//! /metrics`), e.g. `sluice_total_processed_count{ingestion="x",shard="0"} 42`.
 //!
 //! A minimal HTTP/1.1 responder on tokio: one request per connection, no
 //! keep-alive, requests over 8 KiB or slower than 5 s are dropped.
@@ -68,24 +68,47 @@ async fn respond(manager: Arc<Manager>, mut stream: TcpStream) -> std::io::Resul
 }
 
 /// (ingestion, shard, value)
-type Sample = (String, u32, u64);
+type Sample = (String, u32, f64);
 
 /// Every running ingestion's shards: the `polling_ingest_stats` fields as
-/// `sluice_<field>` (counters for `total_*`, gauges otherwise), plus live
-/// documents, paused and blocked flags.
+/// `sluice_<field>` (counters for `total_*`, gauges otherwise), the poll
+/// statistics (`sluice_poll_count`, ..., `sluice_p99_batch_processing_time_ms`),
+/// plus live documents, paused and blocked flags.
 pub fn render(manager: &Manager) -> String {
     // metric -> (type, samples), so that each family is written once.
     let mut families: BTreeMap<String, (&'static str, Vec<Sample>)> = BTreeMap::new();
-    let mut add = |metric: String, kind: &'static str, ingestion: &str, shard: u32, value: u64| {
+    let mut add = |metric: String, kind: &'static str, ingestion: &str, shard: u32, value: f64| {
         families.entry(metric).or_insert_with(|| (kind, vec![])).1.push((ingestion.to_string(), shard, value));
     };
     for info in manager.list() {
         // An ingestion that is not running has no live stats.
         let (Ok(states), Ok(stats)) = (manager.state(&info.name), manager.stats(&info.name)) else { continue };
         for s in &states {
-            add("sluice_live_docs".into(), "gauge", &info.name, s.shard, s.meta.live_docs);
-            add("sluice_shard_paused".into(), "gauge", &info.name, s.shard, s.paused as u64);
-            add("sluice_shard_blocked".into(), "gauge", &info.name, s.shard, s.blocked.is_some() as u64);
+            add("sluice_live_docs".into(), "gauge", &info.name, s.shard, s.meta.live_docs as f64);
+            add("sluice_shard_paused".into(), "gauge", &info.name, s.shard, s.paused as u64 as f64);
+            add("sluice_shard_blocked".into(), "gauge", &info.name, s.shard, s.blocked.is_some() as u64 as f64);
+            let p = &s.poll.stats;
+            for (field, value) in [
+                ("poll_count", p.poll_count),
+                ("successful_polls_count", p.successful_polls_count),
+                ("empty_polls_count", p.empty_polls_count),
+                ("total_documents_fetched", p.total_documents_fetched),
+                ("total_bytes_processed", p.total_bytes_processed),
+                ("error_count", p.error_count),
+                ("batches_processed", p.batches_processed),
+            ] {
+                add(format!("sluice_{field}"), "counter", &info.name, s.shard, value as f64);
+            }
+            for (field, value) in [
+                ("avg_batch_processing_time_ms", s.poll.avg_batch_processing_time_ms),
+                ("p50_batch_processing_time_ms", s.poll.p50_batch_processing_time_ms),
+                ("p99_batch_processing_time_ms", s.poll.p99_batch_processing_time_ms),
+            ] {
+                add(format!("sluice_{field}"), "gauge", &info.name, s.shard, value);
+            }
+            if let Some(ms) = p.last_poll_timestamp {
+                add("sluice_last_poll_timestamp_seconds".into(), "gauge", &info.name, s.shard, ms as f64 / 1000.0);
+            }
         }
         for (shard, stats) in &stats {
             // The field names are OpenSearch's, as the typed stats serialize them.
@@ -95,7 +118,7 @@ pub fn render(manager: &Manager) -> String {
                     for (field, value) in fields {
                         if let Some(n) = value.as_u64() {
                             let kind = if field.starts_with("total_") { "counter" } else { "gauge" };
-                            add(format!("sluice_{field}"), kind, &info.name, *shard, n);
+                            add(format!("sluice_{field}"), kind, &info.name, *shard, n as f64);
                         }
                     }
                 }

@@ -43,6 +43,61 @@ impl State for StateService {
         Ok(Response::new(pb::ImportStateResponse { ingestions }))
     }
 
+    async fn export_ingestion(
+        &self,
+        request: Request<pb::ExportIngestionRequest>,
+    ) -> Result<Response<pb::ExportStateResponse>, Status> {
+        let name = request.into_inner().name;
+        let m = self.manager.clone();
+        let state = blocking(move || m.export_ingestion(&name)).await?;
+        let state_json =
+            serde_json::to_string(&state).map_err(|e| Status::internal(format!("encoding the export: {e}")))?;
+        Ok(Response::new(pb::ExportStateResponse { state_json }))
+    }
+
+    async fn reset_ingestion(
+        &self,
+        request: Request<pb::ResetIngestionRequest>,
+    ) -> Result<Response<pb::ResetIngestionResponse>, Status> {
+        let r = request.into_inner();
+        let m = self.manager.clone();
+        let outcome = blocking(move || m.reset_ingestion(&r.name, r.delete_data)).await?;
+        Ok(Response::new(pb::ResetIngestionResponse { detail: outcome.detail }))
+    }
+
+    async fn cleanup_old_states(
+        &self,
+        request: Request<pb::CleanupOldStatesRequest>,
+    ) -> Result<Response<pb::CleanupOldStatesResponse>, Status> {
+        let older_than = std::time::Duration::from_millis(request.into_inner().older_than_ms);
+        let m = self.manager.clone();
+        let r = blocking(move || m.cleanup_old_states(older_than)).await?;
+        Ok(Response::new(pb::CleanupOldStatesResponse {
+            ingestions: r.ingestions,
+            records: r.records,
+            bytes: r.bytes,
+            data_left: r.data_left,
+        }))
+    }
+
+    async fn get_state_stats(
+        &self,
+        _: Request<pb::GetStateStatsRequest>,
+    ) -> Result<Response<pb::GetStateStatsResponse>, Status> {
+        let m = self.manager.clone();
+        let s = blocking(move || m.state_stats()).await?;
+        Ok(Response::new(pb::GetStateStatsResponse {
+            records: s.records(),
+            bytes: s.usage.bytes,
+            ingestions: s.ingestions,
+            deleted_ingestions: s.deleted,
+            shard_records: s.usage.shard_records,
+            plugin_records: s.usage.plugin_records,
+            oldest_update_ms: s.oldest_update_ms,
+            newest_update_ms: s.newest_update_ms,
+        }))
+    }
+
     async fn reset_state(
         &self,
         request: Request<pb::ResetStateRequest>,

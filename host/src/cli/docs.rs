@@ -2,9 +2,12 @@
 
 use super::DataDir;
 use anyhow::{Context, bail};
+use sluice::engine::control::ConsumerStats;
 use sluice::sink::{ShardSink, StoredDoc};
 use sluice::spec::IngestionSpec;
+use sluice::state::ShardStateRecord;
 use sluice::wiring::open_sinks;
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -45,7 +48,8 @@ pub enum DocsCommand {
         #[command(flatten)]
         data: DataDir,
     },
-    /// Print each shard's committed checkpoint and `polling_ingest_stats` as JSON.
+    /// Print each shard's committed checkpoint, `polling_ingest_stats` and
+    /// poll statistics (from its state record, as last saved) as JSON.
     Stats {
         /// The ingestion's name.
         ingestion: String,
@@ -68,13 +72,27 @@ pub enum DocsCommand {
 }
 
 fn open(data: &DataDir, ingestion: &str) -> anyhow::Result<Vec<Arc<dyn ShardSink>>> {
+    Ok(open_with_states(data, ingestion)?.0)
+}
+
+/// An ingestion's sinks, and the state records of its incarnation's shards by shard.
+type SinksAndStates = (Vec<Arc<dyn ShardSink>>, BTreeMap<u32, ShardStateRecord>);
+
+fn open_with_states(data: &DataDir, ingestion: &str) -> anyhow::Result<SinksAndStates> {
     let store = data.state_store()?;
     let Some(record) = store.load(ingestion)? else {
         bail!("no ingestion named {ingestion:?} in {}", data.data_dir.display());
     };
     let spec = IngestionSpec::from_value(&record.spec)?;
-    open_sinks(&data.data_dir, &spec)
-        .with_context(|| "opening the shard sinks (is a sluice process still running on this data dir?)")
+    let states = store
+        .load_shard_states(ingestion)?
+        .into_iter()
+        .filter(|r| r.metadata.ingestion_id == record.id)
+        .map(|r| (r.metadata.shard, r))
+        .collect();
+    let sinks = open_sinks(&data.data_dir, &spec)
+        .with_context(|| "opening the shard sinks (is a sluice process still running on this data dir?)")?;
+    Ok((sinks, states))
 }
 
 /// The listed shards' sinks (every shard when the list is empty).
@@ -152,13 +170,26 @@ pub fn docs(cmd: DocsCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DocsCommand::Stats { ingestion, data } => {
-            let sinks = open(&data, &ingestion)?;
+            let (sinks, states) = open_with_states(&data, &ingestion)?;
             for (n, sink) in shards(&sinks, &[])? {
                 let meta = sink.meta()?;
-                let mut v = sluice::stats::polling_ingest_stats(&meta.counters, None);
+                // The consumer counters and poll statistics as last saved
+                // (exact ones are the sink's, committed with the data).
+                let state = states.get(&n);
+                let consumer = state.map(|r| ConsumerStats {
+                    total_polled_count: r.data.poll.total_documents_fetched,
+                    total_consumer_error_count: r.data.poll.consumer_error_count,
+                    ..ConsumerStats::default()
+                });
+                let mut v = sluice::stats::polling_ingest_stats(&meta.counters, consumer.as_ref());
                 v["shard"] = n.into();
                 v["last_pointer"] = serde_json::to_value(&meta.last_pointer)?;
                 v["live_docs"] = meta.live_docs.into();
+                if let Some(r) = state {
+                    v["poll_stats"] = serde_json::to_value(&r.data.poll)?;
+                    v["last_error"] = serde_json::to_value(&r.data.last_error)?;
+                    v["statistics_saved_at"] = r.last_updated.clone().into();
+                }
                 emit(&v)?;
             }
             Ok(ExitCode::SUCCESS)

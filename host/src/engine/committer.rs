@@ -1,14 +1,21 @@
 //! The committer: the last stage of a session. It commits planned batches
 //! to the sink strictly in order, merging the batches that wait for it into
-//! one commit (a group commit: one sync for several batches).
+//! one commit (a group commit: one sync for several batches). Between
+//! commits it removes the tombstones older than `index.gc_deletes` from the
+//! sink (the sink does it under its commit lock).
 
 use super::control::ShardControl;
 use super::session::SessionEnd;
 use super::shard_error::ShardError;
 use crate::sink::{CommitBatch, ShardSink, SinkError};
 use crate::source::Source;
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The longest the committer waits for a batch before it looks at the
+/// tombstones' garbage collection.
+const GC_TICK: Duration = Duration::from_secs(1);
 
 /// A planned batch on its way to the committer.
 pub(super) struct Planned {
@@ -17,6 +24,9 @@ pub(super) struct Planned {
     pub last_timestamp_ms: Option<i64>,
     /// The source had nothing more after this batch.
     pub caught_up: bool,
+    /// When the batch (with messages) reached the processor: its processing
+    /// time runs from there to the end of its commit.
+    pub arrived: Option<Instant>,
 }
 
 /// A batch decoded and planned, before it goes to the committer.
@@ -111,52 +121,105 @@ pub(super) struct Committer {
 
 impl Committer {
     pub fn run(self, planned: Receiver<Planned>) {
-        let shard = self.control.shard;
-        while let Ok(first) = planned.recv() {
-            let mut items = vec![first];
-            // Everything that waits goes into the same commit.
-            while let Ok(item) = planned.try_recv() {
-                items.push(item);
+        let mut next_gc = Instant::now();
+        loop {
+            let first = match planned.recv_timeout(GC_TICK) {
+                Ok(first) => Some(first),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            if let Some(first) = first
+                && !self.commit_waiting(first, &planned)
+            {
+                return;
             }
-            let count = items.len();
-            let caught_up = items.last().is_some_and(|i| i.caught_up);
-            let mut merged: Option<CommitBatch> = None;
-            let mut last_ts = None;
-            for item in items {
-                if item.last_timestamp_ms.is_some() {
-                    last_ts = item.last_timestamp_ms;
-                }
-                if let Some(next) = item.commit {
-                    merged = Some(match merged {
-                        None => next,
-                        Some(mut group) => {
-                            group.ops.extend(next.ops);
-                            group.last_pointer = next.last_pointer;
-                            group.counters.add(&next.counters);
-                            group.dropped.extend(next.dropped);
-                            group
-                        }
-                    });
-                }
-            }
-            if let Some(batch) = merged {
-                match self.sink.commit(batch) {
-                    Ok(meta) => {
-                        if let Some(p) = &meta.last_pointer {
-                            self.source.on_committed(shard, p);
-                        }
-                        self.control.committed(meta, last_ts);
-                    }
-                    Err(e) => {
-                        // Nothing after a failed commit may be committed:
-                        // stop here; the session ends and starts over from
-                        // the sink's checkpoint.
-                        *self.pipeline.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                        return;
-                    }
-                }
-            }
-            self.pipeline.done(&self.control, count, caught_up);
+            self.collect_garbage(&mut next_gc);
         }
+    }
+
+    /// Removes tombstones older than `index.gc_deletes` when due: at most
+    /// every half of it (between 100 ms and 5 s), sooner while a run finds
+    /// a full batch. A failure is logged and retried at the next one.
+    fn collect_garbage(&self, next: &mut Instant) {
+        let Some(keep) = self.control.settings().gc_deletes else { return };
+        let now = Instant::now();
+        if now < *next {
+            return;
+        }
+        let cutoff = crate::util::now_ms().saturating_sub(keep.as_millis().min(i64::MAX as u128) as i64);
+        let every = (keep / 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        *next = match self.sink.gc_tombstones(cutoff, crate::sink::GC_BATCH) {
+            Ok(n) if n as usize == crate::sink::GC_BATCH => now,
+            Ok(n) => {
+                if n > 0 {
+                    tracing::debug!(
+                        shard = self.control.shard,
+                        removed = n,
+                        "tombstones past index.gc_deletes removed"
+                    );
+                }
+                now + every
+            }
+            Err(e) => {
+                tracing::warn!(shard = self.control.shard, error = %e, "removing old tombstones failed; retrying later");
+                now + every
+            }
+        };
+    }
+
+    /// Commits `first` and every batch waiting behind it as one; false
+    /// when the commit failed (the committer ends).
+    fn commit_waiting(&self, first: Planned, planned: &Receiver<Planned>) -> bool {
+        let shard = self.control.shard;
+        let mut items = vec![first];
+        // Everything that waits goes into the same commit.
+        while let Ok(item) = planned.try_recv() {
+            items.push(item);
+        }
+        let count = items.len();
+        let caught_up = items.last().is_some_and(|i| i.caught_up);
+        let mut merged: Option<CommitBatch> = None;
+        let mut last_ts = None;
+        let mut arrivals = Vec::new();
+        for item in items {
+            if item.last_timestamp_ms.is_some() {
+                last_ts = item.last_timestamp_ms;
+            }
+            if let Some(next) = item.commit {
+                arrivals.extend(item.arrived);
+                merged = Some(match merged {
+                    None => next,
+                    Some(mut group) => {
+                        group.ops.extend(next.ops);
+                        group.last_pointer = next.last_pointer;
+                        group.counters.add(&next.counters);
+                        group.dropped.extend(next.dropped);
+                        group
+                    }
+                });
+            }
+        }
+        if let Some(batch) = merged {
+            match self.sink.commit(batch) {
+                Ok(meta) => {
+                    if let Some(p) = &meta.last_pointer {
+                        self.source.on_committed(shard, p);
+                    }
+                    self.control.committed(meta, last_ts);
+                    let done = Instant::now();
+                    let times: Vec<_> = arrivals.iter().map(|a| done.saturating_duration_since(*a)).collect();
+                    self.control.record_batches(&times);
+                }
+                Err(e) => {
+                    // Nothing after a failed commit may be committed:
+                    // stop here; the session ends and starts over from
+                    // the sink's checkpoint.
+                    *self.pipeline.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    return false;
+                }
+            }
+        }
+        self.pipeline.done(&self.control, count, caught_up);
+        true
     }
 }

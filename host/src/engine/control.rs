@@ -2,12 +2,12 @@
 //! error policy, batch size, resets) and what the shard reports (its state,
 //! committed meta, errors). Changes wake the shard through a condvar.
 
+use super::poll_stats::{PollRecorder, PollStats, PollStatsReport};
 use crate::plugin::CompiledPlugin;
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::SinkMeta;
 use crate::spec::ErrorStrategy;
-use serde::Serialize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use serde::{Deserialize, Serialize};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -36,6 +36,9 @@ pub struct DynamicSettings {
     pub error_strategy: ErrorStrategy,
     pub max_batch_size: usize,
     pub poll_timeout: Duration,
+    /// `index.gc_deletes`: delete tombstones older than this are removed
+    /// from the sink; `None`: kept forever.
+    pub gc_deletes: Option<Duration>,
 }
 
 /// Where a shard is blocked and why.
@@ -56,7 +59,7 @@ pub enum BlockCause {
 }
 
 /// The last error a shard met.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastError {
     pub pointer: Option<Pointer>,
     pub message: String,
@@ -77,9 +80,12 @@ pub struct ShardStatus {
     /// The sink's committed meta (checkpoint, counters, live documents).
     pub meta: SinkMeta,
     pub consumer: ConsumerStats,
+    /// Poll statistics (saved at an interval, not committed with the data).
+    pub poll: PollStatsReport,
 }
 
-/// Poller-side counters (in memory: they count reads, not effects).
+/// Poller-side counters (they count reads, not effects; saved with the poll
+/// statistics at an interval, not committed with the data).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ConsumerStats {
     pub total_polled_count: u64,
@@ -115,8 +121,7 @@ pub struct ShardControl {
     pub shard: u32,
     inner: Mutex<Inner>,
     changed: Condvar,
-    polled: AtomicU64,
-    consumer_errors: AtomicU64,
+    poll: Mutex<PollRecorder>,
 }
 
 impl ShardControl {
@@ -140,9 +145,20 @@ impl ShardControl {
                 generation: 0,
             }),
             changed: Condvar::new(),
-            polled: AtomicU64::new(0),
-            consumer_errors: AtomicU64::new(0),
+            poll: Mutex::new(PollRecorder::default()),
         }
+    }
+
+    /// Continues from saved poll statistics and last error (a restart).
+    pub fn restore(&self, stats: PollStats, last_error: Option<LastError>) {
+        *self.poll_lock() = PollRecorder::restored(stats);
+        if last_error.is_some() {
+            self.lock().last_error = last_error;
+        }
+    }
+
+    fn poll_lock(&self) -> MutexGuard<'_, PollRecorder> {
+        self.poll.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -162,6 +178,7 @@ impl ShardControl {
         let lag = inner
             .time_lag_ms
             .unwrap_or_else(|| inner.last_message_ts.map(|ts| (crate::util::now_ms() - ts).max(0) as u64).unwrap_or(0));
+        let poll = self.poll_lock().report();
         ShardStatus {
             shard: self.shard,
             state: inner.state,
@@ -172,11 +189,12 @@ impl ShardControl {
             last_error: inner.last_error.clone(),
             meta: inner.meta.clone(),
             consumer: ConsumerStats {
-                total_polled_count: self.polled.load(Ordering::Relaxed),
-                total_consumer_error_count: self.consumer_errors.load(Ordering::Relaxed),
+                total_polled_count: poll.stats.total_documents_fetched,
+                total_consumer_error_count: poll.stats.consumer_error_count,
                 lag_in_millis: lag,
                 pointer_based_lag: inner.pointer_lag,
             },
+            poll,
         }
     }
 
@@ -273,6 +291,7 @@ impl ShardControl {
     pub fn set_blocked(&self, blocked: Option<BlockedAt>) {
         self.change(|i| {
             if let Some(b) = &blocked {
+                self.poll_lock().error();
                 i.last_error = Some(LastError {
                     pointer: Some(b.pointer.clone()),
                     message: b.reason.clone(),
@@ -284,6 +303,7 @@ impl ShardControl {
     }
 
     pub fn record_error(&self, pointer: Option<Pointer>, message: String) {
+        self.poll_lock().error();
         self.change(|i| i.last_error = Some(LastError { pointer, message, at_ms: crate::util::now_ms() }));
     }
 
@@ -298,12 +318,27 @@ impl ShardControl {
         }
     }
 
-    pub fn add_polled(&self, n: u64) {
-        self.polled.fetch_add(n, Ordering::Relaxed);
+    /// A poll returned `messages` messages of `bytes` payload bytes (0 and 0: an empty poll).
+    pub fn record_poll(&self, messages: u64, bytes: u64) {
+        self.poll_lock().poll(messages, bytes, crate::util::now_ms());
     }
 
-    pub fn add_consumer_error(&self) {
-        self.consumer_errors.fetch_add(1, Ordering::Relaxed);
+    /// A poll failed.
+    pub fn record_poll_failed(&self) {
+        self.poll_lock().poll_failed(crate::util::now_ms());
+    }
+
+    /// Batches durably committed, with each one's time from its arrival at
+    /// the processor to the end of its commit.
+    pub fn record_batches(&self, times: &[Duration]) {
+        if !times.is_empty() {
+            self.poll_lock().batches(times);
+        }
+    }
+
+    /// The poll counters now (what the manager saves).
+    pub fn poll_stats(&self) -> PollStats {
+        self.poll_lock().stats().clone()
     }
 
     /// The reset waiting to be applied. It stays pending until

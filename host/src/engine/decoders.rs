@@ -14,6 +14,7 @@ use crate::spec::ErrorStrategy;
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::Scope;
+use std::time::Instant;
 
 /// A batch for a decoder.
 struct DecodeJob {
@@ -21,6 +22,8 @@ struct DecodeJob {
     strategy: ErrorStrategy,
     /// Switch to this plugin before decoding the batch.
     swap: Option<CompiledPlugin>,
+    /// When the batch reached the processor.
+    arrived: Instant,
 }
 
 type DecodeResult = Result<DecodedBatch, ShardError>;
@@ -84,10 +87,12 @@ impl<'a> Decoders<'a> {
         self.dispatched - self.collected
     }
 
-    /// Gives out the next batch; `swap`: a plugin to switch to from this batch on.
+    /// Gives out the next batch, which reached the processor at `arrived`;
+    /// `swap`: a plugin to switch to from this batch on.
     pub fn dispatch(
         &mut self,
         batch: Batch,
+        arrived: Instant,
         strategy: ErrorStrategy,
         swap: Option<CompiledPlugin>,
     ) -> Result<(), ShardError> {
@@ -105,7 +110,7 @@ impl<'a> Decoders<'a> {
             }
             None => None,
         };
-        let job = DecodeJob { batch, strategy, swap: carry };
+        let job = DecodeJob { batch, strategy, swap: carry, arrived };
         match &mut self.workers {
             Workers::Inline { instance, ready } => ready.push_back(run_job(instance, self.control, self.config, job)),
             Workers::Threads { jobs, .. } => {
@@ -152,14 +157,20 @@ fn run_job(instance: &mut PluginInstance, control: &ShardControl, config: &str, 
     if let Some(plugin) = &job.swap {
         swap_plugin(control, instance, plugin, config);
     }
-    decode_and_plan(instance, control.shard, job.batch, job.strategy)
+    decode_and_plan(instance, control.shard, job.batch, job.strategy, job.arrived)
 }
 
 /// Decodes and plans a batch (nothing to decode in an empty one: a
 /// "caught up" report).
-fn decode_and_plan(instance: &mut PluginInstance, shard: u32, batch: Batch, strategy: ErrorStrategy) -> DecodeResult {
+fn decode_and_plan(
+    instance: &mut PluginInstance,
+    shard: u32,
+    batch: Batch,
+    strategy: ErrorStrategy,
+    arrived: Instant,
+) -> DecodeResult {
     if batch.messages.is_empty() {
-        let planned = Planned { commit: None, last_timestamp_ms: None, caught_up: batch.caught_up };
+        let planned = Planned { commit: None, last_timestamp_ms: None, caught_up: batch.caught_up, arrived: None };
         return Ok(DecodedBatch { planned, blocked: None, closed: batch.closed, counted: false });
     }
     let outcomes = instance.decode(shard, &batch.messages)?;
@@ -169,6 +180,7 @@ fn decode_and_plan(instance: &mut PluginInstance, shard: u32, batch: Batch, stra
         commit: plan.commit,
         last_timestamp_ms: plan.last_timestamp_ms,
         caught_up: batch.caught_up && plan.blocked.is_none(),
+        arrived: Some(arrived),
     };
     Ok(DecodedBatch { planned, blocked: plan.blocked, closed: batch.closed, counted: true })
 }

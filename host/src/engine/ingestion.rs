@@ -1,13 +1,14 @@
 //! A running ingestion: its shards, their sinks and their threads.
 
-use super::control::{BlockedAt, DynamicSettings, ShardControl, ShardStatus};
+use super::control::{BlockedAt, DynamicSettings, LastError, ShardControl, ShardStatus};
+use super::poll_stats::PollStats;
 use super::supervisor::ShardWorker;
 use crate::plugin::{CompiledPlugin, PluginError};
 use crate::pointer::StartPosition;
 use crate::sink::{ShardSink, SinkError};
 use crate::source::{Source, SourceError, check_partitions};
 use crate::spec::{ErrorStrategy, IngestionSpec};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -34,6 +35,15 @@ pub enum EngineError {
 pub struct RuntimeOverrides {
     pub paused_shards: BTreeSet<u32>,
     pub error_strategy: Option<ErrorStrategy>,
+    /// What shards continue from: their saved poll statistics and last error.
+    pub restored: BTreeMap<u32, RestoredShard>,
+}
+
+/// A shard's saved statistics, to continue counting from after a restart.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestoredShard {
+    pub poll: PollStats,
+    pub last_error: Option<LastError>,
 }
 
 /// How [`Ingestion::wait_until_idle`] ended.
@@ -86,6 +96,7 @@ impl Ingestion {
             error_strategy: overrides.error_strategy.unwrap_or(spec.error_strategy),
             max_batch_size: spec.max_batch_size,
             poll_timeout: spec.poll_timeout(),
+            gc_deletes: spec.gc_deletes(),
         };
         // internal_queue_size counts messages, as in OpenSearch; the queue holds batches.
         let queue_batches = spec.internal_queue_size.div_ceil(spec.max_batch_size).max(1);
@@ -95,6 +106,9 @@ impl Ingestion {
             let sink = sinks[shard as usize].clone();
             let meta = sink.meta().map_err(|source| EngineError::Sink { name: name.clone(), source })?;
             let control = Arc::new(ShardControl::new(shard, settings, overrides.paused_shards.contains(&shard), meta));
+            if let Some(restored) = overrides.restored.get(&shard) {
+                control.restore(restored.poll.clone(), restored.last_error.clone());
+            }
             let worker = ShardWorker {
                 control: control.clone(),
                 source: source.clone(),

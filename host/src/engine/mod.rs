@@ -11,14 +11,16 @@ mod committer;
 pub mod control;
 mod decoders;
 pub mod ingestion;
+pub mod poll_stats;
 mod poller;
 pub mod processor;
 mod session;
 mod shard_error;
 mod supervisor;
 
-pub use control::{BlockCause, BlockedAt, DynamicSettings, PollerState, ShardControl, ShardStatus};
-pub use ingestion::{EngineError, IdleOutcome, Ingestion, RuntimeOverrides};
+pub use control::{BlockCause, BlockedAt, DynamicSettings, LastError, PollerState, ShardControl, ShardStatus};
+pub use ingestion::{EngineError, IdleOutcome, Ingestion, RestoredShard, RuntimeOverrides};
+pub use poll_stats::{PollStats, PollStatsReport};
 pub use shard_error::ShardError;
 
 #[cfg(test)]

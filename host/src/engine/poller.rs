@@ -19,7 +19,7 @@ pub(super) fn poll_loop(
     tx: &SyncSender<Result<Batch, SourceError>>,
     stop: &AtomicBool,
 ) {
-    // Empty polls are only worth sending once, to report "caught up".
+    // Empty polls are counted, but only worth sending once, to report "caught up".
     let mut reported_caught_up = false;
     while !stop.load(Ordering::Relaxed) && !control.should_end_session() {
         let settings = control.settings();
@@ -28,6 +28,9 @@ pub(super) fn poll_loop(
         match reader.poll(settings.max_batch_size, settings.poll_timeout.min(STOP_CHECK_INTERVAL)) {
             Ok(batch) => {
                 control.set_source_lag(batch.pointer_lag, batch.time_lag_ms);
+                // Every poll counts in the statistics, an empty one too.
+                let bytes: usize = batch.messages.iter().map(|m| m.payload.as_ref().map_or(0, Vec::len)).sum();
+                control.record_poll(batch.messages.len() as u64, bytes as u64);
                 let closed = batch.closed;
                 if batch.messages.is_empty() && !closed {
                     if !batch.caught_up || reported_caught_up {
@@ -36,7 +39,6 @@ pub(super) fn poll_loop(
                     reported_caught_up = true;
                 } else {
                     reported_caught_up = batch.caught_up;
-                    control.add_polled(batch.messages.len() as u64);
                 }
                 // A closed partition has nothing more: the poller ends.
                 if tx.send(Ok(batch)).is_err() || closed {
@@ -44,7 +46,7 @@ pub(super) fn poll_loop(
                 }
             }
             Err(e) => {
-                control.add_consumer_error();
+                control.record_poll_failed();
                 let _ = tx.send(Err(e));
                 return;
             }

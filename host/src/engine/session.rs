@@ -127,6 +127,7 @@ impl ShardWorker {
                 Ok(None) => continue,
                 Err(end) => return end,
             };
+            let arrived = std::time::Instant::now();
             let mut swap = None;
             if !batch.messages.is_empty() {
                 pipeline.begin_batch(&self.control);
@@ -134,7 +135,7 @@ impl ShardWorker {
                 // A batch boundary: nothing of this batch was decoded yet.
                 swap = self.control.take_pending_plugin();
             }
-            decoders.dispatch(batch, self.control.settings().error_strategy, swap)?;
+            decoders.dispatch(batch, arrived, self.control.settings().error_strategy, swap)?;
         }
     }
 

@@ -1,6 +1,6 @@
 //! The engine's contracts, on in-memory doubles (no files, no fjall).
 
-use super::{BlockCause, IdleOutcome, Ingestion, PollerState, RuntimeOverrides};
+use super::{BlockCause, IdleOutcome, Ingestion, LastError, PollStats, PollerState, RestoredShard, RuntimeOverrides};
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::ShardSink;
 use crate::sink::memory::MemorySink;
@@ -94,6 +94,115 @@ fn block_stops_at_the_bad_message_and_drop_then_counts_it_once() {
     let dropped = sinks[0].dropped(None, 10).unwrap();
     assert_eq!(dropped.len(), 1);
     assert_eq!(dropped[0].pointer, Pointer::from(3));
+    // The block was an error, with its pointer; dropping the message is not.
+    let status = ing.shards()[0].status();
+    assert_eq!(status.poll.stats.error_count, 1);
+    assert_eq!(status.last_error.map(|e| e.pointer), Some(Some(Pointer::from(3))));
+}
+
+/// Starts one shard over `source` with `poll.max_batch_size` 7 and extra settings.
+fn start_one(
+    source: &VecSource,
+    settings: serde_json::Value,
+    overrides: RuntimeOverrides,
+) -> (Ingestion, Arc<MemorySink>) {
+    let mut value = spec_json("t", 1, "DROP");
+    value["settings"]["ingestion_source"]["poll.max_batch_size"] = json!(7);
+    for (k, v) in settings.as_object().unwrap() {
+        value["settings"][k] = v.clone();
+    }
+    let spec = IngestionSpec::from_value(&value).unwrap();
+    let sink = Arc::new(MemorySink::new());
+    let ing = Ingestion::start(spec, opensearch(), Arc::new(source.clone()), vec![sink.clone()], overrides).unwrap();
+    (ing, sink)
+}
+
+#[test]
+fn poll_statistics_count_every_poll_message_byte_batch_and_error() {
+    let source = VecSource::new(1);
+    let lines = docs(30, 0);
+    let bytes: u64 = lines.iter().map(|l| l.len() as u64).sum();
+    source.append(0, &lines);
+    let (ing, _) = start_one(&source, json!({}), RuntimeOverrides::default());
+    assert_eq!(ing.wait_until_idle(Duration::from_secs(10)), IdleOutcome::Idle);
+    let control = ing.shards()[0].clone();
+    // Caught up, it keeps polling: the empty polls count too.
+    assert!(control.wait_until(Duration::from_secs(10), |s| s.poll.stats.empty_polls_count >= 3));
+    let status = control.status();
+    let p = &status.poll.stats;
+    // 30 messages, at most 7 a poll: 7, 7, 7, 7, 2.
+    assert_eq!((p.successful_polls_count, p.total_documents_fetched, p.total_bytes_processed), (5, 30, bytes));
+    assert_eq!(p.poll_count, p.successful_polls_count + p.empty_polls_count);
+    assert_eq!((p.batches_processed, p.error_count, p.consumer_error_count), (5, 0, 0));
+    assert!(p.last_successful_poll.unwrap() <= p.last_poll_timestamp.unwrap());
+    assert!(status.poll.avg_batch_processing_time_ms > 0.0);
+    assert!(status.poll.p99_batch_processing_time_ms >= status.poll.p50_batch_processing_time_ms);
+    assert_eq!(status.consumer.total_polled_count, 30);
+
+    // Two failed polls: each is a consumer error and an error of the shard.
+    source.fail_polls(0, 2);
+    assert!(control.wait_until(Duration::from_secs(10), |s| s.poll.stats.consumer_error_count == 2));
+    source.append(0, &docs(3, 30));
+    assert!(control.wait_until(Duration::from_secs(10), |s| s.meta.counters.total_processed_count == 33));
+    let status = ing.stop().remove(0);
+    let p = &status.poll.stats;
+    assert_eq!((p.successful_polls_count, p.consumer_error_count, p.error_count), (6, 2, 2));
+    assert_eq!(p.poll_count, p.successful_polls_count + p.empty_polls_count + 2);
+    assert_eq!(
+        (p.batches_processed, p.total_bytes_processed),
+        (6, bytes + docs(3, 30).iter().map(|l| l.len() as u64).sum::<u64>())
+    );
+    assert_eq!((status.consumer.total_polled_count, status.consumer.total_consumer_error_count), (33, 2));
+    assert!(status.last_error.unwrap().message.contains("failed as asked"));
+}
+
+#[test]
+fn a_restored_shard_continues_its_statistics() {
+    let source = VecSource::new(1);
+    source.append(0, &docs(4, 0));
+    let saved = PollStats {
+        poll_count: 100,
+        successful_polls_count: 9,
+        total_documents_fetched: 40,
+        error_count: 3,
+        ..Default::default()
+    };
+    let last_error = LastError { pointer: Some(Pointer::from(2)), message: "earlier".into(), at_ms: 5 };
+    let restored = RestoredShard { poll: saved.clone(), last_error: Some(last_error.clone()) };
+    let overrides = RuntimeOverrides { restored: [(0, restored)].into(), ..Default::default() };
+    let (ing, _) = start_one(&source, json!({}), overrides);
+    assert_eq!(ing.wait_until_idle(Duration::from_secs(10)), IdleOutcome::Idle);
+    let status = ing.stop().remove(0);
+    let p = &status.poll.stats;
+    assert_eq!((p.successful_polls_count, p.total_documents_fetched, p.error_count), (10, 44, 3));
+    assert!(p.poll_count > 100);
+    assert_eq!(status.last_error, Some(last_error));
+    assert_eq!(status.consumer.total_polled_count, 44);
+}
+
+#[test]
+fn tombstones_older_than_gc_deletes_go_and_a_late_older_index_then_applies() {
+    let source = VecSource::new(1);
+    let delete = |id: &str, v: u64| json!({"_id": id, "_version": v, "_op_type": "delete"}).to_string();
+    source.append(0, &[msg("a", 1, json!({})), msg("b", 1, json!({})), delete("a", 2), delete("b", 2)]);
+    // gc_deletes 0: collected at the committer's next look.
+    let (ing, sink) = start_one(&source, json!({"index.gc_deletes": "0ms"}), RuntimeOverrides::default());
+    assert_eq!(ing.wait_until_idle(Duration::from_secs(10)), IdleOutcome::Idle);
+    eventually("the tombstones collected", || sink.tombstones().is_empty());
+    source.append(0, &[msg("a", 1, json!({"late": true}))]);
+    eventually("the late index applied", || sink.get("a").unwrap().is_some());
+    drop(ing);
+    // -1 keeps them: the late index is a version conflict.
+    let source = VecSource::new(1);
+    source.append(0, &[msg("a", 1, json!({})), delete("a", 2)]);
+    let (ing, sink) = start_one(&source, json!({"index.gc_deletes": -1}), RuntimeOverrides::default());
+    assert_eq!(ing.wait_until_idle(Duration::from_secs(10)), IdleOutcome::Idle);
+    std::thread::sleep(Duration::from_millis(300));
+    source.append(0, &[msg("a", 1, json!({"late": true}))]);
+    eventually("the late index read", || sink.meta().unwrap().counters.total_processed_count == 3);
+    assert_eq!(sink.tombstones(), ["a"]);
+    assert!(sink.get("a").unwrap().is_none());
+    assert_eq!(sink.meta().unwrap().counters.total_version_conflicts_count, 1);
 }
 
 #[test]

@@ -1,12 +1,13 @@
-//! State export, import and reset, host-wide. The export format
+//! State export, import and reset, host-wide or of one ingestion (an
+//! export of one ingestion is an export with one entry). The export format
 //! (`sluice-state-v1`) is typed here; JSON only at the edge.
 
 use super::rules::check_no_redacted;
-use super::{Manager, ManagerError, Result};
+use super::{Managed, Manager, ManagerError, Result};
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::ShardCounters;
 use crate::spec::IngestionSpec;
-use crate::state::{HistoryEntry, IngestionRecord, PluginRecord};
+use crate::state::{HistoryEntry, IngestionRecord, PluginRecord, ShardStateRecord};
 use crate::util::now_ms;
 use crate::util::{REDACTED, redact_secrets};
 use serde::{Deserialize, Serialize};
@@ -25,11 +26,15 @@ pub struct StateExport {
     pub plugins: Vec<PluginRecord>,
 }
 
-/// One ingestion: its record (spec and history redacted) and its shards' checkpoints.
+/// One ingestion: its record (spec and history redacted), its shards'
+/// checkpoints and their state records (poll statistics, last error).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IngestionExport {
     pub record: IngestionRecord,
     pub shards: Vec<ShardExport>,
+    /// Absent in exports made before sluice kept them.
+    #[serde(default)]
+    pub shard_states: Vec<ShardStateRecord>,
 }
 
 /// One shard's checkpoint and counters, as its sink held them.
@@ -48,47 +53,73 @@ impl Manager {
     /// and counters.
     pub fn export_state(&self) -> Result<StateExport> {
         let map = self.lock();
-        let mut ingestions = Vec::new();
-        for m in map.values() {
-            // Every checkpoint, or an error: an export without one would
-            // restart that shard from `pointer.init.reset` when imported.
-            let cannot = |e: String| ManagerError::Internal(format!("exporting ingestion {}: {e}", m.spec.name));
-            let sinks = match &m.running {
-                Some(i) => i.sinks().to_vec(),
-                None => self.wiring.open_sinks(&m.spec).map_err(|e| cannot(e.to_string()))?,
-            };
-            let shards = sinks
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let meta = s.meta().map_err(|e| cannot(e.to_string()))?;
-                    Ok(ShardExport {
-                        shard: i as u32,
-                        resume: meta.resume,
-                        last_pointer: meta.last_pointer,
-                        counters: meta.counters,
-                        live_docs: meta.live_docs,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let record = IngestionRecord {
-                spec: redact_secrets(&m.record.spec),
-                history: m
-                    .record
-                    .history
-                    .iter()
-                    .map(|h| HistoryEntry { spec: redact_secrets(&h.spec), ..h.clone() })
-                    .collect(),
-                ..m.record.clone()
-            };
-            ingestions.push(IngestionExport { record, shards });
-        }
+        let ingestions = map.values().map(|m| self.export_one(m)).collect::<Result<Vec<_>>>()?;
         Ok(StateExport {
             format: EXPORT_FORMAT.into(),
             exported_at_ms: now_ms(),
             ingestions,
             plugins: self.plugins.records()?,
         })
+    }
+
+    /// One ingestion's state, as an export with that one entry (and the
+    /// plugin records it may need); [`Manager::import_state`] takes it.
+    pub fn export_ingestion(&self, name: &str) -> Result<StateExport> {
+        let map = self.lock();
+        let m = map.get(name).ok_or_else(|| ManagerError::NotFound(format!("no ingestion named {name}")))?;
+        let entry = self.export_one(m)?;
+        let plugins = self.plugins.records()?.into_iter().filter(|p| p.name == m.spec.plugin.name).collect();
+        Ok(StateExport { format: EXPORT_FORMAT.into(), exported_at_ms: now_ms(), ingestions: vec![entry], plugins })
+    }
+
+    fn export_one(&self, m: &Managed) -> Result<IngestionExport> {
+        // Every checkpoint, or an error: an export without one would
+        // restart that shard from `pointer.init.reset` when imported.
+        let cannot = |e: String| ManagerError::Internal(format!("exporting ingestion {}: {e}", m.spec.name));
+        let sinks = match &m.running {
+            Some(i) => i.sinks().to_vec(),
+            None => self.wiring.open_sinks(&m.spec).map_err(|e| cannot(e.to_string()))?,
+        };
+        let shards = sinks
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let meta = s.meta().map_err(|e| cannot(e.to_string()))?;
+                Ok(ShardExport {
+                    shard: i as u32,
+                    resume: meta.resume,
+                    last_pointer: meta.last_pointer,
+                    counters: meta.counters,
+                    live_docs: meta.live_docs,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let record = IngestionRecord {
+            spec: redact_secrets(&m.record.spec),
+            history: m
+                .record
+                .history
+                .iter()
+                .map(|h| HistoryEntry { spec: redact_secrets(&h.spec), ..h.clone() })
+                .collect(),
+            ..m.record.clone()
+        };
+        // The statistics as the shards have them now, or as last saved.
+        let shard_states = match m.shard_records() {
+            Some(records) => records,
+            None => self.restored_records(&m.record)?,
+        };
+        Ok(IngestionExport { record, shards, shard_states })
+    }
+
+    /// The stored state records of `record`'s incarnation.
+    fn restored_records(&self, record: &IngestionRecord) -> Result<Vec<ShardStateRecord>> {
+        Ok(self
+            .store
+            .load_shard_states(&record.name)?
+            .into_iter()
+            .filter(|r| r.metadata.ingestion_id == record.id)
+            .collect())
     }
 
     /// Recreates the exported ingestions with their pointers, counters and
@@ -171,10 +202,10 @@ impl Manager {
                     (Some(_), false) => {}
                 }
             }
-            plan.push((entry.record.clone(), spec, sinks, restore, reset));
+            plan.push((entry.record.clone(), spec, sinks, restore, reset, entry.shard_states.clone()));
         }
         let mut names = Vec::new();
-        for (mut record, spec, sinks, restore, reset) in plan {
+        for (mut record, spec, sinks, restore, reset, shard_states) in plan {
             for s in restore {
                 sinks[s.shard as usize]
                     .import_meta(s.resume.clone(), s.last_pointer.clone(), s.counters)
@@ -194,6 +225,18 @@ impl Manager {
                 detail,
             });
             record.updated_at_ms = now;
+            record.deleted_at_ms = None;
+            self.replace_tombstone(&record.name)?;
+            // The shards' statistics continue, except where they start over.
+            let states: Vec<ShardStateRecord> = shard_states
+                .into_iter()
+                .filter(|r| r.metadata.ingestion_id == record.id && !reset.contains(&r.metadata.shard))
+                .collect();
+            {
+                let _saving = self.saving();
+                self.store.delete_shard_states(&record.name)?;
+                self.store.save_shard_states(&record.name, &states)?;
+            }
             self.store.save(&record)?;
             let managed = self.launch_or_retry(record, spec, "imported");
             names.push(managed.spec.name.clone());

@@ -37,14 +37,18 @@ impl Manager {
         }
         let (plugin, start) = match self.plugins.resolve(&spec) {
             Ok((active, compiled)) => {
-                let overrides = RuntimeOverrides {
-                    paused_shards: record.paused_shards.clone(),
-                    error_strategy: record.error_strategy,
-                };
-                let claim = Claim { ingestion_id: record.id.clone(), adopt };
-                let started =
-                    crate::wiring::start(self.wiring.as_ref(), spec.clone(), compiled, overrides, Some(&claim));
-                (active, started.map_err(|e| e.to_string()))
+                // The shards continue their saved statistics.
+                let started = self.restored_shards(&record).map_err(|e| e.to_string()).and_then(|restored| {
+                    let overrides = RuntimeOverrides {
+                        paused_shards: record.paused_shards.clone(),
+                        error_strategy: record.error_strategy,
+                        restored,
+                    };
+                    let claim = Claim { ingestion_id: record.id.clone(), adopt };
+                    crate::wiring::start(self.wiring.as_ref(), spec.clone(), compiled, overrides, Some(&claim))
+                        .map_err(|e| e.to_string())
+                });
+                (active, started)
             }
             Err(e) => (
                 ActivePlugin {
@@ -59,7 +63,7 @@ impl Manager {
             Ok(i) => (Some(i), None),
             Err(e) => (None, Some(e)),
         };
-        Managed { record, spec, plugin, running, start_error, retry: None }
+        Managed { record, spec, plugin, running, start_error, retry: None, saved_at: Instant::now() }
     }
 
     pub fn create(&self, spec_json: Value) -> Result<IngestionInfo> {
@@ -99,8 +103,14 @@ impl Manager {
                 detail: String::new(),
             }],
             updated_at_ms: now,
+            deleted_at_ms: None,
         };
-        let managed = self.launch_stored(record, spec, adopt_data)?;
+        let (managed, previous) = self.launch_stored(record, spec, adopt_data)?;
+        if previous.is_some_and(|p| p.deleted_at_ms.is_some()) {
+            // The tombstone's shard state records belong to the deleted ingestion.
+            let _saving = self.saving();
+            self.store.delete_shard_states(&managed.record.name)?;
+        }
         let info = managed.info();
         let mut map = self.lock();
         if map.contains_key(&info.name) {
@@ -121,7 +131,11 @@ impl Manager {
             return Err(ManagerError::AlreadyExists(format!("ingestion {} is already running", spec.name)));
         }
         let now = now_ms();
-        let mut record = self.store.load(&spec.name)?.unwrap_or_else(|| IngestionRecord {
+        // A deleted ingestion's tombstone does not continue: a new one starts.
+        let previous = self.store.load(&spec.name)?;
+        let stored = previous.clone().filter(|r| r.deleted_at_ms.is_none());
+        let new = stored.is_none();
+        let mut record = stored.unwrap_or_else(|| IngestionRecord {
             name: spec.name.clone(),
             id: new_ingestion_id(&spec.name),
             spec: Value::Null,
@@ -130,6 +144,7 @@ impl Manager {
             last_errors: vec![],
             history: vec![],
             updated_at_ms: now,
+            deleted_at_ms: None,
         });
         if record.spec != spec_json {
             let kind = if record.history.is_empty() { "created" } else { "updated" };
@@ -142,7 +157,28 @@ impl Manager {
             record.spec = spec_json;
             record.updated_at_ms = now;
         }
-        let managed = self.launch_stored(record, spec, adopt_data)?;
+        if new {
+            // Stored before its sinks are claimed with its id: a run killed
+            // between the two would leave sinks owned by an id that no record
+            // holds, which the next run (with a new id) would refuse.
+            self.store.save(&record)?;
+        }
+        let managed = self.launch(record, spec, adopt_data);
+        if let Some(e) = managed.start_error.clone() {
+            if new {
+                match &previous {
+                    Some(tombstone) => self.store.save(tombstone)?,
+                    None => self.store.delete(&managed.record.name)?,
+                }
+            }
+            return Err(ManagerError::InvalidArgument(e));
+        }
+        if new && previous.is_some() {
+            // The tombstone's shard state records belong to the deleted ingestion.
+            let _saving = self.saving();
+            self.store.delete_shard_states(&managed.record.name)?;
+        }
+        self.store.save(&managed.record)?;
         let info = managed.info();
         self.lock().insert(info.name.clone(), managed);
         Ok(info)
@@ -152,7 +188,12 @@ impl Manager {
     /// starting claims the sinks with its id: a crash in between must leave
     /// the id the sinks were claimed with in the store. If the start fails,
     /// the record that was stored before is put back (nothing changed).
-    fn launch_stored(&self, record: IngestionRecord, spec: IngestionSpec, adopt_data: bool) -> Result<Managed> {
+    fn launch_stored(
+        &self,
+        record: IngestionRecord,
+        spec: IngestionSpec,
+        adopt_data: bool,
+    ) -> Result<(Managed, Option<IngestionRecord>)> {
         let previous = self.store.load(&record.name)?;
         self.store.save(&record)?;
         let managed = self.launch(record, spec, adopt_data);
@@ -164,7 +205,7 @@ impl Manager {
             // The caller fixes the spec and tries again.
             return Err(ManagerError::InvalidArgument(e));
         }
-        Ok(managed)
+        Ok((managed, previous))
     }
 
     pub fn get(&self, name: &str) -> Result<IngestionInfo> {
@@ -212,6 +253,7 @@ impl Manager {
             s.error_strategy = new_spec.error_strategy;
             s.max_batch_size = new_spec.max_batch_size;
             s.poll_timeout = new_spec.poll_timeout();
+            s.gc_deletes = new_spec.gc_deletes();
         });
         let mut detail = vec![];
         if new_spec.error_strategy != m.spec.error_strategy {
@@ -222,6 +264,13 @@ impl Manager {
         }
         if new_spec.poll_timeout_ms != m.spec.poll_timeout_ms {
             detail.push(format!("poll.timeout {}", new_spec.poll_timeout_ms));
+        }
+        if new_spec.gc_deletes_ms != m.spec.gc_deletes_ms {
+            let keep = new_spec.gc_deletes_ms.map(|ms| format!("{ms}ms")).unwrap_or_else(|| "-1".into());
+            detail.push(format!("index.gc_deletes {keep}"));
+        }
+        if new_spec.auto_save_interval_ms != m.spec.auto_save_interval_ms {
+            detail.push(format!("sluice.state.auto_save_interval {}ms", new_spec.auto_save_interval_ms));
         }
         if let Some(active) = swap {
             detail.push(format!(
@@ -249,14 +298,27 @@ impl Manager {
     }
 
     /// Stops an ingestion and forgets it; with `delete_data`, its sinks too.
-    /// The outcome says what was left behind.
+    /// Its record stays as a tombstone (with its shards' last statistics)
+    /// until [`Manager::cleanup_old_states`]. The outcome says what was left behind.
     pub fn delete(&self, name: &str, delete_data: bool) -> Result<DeleteOutcome> {
         let managed =
             self.lock().remove(name).ok_or_else(|| ManagerError::NotFound(format!("no ingestion named {name}")))?;
         if let Some(i) = managed.running {
-            i.stop();
+            let statuses = i.stop();
+            let records = super::statistics::shard_records(&managed.record, &managed.spec, &managed.plugin, &statuses);
+            self.save_final_records(name, &records);
         }
-        self.store.delete(name)?;
+        let now = now_ms();
+        let mut tombstone = managed.record.clone();
+        tombstone.deleted_at_ms = Some(now);
+        tombstone.updated_at_ms = now;
+        tombstone.history.push(HistoryEntry {
+            at_ms: now,
+            kind: "deleted".into(),
+            spec: redact_secrets(&tombstone.spec),
+            detail: if delete_data { "with its data".into() } else { String::new() },
+        });
+        self.store.save(&tombstone)?;
         let data_left = match (self.wiring.local_data(&managed.spec), &managed.spec.sink) {
             (Some(dir), _) if delete_data => {
                 self.wiring
@@ -310,6 +372,7 @@ impl Manager {
                 return Err(ManagerError::Internal(format!("shard {} of {name} did not pause within 30 s", c.shard)));
             }
         }
+        self.save_statistics(name);
         Ok(())
     }
 
@@ -406,8 +469,22 @@ impl Manager {
     /// Stops one ingestion and keeps it stored (to run again later); returns
     /// each shard's final status, with every commit made before the stop.
     pub fn stop(&self, name: &str) -> Result<Vec<ShardStatus>> {
-        let running = self.with(name, |m| Ok(m.running.take()))?;
-        self.lock().remove(name);
-        Ok(running.map(|i| i.stop()).unwrap_or_default())
+        let managed =
+            self.lock().remove(name).ok_or_else(|| ManagerError::NotFound(format!("no ingestion named {name}")))?;
+        let Some(running) = managed.running else { return Ok(Vec::new()) };
+        let statuses = running.stop();
+        let records = super::statistics::shard_records(&managed.record, &managed.spec, &managed.plugin, &statuses);
+        self.save_final_records(name, &records);
+        Ok(statuses)
+    }
+
+    /// Before a new ingestion's record replaces a deleted one's tombstone:
+    /// the tombstone's shard state records go (they belong to the old one).
+    pub(super) fn replace_tombstone(&self, name: &str) -> Result<()> {
+        if self.store.load(name)?.is_some_and(|r| r.deleted_at_ms.is_some()) {
+            let _saving = self.saving();
+            self.store.delete_shard_states(name)?;
+        }
+        Ok(())
     }
 }

@@ -5,20 +5,26 @@
 //! `lifecycle` (create, update, pause, resume with resets, delete, state),
 //! `restarter` (restore on open; retry ingestions that could not start),
 //! `documents` (reads), `plugins` (the registry), `export` (state export,
-//! import and reset), `rules` (what an update may change). Every change is
+//! import and reset), `statistics` (the shards' state records: loaded at
+//! start, saved at an interval and when shards stop), `housekeeping`
+//! (resetting one ingestion's state, cleanup of deleted ingestions, state
+//! store statistics), `rules` (what an update may change). Every change is
 //! written to the state store before it is acknowledged, and on open the
 //! manager restores each ingestion exactly as it was left (a paused shard
 //! stays paused).
 
 mod documents;
 mod export;
+mod housekeeping;
 mod info;
 mod lifecycle;
 mod plugins;
 mod restarter;
 mod rules;
+mod statistics;
 
 pub use export::{EXPORT_FORMAT, IngestionExport, ShardExport, StateExport};
+pub use housekeeping::{CleanupReport, ResetOutcome, StateStats};
 pub use info::{
     ActivePlugin, DocHit, DocPage, DocQuery, DocSearch, IngestionInfo, MAX_RESULT_WINDOW, ResetMode, ResetRequest,
 };
@@ -89,6 +95,8 @@ struct Managed {
     start_error: Option<String>,
     /// When to try starting it again, if it could not start.
     retry: Option<Retry>,
+    /// When its shards' statistics were last saved.
+    saved_at: std::time::Instant,
 }
 
 impl Managed {
@@ -126,6 +134,8 @@ pub struct Manager {
     ingestions: Mutex<BTreeMap<String, Managed>>,
     /// Set by [`Manager::shutdown`]: no more start retries.
     stopping: AtomicBool,
+    /// Held while shard state records are saved or deleted.
+    saving: Mutex<()>,
 }
 
 impl Manager {
@@ -153,6 +163,7 @@ impl Manager {
             plugins,
             ingestions: Mutex::new(BTreeMap::new()),
             stopping: AtomicBool::new(false),
+            saving: Mutex::new(()),
         });
         if options.restore {
             manager.restore()?;
@@ -180,15 +191,23 @@ impl Manager {
         &self.plugins
     }
 
-    /// Stops every ingestion (state stays as it is, to be restored).
+    /// Stops every ingestion (state stays as it is, to be restored) and
+    /// saves its shards' statistics.
     pub fn shutdown(&self) {
         self.stopping.store(true, Ordering::Relaxed);
-        let running: Vec<Ingestion> = self.lock().values_mut().filter_map(|m| m.running.take()).collect();
-        for i in running {
-            i.stop();
+        let running: Vec<(IngestionRecord, IngestionSpec, ActivePlugin, Ingestion)> = self
+            .lock()
+            .values_mut()
+            .filter_map(|m| Some((m.record.clone(), m.spec.clone(), m.plugin.clone(), m.running.take()?)))
+            .collect();
+        for (record, spec, plugin, i) in running {
+            let statuses = i.stop();
+            self.save_final_records(&spec.name, &statistics::shard_records(&record, &spec, &plugin, &statuses));
         }
     }
 }
 
+#[cfg(test)]
+mod state_tests;
 #[cfg(test)]
 mod tests;

@@ -38,6 +38,7 @@ pub(super) fn spawn(manager: &Arc<Manager>) -> Result<()> {
                     break;
                 }
                 manager.retry_failed_starts();
+                manager.save_due_statistics();
                 drop(manager);
                 std::thread::sleep(RESTARTER_TICK);
             }
@@ -51,6 +52,8 @@ impl Manager {
     pub(super) fn restore(&self) -> Result<()> {
         for loaded in self.store.load_all()? {
             let record = match loaded {
+                // A deleted ingestion's tombstone, kept until cleanup.
+                Ok(r) if r.deleted_at_ms.is_some() => continue,
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "an ingestion record could not be restored; the others start");

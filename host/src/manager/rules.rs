@@ -8,8 +8,8 @@ use crate::util::REDACTED;
 use serde_json::{Map, Value};
 
 /// The settings an update may change on a running ingestion.
-pub(super) const UPDATABLE: &str =
-    "settings (error_strategy, poll.max_batch_size, poll.timeout) and sluice.plugin.version";
+pub(super) const UPDATABLE: &str = "settings (error_strategy, poll.max_batch_size, poll.timeout, index.gc_deletes), \
+     sluice.plugin.version and sluice.state.auto_save_interval";
 
 /// The first setting that differs and cannot change while running.
 pub(super) fn static_change(old: &IngestionSpec, new: &IngestionSpec) -> Option<String> {

@@ -14,29 +14,29 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Host {
-    wiring: Arc<MemoryWiring>,
-    store: Arc<MemoryStateStore>,
+pub(super) struct Host {
+    pub(super) wiring: Arc<MemoryWiring>,
+    pub(super) store: Arc<MemoryStateStore>,
 }
 
 impl Host {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Host {
             wiring: Arc::new(MemoryWiring::with_component_cache(&component_cache())),
             store: Arc::new(MemoryStateStore::new()),
         }
     }
 
-    fn open(&self) -> Arc<Manager> {
+    pub(super) fn open(&self) -> Arc<Manager> {
         Manager::with_wiring(self.wiring.clone(), self.store.clone(), ManagerOptions::default()).unwrap()
     }
 
-    fn append(&self, name: &str, shard: u32, from: usize, n: usize) {
+    pub(super) fn append(&self, name: &str, shard: u32, from: usize, n: usize) {
         let lines: Vec<String> = (from..from + n).map(|i| msg(&format!("d{i}"), 1, json!({"n": i}))).collect();
         self.wiring.source(name, 2).append(shard, &lines);
     }
 
-    fn processed(&self, name: &str, shard: u32) -> u64 {
+    pub(super) fn processed(&self, name: &str, shard: u32) -> u64 {
         self.wiring.sink(name, shard).meta().unwrap().counters.total_processed_count
     }
 }

@@ -1,15 +1,18 @@
 //! The `embedded` sink: one fjall database (a directory) per shard.
 //!
-//! Three keyspaces: `docs` (id -> record), `meta` (checkpoint, counters, live
-//! document count) and `dropped` (pointer -> dropped message). Each batch is
-//! ONE fjall write batch across the three, committed with `SyncAll`: fjall
+//! Four keyspaces: `docs` (id -> record), `meta` (checkpoint, counters, live
+//! document count), `dropped` (pointer -> dropped message) and `tombstones`
+//! (deletion time + id -> nothing: the index `index.gc_deletes` walks; an
+//! entry whose document was written again since is dropped by the walk).
+//! Each batch is ONE fjall write batch across them, committed with `SyncAll`: fjall
 //! writes it to its journal and fsyncs before the batch becomes visible, and
 //! recovery replays whole batches only. So documents, checkpoint and counters
 //! move together or not at all. docs/architecture.md says why fjall (measured
 //! against redb).
 
 use super::{
-    CommitBatch, DroppedMessage, ShardSink, SinkError, SinkMeta, StoredDoc, decode_doc, decode_doc_header, plan_writes,
+    CommitBatch, DroppedMessage, ShardSink, SinkError, SinkMeta, StoredDoc, decode_doc, decode_doc_header,
+    parse_tombstone_key, plan_writes, tombstone_key,
 };
 use crate::pointer::{Pointer, StartPosition};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -39,6 +42,7 @@ struct Store {
     docs: Keyspace,
     meta: Keyspace,
     dropped: Keyspace,
+    tombstones: Keyspace,
 }
 
 impl Store {
@@ -75,7 +79,8 @@ impl Store {
         let small = |bytes: u64| move || KeyspaceCreateOptions::default().max_memtable_size(bytes);
         let meta = db.keyspace("meta", small(META_MEMTABLE_BYTES)).map_err(err)?;
         let dropped = db.keyspace("dropped", small(DROPPED_MEMTABLE_BYTES)).map_err(err)?;
-        Ok(Store { db, docs, meta, dropped })
+        let tombstones = db.keyspace("tombstones", small(DROPPED_MEMTABLE_BYTES)).map_err(err)?;
+        Ok(Store { db, docs, meta, dropped, tombstones })
     }
 
     fn read_meta(&self, path: &Path) -> Result<SinkMeta, SinkError> {
@@ -207,7 +212,8 @@ impl ShardSink for EmbeddedSink {
         let mut wb = store.db.batch().durability(Some(PersistMode::SyncAll));
         // A fjall write batch does not read its own writes; plan_writes keeps
         // an overlay so a later op on the same id sees the earlier one.
-        let planned = match plan_writes(&batch.ops, |id| self.load_header(&store, id)) {
+        let stamp = super::tombstone_stamp(crate::util::now_ms());
+        let planned = match plan_writes(&batch.ops, &stamp, |id| self.load_header(&store, id)) {
             Ok(p) => p,
             Err(e) => {
                 // A read that failed poisons the store like a write; a
@@ -224,6 +230,9 @@ impl ShardSink for EmbeddedSink {
                 Some(v) => {
                     v.encode_into(&mut record);
                     wb.insert(&store.docs, *id, record.as_slice());
+                    if let Some(at) = v.deleted_at_ms() {
+                        wb.insert(&store.tombstones, tombstone_key(at, id), b"");
+                    }
                 }
                 None => wb.remove(&store.docs, *id),
             }
@@ -286,6 +295,28 @@ impl ShardSink for EmbeddedSink {
             }
         }
         Ok(out)
+    }
+
+    fn gc_tombstones(&self, cutoff_ms: i64, limit: usize) -> Result<u64, SinkError> {
+        use std::ops::Bound;
+        // The commit lock: no commit interleaves with the walk and its write.
+        let mut committed = self.meta.lock().unwrap_or_else(|p| p.into_inner());
+        let store = self.ensure(&mut committed)?;
+        let upper = tombstone_key(cutoff_ms.saturating_add(1), "");
+        let mut wb = store.db.batch();
+        let mut removed = 0;
+        for guard in store.tombstones.range::<Vec<u8>, _>((Bound::Unbounded, Bound::Excluded(upper))).take(limit) {
+            let key = guard.key().map_err(|e| self.fail(e))?;
+            wb.remove(&store.tombstones, key.to_vec());
+            let Some((at, id)) = parse_tombstone_key(&key) else { continue };
+            // Only if the document is still that tombstone (not written again since).
+            if self.load_doc(&store, &id)?.is_some_and(|d| d.deleted_at_ms() == Some(at)) {
+                wb.remove(&store.docs, id);
+                removed += 1;
+            }
+        }
+        wb.commit().map_err(|e| self.fail(e))?;
+        Ok(removed)
     }
 
     fn dropped(&self, after: Option<Pointer>, limit: usize) -> Result<Vec<DroppedMessage>, SinkError> {
@@ -377,5 +408,11 @@ mod tests {
         let sink = EmbeddedSink::open(&path).unwrap();
         assert_eq!(sink.meta().unwrap().resume, Some(StartPosition::At(Pointer::Small(3))));
         assert_eq!(sink.meta().unwrap().last_pointer, Some(Pointer::Small(11)));
+    }
+
+    #[test]
+    fn collects_old_tombstones_under_the_commit_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::sink::gc_contract(&EmbeddedSink::open(&dir.path().join("shard-0")).unwrap());
     }
 }

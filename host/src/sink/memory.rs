@@ -35,6 +35,11 @@ impl MemorySink {
     pub fn commits(&self) -> u64 {
         self.lock().commits
     }
+
+    /// The ids of the tombstones held.
+    pub fn tombstones(&self) -> Vec<String> {
+        self.lock().docs.iter().filter(|(_, d)| d.deleted).map(|(id, _)| id.clone()).collect()
+    }
 }
 
 impl ShardSink for MemorySink {
@@ -44,7 +49,8 @@ impl ShardSink for MemorySink {
 
     fn commit(&self, batch: CommitBatch) -> Result<SinkMeta, SinkError> {
         let mut inner = self.lock();
-        let planned = plan_writes(&batch.ops, |id| Ok(inner.docs.get(id).cloned()))?;
+        let stamp = super::tombstone_stamp(crate::util::now_ms());
+        let planned = plan_writes(&batch.ops, &stamp, |id| Ok(inner.docs.get(id).cloned()))?;
         let meta = inner.meta.advance(&batch, &planned);
         let writes: Vec<(String, Option<StoredDoc>)> = planned
             .writes
@@ -105,6 +111,21 @@ impl ShardSink for MemorySink {
             .take(limit)
             .map(|(id, d)| (id.clone(), d.clone()))
             .collect())
+    }
+
+    fn gc_tombstones(&self, cutoff_ms: i64, limit: usize) -> Result<u64, SinkError> {
+        let mut inner = self.lock();
+        let old: Vec<String> = inner
+            .docs
+            .iter()
+            .filter(|(_, d)| d.deleted_at_ms().is_some_and(|at| at <= cutoff_ms))
+            .take(limit)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &old {
+            inner.docs.remove(id);
+        }
+        Ok(old.len() as u64)
     }
 
     fn dropped(&self, after: Option<Pointer>, limit: usize) -> Result<Vec<DroppedMessage>, SinkError> {

@@ -20,11 +20,53 @@ pub use versioning::OpType;
 pub struct StoredDoc {
     pub version: Option<u64>,
     /// A tombstone keeps the version of the delete so that a late, older
-    /// index cannot bring the document back.
+    /// index cannot bring the document back (until `index.gc_deletes`
+    /// removes it).
     pub deleted: bool,
-    /// The document's JSON (empty for tombstones).
+    /// The document's JSON; for a tombstone, the time of the delete (ms since
+    /// the epoch, 8 bytes little-endian: see [`StoredDoc::deleted_at_ms`]),
+    /// or nothing in tombstones written before sluice kept that time.
     pub source: Vec<u8>,
 }
+
+impl StoredDoc {
+    /// When a tombstone was written; `None` for a live document or a
+    /// tombstone from before sluice recorded the time (kept forever).
+    pub fn deleted_at_ms(&self) -> Option<i64> {
+        tombstone_time(self.deleted, &self.source)
+    }
+}
+
+/// The deletion time a tombstone record's source holds.
+fn tombstone_time(deleted: bool, source: &[u8]) -> Option<i64> {
+    if !deleted {
+        return None;
+    }
+    source.try_into().ok().map(i64::from_le_bytes)
+}
+
+/// What a tombstone written at `now_ms` stores as its source.
+pub fn tombstone_stamp(now_ms: i64) -> [u8; 8] {
+    now_ms.to_le_bytes()
+}
+
+/// The key of a tombstone in a sink's index of tombstones by time: the
+/// deletion time (big-endian, so keys sort by time) and the id.
+pub fn tombstone_key(deleted_at_ms: i64, id: &str) -> Vec<u8> {
+    let mut key = (deleted_at_ms.max(0) as u64).to_be_bytes().to_vec();
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// The inverse of [`tombstone_key`].
+pub fn parse_tombstone_key(key: &[u8]) -> Option<(i64, String)> {
+    let (time, id) = key.split_at_checked(8)?;
+    Some((u64::from_be_bytes(time.try_into().ok()?) as i64, String::from_utf8(id.to_vec()).ok()?))
+}
+
+/// Tombstones a garbage collection removes in one go at most (one write,
+/// under the commit lock).
+pub const GC_BATCH: usize = 10_000;
 
 /// One operation to apply, with its final id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -200,6 +242,11 @@ pub struct Record<'a> {
 }
 
 impl Record<'_> {
+    /// The deletion time of a tombstone record, if it carries one.
+    pub fn deleted_at_ms(&self) -> Option<i64> {
+        tombstone_time(self.deleted, self.source)
+    }
+
     /// The stored record: flags (1 byte), version (8 bytes LE), source JSON;
     /// read back by [`decode_doc`].
     pub fn encode(&self) -> Vec<u8> {
@@ -231,9 +278,11 @@ pub struct PlannedWrites<'a> {
 /// Decides every op of a batch with the versioning rules. `load` reads a
 /// stored record; only its version and deleted flag are looked at, so it may
 /// leave `source` empty ([`decode_doc_header`]). Ops on an id already written
-/// in this batch see that write.
+/// in this batch see that write. Tombstones store `deleted_at`
+/// ([`tombstone_stamp`]).
 pub fn plan_writes<'a>(
     ops: &'a [DocOp],
+    deleted_at: &'a [u8; 8],
     mut load: impl FnMut(&str) -> Result<Option<StoredDoc>, SinkError>,
 ) -> Result<PlannedWrites<'a>, SinkError> {
     use versioning::{Decision, decide};
@@ -261,7 +310,7 @@ pub fn plan_writes<'a>(
                 )
             }
             Decision::Tombstone { version } => (
-                Some(Record { deleted: true, version, source: b"" }),
+                Some(Record { deleted: true, version, source: deleted_at }),
                 Some(StoredDoc { version, deleted: true, source: Vec::new() }),
             ),
             Decision::Remove => (None, None),
@@ -334,6 +383,13 @@ pub trait ShardSink: Send + Sync {
 
     /// Messages dropped under `DROP`, oldest first, starting after `after`.
     fn dropped(&self, after: Option<Pointer>, limit: usize) -> Result<Vec<DroppedMessage>, SinkError>;
+
+    /// Removes up to `limit` tombstones deleted at or before `cutoff_ms`
+    /// (`index.gc_deletes`), under the commit lock so that it never
+    /// interleaves with a commit; returns how many went. A later older
+    /// `index` of such an id then applies (as in OpenSearch). Tombstones
+    /// without a deletion time (written before sluice kept it) stay.
+    fn gc_tombstones(&self, cutoff_ms: i64, limit: usize) -> Result<u64, SinkError>;
 }
 
 #[cfg(test)]
@@ -350,5 +406,60 @@ mod meta_record_tests {
         assert!(SinkMeta::decode(&stored[..10]).unwrap_err().contains("no checksum header"));
         let legacy = serde_json::to_vec(&meta).unwrap();
         assert!(SinkMeta::decode(&legacy).unwrap_err().contains("no checksum header"));
+    }
+}
+
+/// What every sink's tombstone collection must do (run on each sink by its tests).
+#[cfg(test)]
+pub(crate) fn gc_contract(sink: &dyn ShardSink) {
+    let op = |id: &str, op_type, version| DocOp {
+        id: id.into(),
+        version: Some(version),
+        op_type,
+        source: (op_type != OpType::Delete).then(|| format!(r#"{{"v":{version}}}"#)),
+    };
+    let commit = |ops: Vec<DocOp>, at: u64| {
+        sink.commit(CommitBatch { ops, last_pointer: Pointer::Small(at), ..Default::default() }).unwrap()
+    };
+    commit(vec![op("a", OpType::Index, 1), op("b", OpType::Index, 1), op("c", OpType::Index, 1)], 0);
+    commit(vec![op("a", OpType::Delete, 2), op("b", OpType::Delete, 2)], 1);
+    let old = crate::util::now_ms();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    commit(vec![op("c", OpType::Delete, 2)], 2);
+    // b is written again after its delete: its tombstone is gone already.
+    commit(vec![op("b", OpType::Index, 3)], 3);
+    let before = sink.meta().unwrap();
+    assert_eq!(sink.gc_tombstones(old, GC_BATCH).unwrap(), 1, "only a's tombstone is old enough");
+    assert_eq!(sink.meta().unwrap(), before, "collection changes no checkpoint or counter");
+    assert_eq!(sink.gc_tombstones(old, GC_BATCH).unwrap(), 0);
+    // A late older index of a applies now; of c (a newer tombstone) it still conflicts.
+    let meta = commit(vec![op("a", OpType::Index, 1), op("c", OpType::Index, 1)], 4);
+    assert_eq!(meta.counters.total_version_conflicts_count, 1);
+    assert_eq!(sink.get("a").unwrap().map(|d| d.version), Some(Some(1)));
+    assert_eq!(sink.get("c").unwrap(), None);
+    assert_eq!(sink.get("b").unwrap().map(|d| d.version), Some(Some(3)), "a live document is never collected");
+    assert_eq!(sink.gc_tombstones(crate::util::now_ms(), 1).unwrap(), 1, "c's turn");
+    let ids: Vec<_> = sink.scan(None, 10).unwrap().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, ["a", "b"]);
+}
+
+#[cfg(test)]
+mod gc_tests {
+    #[test]
+    fn the_memory_sink_collects_old_tombstones() {
+        super::gc_contract(&super::memory::MemorySink::new());
+    }
+
+    #[test]
+    fn tombstones_keep_their_deletion_time_and_old_ones_read_without_it() {
+        let stamp = super::tombstone_stamp(1_700_000_000_123);
+        let r = super::Record { deleted: true, version: Some(3), source: &stamp };
+        let doc = super::decode_doc(&r.encode()).unwrap();
+        assert_eq!((doc.deleted, doc.version, doc.deleted_at_ms()), (true, Some(3), Some(1_700_000_000_123)));
+        let legacy = super::Record { deleted: true, version: Some(3), source: b"" }.encode();
+        assert_eq!(super::decode_doc(&legacy).unwrap().deleted_at_ms(), None, "kept forever");
+        let key = super::tombstone_key(1_700_000_000_123, "id-1");
+        assert_eq!(super::parse_tombstone_key(&key), Some((1_700_000_000_123, "id-1".to_string())));
+        assert!(super::tombstone_key(9, "z") < super::tombstone_key(10, "a"), "keys sort by time");
     }
 }

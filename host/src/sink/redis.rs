@@ -5,7 +5,9 @@
 //! `...:meta` (string, `SinkMeta::encode`: CRC-32 + JSON), `...:dropped` (hash pointer -> JSON),
 //! and two sorted sets that order them for scans (hashes are unordered):
 //! `...:ids` (every id in `docs`, score 0, read with ZRANGEBYLEX) and
-//! `...:dropped-ids` (each dropped pointer's `sort_key`).
+//! `...:dropped-ids` (each dropped pointer's `sort_key`); and `...:tombstones`
+//! (each tombstone's id, scored by its deletion time), the index that
+//! `index.gc_deletes` walks.
 //!
 //! A commit is an optimistic transaction on a dedicated connection: WATCH
 //! the meta key, check that the stored meta is the one this writer last saw,
@@ -40,6 +42,8 @@ pub struct RedisSink {
     ids_key: String,
     /// Sorted set of the dropped pointers' sort keys.
     dropped_ids_key: String,
+    /// Sorted set of tombstone ids by deletion time (ms).
+    tombstones_key: String,
     state: Mutex<State>,
 }
 
@@ -69,6 +73,7 @@ impl RedisSink {
             dropped_key: format!("{base}:dropped"),
             ids_key: format!("{base}:ids"),
             dropped_ids_key: format!("{base}:dropped-ids"),
+            tombstones_key: format!("{base}:tombstones"),
             state: Mutex::new(State { conn: None, meta: SinkMeta::default() }),
         };
         let meta = sink.with_conn(|s, conn| {
@@ -230,14 +235,16 @@ impl ShardSink for RedisSink {
                 redis::cmd("HMGET").arg(&s.docs_key).arg(&ids).query(conn).map_err(|e| s.err(e))?
             };
             let stored: HashMap<&str, Option<Vec<u8>>> = ids.iter().copied().zip(stored).collect();
-            let planned = plan_writes(&batch.ops, |id| match stored.get(id).and_then(|v| v.as_deref()) {
-                Some(bytes) => decode_doc_header(bytes).map(Some).ok_or_else(|| SinkError::Corrupt {
-                    path: s.label.clone(),
-                    key: id.to_string(),
-                    message: "document record shorter than its header".into(),
-                }),
-                None => Ok(None),
-            })?;
+            let stamp = super::tombstone_stamp(crate::util::now_ms());
+            let planned =
+                plan_writes(&batch.ops, &stamp, |id: &str| match stored.get(id).and_then(|v| v.as_deref()) {
+                    Some(bytes) => decode_doc_header(bytes).map(Some).ok_or_else(|| SinkError::Corrupt {
+                        path: s.label.clone(),
+                        key: id.to_string(),
+                        message: "document record shorter than its header".into(),
+                    }),
+                    None => Ok(None),
+                })?;
             let meta = expected.advance(&batch, &planned);
             let mut pipe = redis::pipe();
             pipe.atomic();
@@ -253,6 +260,9 @@ impl ShardSink for RedisSink {
                         pipe.hset(&s.docs_key, id, record.encode()).ignore();
                         indexed.arg(0).arg(*id);
                         puts += 1;
+                        if let Some(at) = record.deleted_at_ms() {
+                            pipe.zadd(&s.tombstones_key, *id, at).ignore();
+                        }
                     }
                     None => {
                         pipe.hdel(&s.docs_key, id).ignore();
@@ -363,6 +373,51 @@ impl ShardSink for RedisSink {
                 }
             }
             Ok(out)
+        })
+    }
+
+    /// An optimistic transaction like a commit's: WATCH the meta, read the
+    /// tombstones due and their records, and remove them in one MULTI/EXEC,
+    /// which fails (the next collection retries) if a commit moved the meta
+    /// meanwhile. The removal leaves the meta alone: a commit that read a
+    /// tombstone before this removed it is ordered before the removal, and
+    /// its writes land after it, as if it had run first.
+    fn gc_tombstones(&self, cutoff_ms: i64, limit: usize) -> Result<u64, SinkError> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.with_state(&mut state, |s, conn| {
+            redis::cmd("WATCH").arg(&s.meta_key).exec(conn).map_err(|e| s.err(e))?;
+            let due: Vec<(String, i64)> = redis::cmd("ZRANGEBYSCORE")
+                .arg(&s.tombstones_key)
+                .arg("-inf")
+                .arg(cutoff_ms)
+                .arg("WITHSCORES")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .query(conn)
+                .map_err(|e| s.err(e))?;
+            if due.is_empty() {
+                let _ = redis::cmd("UNWATCH").exec(conn);
+                return Ok(0);
+            }
+            let ids: Vec<&str> = due.iter().map(|(id, _)| id.as_str()).collect();
+            let records: Vec<Option<Vec<u8>>> =
+                redis::cmd("HMGET").arg(&s.docs_key).arg(&ids).query(conn).map_err(|e| s.err(e))?;
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            let mut removed = 0;
+            for ((id, at), record) in due.iter().zip(records) {
+                pipe.zrem(&s.tombstones_key, id).ignore();
+                // Only if the document is still that tombstone (not written again since).
+                if record.as_deref().and_then(decode_doc).is_some_and(|d| d.deleted_at_ms() == Some(*at)) {
+                    pipe.hdel(&s.docs_key, id).ignore();
+                    pipe.zrem(&s.ids_key, id).ignore();
+                    removed += 1;
+                }
+            }
+            let done: Option<()> = pipe.query(conn).map_err(|e| s.err(e))?;
+            // EXEC returned nil: a commit moved the meta meanwhile; the next collection retries.
+            Ok(if done.is_some() { removed } else { 0 })
         })
     }
 

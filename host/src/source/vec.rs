@@ -10,12 +10,30 @@ use std::time::Duration;
 #[derive(Clone, Default)]
 pub struct VecSource {
     partitions: Arc<Mutex<Vec<Vec<Message>>>>,
+    /// Polls still to fail, per partition.
+    failures: Arc<Mutex<std::collections::BTreeMap<u32, u32>>>,
 }
 
 impl VecSource {
     /// `partitions` empty partitions.
     pub fn new(partitions: u32) -> Self {
-        VecSource { partitions: Arc::new(Mutex::new(vec![Vec::new(); partitions as usize])) }
+        VecSource { partitions: Arc::new(Mutex::new(vec![Vec::new(); partitions as usize])), failures: Arc::default() }
+    }
+
+    /// Makes the next `n` polls of `partition` fail (as an unreachable source).
+    pub fn fail_polls(&self, partition: u32, n: u32) {
+        *self.failures.lock().unwrap_or_else(|p| p.into_inner()).entry(partition).or_default() += n;
+    }
+
+    fn take_failure(&self, partition: u32) -> bool {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match failures.get_mut(&partition) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Appends payloads to a partition; their pointers follow the last one.
@@ -72,6 +90,9 @@ struct VecReader {
 
 impl PartitionReader for VecReader {
     fn poll(&mut self, max: usize, timeout: Duration) -> Result<Batch, SourceError> {
+        if self.source.take_failure(self.partition as u32) {
+            return Err(SourceError::Unavailable(format!("partition {} failed as asked", self.partition)));
+        }
         let messages: Vec<Message> = {
             let parts = self.source.lock();
             let part = &parts[self.partition];

@@ -10,7 +10,8 @@
 //!
 //! Parts: `types.rs` (the parsed spec and its enums), `opensearch.rs` (the
 //! index-creation body and its `ingestion_source` settings),
-//! `sluice_section.rs` (the `sluice` section: plugin and sink), `settings.rs`
+//! `sluice_section.rs` (the `sluice` section: plugin and sink),
+//! `state_section.rs` (`sluice.state` and `index.gc_deletes`), `settings.rs`
 //! (flattening of settings and checks of single values), `limits.rs` (the
 //! sandbox of a plugin instance).
 
@@ -18,12 +19,14 @@ mod limits;
 mod opensearch;
 mod settings;
 mod sluice_section;
+mod state_section;
 mod types;
 
 pub use crate::util::{REDACTED, is_secret_param, redact_secrets, redact_url_password};
 pub use limits::Limits;
 pub use opensearch::{NameConflict, set_name, validate_name};
 pub use settings::{flat_settings, relative_base_directory, resolve_base_directory};
+pub use state_section::{DEFAULT_AUTO_SAVE_INTERVAL, DEFAULT_GC_DELETES};
 pub use types::{ErrorStrategy, IngestionSpec, PluginSpec, SinkType, SourceType};
 
 /// A spec that cannot be used, with the key it is about.

@@ -3,6 +3,7 @@
 
 use super::settings::{as_bool, as_text, as_u64, flatten};
 use super::sluice_section::parse_sluice;
+use super::state_section::{parse_gc_deletes, parse_state};
 use super::{ErrorStrategy, IngestionSpec, SourceType, SpecError, invalid};
 use crate::pointer::StartPosition;
 use serde_json::{Map, Value};
@@ -71,7 +72,7 @@ impl IngestionSpec {
         let mut mapper_settings = Map::new();
         for (key, v) in &settings {
             let Some(rest) = key.strip_prefix("index.ingestion_source.") else {
-                if key != "index.number_of_shards" {
+                if key != "index.number_of_shards" && key != "index.gc_deletes" {
                     tracing::debug!(setting = %key, "OpenSearch index setting ignored by sluice");
                 }
                 continue;
@@ -186,6 +187,8 @@ impl IngestionSpec {
         };
 
         let (plugin, sink) = parse_sluice(top.get("sluice"))?;
+        let auto_save_interval_ms = parse_state(top.get("sluice"))?.as_millis() as u64;
+        let gc_deletes_ms = parse_gc_deletes(&settings)?.map(|d| d.as_millis() as u64);
 
         Ok(IngestionSpec {
             name,
@@ -203,6 +206,8 @@ impl IngestionSpec {
             mappings,
             plugin,
             sink,
+            auto_save_interval_ms,
+            gc_deletes_ms,
         })
     }
 }

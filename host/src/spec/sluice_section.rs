@@ -103,8 +103,13 @@ pub(super) fn parse_sluice(section: Option<&Value>) -> Result<(PluginSpec, SinkT
                     other => return Err(invalid("sluice.sink.type", format!("{other:?}; allowed: embedded, redis"))),
                 };
             }
+            // Parsed by `state_section.rs`.
+            "state" => {}
             other => {
-                return Err(SpecError::UnknownKey { key: format!("sluice.{other}"), allowed: "plugin, sink".into() });
+                return Err(SpecError::UnknownKey {
+                    key: format!("sluice.{other}"),
+                    allowed: "plugin, sink, state".into(),
+                });
             }
         }
     }

@@ -114,6 +114,20 @@ pub struct IngestionSpec {
     pub mappings: Option<Value>,
     pub plugin: PluginSpec,
     pub sink: SinkType,
+    /// `sluice.state.auto_save_interval`: how often the poll statistics are saved.
+    #[serde(default = "default_auto_save_interval_ms")]
+    pub auto_save_interval_ms: u64,
+    /// `index.gc_deletes`: how long a delete tombstone is kept; `None`: forever (`-1`).
+    #[serde(default = "default_gc_deletes_ms")]
+    pub gc_deletes_ms: Option<u64>,
+}
+
+fn default_auto_save_interval_ms() -> u64 {
+    super::DEFAULT_AUTO_SAVE_INTERVAL.as_millis() as u64
+}
+
+fn default_gc_deletes_ms() -> Option<u64> {
+    Some(super::DEFAULT_GC_DELETES.as_millis() as u64)
 }
 
 /// Debug output never shows secret parameters (they reach logs and panics).
@@ -139,6 +153,15 @@ impl std::fmt::Debug for IngestionSpec {
 impl IngestionSpec {
     pub fn poll_timeout(&self) -> Duration {
         Duration::from_millis(self.poll_timeout_ms)
+    }
+
+    pub fn auto_save_interval(&self) -> Duration {
+        Duration::from_millis(self.auto_save_interval_ms)
+    }
+
+    /// How long delete tombstones are kept; `None`: forever.
+    pub fn gc_deletes(&self) -> Option<Duration> {
+        self.gc_deletes_ms.map(Duration::from_millis)
     }
 
     /// What a checkpoint's pointers are positions in: the source type, the

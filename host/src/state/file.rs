@@ -6,10 +6,11 @@
 //! the new record, never a mix. A truncated or altered file fails its
 //! checksum and is reported with its path instead of being ignored.
 //!
-//! Layout: `<dir>/<ingestion>.json`, `<dir>/plugins/<name>@<version>.json`,
+//! Layout: `<dir>/<ingestion>.json`, `<dir>/shards/<ingestion>/<shard>.json`
+//! (shard state records), `<dir>/plugins/<name>@<version>.json`,
 //! `<dir>/components/<sha256>.wasm`.
 
-use super::{IngestionRecord, PluginRecord, StateError, StateStore, sha256_hex};
+use super::{IngestionRecord, PluginRecord, ShardStateRecord, StateError, StateStore, StateUsage, sha256_hex};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fs::{self, File};
@@ -24,7 +25,7 @@ pub struct FileStateStore {
 
 impl FileStateStore {
     pub fn open(dir: &Path) -> Result<Self, StateError> {
-        for d in [dir.to_path_buf(), dir.join("plugins"), dir.join("components")] {
+        for d in [dir.to_path_buf(), dir.join("plugins"), dir.join("components"), dir.join("shards")] {
             fs::create_dir_all(&d).map_err(|e| io(&d, e))?;
         }
         Ok(FileStateStore { dir: dir.to_path_buf() })
@@ -36,6 +37,10 @@ impl FileStateStore {
 
     fn plugin_path(&self, name: &str, version: &str) -> PathBuf {
         self.dir.join("plugins").join(format!("{name}@{version}.json"))
+    }
+
+    fn shards_dir(&self, ingestion: &str) -> PathBuf {
+        self.dir.join("shards").join(ingestion)
     }
 
     fn component_path(&self, sha256: &str) -> PathBuf {
@@ -148,6 +153,85 @@ impl StateStore for FileStateStore {
         remove_optional(&self.path(name))
     }
 
+    fn save_shard_states(&self, ingestion: &str, records: &[ShardStateRecord]) -> Result<(), StateError> {
+        let dir = self.shards_dir(ingestion);
+        fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        for r in records {
+            write_atomically(&dir.join(format!("{}.json", r.metadata.shard)), &encode(r))?;
+        }
+        Ok(())
+    }
+
+    fn load_shard_states(&self, ingestion: &str) -> Result<Vec<ShardStateRecord>, StateError> {
+        let dir = self.shards_dir(ingestion);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let Some(shard) = name.to_str().and_then(|n| n.strip_suffix(".json")).and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let bytes = fs::read(&path).map_err(|e| io(&path, e))?;
+            let value: serde_json::Value = decode(&path, &bytes)?;
+            let record = ShardStateRecord::from_json(&path.display().to_string(), value)?;
+            out.push((shard, record));
+        }
+        out.sort_by_key(|(shard, _)| *shard);
+        Ok(out.into_iter().map(|(_, r)| r).collect())
+    }
+
+    fn delete_shard_states(&self, ingestion: &str) -> Result<(), StateError> {
+        let dir = self.shards_dir(ingestion);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => File::open(self.dir.join("shards")).and_then(|d| d.sync_all()).map_err(|e| io(&dir, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&dir, e)),
+        }
+    }
+
+    fn usage(&self) -> Result<StateUsage, StateError> {
+        // (count, bytes) of the `.json` files (or any files) directly in `dir`.
+        let files = |dir: &Path, json_only: bool| -> Result<(u64, u64), StateError> {
+            let mut acc = (0, 0);
+            let entries = match fs::read_dir(dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(acc),
+                Err(e) => return Err(io(dir, e)),
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let meta = entry.metadata().map_err(|e| io(&entry.path(), e))?;
+                if meta.is_file() && !name.starts_with('.') && (!json_only || name.ends_with(".json")) {
+                    acc = (acc.0 + 1, acc.1 + meta.len());
+                }
+            }
+            Ok(acc)
+        };
+        let ingestions = files(&self.dir, true)?;
+        let plugins = files(&self.dir.join("plugins"), true)?;
+        let components = files(&self.dir.join("components"), false)?;
+        let mut shards = (0, 0);
+        let shards_dir = self.dir.join("shards");
+        if let Ok(entries) = fs::read_dir(&shards_dir) {
+            for entry in entries.flatten() {
+                let (n, b) = files(&entry.path(), true)?;
+                shards = (shards.0 + n, shards.1 + b);
+            }
+        }
+        Ok(StateUsage {
+            ingestion_records: ingestions.0,
+            shard_records: shards.0,
+            plugin_records: plugins.0,
+            bytes: ingestions.1 + shards.1 + plugins.1 + components.1,
+        })
+    }
+
     fn save_plugin(&self, record: &PluginRecord, component: &[u8]) -> Result<(), StateError> {
         let blob = self.component_path(&record.sha256);
         if !blob.exists() {
@@ -212,6 +296,7 @@ mod tests {
             last_errors: vec![],
             history: vec![],
             updated_at_ms: 1,
+            deleted_at_ms: None,
         }
     }
 
@@ -276,5 +361,47 @@ mod tests {
         assert!(err.contains("content hash"), "{err}");
         store.delete_plugin("p", "2").unwrap();
         assert!(!blob.exists());
+    }
+
+    fn shard_record(ingestion: &str, shard: u32, polls: u64) -> ShardStateRecord {
+        let metadata = crate::state::ShardStateMetadata {
+            ingestion: ingestion.into(),
+            ingestion_id: format!("{ingestion}@1"),
+            shard,
+            ..Default::default()
+        };
+        let mut data = crate::state::ShardStateData::default();
+        data.poll.poll_count = polls;
+        ShardStateRecord::new(metadata, data, 1_700_000_000_000)
+    }
+
+    #[test]
+    fn shard_state_records_round_trip_are_counted_and_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path()).unwrap();
+        assert!(store.load_shard_states("a").unwrap().is_empty());
+        store.save(&record("a")).unwrap();
+        let records: Vec<_> = (0..3).map(|s| shard_record("a", s, 10 + s as u64)).collect();
+        store.save_shard_states("a", &records).unwrap();
+        store.save_shard_states("a", &[shard_record("a", 1, 99)]).unwrap();
+        let loaded = store.load_shard_states("a").unwrap();
+        assert_eq!(loaded.iter().map(|r| r.data.poll.poll_count).collect::<Vec<_>>(), [10, 99, 12]);
+        assert!(dir.path().join("shards/a/1.json").exists());
+        let usage = store.usage().unwrap();
+        assert_eq!((usage.ingestion_records, usage.shard_records, usage.plugin_records), (1, 3, 0));
+        let on_disk: u64 = ["a.json", "shards/a/0.json", "shards/a/1.json", "shards/a/2.json"]
+            .iter()
+            .map(|f| fs::metadata(dir.path().join(f)).unwrap().len())
+            .sum();
+        assert_eq!(usage.bytes, on_disk);
+        // A record a newer sluice wrote is refused, naming the file.
+        let mut newer = serde_json::to_value(shard_record("a", 2, 1)).unwrap();
+        newer["version"] = 2.into();
+        write_atomically(&dir.path().join("shards/a/2.json"), &encode(&newer)).unwrap();
+        let e = store.load_shard_states("a").unwrap_err().to_string();
+        assert!(e.contains("shards/a/2.json") && e.contains("version 2"), "{e}");
+        store.delete_shard_states("a").unwrap();
+        assert!(store.load_shard_states("a").unwrap().is_empty());
+        assert!(!store.load_all().unwrap().is_empty(), "the ingestion record stays");
     }
 }

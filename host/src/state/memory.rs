@@ -1,6 +1,7 @@
 //! `MemoryStateStore`: a state store in memory, for tests of the manager.
 
-use super::{IngestionRecord, PluginRecord, StateError, StateStore, sha256_hex};
+use super::file::encode;
+use super::{IngestionRecord, PluginRecord, ShardStateRecord, StateError, StateStore, StateUsage, sha256_hex};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -12,6 +13,7 @@ pub struct MemoryStateStore {
 #[derive(Default)]
 struct Inner {
     records: BTreeMap<String, IngestionRecord>,
+    shard_states: BTreeMap<(String, u32), ShardStateRecord>,
     plugins: Vec<PluginRecord>,
     components: BTreeMap<String, Vec<u8>>,
 }
@@ -43,6 +45,50 @@ impl StateStore for MemoryStateStore {
     fn delete(&self, name: &str) -> Result<(), StateError> {
         self.lock().records.remove(name);
         Ok(())
+    }
+
+    fn save_shard_states(&self, ingestion: &str, records: &[ShardStateRecord]) -> Result<(), StateError> {
+        let mut inner = self.lock();
+        for r in records {
+            inner.shard_states.insert((ingestion.to_string(), r.metadata.shard), r.clone());
+        }
+        Ok(())
+    }
+
+    fn load_shard_states(&self, ingestion: &str) -> Result<Vec<ShardStateRecord>, StateError> {
+        let inner = self.lock();
+        let records: Vec<_> =
+            inner.shard_states.iter().filter(|((n, _), _)| n == ingestion).map(|(_, r)| r.clone()).collect();
+        // As the stores that read JSON: a newer version is refused.
+        for r in &records {
+            if r.version > super::SHARD_STATE_VERSION {
+                return Err(StateError::NewerVersion {
+                    path: format!("memory:{}", r.id),
+                    version: r.version,
+                    supported: super::SHARD_STATE_VERSION,
+                });
+            }
+        }
+        Ok(records)
+    }
+
+    fn delete_shard_states(&self, ingestion: &str) -> Result<(), StateError> {
+        self.lock().shard_states.retain(|(n, _), _| n != ingestion);
+        Ok(())
+    }
+
+    fn usage(&self) -> Result<StateUsage, StateError> {
+        let inner = self.lock();
+        let bytes = inner.records.values().map(|r| encode(r).len()).sum::<usize>()
+            + inner.shard_states.values().map(|r| encode(r).len()).sum::<usize>()
+            + inner.plugins.iter().map(|r| encode(r).len()).sum::<usize>()
+            + inner.components.values().map(Vec::len).sum::<usize>();
+        Ok(StateUsage {
+            ingestion_records: inner.records.len() as u64,
+            shard_records: inner.shard_states.len() as u64,
+            plugin_records: inner.plugins.len() as u64,
+            bytes: bytes as u64,
+        })
     }
 
     fn save_plugin(&self, record: &PluginRecord, component: &[u8]) -> Result<(), StateError> {

@@ -1,12 +1,16 @@
 //! The state store: what a host must remember about its ingestions.
 //!
 //! One record per ingestion: the spec as submitted and the runtime settings
-//! changed since (paused shards, error policy). Documents and stream
-//! positions are NOT here: they live in the shard sinks, committed together.
+//! changed since (paused shards, error policy); a deleted ingestion's record
+//! stays as a tombstone until cleanup. One state record per shard
+//! (`shard_state`): poll statistics and last error, saved at an interval.
+//! Documents, stream positions and the exact counters are NOT here: they
+//! live in the shard sinks, committed together.
 
 pub mod file;
 pub mod memory;
 pub mod redis;
+pub mod shard_state;
 
 use crate::pointer::Pointer;
 use crate::spec::ErrorStrategy;
@@ -14,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 pub use crate::util::{now_ms, sha256_hex};
+pub use shard_state::{SHARD_STATE_VERSION, ShardStateData, ShardStateMetadata, ShardStateRecord};
 
 /// Everything the state store keeps about one ingestion.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,6 +46,11 @@ pub struct IngestionRecord {
     pub history: Vec<HistoryEntry>,
     /// Milliseconds since the epoch.
     pub updated_at_ms: i64,
+    /// Set when the ingestion was deleted: the record stays as a tombstone
+    /// (not restored, not listed, replaced by a create of the same name)
+    /// until `cleanup_old_states` removes it with its state records and data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at_ms: Option<i64>,
 }
 
 /// One change to an ingestion.
@@ -94,6 +104,21 @@ pub enum StateError {
     Corrupt { path: String, reason: String },
     #[error("state store: {0}")]
     Backend(String),
+    #[error(
+        "state record {path} has version {version}, written by a newer sluice; this build reads version {supported}: upgrade sluice, or delete the record to start its statistics over"
+    )]
+    NewerVersion { path: String, version: u32, supported: u32 },
+}
+
+/// What a state store holds, for `state stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateUsage {
+    /// Ingestion records (tombstones included).
+    pub ingestion_records: u64,
+    pub shard_records: u64,
+    pub plugin_records: u64,
+    /// The stored size of all of them and of the plugin components.
+    pub bytes: u64,
 }
 
 /// Where ingestion records are kept.
@@ -103,6 +128,16 @@ pub trait StateStore: Send + Sync {
     fn load_all(&self) -> Result<Vec<Result<IngestionRecord, StateError>>, StateError>;
     fn save(&self, record: &IngestionRecord) -> Result<(), StateError>;
     fn delete(&self, name: &str) -> Result<(), StateError>;
+
+    /// Stores an ingestion's shard state records (each replaces the record
+    /// of its shard).
+    fn save_shard_states(&self, ingestion: &str, records: &[ShardStateRecord]) -> Result<(), StateError>;
+    /// The ingestion's shard state records, by shard; one that is damaged or
+    /// of a newer version is an error.
+    fn load_shard_states(&self, ingestion: &str) -> Result<Vec<ShardStateRecord>, StateError>;
+    fn delete_shard_states(&self, ingestion: &str) -> Result<(), StateError>;
+    /// How many records of each kind, and their size.
+    fn usage(&self) -> Result<StateUsage, StateError>;
 
     /// Stores a plugin version and its component (by content hash).
     fn save_plugin(&self, record: &PluginRecord, component: &[u8]) -> Result<(), StateError>;

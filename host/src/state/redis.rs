@@ -1,6 +1,7 @@
 //! The `redis` state store: the same records as the file store, in Redis.
 //!
 //! Keys under a configurable prefix: `<prefix>:ingestions` (hash name ->
+//! record), `<prefix>:shard-states:<ingestion>` (hash shard -> shard state
 //! record), `<prefix>:plugins` (hash `name@version` -> record) and
 //! `<prefix>:component:<sha256>` (the component bytes). Records keep the file
 //! store's checksummed encoding, so a damaged value is reported, not used.
@@ -8,7 +9,7 @@
 //! directory restores every ingestion from here and continues its shards.
 
 use super::file::{decode, encode};
-use super::{IngestionRecord, PluginRecord, StateError, StateStore, sha256_hex};
+use super::{IngestionRecord, PluginRecord, ShardStateRecord, StateError, StateStore, StateUsage, sha256_hex};
 use redis::Commands;
 use std::path::Path;
 use std::sync::Mutex;
@@ -53,6 +54,10 @@ impl RedisStateStore {
         format!("{}:{what}", self.prefix)
     }
 
+    fn shard_states_key(&self, ingestion: &str) -> String {
+        self.key(&format!("shard-states:{ingestion}"))
+    }
+
     fn where_(&self, field: &str) -> String {
         format!("{} {}:{field}", self.label, self.prefix)
     }
@@ -76,6 +81,62 @@ impl StateStore for RedisStateStore {
 
     fn delete(&self, name: &str) -> Result<(), StateError> {
         self.with(|c| c.hdel(self.key("ingestions"), name))
+    }
+
+    fn save_shard_states(&self, ingestion: &str, records: &[ShardStateRecord]) -> Result<(), StateError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let fields: Vec<(String, Vec<u8>)> =
+            records.iter().map(|r| (r.metadata.shard.to_string(), encode(r))).collect();
+        self.with(|c| c.hset_multiple(self.shard_states_key(ingestion), &fields))
+    }
+
+    fn load_shard_states(&self, ingestion: &str) -> Result<Vec<ShardStateRecord>, StateError> {
+        let all: Vec<(String, Vec<u8>)> = self.with(|c| c.hgetall(self.shard_states_key(ingestion)))?;
+        let mut out = Vec::new();
+        for (field, bytes) in all {
+            let Ok(shard) = field.parse::<u32>() else { continue };
+            let place = self.where_(&format!("shard-states:{ingestion}[{field}]"));
+            let value: serde_json::Value = decode(Path::new(&place), &bytes)?;
+            out.push((shard, ShardStateRecord::from_json(&place, value)?));
+        }
+        out.sort_by_key(|(shard, _)| *shard);
+        Ok(out.into_iter().map(|(_, r)| r).collect())
+    }
+
+    fn delete_shard_states(&self, ingestion: &str) -> Result<(), StateError> {
+        self.with(|c| c.del(self.shard_states_key(ingestion)))
+    }
+
+    fn usage(&self) -> Result<StateUsage, StateError> {
+        let sizes = |key: String| -> Result<(u64, u64), StateError> {
+            let all: Vec<(String, Vec<u8>)> = self.with(|c| c.hgetall(key))?;
+            Ok((all.len() as u64, all.iter().map(|(_, v)| v.len() as u64).sum()))
+        };
+        let ingestions = sizes(self.key("ingestions"))?;
+        let plugins = sizes(self.key("plugins"))?;
+        let mut shards = (0, 0);
+        let shard_keys: Vec<String> = self.with(|c| {
+            c.scan_match::<_, String>(self.shard_states_key("*")).and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        })?;
+        for key in shard_keys {
+            let (n, b) = sizes(key)?;
+            shards = (shards.0 + n, shards.1 + b);
+        }
+        let component_keys: Vec<String> = self.with(|c| {
+            c.scan_match::<_, String>(self.key("component:*")).and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        })?;
+        let mut components = 0;
+        for key in component_keys {
+            components += self.with(|c| c.strlen::<_, u64>(&key))?;
+        }
+        Ok(StateUsage {
+            ingestion_records: ingestions.0,
+            shard_records: shards.0,
+            plugin_records: plugins.0,
+            bytes: ingestions.1 + plugins.1 + shards.1 + components,
+        })
     }
 
     fn save_plugin(&self, record: &PluginRecord, component: &[u8]) -> Result<(), StateError> {

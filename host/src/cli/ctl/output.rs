@@ -206,9 +206,87 @@ impl Output {
             return self.print_json(&to_json(r));
         }
         say!("{}", table(&Self::STATE_HEADERS, &Self::state_rows(&r.shards)));
+        say!();
+        say!("{}", table(&Self::POLL_HEADERS, &Self::poll_rows(&r.shards)));
         if !r.next_page_token.is_empty() {
             say!("more shards: --page-token {}", r.next_page_token);
         }
+        Ok(())
+    }
+
+    const POLL_HEADERS: [&str; 13] = [
+        "SHARD",
+        "POLLS",
+        "WITH_MSGS",
+        "EMPTY",
+        "FAILED",
+        "FETCHED",
+        "BYTES",
+        "ERRORS",
+        "BATCHES",
+        "AVG_MS",
+        "P50_MS",
+        "P99_MS",
+        "LAST_POLL",
+    ];
+
+    /// The poll statistics of each shard.
+    fn poll_rows(shards: &[pb::ShardState]) -> Vec<Vec<String>> {
+        let ms = |v: f64| format!("{v:.2}");
+        shards
+            .iter()
+            .map(|s| {
+                let p = s.poll_stats.unwrap_or_default();
+                vec![
+                    s.shard.to_string(),
+                    p.poll_count.to_string(),
+                    p.successful_polls_count.to_string(),
+                    p.empty_polls_count.to_string(),
+                    p.consumer_error_count.to_string(),
+                    p.total_documents_fetched.to_string(),
+                    p.total_bytes_processed.to_string(),
+                    p.error_count.to_string(),
+                    p.batches_processed.to_string(),
+                    ms(p.avg_batch_processing_time_ms),
+                    ms(p.p50_batch_processing_time_ms),
+                    ms(p.p99_batch_processing_time_ms),
+                    p.last_poll_timestamp_ms.map(utc).unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect()
+    }
+
+    pub(super) fn cleanup(&self, r: &pb::CleanupOldStatesResponse) -> std::io::Result<()> {
+        if self.json {
+            return self.print_json(&to_json(r));
+        }
+        if r.ingestions.is_empty() {
+            say!("nothing to clean up");
+        } else {
+            say!(
+                "removed {} deleted ingestion(s) ({}): {} records, {} bytes",
+                r.ingestions.len(),
+                r.ingestions.join(", "),
+                r.records,
+                r.bytes
+            );
+        }
+        for left in &r.data_left {
+            say!("{left}");
+        }
+        Ok(())
+    }
+
+    pub(super) fn state_stats(&self, r: &pb::GetStateStatsResponse) -> std::io::Result<()> {
+        if self.json {
+            return self.print_json(&to_json(r));
+        }
+        say!("records:         {} ({} bytes)", r.records, r.bytes);
+        say!("ingestions:      {} ({} deleted, kept until cleanup)", r.ingestions, r.deleted_ingestions);
+        say!("shard states:    {}", r.shard_records);
+        say!("plugins:         {}", r.plugin_records);
+        say!("oldest update:   {}", r.oldest_update_ms.map(utc).unwrap_or_else(|| "-".into()));
+        say!("newest update:   {}", r.newest_update_ms.map(utc).unwrap_or_else(|| "-".into()));
         Ok(())
     }
 
