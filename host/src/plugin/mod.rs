@@ -21,6 +21,7 @@ mod bindings {
     });
 }
 
+mod file_kind;
 mod imports;
 
 use crate::source::Message;
@@ -179,6 +180,9 @@ impl PluginEngine {
     /// Compiles and links a component, checking that it is a message-format plugin.
     pub fn compile(&self, name: &str, bytes: &[u8], limits: Limits) -> Result<CompiledPlugin, PluginError> {
         let invalid = |e: wasmtime::Error| PluginError::Invalid { name: name.into(), reason: format!("{e:#}") };
+        if let Some(reason) = file_kind::not_a_component(bytes) {
+            return Err(PluginError::Invalid { name: name.into(), reason });
+        }
         let (component, from_cache) = match self.cached(bytes) {
             Some(c) => (c, true),
             None => {
