@@ -68,7 +68,9 @@ impl DataDir {
         use sluice::state::{file::FileStateStore, redis::RedisStateStore};
         let kind = self.state.as_str();
         if kind == "file" {
-            return Ok(std::sync::Arc::new(FileStateStore::open(&self.data_dir.join("state"))?));
+            return Ok(std::sync::Arc::new(FileStateStore::open(
+                &sluice::wiring::DataLayout::new(&self.data_dir).state_dir(),
+            )?));
         }
         if kind.starts_with("redis://") || kind.starts_with("rediss://") {
             let store = RedisStateStore::open(kind, &self.state_prefix)

@@ -53,11 +53,16 @@ impl Manager {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, StoredDoc)>> {
+        self.sink(name, shard)?.scan(after, limit).map_err(internal)
+    }
+
+    /// One shard's sink; a shard the ingestion does not have is the caller's mistake.
+    fn sink(&self, name: &str, shard: u32) -> Result<Arc<dyn ShardSink>> {
         let sinks = self.sinks(name)?;
-        let sink = sinks
+        sinks
             .get(shard as usize)
-            .ok_or_else(|| ManagerError::InvalidArgument(format!("{name} has no shard {shard}")))?;
-        sink.scan(after, limit).map_err(internal)
+            .cloned()
+            .ok_or_else(|| ManagerError::InvalidArgument(format!("{name} has no shard {shard}")))
     }
 
     /// A page of the live documents `query` selects, across every shard, in
@@ -117,10 +122,6 @@ impl Manager {
         after: Option<Pointer>,
         limit: usize,
     ) -> Result<Vec<DroppedMessage>> {
-        let sinks = self.sinks(name)?;
-        let sink = sinks
-            .get(shard as usize)
-            .ok_or_else(|| ManagerError::InvalidArgument(format!("{name} has no shard {shard}")))?;
-        sink.dropped(after, limit).map_err(|e| ManagerError::Internal(e.to_string()))
+        self.sink(name, shard)?.dropped(after, limit).map_err(internal)
     }
 }

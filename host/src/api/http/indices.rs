@@ -216,33 +216,13 @@ pub(super) async fn put_settings(
 
 /// OpenSearch's settings body as the manager's update (`{"settings": ..., "sluice": ...}`).
 pub(super) fn settings_update(body: Option<Value>) -> Result<Value, HttpError> {
-    let mut obj = match body {
-        Some(Value::Object(o)) => o,
-        None => return Err(HttpError::bad_request("no settings to update: the body is empty")),
-        Some(_) => return Err(HttpError::parse("the settings body must be a JSON object")),
-    };
-    let sluice = obj.remove("sluice");
-    let settings = match obj.remove("settings") {
-        Some(s) if obj.is_empty() => s,
-        Some(_) => {
-            let other = obj.keys().next().cloned().unwrap_or_default();
-            return Err(HttpError::bad_request(format!(
-                "the body has both [settings] and [{other}]: send the settings either wrapped in [settings] or as they are"
-            )));
-        }
-        None => Value::Object(obj),
-    };
-    let mut update = Map::new();
-    if settings.as_object().is_none_or(|s| !s.is_empty()) {
-        update.insert("settings".into(), settings);
+    // The manager takes OpenSearch's settings bodies as they are (flat,
+    // nested, or wrapped in `settings`) and says what is wrong with one.
+    match body {
+        Some(Value::Object(o)) => Ok(Value::Object(o)),
+        None => Err(HttpError::bad_request("no settings to update: the body is empty")),
+        Some(_) => Err(HttpError::parse("the settings body must be a JSON object")),
     }
-    if let Some(s) = sluice {
-        update.insert("sluice".into(), s);
-    }
-    if update.is_empty() {
-        return Err(HttpError::bad_request("no settings to update"));
-    }
-    Ok(Value::Object(update))
 }
 
 /// `DELETE /{index}`: stops the ingestion and forgets it. Its documents and
@@ -321,17 +301,19 @@ mod tests {
     }
 
     #[test]
-    fn settings_bodies_of_every_form_become_the_managers_update() {
-        let flat = json!({"index.ingestion_source.error_strategy": "DROP"});
-        assert_eq!(settings_update(Some(flat.clone())).unwrap(), json!({"settings": flat}));
-        let nested = json!({"index": {"ingestion_source": {"error_strategy": "BLOCK"}}});
-        assert_eq!(settings_update(Some(nested.clone())).unwrap(), json!({"settings": nested}));
-        let wrapped = json!({"settings": {"index.ingestion_source.poll.timeout": 5}});
-        assert_eq!(settings_update(Some(wrapped.clone())).unwrap(), wrapped);
-        let swap = json!({"sluice": {"plugin": {"version": "2"}}});
-        assert_eq!(settings_update(Some(swap.clone())).unwrap(), swap);
-        assert!(settings_update(Some(json!({"settings": {}, "index.x": 1}))).unwrap_err().reason.contains("[index.x]"));
-        assert!(settings_update(Some(json!({}))).unwrap_err().reason.contains("no settings"));
-        assert!(settings_update(None).is_err());
+    fn settings_bodies_of_every_form_go_to_the_manager_as_they_are() {
+        // Flat, nested, wrapped and sluice's plugin swap: the manager reads
+        // each (manager/tests.rs: update_takes_opensearchs_settings_bodies_...,
+        // which also refuses a mixed body naming [index.x] and an empty one).
+        for body in [
+            json!({"index.ingestion_source.error_strategy": "DROP"}),
+            json!({"index": {"ingestion_source": {"error_strategy": "BLOCK"}}}),
+            json!({"settings": {"index.ingestion_source.poll.timeout": 5}}),
+            json!({"sluice": {"plugin": {"version": "2"}}}),
+        ] {
+            assert_eq!(settings_update(Some(body.clone())).unwrap(), body);
+        }
+        assert!(settings_update(None).unwrap_err().reason.contains("no settings"));
+        assert_eq!(settings_update(Some(json!([1]))).unwrap_err().kind, "parse_exception");
     }
 }

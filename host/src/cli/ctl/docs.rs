@@ -49,6 +49,15 @@ fn document_json(d: &pb::Document) -> Value {
     json!({"_id": d.id, "_shard": d.shard, "_version": d.version, "_source": source})
 }
 
+/// The listed shards, or every shard of the ingestion when none is listed.
+async fn shards_of(client: &Client, name: &str, listed: Vec<u32>) -> anyhow::Result<Vec<u32>> {
+    if !listed.is_empty() {
+        return Ok(listed);
+    }
+    let i = client.ingestions().get_ingestion(pb::GetIngestionRequest { name: name.into() }).await.map_err(rpc)?;
+    Ok((0..i.into_inner().shards).collect())
+}
+
 pub(super) async fn run(client: &Client, out: &Output, command: DocCommand) -> anyhow::Result<()> {
     match command {
         DocCommand::Get { name, id } => {
@@ -70,17 +79,7 @@ pub(super) async fn run(client: &Client, out: &Output, command: DocCommand) -> a
             out.done(json!({"count": r.count}), &r.count.to_string())?;
         }
         DocCommand::Scan { name, shard, after, limit } => {
-            let shards: Vec<u32> = match shard {
-                Some(s) => vec![s],
-                None => {
-                    let i = client
-                        .ingestions()
-                        .get_ingestion(pb::GetIngestionRequest { name: name.clone() })
-                        .await
-                        .map_err(rpc)?;
-                    (0..i.into_inner().shards).collect()
-                }
-            };
+            let shards = shards_of(client, &name, shard.into_iter().collect()).await?;
             let mut left = if limit == 0 { u64::MAX } else { limit };
             for shard in shards {
                 if left == 0 {
@@ -100,16 +99,7 @@ pub(super) async fn run(client: &Client, out: &Output, command: DocCommand) -> a
             }
         }
         DocCommand::Dropped { name, shard, limit } => {
-            let shards: Vec<u32> = if shard.is_empty() {
-                let i = client
-                    .ingestions()
-                    .get_ingestion(pb::GetIngestionRequest { name: name.clone() })
-                    .await
-                    .map_err(rpc)?;
-                (0..i.into_inner().shards).collect()
-            } else {
-                shard
-            };
+            let shards = shards_of(client, &name, shard).await?;
             let mut left = if limit == 0 { u64::MAX } else { limit };
             for shard in shards {
                 let mut after = String::new();

@@ -39,24 +39,14 @@ fn to_json<T: Serialize>(value: &T) -> Value {
     unwrap(serde_json::to_value(value).unwrap_or(Value::Null))
 }
 
-/// `2025-01-02 03:04:05Z` from ms since the epoch ("-" for 0).
+/// `2025-01-02 03:04:05Z` from ms since the epoch ("-" for 0): RFC 3339
+/// to the second, with a space, as a table shows it.
 fn utc(ms: i64) -> String {
     if ms <= 0 {
         return "-".into();
     }
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    let t = sluice::util::rfc3339(ms); // 2025-01-02T03:04:05.678Z
+    format!("{} {}Z", &t[..10], &t[11..19])
 }
 
 /// Left-aligned columns.
