@@ -39,7 +39,7 @@ stale() {
 
 build_python() {
     local start=$SECONDS
-    (cd tests/plugins/python && PYTHONDONTWRITEBYTECODE=1 "../../../$py" -d ../../../wit -w message-format \
+    (cd tests/plugins/python && PYTHONDONTWRITEBYTECODE=1 "../../../$py" -d ../../../wit/v0.1 -w message-format \
         componentize app -o "../../../$out/python.wasm.tmp" >/dev/null)
     rm -rf tests/plugins/python/__pycache__
     mv "$out/python.wasm.tmp" "$out/python.wasm"
@@ -48,7 +48,7 @@ build_python() {
 
 build_js() {
     local start=$SECONDS
-    (cd tests/plugins/js && "../../../$js" plugin.js --wit ../../../wit -n message-format -o "../../../$out/js.wasm.tmp" >/dev/null)
+    (cd tests/plugins/js && "../../../$js" plugin.js --wit ../../../wit/v0.1 -n message-format -o "../../../$out/js.wasm.tmp" >/dev/null)
     mv "$out/js.wasm.tmp" "$out/js.wasm"
     say "built $out/js.wasm with componentize-js in $((SECONDS - start)) s"
 }

@@ -125,7 +125,7 @@ impl Debezium {
                 Some(json::to_json(row, text.len() / 2)?)
             }
         };
-        Ok(Outcome::Op(Operation { id: Some(id), version: Some(version), op_type, source }))
+        Ok(Outcome::Op(Operation { id: Some(id), version: Some(version), op_type, source, ..Default::default() }))
     }
 
     fn version(&self, event: &[Member<'_>]) -> Result<u64, String> {
@@ -222,11 +222,23 @@ mod tests {
     }
 
     fn index(id: &str, version: u64, source: &str) -> Operation {
-        Operation { id: Some(id.into()), version: Some(version), op_type: OpType::Index, source: Some(source.into()) }
+        Operation {
+            id: Some(id.into()),
+            version: Some(version),
+            op_type: OpType::Index,
+            source: Some(source.into()),
+            ..Default::default()
+        }
     }
 
     fn delete(id: &str, version: u64) -> Operation {
-        Operation { id: Some(id.into()), version: Some(version), op_type: OpType::Delete, source: None }
+        Operation {
+            id: Some(id.into()),
+            version: Some(version),
+            op_type: OpType::Delete,
+            source: None,
+            ..Default::default()
+        }
     }
 
     const KEY: Option<&str> = Some(r#"{"id":5}"#);

@@ -26,6 +26,7 @@ fn ok(id: &str, source: String) -> Decoded {
         version: None,
         op_type: OpType::Index,
         source: Some(source),
+        ..Default::default()
     }])
 }
 

@@ -49,7 +49,7 @@ impl OpenSearch {
                 Some(json::to_json(&source, text.len())?)
             }
         };
-        Ok(Operation { id: mapped.id, version: mapped.version, op_type: mapped.op_type, source })
+        Ok(Operation { id: mapped.id, version: mapped.version, op_type: mapped.op_type, source, ..Default::default() })
     }
 }
 
@@ -103,7 +103,13 @@ mod tests {
     }
 
     fn index(id: Option<&str>, version: Option<u64>, source: &str) -> Operation {
-        Operation { id: id.map(Into::into), version, op_type: OpType::Index, source: Some(source.into()) }
+        Operation {
+            id: id.map(Into::into),
+            version,
+            op_type: OpType::Index,
+            source: Some(source.into()),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -115,11 +121,23 @@ mod tests {
         );
         assert_eq!(
             decode_op(&p, r#"{"_op_type":"create","_version":9,"_source":{}}"#),
-            Operation { id: None, version: Some(9), op_type: OpType::Create, source: Some("{}".into()) }
+            Operation {
+                id: None,
+                version: Some(9),
+                op_type: OpType::Create,
+                source: Some("{}".into()),
+                ..Default::default()
+            }
         );
         assert_eq!(
             decode_op(&p, r#"{"_op_type":"delete","_id":"1","_source":{"ignored":true}}"#),
-            Operation { id: Some("1".into()), version: None, op_type: OpType::Delete, source: None }
+            Operation {
+                id: Some("1".into()),
+                version: None,
+                op_type: OpType::Delete,
+                source: None,
+                ..Default::default()
+            }
         );
         assert_eq!(decode_op(&p, r#"{"_source":{"a":"é\u00e9\n"},"extra":[1]}"#), index(None, None, r#"{"a":"éé\n"}"#));
     }
@@ -203,12 +221,19 @@ mod tests {
                 id: Some("a".into()),
                 version: Some(4),
                 op_type: OpType::Create,
-                source: Some(r#"{"meta":{"src":"s"}}"#.into())
+                source: Some(r#"{"meta":{"src":"s"}}"#.into()),
+                ..Default::default()
             }
         );
         assert_eq!(
             decode_op(&p, r#"{"meta":{"id":"a","v":5},"op":"D","name":"n"}"#),
-            Operation { id: Some("a".into()), version: Some(5), op_type: OpType::Delete, source: None }
+            Operation {
+                id: Some("a".into()),
+                version: Some(5),
+                op_type: OpType::Delete,
+                source: None,
+                ..Default::default()
+            }
         );
         decode_invalid(&p, Some(br#"{"meta":{"v":5}}"#), "configured id_field [meta.id] is missing from the message");
         decode_invalid(

@@ -191,6 +191,8 @@ fn op_name(op_type: OpType) -> &'static str {
         OpType::Index => "index",
         OpType::Create => "create",
         OpType::Delete => "delete",
+        OpType::Update => "update",
+        OpType::Merge => "merge",
     }
 }
 

@@ -2,7 +2,7 @@
 
 wit_bindgen::generate!({
     world: "message-format",
-    path: "../../wit",
+    path: "../../wit/v0.1",
     pub_export_macro: true,
     export_macro_name: "__export_raw",
     default_bindings_module: "sluice_plugin_sdk::bindings",
@@ -65,6 +65,7 @@ fn from_wit(m: wit::Message) -> SdkMessage {
         key: m.key,
         headers: m.headers.into_iter().map(|h| Header { key: h.key, value: h.value }).collect(),
         payload: m.payload,
+        reference_time_ms: 0,
     }
 }
 
@@ -73,6 +74,9 @@ fn to_wit(d: SdkDecoded) -> wit::Decoded {
         SdkDecoded::Ops(ops) => wit::Decoded::Ops(ops.into_iter().map(op_to_wit).collect()),
         SdkDecoded::Invalid(reason) => wit::Decoded::Invalid(reason),
         SdkDecoded::Skipped(reason) => wit::Decoded::Skipped(reason),
+        // Placeholder until the 0.2.0 glue lands.
+        SdkDecoded::ThrownAway(reason) => wit::Decoded::Invalid(reason),
+        SdkDecoded::ProcessedWithError { .. } => wit::Decoded::Invalid("unsupported".into()),
     }
 }
 
@@ -84,6 +88,7 @@ fn op_to_wit(op: Operation) -> wit::Operation {
             OpType::Index => wit::OpType::Index,
             OpType::Create => wit::OpType::Create,
             OpType::Delete => wit::OpType::Delete,
+            OpType::Update | OpType::Merge => wit::OpType::Index,
         },
         source: op.source,
     }

@@ -30,6 +30,7 @@
 //!                 version: None,
 //!                 op_type: OpType::Index,
 //!                 source: Some(source),
+//!                 ..Default::default()
 //!             }]),
 //!             Err(reason) => Decoded::Invalid(reason),
 //!         }
@@ -41,7 +42,7 @@
 //! let m = Message { payload: Some(br#"{"id": 7, "a": [1]}"#.to_vec()), ..Default::default() };
 //! assert_eq!(Objects.decode(&m), Decoded::Ops(vec![Operation {
 //!     id: Some("7".into()), version: None, op_type: OpType::Index,
-//!     source: Some(r#"{"id":7,"a":[1]}"#.into()),
+//!     source: Some(r#"{"id":7,"a":[1]}"#.into()), ..Default::default()
 //! }]));
 //! ```
 //!
@@ -58,7 +59,7 @@ pub mod json;
 pub mod mapping;
 pub mod path;
 mod types;
-pub use types::{Decoded, Header, MAX_ID_BYTES, Message, OpType, Operation, check_id_length};
+pub use types::{Aggregator, Decoded, Header, MAX_ID_BYTES, Message, OpType, Operation, check_id_length};
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]

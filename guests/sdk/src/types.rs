@@ -18,6 +18,12 @@ pub struct Message {
     pub headers: Vec<Header>,
     /// `None` for a Kafka tombstone.
     pub payload: Option<Vec<u8>>,
+    /// The start of the shard's current task period (ms since the epoch),
+    /// the same for every message of a batch. Judge time-relative things
+    /// (Druid's late/early message rejection) against it, never against the
+    /// wall clock: it is committed with the checkpoint, so a message re-read
+    /// after a crash gets the same answer.
+    pub reference_time_ms: i64,
 }
 
 /// The longest document id, in bytes, that OpenSearch's index and bulk APIs
@@ -33,29 +39,78 @@ pub fn check_id_length(id: String, label: &str) -> Result<String, String> {
     Ok(id)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OpType {
+    /// Store the source as the document.
+    #[default]
     Index,
+    /// Store it only if no live document has the id.
     Create,
     Delete,
+    /// Merge a partial document into the stored one (objects member by
+    /// member, recursively; other values replace). A missing one is created.
+    Update,
+    /// Combine a partial row into the stored row: fields named in
+    /// [`Operation::aggregators`] with their aggregator, others replace.
+    Merge,
+}
+
+/// How a merged field combines with the stored value (Druid's aggregators).
+/// A missing or null value on either side leaves the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Aggregator {
+    /// Adds, like `LongSum` (a partial row carries its event count).
+    Count,
+    LongSum,
+    DoubleSum,
+    FloatSum,
+    LongMin,
+    LongMax,
+    DoubleMin,
+    DoubleMax,
+    FloatMin,
+    FloatMax,
+    /// The value of the earliest [`Operation::event_time_ms`].
+    LongFirst,
+    /// The value of the latest [`Operation::event_time_ms`].
+    LongLast,
+    DoubleFirst,
+    DoubleLast,
+    StringFirst,
+    StringLast,
 }
 
 /// One document operation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Operation {
     /// `None`: the host derives `<shard>-<pointer>` (deterministic across replays).
     pub id: Option<String>,
-    /// External version.
+    /// External version (`Merge` takes none).
     pub version: Option<u64>,
     pub op_type: OpType,
     /// JSON object text; `None` for deletes.
     pub source: Option<String>,
+    /// `Merge` only: how fields combine (field name, aggregator).
+    pub aggregators: Vec<(String, Aggregator)>,
+    /// `Merge` only: the event time the first/last aggregators order by.
+    pub event_time_ms: Option<i64>,
 }
 
 /// What one message decodes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decoded {
     Ops(Vec<Operation>),
+    /// Unparseable; the reason goes to the error policy.
     Invalid(String),
+    /// Valid, nothing to apply.
     Skipped(String),
+    /// Valid but not accepted (Druid's `thrownAway`, e.g. outside the
+    /// rejection periods); the reason goes to the error policy.
+    ThrownAway(String),
+    /// Operations to apply, with errors in some fields (Druid's
+    /// `processedWithError`): applied, and the errors counted.
+    ProcessedWithError {
+        ops: Vec<Operation>,
+        errors: String,
+    },
 }

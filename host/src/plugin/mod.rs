@@ -17,7 +17,7 @@
 mod bindings {
     wasmtime::component::bindgen!({
         world: "message-format",
-        path: "../wit",
+        path: "../wit/v0.1",
     });
 }
 

@@ -27,7 +27,7 @@ pub use limits::Limits;
 pub use opensearch::{NameConflict, set_name, validate_name};
 pub use settings::{flat_settings, relative_base_directory, resolve_base_directory};
 pub use state_section::{DEFAULT_AUTO_SAVE_INTERVAL, DEFAULT_GC_DELETES};
-pub use types::{ErrorStrategy, IngestionSpec, PluginSpec, SinkType, SourceType};
+pub use types::{DEFAULT_TASK_DURATION_MS, ErrorStrategy, IngestionSpec, PluginSpec, SinkType, SourceType};
 
 /// A spec that cannot be used, with the key it is about.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -208,6 +208,8 @@ impl IngestionSpec {
             sink,
             auto_save_interval_ms,
             gc_deletes_ms,
+            task_duration_ms: super::types::DEFAULT_TASK_DURATION_MS,
+            max_parse_exceptions: None,
         })
     }
 }

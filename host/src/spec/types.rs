@@ -120,6 +120,23 @@ pub struct IngestionSpec {
     /// `index.gc_deletes`: how long a delete tombstone is kept; `None`: forever (`-1`).
     #[serde(default = "default_gc_deletes_ms")]
     pub gc_deletes_ms: Option<u64>,
+    /// How long a shard's reference time (the start of its task period,
+    /// handed to the plugin with each batch and committed with the
+    /// checkpoint) stays before it rolls over: Druid's `ioConfig.taskDuration`.
+    #[serde(default = "default_task_duration_ms")]
+    pub task_duration_ms: u64,
+    /// Druid's `tuningConfig.maxParseExceptions`: under `DROP`, the shard
+    /// blocks at the message that would make its parse exceptions (unparseable
+    /// plus processed-with-error messages) exceed this. `None`: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parse_exceptions: Option<u64>,
+}
+
+/// Druid's default `taskDuration`, `PT1H`.
+pub const DEFAULT_TASK_DURATION_MS: u64 = 3_600_000;
+
+fn default_task_duration_ms() -> u64 {
+    DEFAULT_TASK_DURATION_MS
 }
 
 fn default_auto_save_interval_ms() -> u64 {
