@@ -230,6 +230,7 @@ async fn a_file_to_redis_migration_through_export_and_import_keeps_every_pointer
             total_failures_dropped_count: s.total_failures_dropped_count,
             total_skipped_count: s.total_skipped_count,
             total_ops_applied_count: s.total_ops_applied_count,
+            ..Default::default()
         };
         assert_eq!(&got, m, "shard {shard}: every counter as the model's");
     }

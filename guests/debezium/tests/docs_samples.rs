@@ -69,6 +69,7 @@ fn message(key: Option<&str>, payload: Option<&str>) -> Message {
         key: key.map(|k| k.as_bytes().to_vec()),
         headers: vec![],
         payload: payload.map(|p| p.as_bytes().to_vec()),
+        reference_time_ms: 0,
     }
 }
 
@@ -83,11 +84,18 @@ fn index(id: &str, version: u64, source: &str) -> Decoded {
         version: Some(version),
         op_type: OpType::Index,
         source: Some(source.into()),
+        ..Default::default()
     }])
 }
 
 fn delete(id: &str, version: u64) -> Decoded {
-    Decoded::Ops(vec![Operation { id: Some(id.into()), version: Some(version), op_type: OpType::Delete, source: None }])
+    Decoded::Ops(vec![Operation {
+        id: Some(id.into()),
+        version: Some(version),
+        op_type: OpType::Delete,
+        source: None,
+        ..Default::default()
+    }])
 }
 
 #[track_caller]

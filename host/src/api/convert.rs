@@ -186,6 +186,7 @@ mod tests {
             total_failures_dropped_count: 2,
             total_skipped_count: 1,
             total_ops_applied_count: 5,
+            ..Default::default()
         };
         let consumer = ConsumerStats {
             total_polled_count: 12,

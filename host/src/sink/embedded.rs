@@ -266,7 +266,14 @@ impl ShardSink for EmbeddedSink {
         counters: crate::sink::ShardCounters,
     ) -> Result<(), SinkError> {
         self.write_meta_only(|meta| {
-            *meta = SinkMeta { resume, last_pointer, counters, live_docs: meta.live_docs, owner: meta.owner.clone() };
+            *meta = SinkMeta {
+                resume,
+                last_pointer,
+                counters,
+                live_docs: meta.live_docs,
+                owner: meta.owner.clone(),
+                reference_time_ms: meta.reference_time_ms,
+            };
         })
     }
 

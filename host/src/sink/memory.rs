@@ -93,8 +93,9 @@ impl ShardSink for MemorySink {
         counters: ShardCounters,
     ) -> Result<(), SinkError> {
         let mut inner = self.lock();
-        let (live_docs, owner) = (inner.meta.live_docs, inner.meta.owner.clone());
-        inner.meta = SinkMeta { resume, last_pointer, counters, live_docs, owner };
+        let (live_docs, owner, reference_time_ms) =
+            (inner.meta.live_docs, inner.meta.owner.clone(), inner.meta.reference_time_ms);
+        inner.meta = SinkMeta { resume, last_pointer, counters, live_docs, owner, reference_time_ms };
         Ok(())
     }
 

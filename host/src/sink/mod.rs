@@ -109,6 +109,13 @@ pub struct ShardCounters {
     pub total_skipped_count: u64,
     /// Operations applied to documents (sluice).
     pub total_ops_applied_count: u64,
+    /// Valid messages outside what the ingestion accepts (Druid's
+    /// `thrownAway`: outside the rejection periods); also counted as failed.
+    #[serde(default)]
+    pub total_thrown_away_count: u64,
+    /// Messages applied with errors in some fields (Druid's `processedWithError`).
+    #[serde(default)]
+    pub total_processed_with_error_count: u64,
 }
 
 impl ShardCounters {
@@ -120,6 +127,8 @@ impl ShardCounters {
         self.total_failures_dropped_count += o.total_failures_dropped_count;
         self.total_skipped_count += o.total_skipped_count;
         self.total_ops_applied_count += o.total_ops_applied_count;
+        self.total_thrown_away_count += o.total_thrown_away_count;
+        self.total_processed_with_error_count += o.total_processed_with_error_count;
     }
 }
 
@@ -139,6 +148,12 @@ pub struct SinkMeta {
     /// recorded owners).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<SinkOwner>,
+    /// The start of the shard's current task period (ms since the epoch):
+    /// the reference time its plugin judges time-relative things against.
+    /// Committed with the checkpoint, so a message re-read after a crash is
+    /// judged against the same time. `None`: no task period started yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_time_ms: Option<i64>,
 }
 
 /// Who a sink belongs to: its checkpoint is a position in one stream, for

@@ -314,7 +314,14 @@ impl ShardSink for RedisSink {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let meta = self.with_state(&mut state, |s, conn| {
             let stored = s.read_meta(conn)?;
-            let meta = SinkMeta { resume, last_pointer, counters, live_docs: stored.live_docs, owner: stored.owner };
+            let meta = SinkMeta {
+                resume,
+                last_pointer,
+                counters,
+                live_docs: stored.live_docs,
+                owner: stored.owner,
+                reference_time_ms: stored.reference_time_ms,
+            };
             conn.set::<_, _, ()>(&s.meta_key, meta.encode()).map_err(|e| s.err(e))?;
             Ok(meta)
         })?;

@@ -51,6 +51,9 @@ impl Model {
                     c.total_failures_dropped_count += 1;
                 }
                 Decoded::Skipped(_) => c.total_skipped_count += 1,
+                Decoded::ThrownAway(_) | Decoded::ProcessedWithError { .. } => {
+                    panic!("the model covers the opensearch plugin's outcomes only")
+                }
                 Decoded::Ops(ops) => {
                     for (n, op) in ops.into_iter().enumerate() {
                         let id = op.id.unwrap_or_else(|| {
@@ -60,6 +63,7 @@ impl Model {
                             sluice_plugin_sdk::OpType::Index => OpType::Index,
                             sluice_plugin_sdk::OpType::Create => OpType::Create,
                             sluice_plugin_sdk::OpType::Delete => OpType::Delete,
+                            other => panic!("the model covers index, create and delete, not {other:?}"),
                         };
                         let key = (shard, id);
                         let c = self.counters.get_mut(&shard).unwrap();
