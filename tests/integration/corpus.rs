@@ -200,8 +200,8 @@ fn opensearch_default() -> Guest {
     cases.extend([
         bad(
             "`_op_type` unknown",
-            with(r#""_id":"k","_op_type":"update","_source":{}"#),
-            r#"invalid _op_type "update": expected one of [index, create, delete]"#,
+            with(r#""_id":"k","_op_type":"upsert","_source":{}"#),
+            r#"invalid _op_type "upsert": expected one of [index, create, delete, update]"#,
         ),
         bad("`_op_type` of the wrong type", with(r#""_id":"k","_op_type":1,"_source":{}"#), "invalid _op_type 1"),
         bad("`_op_type` null", with(r#""_id":"k","_op_type":null,"_source":{}"#), "invalid _op_type null"),

@@ -304,3 +304,12 @@ fn the_redis_sink_collects_old_tombstones_and_keeps_newer_ones() {
         .unwrap();
     assert_eq!(left, (false, None, None));
 }
+
+/// The redis sink merges rows and updates documents like every sink (the
+/// shared contract), across batches from what Redis holds.
+#[test]
+fn the_redis_sink_merges_rows_and_updates_documents() {
+    let redis = RedisServer::start();
+    let sink = RedisSink::open(&redis.url(), "merge", "m", 0).unwrap();
+    sluice::sink::contract::merges(&sink);
+}

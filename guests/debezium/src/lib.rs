@@ -125,7 +125,7 @@ impl Debezium {
                 Some(json::to_json(row, text.len() / 2)?)
             }
         };
-        Ok(Outcome::Op(Operation { id: Some(id), version: Some(version), op_type, source, ..Default::default() }))
+        Ok(Outcome::Op(Operation { id: Some(id), version: Some(version), op_type, source }))
     }
 
     fn version(&self, event: &[Member<'_>]) -> Result<u64, String> {
@@ -222,23 +222,11 @@ mod tests {
     }
 
     fn index(id: &str, version: u64, source: &str) -> Operation {
-        Operation {
-            id: Some(id.into()),
-            version: Some(version),
-            op_type: OpType::Index,
-            source: Some(source.into()),
-            ..Default::default()
-        }
+        Operation { id: Some(id.into()), version: Some(version), op_type: OpType::Index, source: Some(source.into()) }
     }
 
     fn delete(id: &str, version: u64) -> Operation {
-        Operation {
-            id: Some(id.into()),
-            version: Some(version),
-            op_type: OpType::Delete,
-            source: None,
-            ..Default::default()
-        }
+        Operation { id: Some(id.into()), version: Some(version), op_type: OpType::Delete, source: None }
     }
 
     const KEY: Option<&str> = Some(r#"{"id":5}"#);

@@ -84,7 +84,6 @@ fn index(id: &str, version: u64, source: &str) -> Decoded {
         version: Some(version),
         op_type: OpType::Index,
         source: Some(source.into()),
-        ..Default::default()
     }])
 }
 

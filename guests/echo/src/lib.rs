@@ -33,7 +33,6 @@ impl Plugin for Echo {
             version: None,
             op_type: OpType::Index,
             source: Some(source.to_string()),
-            ..Default::default()
         }])
     }
 }

@@ -26,7 +26,6 @@ fn ok(id: &str, source: String) -> Decoded {
         version: None,
         op_type: OpType::Index,
         source: Some(source),
-        ..Default::default()
     }])
 }
 

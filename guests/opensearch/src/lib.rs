@@ -49,7 +49,7 @@ impl OpenSearch {
                 Some(json::to_json(&source, text.len())?)
             }
         };
-        Ok(Operation { id: mapped.id, version: mapped.version, op_type: mapped.op_type, source, ..Default::default() })
+        Ok(Operation { id: mapped.id, version: mapped.version, op_type: mapped.op_type, source })
     }
 }
 
@@ -103,13 +103,7 @@ mod tests {
     }
 
     fn index(id: Option<&str>, version: Option<u64>, source: &str) -> Operation {
-        Operation {
-            id: id.map(Into::into),
-            version,
-            op_type: OpType::Index,
-            source: Some(source.into()),
-            ..Default::default()
-        }
+        Operation { id: id.map(Into::into), version, op_type: OpType::Index, source: Some(source.into()) }
     }
 
     #[test]
@@ -121,23 +115,11 @@ mod tests {
         );
         assert_eq!(
             decode_op(&p, r#"{"_op_type":"create","_version":9,"_source":{}}"#),
-            Operation {
-                id: None,
-                version: Some(9),
-                op_type: OpType::Create,
-                source: Some("{}".into()),
-                ..Default::default()
-            }
+            Operation { id: None, version: Some(9), op_type: OpType::Create, source: Some("{}".into()) }
         );
         assert_eq!(
             decode_op(&p, r#"{"_op_type":"delete","_id":"1","_source":{"ignored":true}}"#),
-            Operation {
-                id: Some("1".into()),
-                version: None,
-                op_type: OpType::Delete,
-                source: None,
-                ..Default::default()
-            }
+            Operation { id: Some("1".into()), version: None, op_type: OpType::Delete, source: None }
         );
         assert_eq!(decode_op(&p, r#"{"_source":{"a":"é\u00e9\n"},"extra":[1]}"#), index(None, None, r#"{"a":"éé\n"}"#));
     }
@@ -221,19 +203,12 @@ mod tests {
                 id: Some("a".into()),
                 version: Some(4),
                 op_type: OpType::Create,
-                source: Some(r#"{"meta":{"src":"s"}}"#.into()),
-                ..Default::default()
+                source: Some(r#"{"meta":{"src":"s"}}"#.into())
             }
         );
         assert_eq!(
             decode_op(&p, r#"{"meta":{"id":"a","v":5},"op":"D","name":"n"}"#),
-            Operation {
-                id: Some("a".into()),
-                version: Some(5),
-                op_type: OpType::Delete,
-                source: None,
-                ..Default::default()
-            }
+            Operation { id: Some("a".into()), version: Some(5), op_type: OpType::Delete, source: None }
         );
         decode_invalid(&p, Some(br#"{"meta":{"v":5}}"#), "configured id_field [meta.id] is missing from the message");
         decode_invalid(

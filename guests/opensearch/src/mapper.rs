@@ -192,21 +192,21 @@ fn op_name(op_type: OpType) -> &'static str {
         OpType::Create => "create",
         OpType::Delete => "delete",
         OpType::Update => "update",
-        OpType::Merge => "merge",
     }
 }
 
-/// `_op_type`: `index`, `create` or `delete`, case-insensitive like OpenSearch's
-/// `OpType.fromString`.
+/// `_op_type`: `index`, `create`, `delete` or `update` (a partial document
+/// in `_source`, merged into the stored one: OpenSearch #19081),
+/// case-insensitive like OpenSearch's `OpType.fromString`.
 fn parse_op_type(value: &Value<'_>) -> Result<OpType, String> {
     if let Value::Str(s) = value {
-        for op_type in [OpType::Index, OpType::Create, OpType::Delete] {
+        for op_type in [OpType::Index, OpType::Create, OpType::Delete, OpType::Update] {
             if s.eq_ignore_ascii_case(op_name(op_type)) {
                 return Ok(op_type);
             }
         }
     }
-    Err(format!("invalid _op_type {}: expected one of [index, create, delete]", value.describe()))
+    Err(format!("invalid _op_type {}: expected one of [index, create, delete, update]", value.describe()))
 }
 
 // ---------------------------------------------------------------------------
@@ -416,7 +416,7 @@ mod tests {
             rejects(
                 &Mapper::Default,
                 &payload,
-                &format!("invalid _op_type {shown}: expected one of [index, create, delete]"),
+                &format!("invalid _op_type {shown}: expected one of [index, create, delete, update]"),
             );
         }
     }

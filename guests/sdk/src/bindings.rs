@@ -1,14 +1,17 @@
-//! The WIT glue (wasm only). Plugins reach it through `export_plugin!`.
+//! The WIT glue (wasm only), for `sluice:plugin@0.2.0`. Plugins reach it
+//! through `export_plugin!`.
 
 wit_bindgen::generate!({
     world: "message-format",
-    path: "../../wit/v0.1",
+    path: "../../wit/plugin.wit",
     pub_export_macro: true,
     export_macro_name: "__export_raw",
     default_bindings_module: "sluice_plugin_sdk::bindings",
 });
 
-use crate::{Decoded as SdkDecoded, Header, LogLevel, Message as SdkMessage, OpType, Operation, Plugin};
+use crate::{
+    Aggregator, Decoded as SdkDecoded, Header, LogLevel, Message as SdkMessage, OpType, Operation, Plugin, Row,
+};
 use sluice::plugin::types as wit;
 use std::cell::RefCell;
 
@@ -47,36 +50,51 @@ impl<P: Plugin> Slot<P> {
         Ok(())
     }
 
-    pub fn decode(&self, batch: Vec<wit::Message>) -> Vec<wit::Decoded> {
+    pub fn decode(&self, batch: wit::Batch) -> Vec<wit::Decoded> {
         let guard = self.0.borrow();
         let Some(plugin) = guard.as_ref() else {
-            return batch.iter().map(|_| wit::Decoded::Invalid("plugin used before configure".into())).collect();
+            return batch
+                .messages
+                .iter()
+                .map(|_| wit::Decoded::Invalid("plugin used before configure".into()))
+                .collect();
         };
-        let batch: Vec<SdkMessage> = batch.into_iter().map(from_wit).collect();
-        plugin.decode_batch(&batch).into_iter().map(to_wit).collect()
+        let data = &batch.data;
+        let (shard, reference_time_ms) = (batch.shard, batch.reference_time_ms);
+        let messages: Vec<SdkMessage> =
+            batch.messages.into_iter().map(|m| from_wit(m, data, shard, reference_time_ms)).collect();
+        plugin.decode_batch(&messages).into_iter().map(to_wit).collect()
     }
 }
 
-fn from_wit(m: wit::Message) -> SdkMessage {
+fn bytes(data: &[u8], span: wit::Span) -> Vec<u8> {
+    let start = span.offset as usize;
+    data.get(start..start + span.len as usize).map(<[u8]>::to_vec).unwrap_or_default()
+}
+
+fn from_wit(m: wit::Message, data: &[u8], shard: u32, reference_time_ms: i64) -> SdkMessage {
     SdkMessage {
-        shard: m.shard,
+        shard,
         pointer: m.pointer,
         timestamp_ms: m.timestamp_ms,
-        key: m.key,
-        headers: m.headers.into_iter().map(|h| Header { key: h.key, value: h.value }).collect(),
-        payload: m.payload,
-        reference_time_ms: 0,
+        key: m.key.map(|s| bytes(data, s)),
+        headers: m.headers.into_iter().map(|h| Header { key: h.key, value: h.value.map(|s| bytes(data, s)) }).collect(),
+        payload: m.payload.map(|s| bytes(data, s)),
+        reference_time_ms,
     }
 }
 
 fn to_wit(d: SdkDecoded) -> wit::Decoded {
     match d {
         SdkDecoded::Ops(ops) => wit::Decoded::Ops(ops.into_iter().map(op_to_wit).collect()),
+        SdkDecoded::Rows(rows) => wit::Decoded::Ops(rows.into_iter().map(row_to_wit).collect()),
         SdkDecoded::Invalid(reason) => wit::Decoded::Invalid(reason),
         SdkDecoded::Skipped(reason) => wit::Decoded::Skipped(reason),
-        // Placeholder until the 0.2.0 glue lands.
-        SdkDecoded::ThrownAway(reason) => wit::Decoded::Invalid(reason),
-        SdkDecoded::ProcessedWithError { .. } => wit::Decoded::Invalid("unsupported".into()),
+        SdkDecoded::ThrownAway(reason) => wit::Decoded::ThrownAway(reason),
+        SdkDecoded::ProcessedWithError { ops, rows, errors } => wit::Decoded::ProcessedWithError(wit::PartlyValid {
+            ops: ops.into_iter().map(op_to_wit).chain(rows.into_iter().map(row_to_wit)).collect(),
+            errors,
+        }),
     }
 }
 
@@ -88,9 +106,48 @@ fn op_to_wit(op: Operation) -> wit::Operation {
             OpType::Index => wit::OpType::Index,
             OpType::Create => wit::OpType::Create,
             OpType::Delete => wit::OpType::Delete,
-            OpType::Update | OpType::Merge => wit::OpType::Index,
+            OpType::Update => wit::OpType::Update,
         },
-        source: op.source,
+        source: op.source.map(wit::DocSource::Text),
+        aggregators: Vec::new(),
+        event_time_ms: None,
+    }
+}
+
+fn row_to_wit(row: Row) -> wit::Operation {
+    wit::Operation {
+        id: row.id,
+        version: None,
+        op_type: wit::OpType::Merge,
+        source: Some(wit::DocSource::Text(row.source)),
+        aggregators: row
+            .aggregators
+            .into_iter()
+            .map(|(field, a)| wit::FieldAggregator { field, aggregator: aggregator_to_wit(a) })
+            .collect(),
+        event_time_ms: row.event_time_ms,
+    }
+}
+
+fn aggregator_to_wit(a: Aggregator) -> wit::Aggregator {
+    use wit::Aggregator as W;
+    match a {
+        Aggregator::Count => W::Count,
+        Aggregator::LongSum => W::LongSum,
+        Aggregator::DoubleSum => W::DoubleSum,
+        Aggregator::FloatSum => W::FloatSum,
+        Aggregator::LongMin => W::LongMin,
+        Aggregator::LongMax => W::LongMax,
+        Aggregator::DoubleMin => W::DoubleMin,
+        Aggregator::DoubleMax => W::DoubleMax,
+        Aggregator::FloatMin => W::FloatMin,
+        Aggregator::FloatMax => W::FloatMax,
+        Aggregator::LongFirst => W::LongFirst,
+        Aggregator::LongLast => W::LongLast,
+        Aggregator::DoubleFirst => W::DoubleFirst,
+        Aggregator::DoubleLast => W::DoubleLast,
+        Aggregator::StringFirst => W::StringFirst,
+        Aggregator::StringLast => W::StringLast,
     }
 }
 
@@ -106,7 +163,7 @@ macro_rules! __export_world {
                 SLOT.configure(config_json)
             }
             fn decode(
-                batch: Vec<$crate::bindings::sluice::plugin::types::Message>,
+                batch: $crate::bindings::sluice::plugin::types::Batch,
             ) -> Vec<$crate::bindings::sluice::plugin::types::Decoded> {
                 SLOT.decode(batch)
             }

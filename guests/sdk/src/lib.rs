@@ -30,7 +30,6 @@
 //!                 version: None,
 //!                 op_type: OpType::Index,
 //!                 source: Some(source),
-//!                 ..Default::default()
 //!             }]),
 //!             Err(reason) => Decoded::Invalid(reason),
 //!         }
@@ -42,7 +41,7 @@
 //! let m = Message { payload: Some(br#"{"id": 7, "a": [1]}"#.to_vec()), ..Default::default() };
 //! assert_eq!(Objects.decode(&m), Decoded::Ops(vec![Operation {
 //!     id: Some("7".into()), version: None, op_type: OpType::Index,
-//!     source: Some(r#"{"id":7,"a":[1]}"#.into()), ..Default::default()
+//!     source: Some(r#"{"id":7,"a":[1]}"#.into()),
 //! }]));
 //! ```
 //!
@@ -59,7 +58,7 @@ pub mod json;
 pub mod mapping;
 pub mod path;
 mod types;
-pub use types::{Aggregator, Decoded, Header, MAX_ID_BYTES, Message, OpType, Operation, check_id_length};
+pub use types::{Aggregator, Decoded, Header, MAX_ID_BYTES, Message, OpType, Operation, Row, check_id_length};
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]

@@ -50,9 +50,22 @@ pub enum OpType {
     /// Merge a partial document into the stored one (objects member by
     /// member, recursively; other values replace). A missing one is created.
     Update,
-    /// Combine a partial row into the stored row: fields named in
-    /// [`Operation::aggregators`] with their aggregator, others replace.
-    Merge,
+}
+
+/// A partial row combined into the stored row (Druid's rollup): each field
+/// named in `aggregators` with its aggregator, the others replace the
+/// stored value. A missing row is created from it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Row {
+    /// The row's id: its truncated time and dimension values, made
+    /// deterministic by the plugin. `None`: the host derives `<shard>-<pointer>`.
+    pub id: Option<String>,
+    /// The partial row, a JSON object.
+    pub source: String,
+    /// (field name, aggregator).
+    pub aggregators: Vec<(String, Aggregator)>,
+    /// The event time the first/last aggregators order by.
+    pub event_time_ms: Option<i64>,
 }
 
 /// How a merged field combines with the stored value (Druid's aggregators).
@@ -70,9 +83,9 @@ pub enum Aggregator {
     DoubleMax,
     FloatMin,
     FloatMax,
-    /// The value of the earliest [`Operation::event_time_ms`].
+    /// The value of the earliest [`Row::event_time_ms`].
     LongFirst,
-    /// The value of the latest [`Operation::event_time_ms`].
+    /// The value of the latest [`Row::event_time_ms`].
     LongLast,
     DoubleFirst,
     DoubleLast,
@@ -81,25 +94,23 @@ pub enum Aggregator {
 }
 
 /// One document operation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Operation {
     /// `None`: the host derives `<shard>-<pointer>` (deterministic across replays).
     pub id: Option<String>,
-    /// External version (`Merge` takes none).
+    /// External version.
     pub version: Option<u64>,
     pub op_type: OpType,
     /// JSON object text; `None` for deletes.
     pub source: Option<String>,
-    /// `Merge` only: how fields combine (field name, aggregator).
-    pub aggregators: Vec<(String, Aggregator)>,
-    /// `Merge` only: the event time the first/last aggregators order by.
-    pub event_time_ms: Option<i64>,
 }
 
 /// What one message decodes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decoded {
     Ops(Vec<Operation>),
+    /// Rows to combine into the stored rows.
+    Rows(Vec<Row>),
     /// Unparseable; the reason goes to the error policy.
     Invalid(String),
     /// Valid, nothing to apply.
@@ -107,10 +118,11 @@ pub enum Decoded {
     /// Valid but not accepted (Druid's `thrownAway`, e.g. outside the
     /// rejection periods); the reason goes to the error policy.
     ThrownAway(String),
-    /// Operations to apply, with errors in some fields (Druid's
+    /// Operations and rows to apply, with errors in some fields (Druid's
     /// `processedWithError`): applied, and the errors counted.
     ProcessedWithError {
         ops: Vec<Operation>,
+        rows: Vec<Row>,
         errors: String,
     },
 }

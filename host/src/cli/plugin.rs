@@ -214,8 +214,9 @@ fn check(component: &Path, config: &str, sample: Option<&Path>, json: bool) -> a
     let compiled = engine.compile(&name, &bytes, Limits::default())?;
     let mut instance = compiled.instantiate(config)?;
     println!(
-        "{}: a valid sluice:plugin/message-format@0.1.0 component; configure accepted the config",
-        component.display()
+        "{}: a valid {} component; configure accepted the config",
+        component.display(),
+        compiled.abi().as_str()
     );
     if !compiled.denied_imports().is_empty() {
         eprintln!(
@@ -236,16 +237,28 @@ fn check(component: &Path, config: &str, sample: Option<&Path>, json: bool) -> a
             payload: Some(line.as_bytes().to_vec()),
         })
         .collect();
-    let outcomes = instance.decode(0, &messages)?;
+    // The sample is judged against now, as a shard starting now would be.
+    let outcomes = instance.decode(0, sluice::util::now_ms(), &messages)?;
+    let ops_json = |ops: &[sluice::plugin::Operation]| -> serde_json::Value {
+        ops.iter()
+            .map(|o| {
+                let mut op = serde_json::json!({"op": o.op_type, "id": o.id, "version": o.version,
+                    "source": o.source.as_deref().and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())});
+                if !o.aggregators.is_empty() {
+                    op["aggregators"] =
+                        o.aggregators.iter().map(|(f, a)| serde_json::json!([f, format!("{a:?}")])).collect();
+                    op["event_time_ms"] = o.event_time_ms.into();
+                }
+                op
+            })
+            .collect::<Vec<_>>()
+            .into()
+    };
     for (m, outcome) in messages.iter().zip(outcomes) {
         let line = match &outcome {
-            Outcome::Ops(ops) => ops
-                .iter()
-                .map(|o| {
-                    serde_json::json!({"op": o.op_type, "id": o.id, "version": o.version, "source": o.source.as_deref().and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())})
-                })
-                .collect::<Vec<_>>()
-                .into(),
+            Outcome::Ops(ops) => ops_json(ops),
+            Outcome::PartlyValid { ops, errors } => serde_json::json!({"ops": ops_json(ops), "errors": errors}),
+            Outcome::ThrownAway(r) => serde_json::json!({"thrown_away": r}),
             Outcome::Invalid(r) => serde_json::json!({"invalid": r}),
             Outcome::Skipped(r) => serde_json::json!({"skipped": r}),
             Outcome::Failed(r) => serde_json::json!({"failed": r}),

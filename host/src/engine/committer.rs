@@ -37,6 +37,26 @@ pub(super) struct DecodedBatch {
     pub closed: bool,
     /// Whether [`Pipeline::begin_batch`] counted it (non-empty batches).
     pub counted: bool,
+    /// Its parse exceptions, where `maxParseExceptions` may cut it.
+    pub exceptions: Vec<super::processor::Cut>,
+}
+
+impl DecodedBatch {
+    /// Cut before its `exception`th parse exception: the shard blocks there.
+    pub fn cut(&mut self, exception: usize, max: u64) {
+        let plan = super::processor::Plan {
+            commit: self.planned.commit.take(),
+            blocked: self.blocked.take(),
+            last_timestamp_ms: self.planned.last_timestamp_ms,
+            exceptions: std::mem::take(&mut self.exceptions),
+        }
+        .cut(exception, max);
+        self.planned.commit = plan.commit;
+        self.planned.last_timestamp_ms = plan.last_timestamp_ms;
+        self.planned.caught_up = false;
+        self.blocked = plan.blocked;
+        self.closed = false;
+    }
 }
 
 /// What the processor and the committer of one session share.
@@ -91,6 +111,11 @@ impl Pipeline {
             Some(e) => e.into(),
             None => ShardError::CommitterGone,
         }
+    }
+
+    /// Everything handed to the committer is committed.
+    pub fn all_committed(&self) -> bool {
+        *self.lock() == 0
     }
 
     pub fn failed(&self) -> bool {

@@ -39,6 +39,11 @@ pub struct DynamicSettings {
     /// `index.gc_deletes`: delete tombstones older than this are removed
     /// from the sink; `None`: kept forever.
     pub gc_deletes: Option<Duration>,
+    /// Druid's `maxParseExceptions`: under `DROP`, the shard blocks at the
+    /// message that would make its parse exceptions exceed it.
+    pub max_parse_exceptions: Option<u64>,
+    /// How long a reference time (a task period) lasts: Druid's `taskDuration`.
+    pub task_duration: Duration,
 }
 
 /// Where a shard is blocked and why.
@@ -269,6 +274,11 @@ impl ShardControl {
             drop(i);
             self.changed.notify_all();
         }
+    }
+
+    /// Caught up and everything read is committed.
+    pub fn is_idle(&self) -> bool {
+        self.lock().idle
     }
 
     pub fn set_idle(&self, idle: bool) {

@@ -16,10 +16,18 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::Scope;
 use std::time::Instant;
 
+/// What a batch is decoded and planned with, fixed when it is dispatched.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct BatchContext {
+    pub strategy: ErrorStrategy,
+    /// The shard's reference time for this batch (see `SinkMeta::reference_time_ms`).
+    pub reference_time_ms: i64,
+}
+
 /// A batch for a decoder.
 struct DecodeJob {
     batch: Batch,
-    strategy: ErrorStrategy,
+    context: BatchContext,
     /// Switch to this plugin before decoding the batch.
     swap: Option<CompiledPlugin>,
     /// When the batch reached the processor.
@@ -93,7 +101,7 @@ impl<'a> Decoders<'a> {
         &mut self,
         batch: Batch,
         arrived: Instant,
-        strategy: ErrorStrategy,
+        context: BatchContext,
         swap: Option<CompiledPlugin>,
     ) -> Result<(), ShardError> {
         if let Some(plugin) = swap {
@@ -110,7 +118,7 @@ impl<'a> Decoders<'a> {
             }
             None => None,
         };
-        let job = DecodeJob { batch, strategy, swap: carry, arrived };
+        let job = DecodeJob { batch, context, swap: carry, arrived };
         match &mut self.workers {
             Workers::Inline { instance, ready } => ready.push_back(run_job(instance, self.control, self.config, job)),
             Workers::Threads { jobs, .. } => {
@@ -157,7 +165,7 @@ fn run_job(instance: &mut PluginInstance, control: &ShardControl, config: &str, 
     if let Some(plugin) = &job.swap {
         swap_plugin(control, instance, plugin, config);
     }
-    decode_and_plan(instance, control.shard, job.batch, job.strategy, job.arrived)
+    decode_and_plan(instance, control.shard, job.batch, job.context, job.arrived)
 }
 
 /// Decodes and plans a batch (nothing to decode in an empty one: a
@@ -166,15 +174,15 @@ fn decode_and_plan(
     instance: &mut PluginInstance,
     shard: u32,
     batch: Batch,
-    strategy: ErrorStrategy,
+    context: BatchContext,
     arrived: Instant,
 ) -> DecodeResult {
     if batch.messages.is_empty() {
         let planned = Planned { commit: None, last_timestamp_ms: None, caught_up: batch.caught_up, arrived: None };
-        return Ok(DecodedBatch { planned, blocked: None, closed: batch.closed, counted: false });
+        return Ok(DecodedBatch { planned, blocked: None, closed: batch.closed, counted: false, exceptions: vec![] });
     }
-    let outcomes = instance.decode(shard, &batch.messages)?;
-    let plan = plan(shard, &batch.messages, outcomes, strategy);
+    let outcomes = instance.decode(shard, context.reference_time_ms, &batch.messages)?;
+    let plan = plan(shard, &batch.messages, outcomes, context.strategy);
     drop(batch.messages);
     let planned = Planned {
         commit: plan.commit,
@@ -182,7 +190,13 @@ fn decode_and_plan(
         caught_up: batch.caught_up && plan.blocked.is_none(),
         arrived: Some(arrived),
     };
-    Ok(DecodedBatch { planned, blocked: plan.blocked, closed: batch.closed, counted: true })
+    Ok(DecodedBatch {
+        planned,
+        blocked: plan.blocked,
+        closed: batch.closed,
+        counted: true,
+        exceptions: plan.exceptions,
+    })
 }
 
 /// Switches `instance` to `plugin` (at a batch boundary); on failure the

@@ -97,6 +97,8 @@ impl Ingestion {
             max_batch_size: spec.max_batch_size,
             poll_timeout: spec.poll_timeout(),
             gc_deletes: spec.gc_deletes(),
+            max_parse_exceptions: spec.max_parse_exceptions,
+            task_duration: Duration::from_millis(spec.task_duration_ms),
         };
         // internal_queue_size counts messages, as in OpenSearch; the queue holds batches.
         let queue_batches = spec.internal_queue_size.div_ceil(spec.max_batch_size).max(1);

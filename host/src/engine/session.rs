@@ -10,8 +10,9 @@
 
 use super::committer::{Committer, Pipeline, Planned};
 use super::control::{BlockCause, BlockedAt, PollerState};
-use super::decoders::Decoders;
+use super::decoders::{BatchContext, Decoders};
 use super::poller::poll_loop;
+use super::processor::parse_exceptions;
 use super::shard_error::ShardError;
 use super::supervisor::ShardWorker;
 use crate::plugin::PluginInstance;
@@ -39,7 +40,12 @@ impl ShardWorker {
     pub(super) fn session(&self, instances: &mut [PluginInstance]) -> Result<SessionEnd, ShardError> {
         let shard = self.control.shard;
         self.control.set_state(PollerState::Starting);
-        let meta = self.sink.meta()?;
+        let mut meta = self.sink.meta()?;
+        if meta.reference_time_ms.is_none() {
+            // Durable before any message is decoded against it.
+            self.sink.set_reference_time(crate::util::now_ms())?;
+            meta = self.sink.meta()?;
+        }
         let start = meta.resume.clone().unwrap_or_else(|| self.init_reset.clone());
         tracing::debug!(shard, %start, "session starts");
         let reader = match self.source.open(shard, start.clone()) {
@@ -105,16 +111,28 @@ impl ShardWorker {
         commits: &SyncSender<Planned>,
         pipeline: &Pipeline,
     ) -> Result<SessionEnd, ShardError> {
+        let mut reference_time_ms = meta.reference_time_ms.expect("set when the session started");
+        let mut parse_exceptions = parse_exceptions(&meta.counters);
         loop {
             // Hand decoded batches to the committer, in order (waiting
             // when every decoder is busy).
             while let Some(result) = decoders.next() {
-                if let Some(end) = pipeline.hand_over(commits, result?)? {
+                let mut decoded = result?;
+                // maxParseExceptions, counted in stream order.
+                if let Some(max) = self.control.settings().max_parse_exceptions {
+                    let allowed = max.saturating_sub(parse_exceptions) as usize;
+                    if decoded.exceptions.len() > allowed {
+                        decoded.cut(allowed, max);
+                    }
+                }
+                parse_exceptions += decoded.exceptions.len() as u64;
+                if let Some(end) = pipeline.hand_over(commits, decoded)? {
                     return Ok(end);
                 }
             }
             if decoders.in_flight() == 0 {
                 self.control.set_state(PollerState::Polling);
+                self.roll_over(pipeline, &mut reference_time_ms)?;
             }
             if self.control.should_end_session() || pipeline.failed() {
                 // (a committer error is returned by the caller)
@@ -135,8 +153,27 @@ impl ShardWorker {
                 // A batch boundary: nothing of this batch was decoded yet.
                 swap = self.control.take_pending_plugin();
             }
-            decoders.dispatch(batch, arrived, self.control.settings().error_strategy, swap)?;
+            let context = BatchContext { strategy: self.control.settings().error_strategy, reference_time_ms };
+            decoders.dispatch(batch, arrived, context, swap)?;
         }
+    }
+
+    /// Starts a new task period once the current one is over, and only when
+    /// everything decoded is committed and the source had nothing more: no
+    /// message was ever decoded against the old reference time without
+    /// being committed, so every message re-read after a crash is judged
+    /// against the time it was first judged against. (A session that starts
+    /// keeps the stored time for the same reason.) While a backlog lasts,
+    /// the period is extended until the shard catches up.
+    fn roll_over(&self, pipeline: &Pipeline, reference_time_ms: &mut i64) -> Result<(), ShardError> {
+        let now = crate::util::now_ms();
+        let due = now.saturating_sub(*reference_time_ms) >= self.control.settings().task_duration.as_millis() as i64;
+        if due && pipeline.all_committed() && self.control.is_idle() {
+            self.sink.set_reference_time(now)?;
+            tracing::debug!(shard = self.control.shard, reference_time_ms = now, "a new task period starts");
+            *reference_time_ms = now;
+        }
+        Ok(())
     }
 
     /// The next batch from the poller; `Err` ends the session.

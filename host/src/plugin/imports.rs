@@ -17,6 +17,7 @@ use wasmtime::component::{Component, Linker, LinkerInstance, ResourceType};
 /// (wasmtime matches any semver-compatible version: `@0.2.x`).
 const GRANTED: &[(&str, &str)] = &[
     ("sluice:plugin/", "0.1"),
+    ("sluice:plugin/", "0.2"),
     ("wasi:cli/", "0.2"),
     ("wasi:io/", "0.2"),
     ("wasi:clocks/", "0.2"),
@@ -135,6 +136,7 @@ mod tests {
         assert!(is_granted("wasi:cli/environment@0.2.0"));
         assert!(is_granted("wasi:sockets/tcp@0.2.9"));
         assert!(is_granted("sluice:plugin/log@0.1.0"));
+        assert!(is_granted("sluice:plugin/log@0.2.0"));
         assert!(!is_granted("wasi:http/types@0.2.10"));
         assert!(!is_granted("wasi:io/streams@0.3.0"));
         assert!(!is_granted("wasi:io/streams@0.20.0"));

@@ -14,28 +14,23 @@
 //! Imports the sandbox does not grant (`wasi:http`, ...) do not keep a
 //! component from loading: calling one fails like a trap (see [`imports`]).
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        world: "message-format",
-        path: "../wit/v0.1",
-    });
-}
-
+mod abi_v1;
+mod abi_v2;
 mod file_kind;
 mod imports;
+mod instance;
 
 use crate::source::Message;
-use bindings::sluice::plugin::types as wit;
 pub use imports::{DeniedImport, GRANTED_TEXT};
+pub use instance::PluginInstance;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Defined by the spec, which holds it; re-exported for the plugin API.
 pub use crate::spec::Limits;
-pub use wit::OpType as WitOpType;
 
 /// The plugins compiled into the host binary.
 pub mod builtin {
@@ -85,19 +80,49 @@ pub enum PluginError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Ops(Vec<Operation>),
+    /// Unparseable (Druid's `unparseable`); goes to the error policy.
     Invalid(String),
     Skipped(String),
+    /// Valid but not accepted (Druid's `thrownAway`); goes to the error policy.
+    ThrownAway(String),
+    /// Applied, with errors in some fields (Druid's `processedWithError`).
+    PartlyValid {
+        ops: Vec<Operation>,
+        errors: String,
+    },
     /// The plugin itself failed on this message (trap, timeout, memory, bad output).
     Failed(String),
 }
 
 /// An operation as the plugin returned it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Operation {
     pub id: Option<String>,
     pub version: Option<u64>,
     pub op_type: crate::sink::OpType,
     pub source: Option<String>,
+    /// `merge` only: how fields combine.
+    pub aggregators: Vec<(String, crate::sink::Aggregator)>,
+    /// `merge` only: the event time first/last aggregators order by.
+    pub event_time_ms: Option<i64>,
+}
+
+/// Which version of the plugin interface a component implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abi {
+    /// `sluice:plugin@0.1.0`
+    V1,
+    /// `sluice:plugin@0.2.0`
+    V2,
+}
+
+impl Abi {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Abi::V1 => "sluice:plugin/message-format@0.1.0",
+            Abi::V2 => "sluice:plugin/message-format@0.2.0",
+        }
+    }
 }
 
 /// Per-store host state: an empty WASI context and the limits.
@@ -114,18 +139,16 @@ impl WasiView for GuestState {
     }
 }
 
-impl bindings::sluice::plugin::types::Host for GuestState {}
-
-impl bindings::sluice::plugin::log::Host for GuestState {
-    fn log(&mut self, level: bindings::sluice::plugin::log::Level, message: String) {
-        use bindings::sluice::plugin::log::Level;
+impl GuestState {
+    /// A guest's log line, in the host's `tracing` output (both interface versions).
+    fn guest_log(&self, level: tracing::Level, message: &str) {
         let plugin = &*self.plugin;
         match level {
-            Level::Trace => tracing::trace!(plugin, "{message}"),
-            Level::Debug => tracing::debug!(plugin, "{message}"),
-            Level::Info => tracing::info!(plugin, "{message}"),
-            Level::Warn => tracing::warn!(plugin, "{message}"),
-            Level::Error => tracing::error!(plugin, "{message}"),
+            tracing::Level::TRACE => tracing::trace!(plugin, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(plugin, "{message}"),
+            tracing::Level::INFO => tracing::info!(plugin, "{message}"),
+            tracing::Level::WARN => tracing::warn!(plugin, "{message}"),
+            tracing::Level::ERROR => tracing::error!(plugin, "{message}"),
         }
     }
 }
@@ -161,8 +184,10 @@ impl PluginEngine {
         // std guests import wasi:cli/io/clocks/random even when unused; they
         // get an empty context: no preopened dirs, no env, no sockets.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi links");
-        bindings::MessageFormat::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
-            .expect("plugin imports link");
+        abi_v1::bindings::MessageFormat::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
+            .expect("plugin 0.1.0 imports link");
+        abi_v2::bindings::MessageFormat::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
+            .expect("plugin 0.2.0 imports link");
         let ticker = engine.weak();
         std::thread::Builder::new()
             .name("sluice-epoch".into())
@@ -205,12 +230,28 @@ impl PluginEngine {
                 (linker.instantiate_pre(&component).map_err(invalid)?, denied)
             }
         };
-        let pre = bindings::MessageFormatPre::new(pre).map_err(invalid)?;
+        // The newest interface version the component's exports match.
+        let abi = match abi_v2::check(&pre) {
+            Ok(()) => Abi::V2,
+            Err(v2) => match abi_v1::check(&pre) {
+                Ok(()) => Abi::V1,
+                Err(v1) => {
+                    return Err(PluginError::Invalid {
+                        name: name.into(),
+                        reason: format!(
+                            "not a sluice:plugin/message-format component: as {}: {v2:#}; as {}: {v1:#}",
+                            Abi::V2.as_str(),
+                            Abi::V1.as_str()
+                        ),
+                    });
+                }
+            },
+        };
         if !denied_imports.is_empty() {
             tracing::info!(plugin = name, denied = ?denied_imports, "the component imports interfaces the sandbox does not grant; calling them fails the message");
         }
-        tracing::debug!(plugin = name, from_cache, "component ready");
-        Ok(CompiledPlugin { name: name.into(), pre, limits, from_cache, denied_imports: denied_imports.into() })
+        tracing::debug!(plugin = name, from_cache, abi = abi.as_str(), "component ready");
+        Ok(CompiledPlugin { name: name.into(), pre, abi, limits, from_cache, denied_imports: denied_imports.into() })
     }
 
     fn cache_path(&self, bytes: &[u8]) -> Option<std::path::PathBuf> {
@@ -261,7 +302,8 @@ impl PluginEngine {
 #[derive(Clone)]
 pub struct CompiledPlugin {
     name: Arc<str>,
-    pre: bindings::MessageFormatPre<GuestState>,
+    pre: InstancePre<GuestState>,
+    abi: Abi,
     limits: Limits,
     from_cache: bool,
     /// Imports the sandbox does not grant (calling one fails the message).
@@ -282,6 +324,11 @@ impl CompiledPlugin {
         self.limits
     }
 
+    /// The plugin interface version the component implements.
+    pub fn abi(&self) -> Abi {
+        self.abi
+    }
+
     /// Whether the compiled code came from the on-disk cache.
     pub fn from_cache(&self) -> bool {
         self.from_cache
@@ -296,10 +343,7 @@ impl CompiledPlugin {
     /// Creates an instance and configures it. A configuration the plugin
     /// rejects is an error here, before any message is read.
     pub fn instantiate(&self, config_json: &str) -> Result<PluginInstance, PluginError> {
-        let mut instance =
-            PluginInstance { plugin: self.clone(), config: config_json.into(), live: None, consecutive_failures: 0 };
-        instance.ensure_live()?;
-        Ok(instance)
+        PluginInstance::new(self.clone(), config_json)
     }
 
     fn new_store(&self) -> Store<GuestState> {
@@ -321,218 +365,34 @@ impl CompiledPlugin {
     }
 }
 
-struct Live {
-    store: Store<GuestState>,
-    /// The `decode` export, type-checked against [`DecodeFunc`] at instantiation.
-    decode: wasmtime::component::Func,
-}
-
-/// A WIT `message`, borrowed from a [`Message`]: lowered straight into the
-/// guest's memory, with no owned copy of each payload on the host first.
-#[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
-#[component(record)]
-struct MessageRef<'a> {
-    shard: u32,
-    pointer: &'a str,
-    #[component(name = "timestamp-ms")]
-    timestamp_ms: Option<i64>,
-    key: Option<&'a [u8]>,
-    headers: Vec<HeaderRef<'a>>,
-    payload: Option<&'a [u8]>,
-}
-
-/// A WIT `header`, borrowed.
-#[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
-#[component(record)]
-struct HeaderRef<'a> {
-    key: &'a str,
-    value: Option<&'a [u8]>,
-}
-
-/// The `decode` export with borrowed messages.
-type DecodeFunc<'a> = wasmtime::component::TypedFunc<(&'a [MessageRef<'a>],), (Vec<wit::Decoded>,)>;
-
-/// A batch's messages as [`MessageRef`]s; the pointers are formatted into
-/// one buffer.
-fn message_refs<'a>(shard: u32, messages: &[&'a Message], pointers: &'a mut String) -> Vec<MessageRef<'a>> {
+/// The pointers of a batch formatted into one buffer, one `&str` each.
+fn format_pointers<'a>(messages: &[&Message], buffer: &'a mut String) -> Vec<&'a str> {
     use std::fmt::Write;
     let mut ends = Vec::with_capacity(messages.len());
     for m in messages {
-        write!(pointers, "{}", m.pointer).expect("writing to a String");
-        ends.push(pointers.len());
+        write!(buffer, "{}", m.pointer).expect("writing to a String");
+        ends.push(buffer.len());
     }
-    let pointers: &'a str = pointers;
+    let buffer: &'a str = buffer;
     let mut start = 0;
-    messages
-        .iter()
-        .zip(ends)
-        .map(|(m, end)| {
-            let pointer = &pointers[start..end];
+    ends.into_iter()
+        .map(|end| {
+            let pointer = &buffer[start..end];
             start = end;
-            MessageRef {
-                shard,
-                pointer,
-                timestamp_ms: m.timestamp_ms,
-                key: m.key.as_deref(),
-                // Empty for files and Kinesis: no allocation.
-                headers: m.headers.iter().map(|h| HeaderRef { key: &h.key, value: h.value.as_deref() }).collect(),
-                payload: m.payload.as_deref(),
-            }
+            pointer
         })
         .collect()
 }
 
-/// One sandboxed plugin instance.
-pub struct PluginInstance {
-    plugin: CompiledPlugin,
-    config: String,
-    /// `None` after a failure poisoned the store; re-created on next use.
-    live: Option<Live>,
-    consecutive_failures: u32,
+fn wrong_count(got: usize, expected: usize) -> String {
+    format!("plugin returned {got} results for {expected} messages")
 }
 
-impl PluginInstance {
-    /// The compiled plugin this instance runs.
-    pub fn plugin(&self) -> &CompiledPlugin {
-        &self.plugin
-    }
-
-    fn ensure_live(&mut self) -> Result<&mut Live, PluginError> {
-        if self.live.is_none() {
-            if self.consecutive_failures >= FAILURES_BEFORE_BACKOFF {
-                let exp = (self.consecutive_failures - FAILURES_BEFORE_BACKOFF).min(10);
-                std::thread::sleep((Duration::from_millis(5) * (1 << exp)).min(MAX_FAILURE_BACKOFF));
-            }
-            let name = self.plugin.name.to_string();
-            let mut store = self.plugin.new_store();
-            store.set_epoch_deadline(ticks(self.plugin.limits.call_budget(0)));
-            let instantiate = |store: &mut Store<GuestState>| -> wasmtime::Result<_> {
-                let instance = self.plugin.pre.instance_pre().instantiate(&mut *store)?;
-                let bindings = bindings::MessageFormat::new(&mut *store, &instance)?;
-                let decode = instance
-                    .get_func(&mut *store, "decode")
-                    .ok_or_else(|| wasmtime::format_err!("the component exports no decode function"))?;
-                // Checked once here; each call then skips the check.
-                decode.typed::<(&[MessageRef<'_>],), (Vec<wit::Decoded>,)>(&*store)?;
-                Ok((bindings, decode))
-            };
-            let (bindings, decode) = instantiate(&mut store)
-                .map_err(|e| PluginError::Instantiate { name: name.clone(), reason: format!("{e:#}") })?;
-            match bindings.call_configure(&mut store, &self.config) {
-                Ok(Ok(())) => {}
-                Ok(Err(reason)) => return Err(PluginError::Config { name, reason }),
-                Err(e) => return Err(PluginError::Config { name, reason: describe_failure(&e, &self.plugin.limits) }),
-            }
-            self.live = Some(Live { store, decode });
-        }
-        Ok(self.live.as_mut().expect("just made live"))
-    }
-
-    /// Decodes a batch: exactly one outcome per message, in order.
-    ///
-    /// Only an instance that cannot even be re-created is an error; anything
-    /// the guest does wrong is narrowed to the messages that cause it and
-    /// reported as [`Outcome::Failed`] for them.
-    pub fn decode(&mut self, shard: u32, messages: &[Message]) -> Result<Vec<Outcome>, PluginError> {
-        let max = self.plugin.limits.max_message_bytes();
-        let too_big = |m: &Message| m.payload.as_ref().is_some_and(|p| p.len() > max);
-        let mut pointers = String::with_capacity(messages.len() * 8);
-        if !messages.iter().any(too_big) {
-            let all: Vec<&Message> = messages.iter().collect();
-            let batch = message_refs(shard, &all, &mut pointers);
-            let mut out = Vec::with_capacity(batch.len());
-            self.decode_narrowing(&batch, &mut out)?;
-            return Ok(out);
-        }
-        // Oversized messages never reach the guest; the rest keep their order.
-        let kept: Vec<&Message> = messages.iter().filter(|m| !too_big(m)).collect();
-        let batch = message_refs(shard, &kept, &mut pointers);
-        let mut decoded = Vec::with_capacity(batch.len());
-        self.decode_narrowing(&batch, &mut decoded)?;
-        let mut decoded = decoded.into_iter();
-        Ok(messages
-            .iter()
-            .map(|m| match m.payload.as_ref().filter(|_| too_big(m)) {
-                // (Sources may stop reading a message just past the limit,
-                // so the size is given as "more than".)
-                Some(_) => Outcome::Invalid(format!(
-                    "message too large: more than {max} bytes, the limit of {} MiB (sluice.plugin.limits.max_message_mb)",
-                    self.plugin.limits.max_message_mb
-                )),
-                None => decoded.next().expect("one outcome per decoded message"),
-            })
-            .collect())
-    }
-
-    fn decode_narrowing(&mut self, batch: &[MessageRef<'_>], out: &mut Vec<Outcome>) -> Result<(), PluginError> {
-        match self.call_decode(batch)? {
-            Ok(decoded) => {
-                out.extend(decoded.into_iter().map(from_wit));
-                Ok(())
-            }
-            Err(reason) if batch.len() == 1 => {
-                tracing::warn!(plugin = %self.plugin.name, pointer = %batch[0].pointer, %reason, "plugin failed on a message");
-                self.consecutive_failures += 1;
-                out.push(Outcome::Failed(reason));
-                Ok(())
-            }
-            Err(reason) => {
-                tracing::debug!(plugin = %self.plugin.name, size = batch.len(), %reason, "plugin failed on a batch; splitting it");
-                let (left, right) = batch.split_at(batch.len() / 2);
-                self.decode_narrowing(left, out)?;
-                self.decode_narrowing(right, out)
-            }
-        }
-    }
-
-    /// One guest call. `Ok(Err(reason))`: the guest failed on this batch.
-    fn call_decode(&mut self, batch: &[MessageRef<'_>]) -> Result<Result<Vec<wit::Decoded>, String>, PluginError> {
-        let limits = self.plugin.limits;
-        let live = self.ensure_live()?;
-        live.store.set_epoch_deadline(ticks(limits.call_budget(batch.len())));
-        // SAFETY: `ensure_live` checked the export against this type (the
-        // lifetime plays no part in the component type).
-        let decode: DecodeFunc<'_> = unsafe { wasmtime::component::TypedFunc::new_unchecked(live.decode) };
-        let result = match decode.call(&mut live.store, (batch,)).map(|(decoded,)| decoded) {
-            Ok(decoded) if decoded.len() != batch.len() => {
-                Err(format!("plugin returned {} results for {} messages", decoded.len(), batch.len()))
-            }
-            Ok(decoded) => {
-                let size = output_size(&decoded);
-                if size > limits.max_output_bytes() {
-                    Err(format!(
-                        "plugin output of {size} bytes exceeds the limit of {} MiB (sluice.plugin.limits.max_output_mb)",
-                        limits.max_output_mb
-                    ))
-                } else {
-                    Ok(decoded)
-                }
-            }
-            Err(e) => {
-                // A trapped store must not be used again.
-                self.live = None;
-                Err(describe_failure(&e, &limits))
-            }
-        };
-        if result.is_ok() {
-            self.consecutive_failures = 0;
-        }
-        Ok(result)
-    }
-}
-
-/// Bytes of text a decode call returned.
-fn output_size(decoded: &[wit::Decoded]) -> usize {
-    decoded
-        .iter()
-        .map(|d| match d {
-            wit::Decoded::Ops(ops) => ops
-                .iter()
-                .map(|o| o.id.as_ref().map_or(0, String::len) + o.source.as_ref().map_or(0, String::len))
-                .sum(),
-            wit::Decoded::Invalid(r) | wit::Decoded::Skipped(r) => r.len(),
-        })
-        .sum()
+fn too_much_output(size: usize, limits: &Limits) -> String {
+    format!(
+        "plugin output of {size} bytes exceeds the limit of {} MiB (sluice.plugin.limits.max_output_mb)",
+        limits.max_output_mb
+    )
 }
 
 fn ticks(d: Duration) -> u64 {
@@ -556,26 +416,5 @@ fn describe_failure(e: &wasmtime::Error, limits: &Limits) -> String {
             format!("plugin ran out of memory (limit {} MiB; sluice.plugin.limits.memory_mb): {e:#}", limits.memory_mb)
         }
         None => format!("plugin failed: {e:#}"),
-    }
-}
-
-fn from_wit(d: wit::Decoded) -> Outcome {
-    match d {
-        wit::Decoded::Ops(ops) => Outcome::Ops(
-            ops.into_iter()
-                .map(|op| Operation {
-                    id: op.id,
-                    version: op.version,
-                    op_type: match op.op_type {
-                        wit::OpType::Index => crate::sink::OpType::Index,
-                        wit::OpType::Create => crate::sink::OpType::Create,
-                        wit::OpType::Delete => crate::sink::OpType::Delete,
-                    },
-                    source: op.source,
-                })
-                .collect(),
-        ),
-        wit::Decoded::Invalid(reason) => Outcome::Invalid(reason),
-        wit::Decoded::Skipped(reason) => Outcome::Skipped(reason),
     }
 }

@@ -11,8 +11,8 @@
 //! against redb).
 
 use super::{
-    CommitBatch, DroppedMessage, ShardSink, SinkError, SinkMeta, StoredDoc, decode_doc, decode_doc_header,
-    parse_tombstone_key, plan_writes, tombstone_key,
+    CommitBatch, DroppedMessage, ShardSink, SinkError, SinkMeta, StoredDoc, decode_doc, parse_tombstone_key,
+    plan_writes, tombstone_key,
 };
 use crate::pointer::{Pointer, StartPosition};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -162,12 +162,9 @@ impl EmbeddedSink {
         }
     }
 
-    /// Version and deleted flag only, for versioning decisions.
-    fn load_header(&self, store: &Store, id: &str) -> Result<Option<StoredDoc>, SinkError> {
-        match store.docs.get(id).map_err(|e| self.err(e))? {
-            Some(v) => decode_doc_header(&v).map(Some).ok_or_else(|| self.corrupt(id)),
-            None => Ok(None),
-        }
+    /// The stored record as it is, for [`plan_writes`] (no copy).
+    fn load_raw(&self, store: &Store, id: &str) -> Result<Option<fjall::Slice>, SinkError> {
+        store.docs.get(id).map_err(|e| self.err(e))
     }
 
     fn corrupt(&self, id: &str) -> SinkError {
@@ -213,7 +210,8 @@ impl ShardSink for EmbeddedSink {
         // A fjall write batch does not read its own writes; plan_writes keeps
         // an overlay so a later op on the same id sees the earlier one.
         let stamp = super::tombstone_stamp(crate::util::now_ms());
-        let planned = match plan_writes(&batch.ops, &stamp, |id| self.load_header(&store, id)) {
+        let label = self.path.display().to_string();
+        let planned = match plan_writes(&batch.ops, &stamp, &label, |id| self.load_raw(&store, id)) {
             Ok(p) => p,
             Err(e) => {
                 // A read that failed poisons the store like a write; a
@@ -253,6 +251,10 @@ impl ShardSink for EmbeddedSink {
 
     fn reset_position(&self, position: StartPosition) -> Result<(), SinkError> {
         self.write_meta_only(|meta| meta.resume = Some(position))
+    }
+
+    fn set_reference_time(&self, ms: i64) -> Result<(), SinkError> {
+        self.write_meta_only(|meta| meta.reference_time_ms = Some(ms))
     }
 
     fn set_owner(&self, owner: super::SinkOwner) -> Result<(), SinkError> {
@@ -357,7 +359,7 @@ mod tests {
     use crate::sink::{DocOp, OpType, ShardCounters};
 
     fn op(id: &str, op_type: OpType, version: Option<u64>, source: Option<&str>) -> DocOp {
-        DocOp { id: id.into(), version, op_type, source: source.map(Into::into) }
+        DocOp { id: id.into(), version, op_type, source: source.map(Into::into), ..Default::default() }
     }
 
     #[test]
@@ -426,5 +428,11 @@ mod tests {
     fn collects_old_tombstones_under_the_commit_lock() {
         let dir = tempfile::tempdir().unwrap();
         crate::sink::contract::tombstone_gc(&EmbeddedSink::open(&dir.path().join("shard-0")).unwrap());
+    }
+
+    #[test]
+    fn merges_rows_and_updates_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::sink::contract::merges(&EmbeddedSink::open(&dir.path().join("shard-0")).unwrap());
     }
 }

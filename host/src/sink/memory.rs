@@ -3,7 +3,9 @@
 //! the same function as the durable sinks; a commit is atomic because it
 //! happens under one lock.
 
-use super::{CommitBatch, DroppedMessage, ShardCounters, ShardSink, SinkError, SinkMeta, StoredDoc, plan_writes};
+use super::{
+    CommitBatch, DroppedMessage, ShardCounters, ShardSink, SinkError, SinkMeta, StoredDoc, decode_doc, plan_writes,
+};
 use crate::pointer::{Pointer, StartPosition};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -16,8 +18,8 @@ pub struct MemorySink {
 #[derive(Default)]
 struct Inner {
     meta: SinkMeta,
-    /// Live documents and tombstones.
-    docs: BTreeMap<String, StoredDoc>,
+    /// Live documents and tombstones, as stored records (the durable sinks' encoding).
+    docs: BTreeMap<String, Vec<u8>>,
     dropped: BTreeMap<Pointer, DroppedMessage>,
     commits: u64,
 }
@@ -38,7 +40,7 @@ impl MemorySink {
 
     /// The ids of the tombstones held.
     pub fn tombstones(&self) -> Vec<String> {
-        self.lock().docs.iter().filter(|(_, d)| d.deleted).map(|(id, _)| id.clone()).collect()
+        self.lock().docs.iter().filter(|(_, r)| doc(r).deleted).map(|(id, _)| id.clone()).collect()
     }
 }
 
@@ -50,18 +52,10 @@ impl ShardSink for MemorySink {
     fn commit(&self, batch: CommitBatch) -> Result<SinkMeta, SinkError> {
         let mut inner = self.lock();
         let stamp = super::tombstone_stamp(crate::util::now_ms());
-        let planned = plan_writes(&batch.ops, &stamp, |id| Ok(inner.docs.get(id).cloned()))?;
+        let planned = plan_writes(&batch.ops, &stamp, "memory", |id| Ok(inner.docs.get(id)))?;
         let meta = inner.meta.advance(&batch, &planned);
-        let writes: Vec<(String, Option<StoredDoc>)> = planned
-            .writes
-            .iter()
-            .map(|(id, r)| {
-                (
-                    id.to_string(),
-                    r.map(|r| StoredDoc { version: r.version, deleted: r.deleted, source: r.source.to_vec() }),
-                )
-            })
-            .collect();
+        let writes: Vec<(String, Option<Vec<u8>>)> =
+            planned.writes.iter().map(|(id, r)| (id.to_string(), r.as_ref().map(|r| r.encode()))).collect();
         for (id, doc) in writes {
             match doc {
                 Some(doc) => inner.docs.insert(id, doc),
@@ -78,6 +72,11 @@ impl ShardSink for MemorySink {
 
     fn reset_position(&self, position: StartPosition) -> Result<(), SinkError> {
         self.lock().meta.resume = Some(position);
+        Ok(())
+    }
+
+    fn set_reference_time(&self, ms: i64) -> Result<(), SinkError> {
+        self.lock().meta.reference_time_ms = Some(ms);
         Ok(())
     }
 
@@ -100,7 +99,7 @@ impl ShardSink for MemorySink {
     }
 
     fn get(&self, id: &str) -> Result<Option<StoredDoc>, SinkError> {
-        Ok(self.lock().docs.get(id).filter(|d| !d.deleted).cloned())
+        Ok(self.lock().docs.get(id).map(|r| doc(r)).filter(|d| !d.deleted))
     }
 
     fn scan(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, StoredDoc)>, SinkError> {
@@ -108,9 +107,10 @@ impl ShardSink for MemorySink {
         Ok(inner
             .docs
             .iter()
-            .filter(|(id, d)| !d.deleted && after.is_none_or(|a| id.as_str() > a))
+            .filter(|(id, _)| after.is_none_or(|a| id.as_str() > a))
+            .map(|(id, r)| (id.clone(), doc(r)))
+            .filter(|(_, d)| !d.deleted)
             .take(limit)
-            .map(|(id, d)| (id.clone(), d.clone()))
             .collect())
     }
 
@@ -119,7 +119,7 @@ impl ShardSink for MemorySink {
         let old: Vec<String> = inner
             .docs
             .iter()
-            .filter(|(_, d)| d.deleted_at_ms().is_some_and(|at| at <= cutoff_ms))
+            .filter(|(_, r)| doc(r).deleted_at_ms().is_some_and(|at| at <= cutoff_ms))
             .take(limit)
             .map(|(id, _)| id.clone())
             .collect();
@@ -139,4 +139,9 @@ impl ShardSink for MemorySink {
             .cloned()
             .collect())
     }
+}
+
+/// A stored record as readers see it (this sink wrote it: it decodes).
+fn doc(record: &[u8]) -> StoredDoc {
+    decode_doc(record).expect("the memory sink stores whole records")
 }

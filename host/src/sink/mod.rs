@@ -8,12 +8,18 @@
 pub mod contract;
 pub mod embedded;
 pub mod memory;
+pub mod merge;
+mod plan;
+mod record;
 pub mod redis;
 pub mod versioning;
 
 use crate::pointer::{Pointer, StartPosition};
 use serde::{Deserialize, Serialize};
 
+pub use merge::Aggregator;
+pub use plan::{PlannedWrites, plan_writes};
+pub use record::{Record, decode_doc, decode_doc_header, decode_record};
 pub use versioning::OpType;
 
 /// A document as stored, or its delete tombstone.
@@ -39,7 +45,7 @@ impl StoredDoc {
 }
 
 /// The deletion time a tombstone record's source holds.
-fn tombstone_time(deleted: bool, source: &[u8]) -> Option<i64> {
+pub(crate) fn tombstone_time(deleted: bool, source: &[u8]) -> Option<i64> {
     if !deleted {
         return None;
     }
@@ -70,12 +76,16 @@ pub fn parse_tombstone_key(key: &[u8]) -> Option<(i64, String)> {
 pub const GC_BATCH: usize = 10_000;
 
 /// One operation to apply, with its final id.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DocOp {
     pub id: String,
     pub version: Option<u64>,
     pub op_type: OpType,
     pub source: Option<String>,
+    /// `merge` only: how fields combine.
+    pub aggregators: Vec<(String, Aggregator)>,
+    /// `merge` only: the event time first/last aggregators order by.
+    pub event_time_ms: Option<i64>,
 }
 
 /// A message skipped under the `DROP` policy: kept, with its reason.
@@ -248,119 +258,6 @@ pub enum SinkError {
     CheckpointMoved { path: String },
 }
 
-/// A document record to write, borrowed from its op: the sink encodes it
-/// ([`Record::encode_into`]) into a buffer of its own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Record<'a> {
-    pub deleted: bool,
-    pub version: Option<u64>,
-    pub source: &'a [u8],
-}
-
-impl Record<'_> {
-    /// The deletion time of a tombstone record, if it carries one.
-    pub fn deleted_at_ms(&self) -> Option<i64> {
-        tombstone_time(self.deleted, self.source)
-    }
-
-    /// The stored record: flags (1 byte), version (8 bytes LE), source JSON;
-    /// read back by [`decode_doc`].
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.encode_into(&mut out);
-        out
-    }
-
-    /// [`Record::encode`] into `out` (cleared first).
-    pub fn encode_into(&self, out: &mut Vec<u8>) {
-        out.clear();
-        out.reserve(9 + self.source.len());
-        out.push(if self.deleted { FLAG_DELETED } else { 0 } | if self.version.is_some() { FLAG_VERSIONED } else { 0 });
-        out.extend_from_slice(&self.version.unwrap_or(0).to_le_bytes());
-        out.extend_from_slice(self.source);
-    }
-}
-
-/// The document writes a batch makes, decided against what is stored.
-#[derive(Debug, Default)]
-pub struct PlannedWrites<'a> {
-    /// In op order, ids borrowed from the ops; `None` removes the record.
-    pub writes: Vec<(&'a str, Option<Record<'a>>)>,
-    pub live_delta: i64,
-    pub version_conflicts: u64,
-    pub ops_applied: u64,
-}
-
-/// Decides every op of a batch with the versioning rules. `load` reads a
-/// stored record; only its version and deleted flag are looked at, so it may
-/// leave `source` empty ([`decode_doc_header`]). Ops on an id already written
-/// in this batch see that write. Tombstones store `deleted_at`
-/// ([`tombstone_stamp`]).
-pub fn plan_writes<'a>(
-    ops: &'a [DocOp],
-    deleted_at: &'a [u8; 8],
-    mut load: impl FnMut(&str) -> Result<Option<StoredDoc>, SinkError>,
-) -> Result<PlannedWrites<'a>, SinkError> {
-    use versioning::{Decision, decide};
-    let mut out = PlannedWrites { writes: Vec::with_capacity(ops.len()), ..PlannedWrites::default() };
-    // What this batch wrote so far, by id: version and deleted flag only.
-    let mut pending: std::collections::HashMap<&str, Option<StoredDoc>> =
-        std::collections::HashMap::with_capacity(ops.len());
-    for op in ops {
-        let existing = match pending.get(op.id.as_str()) {
-            Some(doc) => doc.clone(),
-            None => load(&op.id)?,
-        };
-        let was_live = existing.as_ref().is_some_and(|d| !d.deleted);
-        // The record borrows the op's source; the sink encodes it (one copy).
-        let (record, new) = match decide(existing.as_ref(), op.op_type, op.version) {
-            Decision::Conflict => {
-                out.version_conflicts += 1;
-                continue;
-            }
-            Decision::Put { version } => {
-                let source = op.source.as_deref().unwrap_or("{}").as_bytes();
-                (
-                    Some(Record { deleted: false, version, source }),
-                    Some(StoredDoc { version, deleted: false, source: Vec::new() }),
-                )
-            }
-            Decision::Tombstone { version } => (
-                Some(Record { deleted: true, version, source: deleted_at }),
-                Some(StoredDoc { version, deleted: true, source: Vec::new() }),
-            ),
-            Decision::Remove => (None, None),
-        };
-        let now_live = new.as_ref().is_some_and(|d| !d.deleted);
-        out.writes.push((op.id.as_str(), record));
-        pending.insert(op.id.as_str(), new);
-        out.ops_applied += 1;
-        out.live_delta += now_live as i64 - was_live as i64;
-    }
-    Ok(out)
-}
-
-const FLAG_DELETED: u8 = 1;
-const FLAG_VERSIONED: u8 = 2;
-
-/// The version and deleted flag of a record, without copying its source
-/// (left empty): what versioning decisions need.
-pub fn decode_doc_header(bytes: &[u8]) -> Option<StoredDoc> {
-    let (&flags, rest) = bytes.split_first()?;
-    let version = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
-    Some(StoredDoc {
-        version: (flags & FLAG_VERSIONED != 0).then_some(version),
-        deleted: flags & FLAG_DELETED != 0,
-        source: Vec::new(),
-    })
-}
-
-/// The inverse of [`Record::encode`]; `None` for a record shorter than its header.
-pub fn decode_doc(bytes: &[u8]) -> Option<StoredDoc> {
-    let header = decode_doc_header(bytes)?;
-    Some(StoredDoc { source: bytes[9..].to_vec(), ..header })
-}
-
 /// A shard's document store. Shared by the shard's processor (the only
 /// writer) and readers (document queries), hence `&self` and `Sync`.
 pub trait ShardSink: Send + Sync {
@@ -372,6 +269,11 @@ pub trait ShardSink: Send + Sync {
 
     /// Moves the resume position (an explicit pointer reset).
     fn reset_position(&self, position: StartPosition) -> Result<(), SinkError>;
+
+    /// Starts a task period: the reference time the shard's plugin judges
+    /// time-relative things against from now on (a durable meta write; see
+    /// [`SinkMeta::reference_time_ms`]).
+    fn set_reference_time(&self, ms: i64) -> Result<(), SinkError>;
 
     /// Records who the sink belongs to (a durable meta write).
     fn set_owner(&self, owner: SinkOwner) -> Result<(), SinkError>;
@@ -433,12 +335,17 @@ mod gc_tests {
     }
 
     #[test]
+    fn the_memory_sink_merges_rows_and_updates_documents() {
+        super::contract::merges(&super::memory::MemorySink::new());
+    }
+
+    #[test]
     fn tombstones_keep_their_deletion_time_and_old_ones_read_without_it() {
         let stamp = super::tombstone_stamp(1_700_000_000_123);
-        let r = super::Record { deleted: true, version: Some(3), source: &stamp };
+        let r = super::Record { deleted: true, version: Some(3), source: stamp[..].into(), times: None };
         let doc = super::decode_doc(&r.encode()).unwrap();
         assert_eq!((doc.deleted, doc.version, doc.deleted_at_ms()), (true, Some(3), Some(1_700_000_000_123)));
-        let legacy = super::Record { deleted: true, version: Some(3), source: b"" }.encode();
+        let legacy = super::Record { deleted: true, version: Some(3), source: b""[..].into(), times: None }.encode();
         assert_eq!(super::decode_doc(&legacy).unwrap().deleted_at_ms(), None, "kept forever");
         let key = super::tombstone_key(1_700_000_000_123, "id-1");
         assert_eq!(super::parse_tombstone_key(&key), Some((1_700_000_000_123, "id-1".to_string())));

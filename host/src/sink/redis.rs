@@ -20,8 +20,7 @@
 //! is needed, and any host can continue a shard.
 
 use super::{
-    CommitBatch, DroppedMessage, ShardCounters, ShardSink, SinkError, SinkMeta, StoredDoc, decode_doc,
-    decode_doc_header, plan_writes,
+    CommitBatch, DroppedMessage, ShardCounters, ShardSink, SinkError, SinkMeta, StoredDoc, decode_doc, plan_writes,
 };
 use crate::pointer::{Pointer, StartPosition};
 use redis::{Commands, Connection};
@@ -237,14 +236,7 @@ impl ShardSink for RedisSink {
             let stored: HashMap<&str, Option<Vec<u8>>> = ids.iter().copied().zip(stored).collect();
             let stamp = super::tombstone_stamp(crate::util::now_ms());
             let planned =
-                plan_writes(&batch.ops, &stamp, |id: &str| match stored.get(id).and_then(|v| v.as_deref()) {
-                    Some(bytes) => decode_doc_header(bytes).map(Some).ok_or_else(|| SinkError::Corrupt {
-                        path: s.label.clone(),
-                        key: id.to_string(),
-                        message: "document record shorter than its header".into(),
-                    }),
-                    None => Ok(None),
-                })?;
+                plan_writes(&batch.ops, &stamp, &s.label, |id: &str| Ok(stored.get(id).and_then(|v| v.as_deref())))?;
             let meta = expected.advance(&batch, &planned);
             let mut pipe = redis::pipe();
             pipe.atomic();
@@ -295,6 +287,10 @@ impl ShardSink for RedisSink {
     fn reset_position(&self, position: StartPosition) -> Result<(), SinkError> {
         // A reset is an explicit operator decision: it applies to what is stored now.
         self.change_meta(|meta| meta.resume = Some(position))
+    }
+
+    fn set_reference_time(&self, ms: i64) -> Result<(), SinkError> {
+        self.change_meta(|meta| meta.reference_time_ms = Some(ms))
     }
 
     fn set_owner(&self, owner: super::SinkOwner) -> Result<(), SinkError> {

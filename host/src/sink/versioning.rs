@@ -11,12 +11,17 @@
 use super::StoredDoc;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpType {
+    #[default]
     Index,
     Create,
     Delete,
+    /// Merge a partial document into the stored one.
+    Update,
+    /// Combine a partial row into the stored row with an aggregator per field.
+    Merge,
 }
 
 /// What to do with the stored record.
@@ -30,6 +35,9 @@ pub enum Decision {
     Remove,
     /// Leave the stored record as it is: a version conflict.
     Conflict,
+    /// Combine the op's partial document with the live stored one (none
+    /// after a tombstone) and store it with this version.
+    Combine { version: Option<u64> },
 }
 
 /// Decides what `op` (with `version`) does to `existing`.
@@ -49,6 +57,12 @@ pub fn decide(existing: Option<&StoredDoc>, op: OpType, version: Option<u64>) ->
             Some(s) => Decision::Tombstone { version: Some(s) },
             None => Decision::Remove,
         },
+        // A partial update is versioned like an index; without a version it
+        // keeps the stored one (it changes fields, not the external version).
+        (OpType::Update, Some(v)) if !newer(v) => Decision::Conflict,
+        (OpType::Update, Some(v)) => Decision::Combine { version: Some(v) },
+        // A row has no external version: every event combines into it.
+        (OpType::Update, None) | (OpType::Merge, _) => Decision::Combine { version: stored },
     }
 }
 
@@ -95,5 +109,16 @@ mod tests {
         assert_eq!(decide(Some(&doc(Some(3), false)), OpType::Delete, None), Decision::Tombstone { version: Some(3) });
         assert_eq!(decide(Some(&doc(None, false)), OpType::Delete, None), Decision::Remove);
         assert_eq!(decide(None, OpType::Delete, None), Decision::Remove);
+    }
+
+    #[test]
+    fn updates_are_versioned_like_index_and_merges_always_combine() {
+        let d = doc(Some(5), false);
+        assert_eq!(decide(Some(&d), OpType::Update, Some(5)), Decision::Conflict);
+        assert_eq!(decide(Some(&d), OpType::Update, Some(6)), Decision::Combine { version: Some(6) });
+        assert_eq!(decide(Some(&d), OpType::Update, None), Decision::Combine { version: Some(5) });
+        assert_eq!(decide(None, OpType::Update, None), Decision::Combine { version: None });
+        assert_eq!(decide(Some(&doc(Some(7), true)), OpType::Merge, Some(1)), Decision::Combine { version: Some(7) });
+        assert_eq!(decide(None, OpType::Merge, None), Decision::Combine { version: None });
     }
 }

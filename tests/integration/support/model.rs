@@ -51,7 +51,7 @@ impl Model {
                     c.total_failures_dropped_count += 1;
                 }
                 Decoded::Skipped(_) => c.total_skipped_count += 1,
-                Decoded::ThrownAway(_) | Decoded::ProcessedWithError { .. } => {
+                Decoded::Rows(_) | Decoded::ThrownAway(_) | Decoded::ProcessedWithError { .. } => {
                     panic!("the model covers the opensearch plugin's outcomes only")
                 }
                 Decoded::Ops(ops) => {
@@ -82,6 +82,7 @@ impl Model {
                                 c.total_ops_applied_count += 1;
                                 self.docs.remove(&key);
                             }
+                            Decision::Combine { .. } => unreachable!("index, create and delete never combine"),
                         }
                     }
                 }
