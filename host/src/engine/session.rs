@@ -16,6 +16,7 @@ use super::processor::parse_exceptions;
 use super::shard_error::ShardError;
 use super::supervisor::ShardWorker;
 use crate::plugin::PluginInstance;
+use crate::pointer::StartPosition;
 use crate::sink::SinkMeta;
 use crate::source::{Batch, SourceError};
 use std::sync::Arc;
@@ -47,6 +48,7 @@ impl ShardWorker {
             meta = self.sink.meta()?;
         }
         let start = meta.resume.clone().unwrap_or_else(|| self.init_reset.clone());
+        let start = at_least_once_for_tests(start);
         tracing::debug!(shard, %start, "session starts");
         let reader = match self.source.open(shard, start.clone()) {
             Err(SourceError::PositionLost { position, reason }) => {
@@ -195,6 +197,28 @@ impl ShardWorker {
             Ok(Err(e)) => Err(Err(e.into())),
             Ok(Ok(batch)) => Ok(Some(batch)),
         }
+    }
+}
+
+/// TEST ONLY: with `SLUICE_TEST_REPLAY_COMMITTED=<n>`, a session starts `n`
+/// messages before its checkpoint, re-applying messages whose effects are
+/// already committed: what an at-least-once consumer does when its offset
+/// commit lags its writes. The crash tests use it to show what exactly-once
+/// prevents (rollup counts events twice); nothing else sets it.
+fn at_least_once_for_tests(start: StartPosition) -> StartPosition {
+    let Some(n) = std::env::var("SLUICE_TEST_REPLAY_COMMITTED").ok().and_then(|v| v.parse::<u64>().ok()) else {
+        return start;
+    };
+    match &start {
+        StartPosition::After(p) => match p.as_u64() {
+            Some(p) if p >= n => {
+                tracing::warn!(replayed = n, "SLUICE_TEST_REPLAY_COMMITTED: replaying committed messages (test only)");
+                StartPosition::After(crate::pointer::Pointer::from(p - n))
+            }
+            Some(_) => StartPosition::Earliest,
+            None => start,
+        },
+        _ => start,
     }
 }
 

@@ -224,3 +224,31 @@ fn several_decoders_commit_in_stream_order() {
     assert_eq!((meta.counters.total_processed_count, meta.counters.total_version_conflicts_count), (200, 0));
     assert_eq!(sink.get("same").unwrap().unwrap().version, Some(200));
 }
+
+#[test]
+fn the_reference_time_is_durable_before_use_kept_by_a_restart_and_rolls_over_only_when_idle() {
+    let source = VecSource::new(1);
+    source.append(0, &docs(5, 0));
+    let sink = Arc::new(MemorySink::new());
+    let run = |task_duration_ms: u64| {
+        let mut spec = IngestionSpec::from_value(&spec_json("t", 1, "DROP")).unwrap();
+        spec.task_duration_ms = task_duration_ms;
+        let sinks = vec![sink.clone() as Arc<dyn ShardSink>];
+        Ingestion::start(spec, opensearch(), Arc::new(source.clone()), sinks, RuntimeOverrides::default()).unwrap()
+    };
+    let before = crate::util::now_ms();
+    let ing = run(3_600_000);
+    assert_eq!(ing.wait_until_idle(Duration::from_secs(10)), IdleOutcome::Idle);
+    let first = sink.meta().unwrap().reference_time_ms.expect("set by the first session");
+    assert!(first >= before);
+    ing.stop();
+    // A restart keeps it, even when the period is over by then: messages
+    // re-read after a crash are judged against the time they first were.
+    std::thread::sleep(Duration::from_millis(20));
+    let ing = run(10);
+    source.append(0, &docs(3, 5));
+    eventually("the new messages", || sink.meta().unwrap().counters.total_processed_count == 8);
+    // Once everything is committed and the shard is caught up, a new period starts.
+    eventually("a new task period", || sink.meta().unwrap().reference_time_ms.unwrap() > first);
+    ing.stop();
+}
