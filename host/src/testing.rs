@@ -42,3 +42,19 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// The echo test plugin's component: takes any config, one document per message.
+pub fn echo_component() -> Vec<u8> {
+    std::fs::read(std::path::Path::new(env!("SLUICE_TEST_GUESTS_DIR")).join("sluice_echo.wasm")).unwrap()
+}
+
+/// A Druid supervisor spec for `name` (sluice's file type: the in-memory
+/// wiring reads `name`'s partitions), starting at the earliest messages.
+/// It names the `druid` plugin: tests register the echo plugin under that name.
+pub fn druid_spec_json(name: &str) -> Value {
+    json!({"type": "file",
+        "dataSchema": {"dataSource": name, "timestampSpec": {"column": "ts"}, "dimensionsSpec": {}},
+        "ioConfig": {"stream": "unused", "baseDirectory": "/nonexistent", "useEarliestOffset": true,
+            "inputFormat": {"type": "json"}, "pollTimeout": 10},
+        "tuningConfig": {"type": "file"}})
+}

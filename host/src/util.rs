@@ -46,7 +46,9 @@ pub fn redact_secrets(spec: &Value) -> Value {
                         *url = redact_url_password(url);
                     }
                 } else {
-                    let inner_param = in_param || k == "param" || k.ends_with(".param");
+                    // A Druid spec's `consumerProperties` are the Kafka consumer's
+                    // parameters, as `param.*` are in an OpenSearch body.
+                    let inner_param = in_param || k == "param" || k.ends_with(".param") || k == "consumerProperties";
                     walk(v, inner_param);
                 }
             }
@@ -176,6 +178,79 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     ms.map(std::time::Duration::from_millis).ok_or_else(|| format!("{text:?} is too long"))
 }
 
+/// An ISO-8601 period as Druid takes it (Joda's standard format, turned into
+/// a duration): `PT1H`, `PT30M`, `PT5S`, `PT0.5S`, `P1D`, `P1W`,
+/// `P2DT12H`. Years and months have no fixed length, so they are refused,
+/// as Druid's `toStandardDuration` refuses them.
+pub fn parse_iso8601_period(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{text:?} is not an ISO-8601 period (e.g. PT1H, PT30M, PT5S, P1D, P1W)");
+    let rest = text.trim().strip_prefix(['P', 'p']).ok_or_else(bad)?;
+    if rest.is_empty() || rest.eq_ignore_ascii_case("T") {
+        return Err(bad());
+    }
+    let (mut ms, mut in_time, mut number, mut time_units) = (0f64, false, String::new(), 0);
+    for c in rest.chars() {
+        match c.to_ascii_uppercase() {
+            'T' if !in_time && number.is_empty() => in_time = true,
+            d if d.is_ascii_digit() || d == '.' || d == ',' => number.push(if d == ',' { '.' } else { d }),
+            unit => {
+                let n: f64 = number.parse().map_err(|_| bad())?;
+                number.clear();
+                let fractional = n.fract() != 0.0;
+                let unit_ms = match (unit, in_time) {
+                    ('W', false) => 604_800_000.0,
+                    ('D', false) => 86_400_000.0,
+                    ('H', true) => 3_600_000.0,
+                    ('M', true) => 60_000.0,
+                    ('S', true) => 1000.0,
+                    ('Y' | 'M', false) => {
+                        return Err(format!(
+                            "{text:?}: years and months have no fixed length; give weeks, days, hours, minutes or seconds"
+                        ));
+                    }
+                    _ => return Err(bad()),
+                };
+                if fractional && unit != 'S' {
+                    return Err(format!("{text:?}: only seconds may have a fraction"));
+                }
+                time_units += usize::from(in_time);
+                ms += n * unit_ms;
+            }
+        }
+    }
+    if !number.is_empty() || (in_time && time_units == 0) || ms > 1e18 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_millis(ms.round() as u64))
+}
+
+/// An ISO-8601 date-time as Druid (Joda) reads it, in ms since the epoch:
+/// `2016-01-01`, `2016-01-01T11:00Z`, `2016-01-01T11:00:00.000+02:00`, ...
+/// Without an offset the time is UTC (Druid runs in UTC). `None` if it is not one.
+pub fn parse_iso8601_time(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let (date, rest) = (t.get(..10)?, &t[10..]);
+    if rest.is_empty() {
+        return parse_rfc3339(&format!("{date}T00:00:00Z"));
+    }
+    let rest = rest.strip_prefix(['T', 't'])?;
+    let zone_at = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
+    let (time, zone) = rest.split_at(zone_at);
+    let time = match time.len() {
+        2 => format!("{time}:00:00"),
+        5 => format!("{time}:00"),
+        n if n >= 8 => time.to_string(),
+        _ => return None,
+    };
+    let zone = match zone {
+        "" => "Z".to_string(),
+        z if z.len() == 3 => format!("{z}:00"),
+        z if z.len() == 5 && !z.contains(':') => format!("{}:{}", &z[..3], &z[3..]),
+        z => z.to_string(),
+    };
+    parse_rfc3339(&format!("{date}T{time}{zone}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +293,35 @@ mod tests {
         assert_eq!(parse_rfc3339("2023-11-14T22:13:20.5Z"), Some(1_700_000_000_500));
         for bad in ["", "2023-11-14", "2023-13-14T22:13:20Z", "2023-11-14T22:13:20", "x023-11-14T22:13:20Z"] {
             assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn iso8601_periods_and_times_as_druid_reads_them() {
+        use std::time::Duration;
+        let p = |t: &str| parse_iso8601_period(t);
+        assert_eq!(p("PT1H"), Ok(Duration::from_secs(3600)));
+        assert_eq!(p("PT30M"), Ok(Duration::from_secs(1800)));
+        assert_eq!(p("PT5S"), Ok(Duration::from_secs(5)));
+        assert_eq!(p("PT0.5S"), Ok(Duration::from_millis(500)));
+        assert_eq!(p("P1D"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(p("P1W"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(p("P2DT12H30M"), Ok(Duration::from_secs(2 * 86_400 + 12 * 3600 + 1800)));
+        assert_eq!(p("P2147483647D").map(|d| d.as_secs()), Ok(2_147_483_647 * 86_400));
+        for bad in ["", "P", "PT", "1H", "PT1", "PT1X", "P1H", "PT1D", "-PT1H", "PT1.5H", "P1DT"] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
+        assert!(p("P1M").unwrap_err().contains("no fixed length"));
+        assert!(p("P1Y").unwrap_err().contains("no fixed length"));
+        let t = |s: &str| parse_iso8601_time(s);
+        assert_eq!(t("2016-01-01T11:00Z"), Some(1_451_646_000_000));
+        assert_eq!(t("2016-01-01T11:00"), Some(1_451_646_000_000));
+        assert_eq!(t("2016-01-01T11:00:00.000Z"), Some(1_451_646_000_000));
+        assert_eq!(t("2016-01-01T13:00+02:00"), Some(1_451_646_000_000));
+        assert_eq!(t("2016-01-01T13:00:00+0200"), Some(1_451_646_000_000));
+        assert_eq!(t("2016-01-01"), Some(1_451_606_400_000));
+        for bad in ["", "2016", "2016-01-01T", "2016-01-01T1", "2016-13-01", "yesterday"] {
+            assert_eq!(t(bad), None, "{bad:?}");
         }
     }
 

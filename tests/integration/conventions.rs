@@ -69,6 +69,44 @@ fn run_takes_the_name_of_an_index_body_from_the_file_and_says_so() {
 }
 
 #[test]
+fn run_takes_a_druid_supervisor_spec_named_by_its_data_source() {
+    // sluice's file supervisor: a relative baseDirectory is relative to the spec file.
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("streams").join("events");
+    std::fs::create_dir_all(&events).unwrap();
+    std::fs::write(events.join("0.ndjson"), "{\"a\":1}\n{\"a\":2}\n").unwrap();
+    std::fs::write(events.join("1.ndjson"), "{\"a\":3}\n").unwrap();
+    let mut spec = json!({"type": "file", "spec": {
+        "dataSchema": {"dataSource": "wiki-edits", "timestampSpec": {"column": "ts"}, "dimensionsSpec": {}},
+        "ioConfig": {"stream": "events", "baseDirectory": "streams", "useEarliestOffset": true,
+                     "inputFormat": {"type": "json"}},
+        "tuningConfig": {"type": "file"}}});
+    let path = write(&dir.path().join("supervisor.json"), &spec);
+    let data = dir.path().join("data");
+    let echo = Path::new(env!("SLUICE_TEST_GUESTS_DIR")).join("sluice_echo.wasm");
+    let run = |spec: &str| {
+        let args =
+            ["run", spec, "--until-idle", "--plugin", echo.to_str().unwrap(), "--data-dir", data.to_str().unwrap()];
+        sluice(&args)
+    };
+    let out = run(&path);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "sluice run failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("ingestion wiki-edits: 2 shards"), "the shard count comes from the stream: {stdout}");
+    assert!(!stderr.contains("after the file"), "the dataSource is the name: {stderr}");
+    let count = sluice(&["docs", "count", "wiki-edits", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(text(&count.stdout).trim(), "3");
+
+    // Without a dataSource, the file's stem names it, and the note says which key was missing.
+    spec["spec"]["dataSchema"].as_object_mut().unwrap().remove("dataSource");
+    let path = write(&dir.path().join("edits.json"), &spec);
+    let out = run(&path);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let note = format!("{path} has no \"dataSchema.dataSource\": the ingestion is named \"edits\" after the file");
+    assert!(text(&out.stderr).contains(&note), "{}", text(&out.stderr));
+}
+
+#[test]
 fn ctl_create_takes_the_name_from_the_flag_or_the_file() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[]);

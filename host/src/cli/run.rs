@@ -64,8 +64,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let options = ManagerOptions { restore: false, plugin_files: PluginFiles::RelativeTo(spec_dir) };
     let manager = Manager::open_with(&args.data.data_dir, store, options)?;
     let name = spec.name.clone();
-    manager.apply(spec_json, &origin, args.adopt_data)?;
-    let progress = Progress::new(spec.shards);
+    // A Druid spec's shard count is learned from the stream by `apply`.
+    let info = manager.apply(spec_json, &origin, args.adopt_data)?;
+    let progress = Progress::new(info.shards);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout);
     let mut stuck = StuckShards::default();

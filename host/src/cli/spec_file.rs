@@ -1,10 +1,12 @@
 //! Reading a spec file for `sluice run` and `sluice ctl create`. An
 //! OpenSearch index body has no `name` (OpenSearch takes it from the URL):
 //! here it comes from `--name` or the file's stem, and the command says so.
+//! A Druid supervisor spec is named by its `dataSchema.dataSource`: `--name`
+//! must agree with it, and the stem names it only when it has none.
 
 use anyhow::{Context, bail};
 use serde_json::Value;
-use sluice::spec::{NameConflict, set_name, validate_name};
+use sluice::spec::{NameConflict, body_name, set_name, validate_name};
 use std::path::Path;
 
 /// The spec in `path` as JSON with its name: the body's own, `flag`
@@ -25,13 +27,17 @@ pub fn read_spec(path: &Path, flag: Option<&str>) -> anyhow::Result<(Value, Opti
             Err(NameConflict::NotAnObject) => Ok((spec, None)),
         };
     }
-    if !spec.is_object() || spec.get("name").is_some() {
+    if !spec.is_object() || body_name(&spec).is_some() {
         return Ok((spec, None));
     }
+    let field = if sluice::spec::is_druid(&spec) { "dataSchema.dataSource" } else { "name" };
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     if let Err(e) = validate_name(&stem) {
-        bail!("{shown} has no \"name\" and its file name {stem:?} is no valid name ({e}); add a \"name\" to the spec");
+        bail!(
+            "{shown} has no \"{field}\" and its file name {stem:?} is no valid name ({e}); add a \"{field}\" to the spec"
+        );
     }
-    set_name(&mut spec, &stem).expect("the spec is an object without a name");
-    Ok((spec, Some(format!("{shown} has no \"name\": the ingestion is named {stem:?} after the file"))))
+    // A Druid spec whose dataSchema is no object keeps it: the parser says so.
+    let _ = set_name(&mut spec, &stem);
+    Ok((spec, Some(format!("{shown} has no \"{field}\": the ingestion is named {stem:?} after the file"))))
 }

@@ -69,6 +69,11 @@ impl Ingestion {
     /// ingestion's configuration.
     pub fn check(spec: &IngestionSpec, plugin: &CompiledPlugin, source: &dyn Source) -> Result<(), EngineError> {
         let name = spec.name.clone();
+        if spec.shards_unresolved() {
+            let reason = "a Druid spec's shard count is learned from the stream when the manager creates the \
+                          ingestion (or set sluice.shards)";
+            return Err(EngineError::Source { name, source: crate::source::SourceError::Config(reason.into()) });
+        }
         check_partitions(source, spec.shards).map_err(|source| EngineError::Source { name: name.clone(), source })?;
         // A configuration the plugin rejects is an error now, not in every shard later.
         let plugin = plugin.with_limits(spec.plugin.limits);

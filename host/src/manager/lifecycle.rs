@@ -72,13 +72,14 @@ impl Manager {
 
     /// Creates an ingestion; `adopt_data`: take over sinks left by an earlier
     /// ingestion of the same name (or another stream) instead of refusing them.
-    pub fn create_with(&self, spec_json: Value, adopt_data: bool) -> Result<IngestionInfo> {
-        let spec = IngestionSpec::from_value(&spec_json)?;
+    pub fn create_with(&self, mut spec_json: Value, adopt_data: bool) -> Result<IngestionInfo> {
+        let mut spec = IngestionSpec::from_value(&spec_json)?;
         if let Some(dir) = crate::spec::relative_base_directory(&spec_json) {
             // A server's working directory is nobody's business: a relative
             // path would silently read wherever the host was started.
+            let key = if spec.supervisor.is_some() { "ioConfig.baseDirectory" } else { "param.base_directory" };
             return Err(ManagerError::InvalidArgument(format!(
-                "param.base_directory {dir:?} is relative: a host cannot tell what it is relative to; give an absolute \
+                "{key} {dir:?} is relative: a host cannot tell what it is relative to; give an absolute \
                  path (`sluice ctl create` and `sluice run` resolve it against the spec file)"
             )));
         }
@@ -86,6 +87,7 @@ impl Manager {
         if self.lock().contains_key(&spec.name) {
             return Err(ManagerError::AlreadyExists(format!("ingestion {} already exists", spec.name)));
         }
+        self.resolve_shards(&mut spec_json, &mut spec, None)?;
         // Fail before writing anything if the plugin is not usable.
         self.plugins.resolve(&spec)?;
         let now = now_ms();
@@ -124,8 +126,8 @@ impl Manager {
     /// time it is created; after that the stored ingestion continues, and a
     /// changed spec is recorded in its history. `source` says where the spec
     /// came from (for the history); `adopt_data` as in [`Manager::create_with`].
-    pub fn apply(&self, spec_json: Value, source: &str, adopt_data: bool) -> Result<IngestionInfo> {
-        let spec = IngestionSpec::from_value(&spec_json)?;
+    pub fn apply(&self, mut spec_json: Value, source: &str, adopt_data: bool) -> Result<IngestionInfo> {
+        let mut spec = IngestionSpec::from_value(&spec_json)?;
         check_no_redacted(&spec)?;
         if self.lock().contains_key(&spec.name) {
             return Err(ManagerError::AlreadyExists(format!("ingestion {} is already running", spec.name)));
@@ -134,6 +136,8 @@ impl Manager {
         // A deleted ingestion's tombstone does not continue: a new one starts.
         let previous = self.store.load(&spec.name)?;
         let stored = previous.clone().filter(|r| r.deleted_at_ms.is_none());
+        // A Druid spec continues with the shard count it was created with.
+        self.resolve_shards(&mut spec_json, &mut spec, stored.as_ref())?;
         let new = stored.is_none();
         let mut record = stored.unwrap_or_else(|| IngestionRecord {
             name: spec.name.clone(),
@@ -226,6 +230,12 @@ impl Manager {
         let mut map = self.lock();
         let m = map.get_mut(name).ok_or_else(|| ManagerError::NotFound(format!("no ingestion named {name}")))?;
         let (settings, sluice) = split_update(&update)?;
+        if settings.is_some() && m.spec.supervisor.is_some() {
+            return Err(ManagerError::FailedPrecondition(format!(
+                "ingestion {name} runs a Druid supervisor spec, which has no OpenSearch settings: submit a new \
+                 supervisor spec to change it (an update may change its sluice section)"
+            )));
+        }
         let mut new_json = m.record.spec.clone();
         if let Some(settings) = &settings {
             let mut merged = flat_settings(&new_json["settings"])?;

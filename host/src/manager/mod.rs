@@ -8,7 +8,8 @@
 //! import and reset), `statistics` (the shards' state records: loaded at
 //! start, saved at an interval and when shards stop), `housekeeping`
 //! (resetting one ingestion's state, cleanup of deleted ingestions, state
-//! store statistics), `rules` (what an update may change). Every change is
+//! store statistics), `rules` (what an update may change), `shards` (a
+//! Druid spec's shard count, learned from the stream at creation). Every change is
 //! written to the state store before it is acknowledged, and on open the
 //! manager restores each ingestion exactly as it was left (a paused shard
 //! stays paused).
@@ -21,6 +22,7 @@ mod lifecycle;
 mod plugins;
 mod restarter;
 mod rules;
+mod shards;
 mod statistics;
 
 pub use export::{EXPORT_FORMAT, IngestionExport, ShardExport, StateExport};

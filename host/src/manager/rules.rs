@@ -101,6 +101,7 @@ pub(super) fn merge(target: &mut Value, patch: &Value) {
 /// its secret on export.
 pub(super) fn check_no_redacted(spec: &IngestionSpec) -> Result<()> {
     let redacted = match spec.params.iter().find(|(_, v)| v.as_str() == REDACTED) {
+        Some((k, _)) if spec.supervisor.is_some() => Some(format!("ioConfig.consumerProperties.{k}")),
         Some((k, _)) => Some(format!("param.{k}")),
         None => match &spec.sink {
             SinkType::Redis { url, .. } if url.contains(REDACTED) => {

@@ -56,7 +56,7 @@ pub enum SourceError {
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
     #[error(
-        "stream has {partitions} partitions but the ingestion has only {shards} shards; shard N reads partition N, so every partition needs a shard (raise index.number_of_shards)"
+        "stream has {partitions} partitions but the ingestion has only {shards} shards; shard N reads partition N, so every partition needs a shard (raise index.number_of_shards, or a Druid spec's sluice.shards)"
     )]
     TooFewShards { partitions: u32, shards: u32 },
     #[error("source type {0:?} is not available in this build")]

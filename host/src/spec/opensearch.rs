@@ -34,6 +34,9 @@ impl IngestionSpec {
 
     pub fn from_value(value: &Value) -> Result<Self, SpecError> {
         let top = value.as_object().ok_or_else(|| SpecError::Json("the spec must be a JSON object".into()))?;
+        if super::druid::is_druid(value) {
+            return super::druid::parse(value);
+        }
         for key in top.keys() {
             if !TOP_KEYS.split(", ").any(|k| k == key) {
                 return Err(SpecError::UnknownKey { key: key.clone(), allowed: TOP_KEYS.into() });
@@ -186,7 +189,7 @@ impl IngestionSpec {
             Some(_) => return Err(invalid("mappings", "must be an object")),
         };
 
-        let (plugin, sink) = parse_sluice(top.get("sluice"))?;
+        let (plugin, sink) = parse_sluice(top.get("sluice"), &[])?;
         let auto_save_interval_ms = parse_state(top.get("sluice"))?.as_millis() as u64;
         let gc_deletes_ms = parse_gc_deletes(&settings)?.map(|d| d.as_millis() as u64);
 
@@ -210,6 +213,7 @@ impl IngestionSpec {
             gc_deletes_ms,
             task_duration_ms: super::types::DEFAULT_TASK_DURATION_MS,
             max_parse_exceptions: None,
+            supervisor: None,
         })
     }
 }
@@ -226,8 +230,12 @@ pub enum NameConflict {
 /// Puts `name` into an index body, as OpenSearch keeps the index name out
 /// of the body (in the URL, the file name, a flag). A body without `name`
 /// gets it (`Ok(true)`); a body that already says the same name is left as
-/// it is (`Ok(false)`); a body with another `name` is a conflict.
+/// it is (`Ok(false)`); a body with another `name` is a conflict. In a
+/// Druid supervisor spec the name is `dataSchema.dataSource`.
 pub fn set_name(body: &mut Value, name: &str) -> Result<bool, NameConflict> {
+    if super::druid::is_druid(body) {
+        return super::druid::set_name(body, name);
+    }
     let obj = body.as_object_mut().ok_or(NameConflict::NotAnObject)?;
     match obj.get("name") {
         None => {
@@ -237,6 +245,12 @@ pub fn set_name(body: &mut Value, name: &str) -> Result<bool, NameConflict> {
         Some(Value::String(own)) if own == name => Ok(false),
         Some(other) => Err(NameConflict::Differs(other.clone())),
     }
+}
+
+/// The name a body gives itself, if any: `name`, or a Druid spec's
+/// `dataSchema.dataSource`.
+pub fn body_name(body: &Value) -> Option<&Value> {
+    if super::druid::is_druid(body) { super::druid::name_of(body) } else { body.get("name") }
 }
 
 /// Names become directory and key names: keep them plain.

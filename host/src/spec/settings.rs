@@ -114,8 +114,13 @@ mod tests {
 /// (nested, flat, with or without `index.`).
 const BASE_DIRECTORY: &str = "index.ingestion_source.param.base_directory";
 
-/// A relative `param.base_directory` of the spec, if it has one.
+/// A relative `param.base_directory` of the spec (a Druid file spec's
+/// `ioConfig.baseDirectory`), if it has one.
 pub fn relative_base_directory(spec: &Value) -> Option<String> {
+    if super::druid::is_druid(spec) {
+        let dir = super::druid::base_directory_mut(&mut spec.clone())?.as_str()?.to_string();
+        return std::path::Path::new(&dir).is_relative().then_some(dir);
+    }
     let mut found = None;
     visit_setting(&mut spec.clone()["settings"], "", BASE_DIRECTORY, &mut |v: &mut Value| {
         if let Some(s) = v.as_str().filter(|s| std::path::Path::new(s).is_relative()) {
@@ -129,6 +134,14 @@ pub fn relative_base_directory(spec: &Value) -> Option<String> {
 /// file's directory), in place, keeping the spec's own layout.
 pub fn resolve_base_directory(spec: &mut Value, dir: &std::path::Path) {
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if super::druid::is_druid(spec) {
+        if let Some(v) = super::druid::base_directory_mut(spec)
+            && let Some(s) = v.as_str().filter(|s| std::path::Path::new(s).is_relative())
+        {
+            *v = Value::String(dir.join(s).display().to_string());
+        }
+        return;
+    }
     visit_setting(&mut spec["settings"], "", BASE_DIRECTORY, &mut |v: &mut Value| {
         if let Some(s) = v.as_str().filter(|s| std::path::Path::new(s).is_relative()) {
             *v = Value::String(dir.join(s).display().to_string());
@@ -170,5 +183,15 @@ mod base_directory_tests {
         }
         let absolute = json!({"settings": {"ingestion_source": {"param": {"base_directory": "/data"}}}});
         assert_eq!(relative_base_directory(&absolute), None);
+        // A Druid file spec's ioConfig.baseDirectory, plain or wrapped in `spec`.
+        for mut spec in [
+            json!({"type": "file", "ioConfig": {"stream": "s", "baseDirectory": "streams"}}),
+            json!({"type": "file", "spec": {"ioConfig": {"stream": "s", "base_directory": "streams"}}}),
+        ] {
+            assert_eq!(relative_base_directory(&spec).as_deref(), Some("streams"), "{spec}");
+            resolve_base_directory(&mut spec, dir);
+            assert_eq!(relative_base_directory(&spec), None);
+            assert!(spec.to_string().contains("/specs/streams"), "{spec}");
+        }
     }
 }

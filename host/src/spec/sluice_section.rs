@@ -5,7 +5,9 @@ use super::settings::as_text;
 use super::{PluginSpec, SinkType, SpecError, invalid};
 use serde_json::{Map, Value};
 
-pub(super) fn parse_sluice(section: Option<&Value>) -> Result<(PluginSpec, SinkType), SpecError> {
+/// `extra`: more keys the section may have, read by the caller (a Druid
+/// spec's `shards`).
+pub(super) fn parse_sluice(section: Option<&Value>, extra: &[&str]) -> Result<(PluginSpec, SinkType), SpecError> {
     let mut plugin = PluginSpec {
         name: "opensearch".into(),
         version: None,
@@ -105,11 +107,10 @@ pub(super) fn parse_sluice(section: Option<&Value>) -> Result<(PluginSpec, SinkT
             }
             // Parsed by `state_section.rs`.
             "state" => {}
+            other if extra.contains(&other) => {}
             other => {
-                return Err(SpecError::UnknownKey {
-                    key: format!("sluice.{other}"),
-                    allowed: "plugin, sink, state".into(),
-                });
+                let allowed = ["plugin", "sink", "state"].iter().chain(extra).copied().collect::<Vec<_>>();
+                return Err(SpecError::UnknownKey { key: format!("sluice.{other}"), allowed: allowed.join(", ") });
             }
         }
     }

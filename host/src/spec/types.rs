@@ -96,7 +96,10 @@ pub enum SinkType {
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct IngestionSpec {
     pub name: String,
-    /// `index.number_of_shards`: shard N reads partition N.
+    /// `index.number_of_shards`: shard N reads partition N. 0 only in a
+    /// Druid spec that names no count (`sluice.shards`), until the manager
+    /// learns it from the stream when it creates the ingestion (see
+    /// [`IngestionSpec::shards_unresolved`]).
     pub shards: u32,
     pub source_type: SourceType,
     /// `ingestion_source.param.*`, as text.
@@ -130,6 +133,10 @@ pub struct IngestionSpec {
     /// plus processed-with-error messages) exceed this. `None`: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_parse_exceptions: Option<u64>,
+    /// What a Druid supervisor spec said beyond the rest of this spec
+    /// (`None` for an OpenSearch body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor: Option<super::SupervisorSettings>,
 }
 
 /// Druid's default `taskDuration`, `PT1H`.
@@ -168,6 +175,11 @@ impl std::fmt::Debug for IngestionSpec {
 }
 
 impl IngestionSpec {
+    /// A Druid spec whose shard count is still to be learned from the stream.
+    pub fn shards_unresolved(&self) -> bool {
+        self.shards == 0
+    }
+
     pub fn poll_timeout(&self) -> Duration {
         Duration::from_millis(self.poll_timeout_ms)
     }
