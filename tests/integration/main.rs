@@ -7,6 +7,7 @@ mod cli_errors;
 mod conventions;
 mod corpus;
 mod decoders;
+mod druid;
 mod faults;
 mod file_rotation;
 mod grpc;

@@ -213,11 +213,7 @@ fn check(component: &Path, config: &str, sample: Option<&Path>, json: bool) -> a
     let engine = PluginEngine::new()?;
     let compiled = engine.compile(&name, &bytes, Limits::default())?;
     let mut instance = compiled.instantiate(config)?;
-    println!(
-        "{}: a valid {} component; configure accepted the config",
-        component.display(),
-        compiled.abi().as_str()
-    );
+    println!("{}: a valid {} component; configure accepted the config", component.display(), compiled.abi().as_str());
     if !compiled.denied_imports().is_empty() {
         eprintln!(
             "note: it imports {}, which the sandbox does not grant: it loads, and a call to one fails the message",

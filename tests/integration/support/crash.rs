@@ -181,7 +181,9 @@ impl RunRig {
     pub fn new(spec_json: &Value) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut spec_json = spec_json.clone();
-        spec_json["settings"]["index.gc_deletes"] = Value::from(-1);
+        if !sluice::spec::is_druid(&spec_json) {
+            spec_json["settings"]["index.gc_deletes"] = Value::from(-1);
+        }
         let spec_json = &spec_json;
         let spec = IngestionSpec::from_value(spec_json).unwrap();
         let spec_path = dir.path().join(format!("{}.json", spec.name));

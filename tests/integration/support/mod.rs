@@ -10,6 +10,7 @@ pub mod crash;
 pub mod engine;
 pub mod grpc_server;
 pub mod hotswap_rig;
+pub mod kafka;
 pub mod kinesalite;
 pub mod model;
 pub mod redis_server;
