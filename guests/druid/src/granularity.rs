@@ -69,7 +69,8 @@ impl Granularity {
     pub fn parse(value: &Value<'_>, path: &str) -> Result<Granularity, String> {
         match value {
             Value::Str(name) => from_name(name).ok_or_else(|| {
-                let names: Vec<&str> = ["none", "all"].into_iter().chain(NAMES.iter().map(|(n, _)| *n)).collect();
+                let names: Vec<&str> =
+                    ["none"].into_iter().chain(NAMES.iter().map(|(n, _)| *n)).chain(["all"]).collect();
                 invalid(path, value, &format!("allowed: {}, or a granularity object", names.join(", ")))
             }),
             Value::Object(_) => from_object(&Node::new(value, path)?),
