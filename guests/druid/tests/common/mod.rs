@@ -65,10 +65,13 @@ pub fn invalid(p: &Druid, payload: &str) -> String {
     }
 }
 
-/// A sink's table: rows by id, and the event time each first/last field came from.
+/// A stored row, and the event time each aggregated field's value came from.
+type Stored = (Map<String, J>, BTreeMap<String, i64>);
+
+/// A sink's table: rows by id.
 #[derive(Default)]
 pub struct Table {
-    rows: BTreeMap<String, (Map<String, J>, BTreeMap<String, i64>)>,
+    rows: BTreeMap<String, Stored>,
     appended: usize,
 }
 
