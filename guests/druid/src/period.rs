@@ -178,6 +178,8 @@ mod tests {
         assert_eq!(p("P3M").fields(), [0, 3, 0, 0, 0, 0, 0, 0]);
         assert_eq!(p("P1Y2M3W4DT5H6M7.89S").fields(), [1, 2, 3, 4, 5, 6, 7, 890]);
         assert_eq!(p("PT0.750S").fields(), [0, 0, 0, 0, 0, 0, 0, 750]);
+        assert_eq!(p("PT-1.5S").fields(), [0, 0, 0, 0, 0, 0, -1, -500]);
+        assert_eq!(p("P-1D").fields(), [0, 0, 0, -1, 0, 0, 0, 0]);
         assert_eq!(p("pt1h").fields(), p("PT1H").fields());
         assert_eq!(p("PT1H").text(), "PT1H");
         assert!(!p("PT1H").is_zero());

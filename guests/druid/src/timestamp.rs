@@ -18,6 +18,8 @@
 //! (`" \"2018-01-01\" "`). `missingValue` (ISO-8601 or milliseconds) stands
 //! in for a missing or null column, not for an unparseable one.
 
+use std::borrow::Cow;
+
 use sluice_plugin_sdk::json::Value;
 
 use crate::calendar::{self, DAY, HOUR, MAX_INSTANT, MIN_INSTANT, MINUTE, SECOND};
@@ -115,9 +117,9 @@ impl TimestampSpec {
         if let (Some(n), true) = (numbers::json_number(value), self.is_numeric()) {
             return self.numeric_millis(n).ok_or_else(none);
         }
-        let text = match value {
-            Value::Str(s) => s.to_string(),
-            scalar => scalar.scalar_text().ok_or_else(none)?.into_owned(),
+        let text: Cow<'_, str> = match value {
+            Value::Str(s) => Cow::Borrowed(s),
+            scalar => scalar.scalar_text().ok_or_else(none)?,
         };
         let is_digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
         let text = strip_quotes(&text);
