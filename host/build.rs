@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Guests embedded in the host binary (package name, file stem).
-const GUESTS: &[(&str, &str)] = &[("sluice-opensearch", "sluice_opensearch"), ("sluice-debezium", "sluice_debezium")];
+const GUESTS: &[(&str, &str)] = &[
+    ("sluice-opensearch", "sluice_opensearch"),
+    ("sluice-debezium", "sluice_debezium"),
+    ("sluice-druid", "sluice_druid"),
+];
 /// Guests built for the tests only; they find them through the
 /// `SLUICE_TEST_GUESTS_DIR` environment variable set at compile time.
 const TEST_GUESTS: &[&str] = &["sluice-echo", "sluice-misbehave"];

@@ -35,7 +35,7 @@ pub mod zones;
 use sluice_plugin_sdk::{Decoded, Message, Plugin, json};
 
 use crate::config::Config;
-use crate::row::Row;
+use crate::row::{Emitted, Row};
 
 #[derive(Debug)]
 pub struct Druid {
@@ -102,11 +102,21 @@ impl Plugin for Druid {
 
         let row = Row { time: row_time, event_time, dims, discovers: c.dimensions.discovers(), metrics: values };
         match row.operation(c.granularity.rollup) {
-            Ok(op) if errors.is_empty() => Decoded::Ops(vec![op]),
-            Ok(op) => Decoded::ProcessedWithError {
-                ops: vec![op],
-                errors: format!("processedWithError: {}", errors.join("; ")),
-            },
+            Ok(emitted) => {
+                let (ops, rows) = match emitted {
+                    Emitted::Merge(row) => (vec![], vec![row]),
+                    Emitted::Index(op) => (vec![op], vec![]),
+                };
+                match (errors.is_empty(), rows.is_empty()) {
+                    (true, true) => Decoded::Ops(ops),
+                    (true, false) => Decoded::Rows(rows),
+                    (false, _) => Decoded::ProcessedWithError {
+                        ops,
+                        rows,
+                        errors: format!("processedWithError: {}", errors.join("; ")),
+                    },
+                }
+            }
             Err(reason) => Decoded::Invalid(format!("unparseable: {reason}")),
         }
     }

@@ -19,6 +19,12 @@ use sha2::{Digest, Sha256};
 use sluice_plugin_sdk::json::{self, Object, Value};
 use sluice_plugin_sdk::{Aggregator, MAX_ID_BYTES, OpType, Operation};
 
+/// What an event becomes: a partial row to merge (rollup) or a row of its own.
+pub enum Emitted {
+    Merge(sluice_plugin_sdk::Row),
+    Index(Operation),
+}
+
 use crate::dimensions::Dims;
 
 /// What a row is made of.
@@ -34,7 +40,7 @@ pub struct Row<'n, 'a> {
 }
 
 impl Row<'_, '_> {
-    pub fn operation(self, rollup: bool) -> Result<Operation, String> {
+    pub fn operation(self, rollup: bool) -> Result<Emitted, String> {
         let time = Value::Str(Cow::Owned(crate::calendar::format_iso(self.time)));
         let id = if rollup { Some(self.key(&time)?) } else { None };
         let mut row: Object<'_> =
@@ -51,16 +57,9 @@ impl Row<'_, '_> {
         }
         let source = json::to_json(&row, 64 * row.len())?;
         Ok(if rollup {
-            Operation {
-                id,
-                op_type: OpType::Merge,
-                source: Some(source),
-                aggregators,
-                event_time_ms: Some(self.event_time),
-                ..Default::default()
-            }
+            Emitted::Merge(sluice_plugin_sdk::Row { id, source, aggregators, event_time_ms: Some(self.event_time) })
         } else {
-            Operation { op_type: OpType::Index, source: Some(source), ..Default::default() }
+            Emitted::Index(Operation { id: None, version: None, op_type: OpType::Index, source: Some(source) })
         })
     }
 

@@ -66,7 +66,7 @@ fn defaults_take_druids() {
     let p = plugin(r#"{"dataSchema": {"timestampSpec": {}}}"#);
     let o = common::op(&p, r#"{"timestamp": "2018-01-01T01:02:03.456Z", "page": "a"}"#);
     assert_eq!(common::source(&o), json!({"__time": "2018-01-01T01:02:03.456Z", "page": "a"}));
-    assert_eq!(o.op_type, sluice_plugin_sdk::OpType::Merge);
+    assert_eq!(o.op_type, common::Kind::Merge);
     assert!(o.aggregators.is_empty());
     // Null is absent everywhere.
     let p = plugin(&schema(&format!(

@@ -60,7 +60,8 @@ fn typed_dimensions_and_errors() {
     assert_eq!(row(&p, r#"{"ts": 0, "port": "443.0"}"#)["port"], 443);
     assert_eq!(row(&p, r#"{"ts": 0, "f": 16777217}"#)["f"], 16777216.0);
     match decode(&p, r#"{"ts": 0, "port": "http", "f": [1, 2], "d": {"x": 1}}"#) {
-        Decoded::ProcessedWithError { ops, errors } => {
+        Decoded::ProcessedWithError { ops, rows, errors } => {
+            let ops = common::ops_of(ops, rows);
             assert_eq!(
                 errors,
                 "processedWithError: dimension [port]: could not convert value \"http\" to long; \

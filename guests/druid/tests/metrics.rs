@@ -132,7 +132,8 @@ fn unparseable_inputs_are_processed_with_error() {
         "",
     );
     match decode(&p, r#"{"ts": 0, "d": "x", "v": "lots", "w": true}"#) {
-        Decoded::ProcessedWithError { ops, errors } => {
+        Decoded::ProcessedWithError { ops, rows, errors } => {
+            let ops = common::ops_of(ops, rows);
             assert_eq!(
                 errors,
                 "processedWithError: metric [sum]: unable to parse value \"lots\" for field [v]; \
@@ -197,7 +198,8 @@ fn first_and_last_by_time_column() {
     // No time: no contribution. An unparseable time: none either, and an error.
     assert_eq!(metrics(&p, r#"{"ts": 4, "v": 9, "s": "x"}"#), json!({"first": null, "last": null}));
     match decode(&p, r#"{"ts": 4, "at": "noon", "v": 9}"#) {
-        Decoded::ProcessedWithError { ops, errors } => {
+        Decoded::ProcessedWithError { ops, rows, errors } => {
+            let ops = common::ops_of(ops, rows);
             assert_eq!(errors, "processedWithError: timeColumn [at]: unable to parse value \"noon\" for field [at]");
             assert_eq!(
                 common::source(&ops[0]),

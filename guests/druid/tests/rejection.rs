@@ -26,7 +26,7 @@ fn decode_at(p: &Druid, t: i64, reference: i64) -> Decoded {
 #[track_caller]
 fn kept(p: &Druid, t: i64, reference: i64) {
     let d = decode_at(p, t, reference);
-    assert!(matches!(d, Decoded::Ops(_)), "{t}: {d:?}");
+    assert!(matches!(d, Decoded::Rows(_)), "{t}: {d:?}");
 }
 
 #[track_caller]

@@ -6,7 +6,7 @@ mod common;
 
 use common::{Table, message, op, plugin};
 use serde_json::Value as J;
-use sluice_plugin_sdk::{Aggregator, Decoded, OpType, Operation, Plugin};
+use sluice_plugin_sdk::{Aggregator, Decoded, Plugin};
 
 fn fixture(name: &str) -> String {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -38,7 +38,7 @@ fn tutorial_rows() {
     for (i, event) in events().iter().enumerate() {
         let m = message(event, common::REFERENCE);
         match p.decode(&m) {
-            Decoded::Ops(ops) if ops.len() == 1 => table.apply(&ops[0]),
+            Decoded::Rows(rows) if rows.len() == 1 => table.apply(&common::ops_of(vec![], rows)[0]),
             other => panic!("event {i}: {other:?}"),
         }
     }
@@ -60,10 +60,10 @@ fn the_first_event_operation() {
     let p = plugin(&fixture("rollup-config.json"));
     assert_eq!(
         op(&p, &events()[0]),
-        Operation {
+        common::Op {
             id: Some(r#"["2018-01-01T01:01:00.000Z","1.1.1.1","2.2.2.2"]"#.to_owned()),
             version: None,
-            op_type: OpType::Merge,
+            op_type: common::Kind::Merge,
             source: Some(
                 r#"{"__time":"2018-01-01T01:01:00.000Z","srcIP":"1.1.1.1","dstIP":"2.2.2.2","count":1,"packets":20,"bytes":9024}"#
                     .to_owned()
@@ -87,10 +87,10 @@ fn without_rollup_every_event_is_a_row() {
     let first = op(&p, &events()[0]);
     assert_eq!(
         first,
-        Operation {
+        common::Op {
             id: None,
             version: None,
-            op_type: OpType::Index,
+            op_type: common::Kind::Index,
             source: Some(
                 r#"{"__time":"2018-01-01T01:01:00.000Z","srcIP":"1.1.1.1","dstIP":"2.2.2.2","count":1,"packets":20,"bytes":9024}"#
                     .to_owned()

@@ -37,7 +37,8 @@ pub mod builtin {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
     /// Every built-in plugin: (name in specs, component).
-    pub const ALL: &[(&str, &[u8])] = &[("opensearch", SLUICE_OPENSEARCH), ("debezium", SLUICE_DEBEZIUM)];
+    pub const ALL: &[(&str, &[u8])] =
+        &[("opensearch", SLUICE_OPENSEARCH), ("debezium", SLUICE_DEBEZIUM), ("druid", SLUICE_DRUID)];
 
     /// The built-in component named `name`.
     pub fn get(name: &str) -> Option<&'static [u8]> {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as J};
 use sluice_druid::Druid;
-use sluice_plugin_sdk::{Aggregator, Decoded, Message, OpType, Operation, Plugin};
+use sluice_plugin_sdk::{Aggregator, Decoded, Message, OpType, Plugin};
 
 /// 2018-01-02T01:00:00Z, a task period start after every tutorial event.
 pub const REFERENCE: i64 = 1_514_854_800_000;
@@ -37,13 +37,57 @@ pub fn decode(p: &Druid, payload: &str) -> Decoded {
     p.decode(&message(payload, REFERENCE))
 }
 
+/// What the tests look at in an operation or a row to merge, alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Op {
+    pub id: Option<String>,
+    pub version: Option<u64>,
+    pub op_type: Kind,
+    pub source: Option<String>,
+    pub aggregators: Vec<(String, Aggregator)>,
+    pub event_time_ms: Option<i64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Index,
+    Merge,
+}
+
+/// The operations and rows of a decoded message, as [`Op`]s.
+pub fn ops_of(ops: Vec<sluice_plugin_sdk::Operation>, rows: Vec<sluice_plugin_sdk::Row>) -> Vec<Op> {
+    let ops = ops.into_iter().map(|o| {
+        assert_eq!(o.op_type, OpType::Index, "{o:?}");
+        Op {
+            id: o.id,
+            version: o.version,
+            op_type: Kind::Index,
+            source: o.source,
+            aggregators: vec![],
+            event_time_ms: None,
+        }
+    });
+    let rows = rows.into_iter().map(|r| Op {
+        id: r.id,
+        version: None,
+        op_type: Kind::Merge,
+        source: Some(r.source),
+        aggregators: r.aggregators,
+        event_time_ms: r.event_time_ms,
+    });
+    ops.chain(rows).collect()
+}
+
 /// The single operation of a message that decoded without errors.
 #[track_caller]
-pub fn op(p: &Druid, payload: &str) -> Operation {
-    match decode(p, payload) {
-        Decoded::Ops(mut ops) if ops.len() == 1 => ops.remove(0),
+pub fn op(p: &Druid, payload: &str) -> Op {
+    let mut ops = match decode(p, payload) {
+        Decoded::Ops(ops) => ops_of(ops, vec![]),
+        Decoded::Rows(rows) => ops_of(vec![], rows),
         other => panic!("{payload}: {other:?}"),
-    }
+    };
+    assert_eq!(ops.len(), 1, "{payload}: {ops:?}");
+    ops.remove(0)
 }
 
 /// The row (source) of a message's single operation, parsed.
@@ -52,7 +96,7 @@ pub fn row(p: &Druid, payload: &str) -> J {
     source(&op(p, payload))
 }
 
-pub fn source(op: &Operation) -> J {
+pub fn source(op: &Op) -> J {
     serde_json::from_str(op.source.as_deref().expect("a source")).expect("the source is JSON")
 }
 
@@ -76,16 +120,16 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn apply(&mut self, op: &Operation) {
+    pub fn apply(&mut self, op: &Op) {
         let source = source(op);
         let J::Object(partial) = source else { panic!("source is not an object: {source}") };
         match op.op_type {
-            OpType::Index => {
+            Kind::Index => {
                 assert!(op.aggregators.is_empty() && op.id.is_none(), "{op:?}");
                 self.appended += 1;
                 self.rows.insert(format!("appended-{:06}", self.appended), (partial, BTreeMap::new()));
             }
-            OpType::Merge => {
+            Kind::Merge => {
                 let id = op.id.clone().expect("a merge has an id");
                 let time = op.event_time_ms.expect("a merge has an event time");
                 let (row, times) = self.rows.entry(id).or_default();
@@ -105,7 +149,6 @@ impl Table {
                     }
                 }
             }
-            other => panic!("unexpected op type {other:?}"),
         }
     }
 
