@@ -172,8 +172,7 @@ fn flows_supervisor(base: &Path) -> Value {
             "granularitySpec": {"segmentGranularity": "hour", "queryGranularity": "minute", "rollup": true}
         },
         "ioConfig": {"stream": "flows", "baseDirectory": base.to_str().unwrap(), "inputFormat": {"type": "json"},
-            "useEarliestOffset": true},
-        "tuningConfig": {"type": "kafka"}
+            "useEarliestOffset": true}
     })
 }
 
