@@ -224,6 +224,18 @@ impl ShardControl {
         });
     }
 
+    /// Moves the shard's checkpoint to `position` without changing whether
+    /// it is paused: a running shard ends its session at the next batch
+    /// boundary (what is in flight is committed first), writes the position,
+    /// and goes on from there; a paused one writes it and stays paused.
+    pub fn reset(&self, position: StartPosition) {
+        self.change(|i| {
+            i.pending_reset = Some(position);
+            i.blocked = None;
+            i.idle = false;
+        });
+    }
+
     pub fn set_settings(&self, settings: DynamicSettings) {
         self.change(|i| {
             i.settings = settings;

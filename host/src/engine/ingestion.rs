@@ -217,6 +217,18 @@ impl Ingestion {
         Ok(())
     }
 
+    /// Moves the listed shards' checkpoints (see [`ShardControl::reset`]),
+    /// leaving them paused or running as they are.
+    pub fn reset(&self, resets: &[(u32, StartPosition)]) -> Result<(), EngineError> {
+        for (shard, _) in resets {
+            self.selected(Some(&[*shard]))?;
+        }
+        for (shard, position) in resets {
+            self.controls[*shard as usize].reset(position.clone());
+        }
+        Ok(())
+    }
+
     /// Waits until every shard is idle (or blocked), or `timeout` passes.
     pub fn wait_until_idle(&self, timeout: Duration) -> IdleOutcome {
         wait_until_idle(&self.controls, timeout)

@@ -91,11 +91,13 @@ impl Manager {
         // Fail before writing anything if the plugin is not usable.
         self.plugins.resolve(&spec)?;
         let now = now_ms();
+        // A Druid spec with `suspended` starts suspended: every shard paused.
+        let suspended = spec.supervisor.as_ref().is_some_and(|s| s.suspended);
         let record = IngestionRecord {
             name: spec.name.clone(),
             id: new_ingestion_id(&spec.name),
             spec: spec_json.clone(),
-            paused_shards: Default::default(),
+            paused_shards: if suspended { (0..spec.shards).collect() } else { Default::default() },
             error_strategy: None,
             last_errors: vec![],
             history: vec![HistoryEntry {
@@ -311,24 +313,8 @@ impl Manager {
     /// Its record stays as a tombstone (with its shards' last statistics)
     /// until [`Manager::cleanup_old_states`]. The outcome says what was left behind.
     pub fn delete(&self, name: &str, delete_data: bool) -> Result<DeleteOutcome> {
-        let managed =
-            self.lock().remove(name).ok_or_else(|| ManagerError::NotFound(format!("no ingestion named {name}")))?;
-        if let Some(i) = managed.running {
-            let statuses = i.stop();
-            let records = super::statistics::shard_records(&managed.record, &managed.spec, &managed.plugin, &statuses);
-            self.save_final_records(name, &records);
-        }
-        let now = now_ms();
-        let mut tombstone = managed.record.clone();
-        tombstone.deleted_at_ms = Some(now);
-        tombstone.updated_at_ms = now;
-        tombstone.history.push(HistoryEntry {
-            at_ms: now,
-            kind: "deleted".into(),
-            spec: redact_secrets(&tombstone.spec),
-            detail: if delete_data { "with its data".into() } else { String::new() },
-        });
-        self.store.save(&tombstone)?;
+        let detail = if delete_data { "with its data".into() } else { String::new() };
+        let managed = self.retire(name, "deleted", detail)?;
         let data_left = match (self.wiring.local_data(&managed.spec), &managed.spec.sink) {
             (Some(dir), _) if delete_data => {
                 self.wiring
@@ -349,6 +335,30 @@ impl Manager {
         };
         tracing::info!(ingestion = name, delete_data, "ingestion deleted");
         Ok(DeleteOutcome { data_left })
+    }
+
+    /// Stops an ingestion and forgets it, keeping its record as a tombstone
+    /// whose last history entry is `kind` (`deleted`, `terminated`).
+    pub(super) fn retire(&self, name: &str, kind: &str, detail: String) -> Result<Managed> {
+        let mut managed =
+            self.lock().remove(name).ok_or_else(|| ManagerError::NotFound(format!("no ingestion named {name}")))?;
+        if let Some(i) = managed.running.take() {
+            let statuses = i.stop();
+            let records = super::statistics::shard_records(&managed.record, &managed.spec, &managed.plugin, &statuses);
+            self.save_final_records(name, &records);
+        }
+        let now = now_ms();
+        let mut tombstone = managed.record.clone();
+        tombstone.deleted_at_ms = Some(now);
+        tombstone.updated_at_ms = now;
+        tombstone.history.push(HistoryEntry {
+            at_ms: now,
+            kind: kind.into(),
+            spec: redact_secrets(&tombstone.spec),
+            detail,
+        });
+        self.store.save(&tombstone)?;
+        Ok(managed)
     }
 
     pub fn history(&self, name: &str) -> Result<Vec<HistoryEntry>> {

@@ -9,7 +9,10 @@
 //! start, saved at an interval and when shards stop), `housekeeping`
 //! (resetting one ingestion's state, cleanup of deleted ingestions, state
 //! store statistics), `rules` (what an update may change), `shards` (a
-//! Druid spec's shard count, learned from the stream at creation). Every change is
+//! Druid spec's shard count, learned from the stream at creation),
+//! `supervisor` (Druid's supervisor operations: submit, suspend, resume,
+//! reset, terminate) and `supervisor_report` (its status, row statistics
+//! and history, typed with Druid's field names). Every change is
 //! written to the state store before it is acknowledged, and on open the
 //! manager restores each ingestion exactly as it was left (a paused shard
 //! stays paused).
@@ -24,6 +27,8 @@ mod restarter;
 mod rules;
 mod shards;
 mod statistics;
+mod supervisor;
+mod supervisor_report;
 
 pub use export::{EXPORT_FORMAT, IngestionExport, ShardExport, StateExport};
 pub use housekeeping::{CleanupReport, ResetOutcome, StateStats};
@@ -32,6 +37,11 @@ pub use info::{
 };
 pub use lifecycle::DeleteOutcome;
 pub use plugins::{BUILTIN_VERSION, FILE_VERSION, PluginFiles, PluginRegistry};
+pub use supervisor::SubmitOutcome;
+pub use supervisor_report::{
+    ExceptionEvent, Offset, RowStats, SupervisorHistoryEntry, SupervisorState, SupervisorStats, SupervisorStatus,
+    TaskReport,
+};
 
 use crate::engine::Ingestion;
 use crate::spec::{IngestionSpec, SpecError};
@@ -211,5 +221,7 @@ impl Manager {
 
 #[cfg(test)]
 mod state_tests;
+#[cfg(test)]
+mod supervisor_tests;
 #[cfg(test)]
 mod tests;

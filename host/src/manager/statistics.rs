@@ -66,7 +66,7 @@ impl Manager {
 
     /// Saves state records; a failure is logged (statistics are not worth
     /// failing a pause or a stop for). Callers hold [`Manager::saving`].
-    fn save_shard_records(&self, name: &str, records: &[ShardStateRecord]) {
+    pub(super) fn save_shard_records(&self, name: &str, records: &[ShardStateRecord]) {
         if let Err(e) = self.store.save_shard_states(name, records) {
             tracing::warn!(ingestion = name, error = %e, "could not save the shards' statistics");
         }
