@@ -171,7 +171,7 @@ fn flows_supervisor(base: &Path) -> Value {
             ],
             "granularitySpec": {"segmentGranularity": "hour", "queryGranularity": "minute", "rollup": true}
         },
-        "ioConfig": {"stream": "flows", "baseDirectory": base.to_str().unwrap(), "inputFormat": {"type": "json"},
+        "ioConfig": {"stream": "events", "baseDirectory": base.to_str().unwrap(), "inputFormat": {"type": "json"},
             "useEarliestOffset": true}
     })
 }
@@ -244,6 +244,15 @@ fn stored_rows(rig: &RunRig) -> BTreeMap<(u32, String, String, String), Value> {
     out
 }
 
+/// Messages behind the committed checkpoints of every shard: the stream
+/// position, which (unlike the processed counter) a replay does not move.
+fn committed_position(rig: &RunRig) -> u64 {
+    match sluice::wiring::open_sinks(&rig.data, &rig.spec) {
+        Ok(sinks) => sinks.iter().map(|s| s.meta().unwrap().last_pointer.map_or(0, |p| p.as_u64().unwrap() + 1)).sum(),
+        Err(_) => 0,
+    }
+}
+
 /// One crash run over a fresh stream and data directory; returns the rows
 /// and how the kills landed. `replay`: the test-only at-least-once hook.
 fn crash_run(lines: &[Vec<String>], replay: Option<u64>) -> (BTreeMap<(u32, String, String, String), Value>, Kills) {
@@ -268,7 +277,7 @@ fn crash_run(lines: &[Vec<String>], replay: Option<u64>) -> (BTreeMap<(u32, Stri
                 stream.append(shard as u32, part);
             }
         },
-        || rig.committed(),
+        || committed_position(&rig),
         command,
     );
     let mut last = rig.command();
