@@ -321,3 +321,73 @@ fn rollup_under_repeated_sigkills_equals_a_model_that_counts_each_event_once() {
     );
     assert!(total > 100_000 && wrong > 0, "a replay of committed messages counts events twice");
 }
+
+/// Late and early rejection are judged against the reference time stored
+/// with the checkpoint, not the wall clock: with the sink's reference time
+/// set to 2018-01-02T01:00Z, `lateMessageRejectionPeriod` PT1H throws away
+/// exactly the events before 2018-01-02T00:00Z and `earlyMessageRejectionPeriod`
+/// PT1H those after 2018-01-02T03:00Z (taskDuration PT1H), in 2026 as on the
+/// day; and a restart from an earlier checkpoint with that reference time
+/// (what a crash before the commit leaves) judges every message the same.
+#[test]
+fn rejection_periods_are_judged_against_the_reference_time_in_the_checkpoint() {
+    let stream = Stream::new(1);
+    let mut spec = flows_supervisor(stream.dir.path());
+    spec["ioConfig"]["lateMessageRejectionPeriod"] = json!("PT1H");
+    spec["ioConfig"]["earlyMessageRejectionPeriod"] = json!("PT1H");
+    spec["ioConfig"]["taskDuration"] = json!("PT1H");
+    // Every event its own row (id: shard-pointer), so a re-read rewrites the same rows.
+    spec["dataSchema"]["granularitySpec"]["rollup"] = json!(false);
+    sluice::spec::set_shards(&mut spec, 1);
+    let rig = RunRig::new(&spec);
+    let run = || {
+        let out = rig.command().output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let sink = || sluice::wiring::open_sinks(&rig.data, &rig.spec).unwrap().remove(0);
+    // A first run over nothing creates the sink (its reference time: now).
+    stream.append(0, &[] as &[&str]);
+    run();
+    let reference = 1_514_854_800_000; // 2018-01-02T01:00:00Z
+    sink().set_reference_time(reference).unwrap();
+    let at = |ms: i64, tag: &str| {
+        json!({"timestamp": ms, "srcIP": "s", "dstIP": "d", "packets": 1, "bytes": 10, "latency": 1.0, "tag": tag})
+            .to_string()
+    };
+    let hour = 3_600_000;
+    stream.append(
+        0,
+        &[
+            at(reference - hour - 1, "late"),      // before the late bound: thrown away
+            at(reference - hour, "first"),         // on it: kept
+            at(reference + 2 * hour, "last"),      // on the early bound: kept
+            at(reference + 2 * hour + 1, "early"), // past it: thrown away
+        ],
+    );
+    let check = |runs: u64| {
+        let sink = sink();
+        let meta = sink.meta().unwrap();
+        assert_eq!(meta.counters.total_thrown_away_count, 2 * runs, "{:?}", meta.counters);
+        assert_eq!(meta.counters.total_processed_count, 4 * runs);
+        let dropped: Vec<(u64, String)> =
+            sink.dropped(None, 10).unwrap().into_iter().map(|d| (d.pointer.as_u64().unwrap(), d.reason)).collect();
+        assert_eq!(dropped.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [0, 3], "{dropped:?}");
+        assert!(dropped[0].1.starts_with("thrownAway") && dropped[0].1.contains("lateMessageRejectionPeriod"));
+        assert!(dropped[1].1.starts_with("thrownAway") && dropped[1].1.contains("earlyMessageRejectionPeriod"));
+        drop(sink);
+        let rows = stored_rows(&rig);
+        let tags: Vec<&str> = rows.values().map(|r| r["firstTag"].as_str().unwrap()).collect();
+        assert_eq!(tags, ["first", "last"], "only the two kept events made rows");
+    };
+    run();
+    check(1);
+    // The checkpoint moved back before the four events, with the same
+    // reference time (a crash before their commit): the same judgement,
+    // although the wall clock is years past that task period.
+    let s = sink();
+    s.set_reference_time(reference).unwrap();
+    s.reset_position(sluice::pointer::StartPosition::Earliest).unwrap();
+    drop(s);
+    run();
+    check(2);
+}
