@@ -50,10 +50,13 @@ pub fn echo_component() -> Vec<u8> {
 
 /// A Druid supervisor spec for `name` (sluice's file type: the in-memory
 /// wiring reads `name`'s partitions), starting at the earliest messages.
-/// It names the `druid` plugin: tests register the echo plugin under that name.
+/// It runs the built-in `druid` plugin without rollup and with a default
+/// timestamp, so every message (any JSON object) is a row of its own:
+/// a shard's processed count and live documents are the messages it applied.
 pub fn druid_spec_json(name: &str) -> Value {
     json!({"type": "file",
-        "dataSchema": {"dataSource": name, "timestampSpec": {"column": "ts"}, "dimensionsSpec": {}},
+        "dataSchema": {"dataSource": name, "timestampSpec": {"column": "ts", "missingValue": "2018-01-01T00:00:00Z"},
+            "dimensionsSpec": {}, "granularitySpec": {"rollup": false}},
         "ioConfig": {"stream": "unused", "baseDirectory": "/nonexistent", "useEarliestOffset": true,
             "inputFormat": {"type": "json"}, "pollTimeout": 10},
         "tuningConfig": {"type": "file"}})

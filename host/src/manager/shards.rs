@@ -70,15 +70,11 @@ mod tests {
     use super::super::{Manager, ManagerError, ManagerOptions};
     use crate::sink::ShardSink;
     use crate::state::StateStore;
-    use crate::testing::{druid_spec_json, echo_component, eventually};
+    use crate::testing::{druid_spec_json, eventually};
 
     fn open(host: &Host, restore: bool) -> std::sync::Arc<Manager> {
         let options = ManagerOptions { restore, ..Default::default() };
-        let m = Manager::with_wiring(host.wiring.clone(), host.store.clone(), options).unwrap();
-        if !m.plugins().is_registered("druid", "0.1.0").unwrap() {
-            m.plugins().register("druid", "0.1.0", &echo_component()).unwrap();
-        }
-        m
+        Manager::with_wiring(host.wiring.clone(), host.store.clone(), options).unwrap()
     }
 
     #[test]

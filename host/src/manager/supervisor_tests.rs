@@ -1,6 +1,6 @@
-//! Druid's supervisor operations on in-memory doubles: the `druid` plugin
-//! is the echo test plugin registered under that name (one document per
-//! message), so a shard's processed count is the messages it applied.
+//! Druid's supervisor operations on in-memory doubles, with the built-in
+//! `druid` plugin without rollup (one row per message), so a shard's
+//! processed count is the messages it applied.
 
 use super::tests::Host;
 use super::{Manager, ManagerError, ManagerOptions, SubmitOutcome, SupervisorState};
@@ -8,17 +8,13 @@ use crate::engine::PollerState;
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::ShardSink;
 use crate::state::StateStore;
-use crate::testing::{druid_spec_json, echo_component, eventually};
+use crate::testing::{druid_spec_json, eventually};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 fn open(host: &Host) -> Arc<Manager> {
-    let m = Manager::with_wiring(host.wiring.clone(), host.store.clone(), ManagerOptions::default()).unwrap();
-    if !m.plugins().is_registered("druid", "0.1.0").unwrap() {
-        m.plugins().register("druid", "0.1.0", &echo_component()).unwrap();
-    }
-    m
+    Manager::with_wiring(host.wiring.clone(), host.store.clone(), ManagerOptions::default()).unwrap()
 }
 
 fn append(host: &Host, name: &str, partition: u32, n: usize) {
