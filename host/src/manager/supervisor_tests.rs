@@ -8,15 +8,15 @@ use crate::engine::PollerState;
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::ShardSink;
 use crate::state::StateStore;
-use crate::testing::{druid_spec_json, echo_component, eventually};
+use crate::testing::{DRUID_ECHO_VERSION, druid_spec_json, echo_component, eventually};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 fn open(host: &Host) -> Arc<Manager> {
     let m = Manager::with_wiring(host.wiring.clone(), host.store.clone(), ManagerOptions::default()).unwrap();
-    if !m.plugins().is_registered("druid", "0.1.0").unwrap() {
-        m.plugins().register("druid", "0.1.0", &echo_component()).unwrap();
+    if !m.plugins().is_registered("druid", DRUID_ECHO_VERSION).unwrap() {
+        m.plugins().register("druid", DRUID_ECHO_VERSION, &echo_component()).unwrap();
     }
     m
 }
@@ -103,10 +103,10 @@ fn what_a_running_supervisor_cannot_change_is_refused_by_its_key() {
         );
     }
     let mut spec = druid_spec_json("c");
-    spec["sluice"] = json!({"shards": 3});
+    spec["sluice"]["shards"] = json!(3);
     assert!(m.submit_supervisor(spec).unwrap_err().to_string().contains("[sluice.shards]"));
     spec = druid_spec_json("c");
-    spec["sluice"] = json!({"sink": {"type": "redis", "url": "redis://h:6379/0"}});
+    spec["sluice"]["sink"] = json!({"type": "redis", "url": "redis://h:6379/0"});
     assert!(m.submit_supervisor(spec).unwrap_err().to_string().contains("[sluice.sink]"));
     // A new spec that cannot start is refused before the old one stops.
     spec = druid_spec_json("c");
@@ -123,7 +123,7 @@ fn what_a_running_supervisor_cannot_change_is_refused_by_its_key() {
     index["name"] = json!("index");
     m.create(index).unwrap();
     let mut spec = druid_spec_json("index");
-    spec["sluice"] = json!({"shards": 2});
+    spec["sluice"]["shards"] = json!(2);
     let e = m.submit_supervisor(spec).unwrap_err().to_string();
     assert!(e.contains("created from an OpenSearch index body"), "{e}");
     assert!(m.suspend_supervisor("index").is_err());
