@@ -281,3 +281,37 @@ fn the_status_report_has_druids_fields() {
     assert_eq!((stats.partitions["0"].processed, stats.partitions["1"].processed, stats.totals.processed), (3, 0, 3));
     m.shutdown();
 }
+
+#[test]
+fn supervisors_are_listed_and_got_by_id_with_their_state_and_unknown_ids_say_supervisor() {
+    let host = Host::new();
+    host.wiring.source("b", 1);
+    host.wiring.source("a", 1);
+    let m = open(&host);
+    m.submit_supervisor(druid_spec_json("b")).unwrap();
+    m.submit_supervisor(druid_spec_json("a")).unwrap();
+    // An ingestion made from an OpenSearch body is no supervisor.
+    m.create(crate::testing::spec_json("index", 1, "DROP")).unwrap();
+    m.suspend_supervisor("b").unwrap();
+    assert_eq!(m.supervisor_ids(), ["a", "b"]);
+    let list = m.list_supervisors().unwrap();
+    let states: Vec<_> = list.iter().map(|s| (s.id.as_str(), s.state, s.suspended, s.healthy)).collect();
+    assert_eq!(states, [("a", SupervisorState::Running, false, true), ("b", SupervisorState::Suspended, true, true)]);
+    let b = m.get_supervisor("b").unwrap();
+    assert_eq!(b, list[1]);
+    assert_eq!((b.spec["suspended"].clone(), b.spec["sluice"]["shards"].clone()), (json!(true), json!(1)));
+    assert_eq!(b.spec["dataSchema"], druid_spec_json("b")["dataSchema"], "the spec as submitted");
+    for e in [
+        m.get_supervisor("nope").unwrap_err(),
+        m.suspend_supervisor("nope").unwrap_err(),
+        m.supervisor_status("nope").unwrap_err(),
+        m.reset_supervisor("nope").unwrap_err(),
+    ] {
+        assert!(matches!(&e, ManagerError::NotFound(t) if t == "no supervisor named nope"), "{e}");
+    }
+    let e = m.get_supervisor("index").unwrap_err();
+    assert!(matches!(&e, ManagerError::FailedPrecondition(t) if t.contains("OpenSearch index body")), "{e}");
+    m.terminate_supervisor("a").unwrap();
+    assert_eq!(m.supervisor_ids(), ["b"]);
+    m.shutdown();
+}
