@@ -43,11 +43,6 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// The echo test plugin's component: takes any config, one document per message.
-pub fn echo_component() -> Vec<u8> {
-    std::fs::read(std::path::Path::new(env!("SLUICE_TEST_GUESTS_DIR")).join("sluice_echo.wasm")).unwrap()
-}
-
 /// A Druid supervisor spec for `name` (sluice's file type: the in-memory
 /// wiring reads `name`'s partitions), starting at the earliest messages.
 /// It runs the built-in `druid` plugin without rollup and with a default

@@ -193,7 +193,8 @@ fn pythons_grpcio_reflection_client_lists_and_resolves_the_services_over_v1alpha
             "sluice.v1.Documents",
             "sluice.v1.Ingestions",
             "sluice.v1.Plugins",
-            "sluice.v1.State"
+            "sluice.v1.State",
+            "sluice.v1.Supervisors"
         ])
     );
     let methods: Vec<&str> =

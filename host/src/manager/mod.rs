@@ -40,7 +40,7 @@ pub use plugins::{BUILTIN_VERSION, FILE_VERSION, PluginFiles, PluginRegistry};
 pub use supervisor::SubmitOutcome;
 pub use supervisor_report::{
     ExceptionEvent, Offset, RowStats, SupervisorHistoryEntry, SupervisorState, SupervisorStats, SupervisorStatus,
-    TaskReport,
+    SupervisorSummary, TaskReport,
 };
 
 use crate::engine::Ingestion;

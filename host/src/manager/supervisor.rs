@@ -50,6 +50,15 @@ impl Managed {
 }
 
 impl Manager {
+    /// [`Manager::with`] for a supervisor: an unknown id is "no supervisor
+    /// named", and an ingestion made from an OpenSearch body is refused.
+    pub(super) fn with_supervisor<T>(&self, name: &str, f: impl FnOnce(&mut Managed) -> Result<T>) -> Result<T> {
+        let mut map = self.lock();
+        let m = map.get_mut(name).ok_or_else(|| ManagerError::NotFound(format!("no supervisor named {name}")))?;
+        m.supervisor()?;
+        f(m)
+    }
+
     /// Druid's `POST /druid/indexer/v1/supervisor`: creates the supervisor
     /// of the spec's dataSource, or switches the existing one to the spec.
     pub fn submit_supervisor(&self, spec_json: Value) -> Result<(IngestionInfo, SubmitOutcome)> {
@@ -174,7 +183,7 @@ impl Manager {
     /// Druid's suspend: every shard pauses (what is in flight is committed
     /// first) and the spec says `suspended`, across restarts.
     pub fn suspend_supervisor(&self, name: &str) -> Result<()> {
-        if self.with(name, |m| Ok(m.supervisor()?.suspended))? {
+        if self.with_supervisor(name, |m| Ok(m.supervisor()?.suspended))? {
             return Err(ManagerError::FailedPrecondition(format!("supervisor {name} is already suspended")));
         }
         self.pause(name, &[])?;
@@ -183,7 +192,7 @@ impl Manager {
 
     /// Druid's resume: every shard runs again from its checkpoint.
     pub fn resume_supervisor(&self, name: &str) -> Result<()> {
-        if !self.with(name, |m| Ok(m.supervisor()?.suspended))? {
+        if !self.with_supervisor(name, |m| Ok(m.supervisor()?.suspended))? {
             return Err(ManagerError::FailedPrecondition(format!("supervisor {name} is already running")));
         }
         self.resume(name, &[], &[])?;
@@ -216,7 +225,7 @@ impl Manager {
     /// documents and checkpoints are kept, and the outcome says where: a spec
     /// submitted again for the same stream continues from them.
     pub fn terminate_supervisor(&self, name: &str) -> Result<DeleteOutcome> {
-        self.with(name, |m| m.supervisor().map(|_| ()))?;
+        self.with_supervisor(name, |m| m.supervisor().map(|_| ()))?;
         let managed = self.retire(name, "terminated", String::new())?;
         let place = match (self.wiring.local_data(&managed.spec), &managed.spec.sink) {
             (Some(dir), _) => Some(format!("in {}", dir.display())),
@@ -239,7 +248,7 @@ impl Manager {
     /// where a new one would (`useEarliestOffset`: earliest, else latest).
     /// A suspended supervisor stays suspended.
     pub fn reset_supervisor(&self, name: &str) -> Result<()> {
-        let (shards, mode) = self.with(name, |m| {
+        let (shards, mode) = self.with_supervisor(name, |m| {
             let mode = if m.supervisor()?.use_earliest_offset { ResetMode::Earliest } else { ResetMode::Latest };
             Ok((m.spec.shards, mode))
         })?;
@@ -263,7 +272,7 @@ impl Manager {
     /// Moves shards' checkpoints, running or paused, and returns once each
     /// new position is durably in its sink.
     fn reset_shards(&self, name: &str, resets: &[ResetRequest]) -> Result<()> {
-        let controls = self.with(name, |m| {
+        let controls = self.with_supervisor(name, |m| {
             m.supervisor()?;
             check_shards(&m.spec, &resets.iter().map(|r| r.shard).collect::<Vec<_>>())?;
             let positions = resets
