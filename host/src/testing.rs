@@ -48,13 +48,20 @@ pub fn echo_component() -> Vec<u8> {
     std::fs::read(std::path::Path::new(env!("SLUICE_TEST_GUESTS_DIR")).join("sluice_echo.wasm")).unwrap()
 }
 
+/// The plugin [`druid_spec_json`] names: tests register the echo plugin
+/// under it ([`echo_component`], version [`DRUID_ECHO_VERSION`]); `druid`
+/// itself is built in.
+pub const DRUID_ECHO: &str = "druid-echo";
+pub const DRUID_ECHO_VERSION: &str = "0.0.1";
+
 /// A Druid supervisor spec for `name` (sluice's file type: the in-memory
-/// wiring reads `name`'s partitions), starting at the earliest messages.
-/// It names the `druid` plugin: tests register the echo plugin under that name.
+/// wiring reads `name`'s partitions), starting at the earliest messages,
+/// decoded by [`DRUID_ECHO`] (one document per message).
 pub fn druid_spec_json(name: &str) -> Value {
     json!({"type": "file",
         "dataSchema": {"dataSource": name, "timestampSpec": {"column": "ts"}, "dimensionsSpec": {}},
         "ioConfig": {"stream": "unused", "baseDirectory": "/nonexistent", "useEarliestOffset": true,
             "inputFormat": {"type": "json"}, "pollTimeout": 10},
-        "tuningConfig": {"type": "file"}})
+        "tuningConfig": {"type": "file"},
+        "sluice": {"plugin": {"name": DRUID_ECHO}}})
 }

@@ -1,6 +1,7 @@
-//! Druid's supervisor operations on in-memory doubles: the `druid` plugin
-//! is the echo test plugin registered under that name (one document per
-//! message), so a shard's processed count is the messages it applied.
+//! Druid's supervisor operations on in-memory doubles: the specs name the
+//! echo test plugin (registered as `druid-echo`; one document per message)
+//! instead of the built-in `druid`, so a shard's processed count is the
+//! messages it applied.
 
 use super::tests::Host;
 use super::{Manager, ManagerError, ManagerOptions, SubmitOutcome, SupervisorState};
@@ -8,15 +9,15 @@ use crate::engine::PollerState;
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::ShardSink;
 use crate::state::StateStore;
-use crate::testing::{druid_spec_json, echo_component, eventually};
+use crate::testing::{DRUID_ECHO, DRUID_ECHO_VERSION, druid_spec_json, echo_component, eventually};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 fn open(host: &Host) -> Arc<Manager> {
     let m = Manager::with_wiring(host.wiring.clone(), host.store.clone(), ManagerOptions::default()).unwrap();
-    if !m.plugins().is_registered("druid", "0.1.0").unwrap() {
-        m.plugins().register("druid", "0.1.0", &echo_component()).unwrap();
+    if !m.plugins().is_registered(DRUID_ECHO, DRUID_ECHO_VERSION).unwrap() {
+        m.plugins().register(DRUID_ECHO, DRUID_ECHO_VERSION, &echo_component()).unwrap();
     }
     m
 }
@@ -103,16 +104,19 @@ fn what_a_running_supervisor_cannot_change_is_refused_by_its_key() {
         );
     }
     let mut spec = druid_spec_json("c");
-    spec["sluice"] = json!({"shards": 3});
+    spec["sluice"]["shards"] = json!(3);
     assert!(m.submit_supervisor(spec).unwrap_err().to_string().contains("[sluice.shards]"));
     spec = druid_spec_json("c");
-    spec["sluice"] = json!({"sink": {"type": "redis", "url": "redis://h:6379/0"}});
+    spec["sluice"]["sink"] = json!({"type": "redis", "url": "redis://h:6379/0"});
     assert!(m.submit_supervisor(spec).unwrap_err().to_string().contains("[sluice.sink]"));
     // A new spec that cannot start is refused before the old one stops.
     spec = druid_spec_json("c");
-    spec["sluice"] = json!({"plugin": {"version": "9.9.9"}});
+    spec["sluice"]["plugin"]["version"] = json!("9.9.9");
     assert!(
-        m.submit_supervisor(spec).unwrap_err().to_string().contains("plugin druid version 9.9.9 is not registered")
+        m.submit_supervisor(spec)
+            .unwrap_err()
+            .to_string()
+            .contains("plugin druid-echo version 9.9.9 is not registered")
     );
     append(&host, "c", 0, 3);
     eventually("the old spec still runs", || processed(&host, "c", 0) == 3);
@@ -123,7 +127,7 @@ fn what_a_running_supervisor_cannot_change_is_refused_by_its_key() {
     index["name"] = json!("index");
     m.create(index).unwrap();
     let mut spec = druid_spec_json("index");
-    spec["sluice"] = json!({"shards": 2});
+    spec["sluice"]["shards"] = json!(2);
     let e = m.submit_supervisor(spec).unwrap_err().to_string();
     assert!(e.contains("created from an OpenSearch index body"), "{e}");
     assert!(m.suspend_supervisor("index").is_err());
@@ -279,5 +283,111 @@ fn the_status_report_has_druids_fields() {
     assert!(status.recent_errors.iter().any(|e| e.message.starts_with("partition 1: ")), "{:?}", status.recent_errors);
     let stats = m.supervisor_stats("st").unwrap();
     assert_eq!((stats.partitions["0"].processed, stats.partitions["1"].processed, stats.totals.processed), (3, 0, 3));
+    m.shutdown();
+}
+
+#[test]
+fn suspend_and_resume_return_the_updated_spec_and_druids_words_when_already_so() {
+    let host = Host::new();
+    host.wiring.source("w", 1);
+    let m = open(&host);
+    m.submit_supervisor(druid_spec_json("w")).unwrap();
+    let suspended = m.suspend_supervisor("w").unwrap();
+    assert_eq!(
+        (suspended["suspended"].clone(), suspended["dataSchema"]["dataSource"].clone()),
+        (json!(true), json!("w"))
+    );
+    assert_eq!(m.supervisor_spec("w").unwrap(), suspended);
+    assert_eq!(m.suspend_supervisor("w").unwrap_err().to_string(), "[w] is already suspended");
+    assert_eq!(m.resume_supervisor("w").unwrap()["suspended"], false);
+    assert_eq!(m.resume_supervisor("w").unwrap_err().to_string(), "[w] is already running");
+    assert!(matches!(m.supervisor_spec("nope"), Err(ManagerError::NotFound(_))));
+    m.create(crate::testing::spec_json("idx", 1, "DROP")).unwrap();
+    assert!(matches!(m.supervisor_spec("idx"), Err(ManagerError::FailedPrecondition(_))));
+    m.shutdown();
+}
+
+#[test]
+fn supervisors_are_listed_with_their_state_and_the_all_operations_skip_what_is_done() {
+    let host = Host::new();
+    for name in ["a", "b"] {
+        host.wiring.source(name, 1);
+    }
+    let m = open(&host);
+    m.submit_supervisor(druid_spec_json("a")).unwrap();
+    m.submit_supervisor(druid_spec_json("b")).unwrap();
+    m.create(crate::testing::spec_json("idx", 1, "DROP")).unwrap();
+    m.suspend_supervisor("a").unwrap();
+    let list = m.supervisors();
+    assert_eq!(list.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["a", "b"], "indices are no supervisors");
+    assert_eq!((list[0].state, list[0].suspended, list[0].healthy), (SupervisorState::Suspended, true, true));
+    assert!(!list[1].suspended);
+    assert_eq!(list[1].spec["dataSchema"]["dataSource"], "b");
+    let json = serde_json::to_value(&list[0]).unwrap();
+    assert_eq!((json["detailedState"].clone(), json["id"].clone()), (json!("SUSPENDED"), json!("a")));
+
+    assert_eq!(m.suspend_all_supervisors().unwrap(), ["b"], "a was suspended already");
+    assert!(m.supervisors().iter().all(|s| s.suspended));
+    assert_eq!(m.state("b").unwrap()[0].state, PollerState::Paused);
+    assert_eq!(m.resume_all_supervisors().unwrap(), ["a", "b"]);
+    append(&host, "a", 0, 2);
+    eventually("a runs again", || processed(&host, "a", 0) == 2);
+    assert_eq!(m.terminate_all_supervisors().unwrap(), ["a", "b"]);
+    assert!(m.supervisors().is_empty());
+    assert!(m.get("idx").is_ok(), "the index is left alone");
+    assert_eq!(m.terminate_all_supervisors().unwrap(), Vec::<String>::new());
+    // Their history stays, keyed by id; the index has none.
+    let all = m.all_supervisor_history().unwrap();
+    assert_eq!(all.keys().collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(all["a"][0].spec["type"], "NoopSupervisorSpec");
+    let suspended: Vec<Value> = all["a"].iter().map(|h| h.spec["suspended"].clone()).collect();
+    assert_eq!(
+        suspended,
+        [json!(false), json!(false), json!(true), Value::Null],
+        "terminated, resumed, suspended, created"
+    );
+    m.shutdown();
+}
+
+#[test]
+fn druids_reset_metadata_names_the_type_stream_and_partitions() {
+    use super::PartitionOffsets;
+    let host = Host::new();
+    host.wiring.source("z", 2);
+    let m = open(&host);
+    m.submit_supervisor(druid_spec_json("z")).unwrap();
+    append(&host, "z", 1, 6);
+    eventually("read", || processed(&host, "z", 1) == 6);
+    let reset = |kind: &str, stream: &str, offsets: &[(&str, &str)]| PartitionOffsets {
+        stream_type: kind.into(),
+        stream: stream.into(),
+        offsets: offsets.iter().map(|(p, o)| (p.to_string(), o.to_string())).collect(),
+    };
+    m.reset_supervisor_partitions("z", &reset("file", "unused", &[("1", "4")])).unwrap();
+    eventually("offsets 4 and 5 again", || processed(&host, "z", 1) == 8);
+    assert_eq!(processed(&host, "z", 0), 0);
+    for (r, expected) in [
+        (
+            reset("kafka", "unused", &[("1", "4")]),
+            "the reset metadata is of type [kafka]; supervisor [z] is of type [file]",
+        ),
+        (
+            reset("file", "other", &[("1", "4")]),
+            "Stream[other] doesn't exist in the supervisor[z]. Supervisor is consuming stream[unused].",
+        ),
+        (reset("file", "unused", &[("2", "4")]), "partition [2] is not one of stream [unused]'s 2 partitions (0 to 1)"),
+        (reset("file", "unused", &[]), "no partition offsets to reset"),
+    ] {
+        let e = m.reset_supervisor_partitions("z", &r).unwrap_err();
+        assert!(matches!(&e, ManagerError::InvalidArgument(t) if t == expected), "{e}");
+    }
+    assert!(matches!(
+        m.reset_supervisor_partitions("nope", &reset("file", "unused", &[])),
+        Err(ManagerError::NotFound(_))
+    ));
+    let stats = m.supervisor_stats("z").unwrap();
+    let task = &stats.tasks[1];
+    assert_eq!((task.group, task.task.as_str(), task.partition.as_str()), (1, "index_file_z_1", "1"));
+    assert_eq!((task.totals.processed, stats.totals.processed), (8, 8));
     m.shutdown();
 }
