@@ -66,14 +66,16 @@ impl Manager {
     /// Druid's `POST /druid/indexer/v1/supervisor`: creates the supervisor
     /// of the spec's dataSource, or switches the existing one to the spec.
     pub fn submit_supervisor(&self, spec_json: Value) -> Result<(IngestionInfo, SubmitOutcome)> {
-        let spec = IngestionSpec::from_value(&spec_json)?;
-        if spec.supervisor.is_none() {
+        // An OpenSearch index body is told apart before its own checks.
+        let spec =
+            crate::spec::druid::is_druid(&spec_json).then(|| IngestionSpec::from_value(&spec_json)).transpose()?;
+        let Some(spec) = spec.filter(|s| s.supervisor.is_some()) else {
             return Err(ManagerError::InvalidArgument(
                 "not a Druid supervisor spec (a top-level \"type\" of kafka or kinesis, with dataSchema and ioConfig); \
                  an OpenSearch index body is created as an index"
                     .into(),
             ));
-        }
+        };
         if self.lock().contains_key(&spec.name) {
             self.replace_supervisor(spec_json, spec)
         } else {

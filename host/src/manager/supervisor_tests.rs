@@ -123,6 +123,10 @@ fn what_a_running_supervisor_cannot_change_is_refused_by_its_key() {
     // Not a supervisor spec; not a supervisor.
     let body = crate::testing::spec_json("c", 2, "DROP");
     assert!(matches!(m.submit_supervisor(body.clone()), Err(ManagerError::InvalidArgument(_))));
+    let mut nameless = body.clone();
+    nameless.as_object_mut().unwrap().remove("name");
+    let e = m.submit_supervisor(nameless).unwrap_err().to_string();
+    assert!(e.starts_with("not a Druid supervisor spec"), "{e}");
     let mut index = body;
     index["name"] = json!("index");
     m.create(index).unwrap();
