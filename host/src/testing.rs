@@ -48,20 +48,19 @@ pub fn echo_component() -> Vec<u8> {
     std::fs::read(std::path::Path::new(env!("SLUICE_TEST_GUESTS_DIR")).join("sluice_echo.wasm")).unwrap()
 }
 
-/// The plugin [`druid_spec_json`] names: tests register the echo plugin
-/// under it ([`echo_component`], version [`DRUID_ECHO_VERSION`]); `druid`
-/// itself is built in.
-pub const DRUID_ECHO: &str = "druid-echo";
-pub const DRUID_ECHO_VERSION: &str = "0.0.1";
+/// The version the tests register the echo plugin under as `druid` (the
+/// built-in `druid` has the crate's version).
+pub const DRUID_ECHO_VERSION: &str = "0.0.0-echo";
 
 /// A Druid supervisor spec for `name` (sluice's file type: the in-memory
-/// wiring reads `name`'s partitions), starting at the earliest messages,
-/// decoded by [`DRUID_ECHO`] (one document per message).
+/// wiring reads `name`'s partitions), starting at the earliest messages.
+/// It names the `druid` plugin at [`DRUID_ECHO_VERSION`]: tests register the
+/// echo plugin under that name and version (one document per message).
 pub fn druid_spec_json(name: &str) -> Value {
     json!({"type": "file",
         "dataSchema": {"dataSource": name, "timestampSpec": {"column": "ts"}, "dimensionsSpec": {}},
         "ioConfig": {"stream": "unused", "baseDirectory": "/nonexistent", "useEarliestOffset": true,
             "inputFormat": {"type": "json"}, "pollTimeout": 10},
         "tuningConfig": {"type": "file"},
-        "sluice": {"plugin": {"name": DRUID_ECHO}}})
+        "sluice": {"plugin": {"version": DRUID_ECHO_VERSION}}})
 }

@@ -4,9 +4,6 @@
 //! row equal to a reference model that aggregates each event once (while a
 //! test-only at-least-once replay would not).
 
-// Rows keyed by (shard, minute, srcIP, dstIP) are spelled out where used.
-#![allow(clippy::type_complexity)]
-
 use crate::support::kafka::Kafka;
 use crate::support::*;
 use serde_json::{Value, json};
@@ -179,10 +176,13 @@ fn flows_supervisor(base: &Path) -> Value {
     })
 }
 
+/// A row's key: (shard, minute, srcIP, dstIP).
+type RowKey = (u32, String, String, String);
+
 /// Rows keyed by (shard, minute, srcIP, dstIP): what each shard's sink must
 /// hold when every event is aggregated exactly once, in stream order.
-fn reference_rows(lines: &[Vec<String>]) -> BTreeMap<(u32, String, String, String), Value> {
-    let mut rows: BTreeMap<(u32, String, String, String), (Value, i64, i64)> = BTreeMap::new();
+fn reference_rows(lines: &[Vec<String>]) -> BTreeMap<RowKey, Value> {
+    let mut rows: BTreeMap<RowKey, (Value, i64, i64)> = BTreeMap::new();
     for (shard, lines) in lines.iter().enumerate() {
         for line in lines {
             let e: Value = serde_json::from_str(line).unwrap();
@@ -223,7 +223,7 @@ fn reference_rows(lines: &[Vec<String>]) -> BTreeMap<(u32, String, String, Strin
 }
 
 /// Every row of every shard of `flows`, keyed like [`reference_rows`].
-fn stored_rows(rig: &RunRig) -> BTreeMap<(u32, String, String, String), Value> {
+fn stored_rows(rig: &RunRig) -> BTreeMap<RowKey, Value> {
     let sinks = sluice::wiring::open_sinks(&rig.data, &rig.spec).unwrap();
     let mut out = BTreeMap::new();
     for (shard, sink) in sinks.iter().enumerate() {
@@ -249,7 +249,7 @@ fn stored_rows(rig: &RunRig) -> BTreeMap<(u32, String, String, String), Value> {
 
 /// One crash run over a fresh stream and data directory; returns the rows
 /// and how the kills landed. `replay`: the test-only at-least-once hook.
-fn crash_run(lines: &[Vec<String>], replay: Option<u64>) -> (BTreeMap<(u32, String, String, String), Value>, Kills) {
+fn crash_run(lines: &[Vec<String>], replay: Option<u64>) -> (BTreeMap<RowKey, Value>, Kills) {
     let stream = Stream::new(3);
     let mut spec = flows_supervisor(stream.dir.path());
     sluice::spec::set_shards(&mut spec, 3);

@@ -160,7 +160,7 @@ fn druid_supervisor_calls_over_http_drive_a_real_ingestion() {
     // Suspend: the updated spec; nothing is read; a second suspend is 400.
     let r = post(&api, "/flows/suspend");
     assert_eq!((r.status, &r.body["suspended"], &r.body["dataSchema"]), (200, &json!(true), &spec["dataSchema"]));
-    assert_druid(&post(&api, "/flows/suspend"), 400, "[flows] is already suspended");
+    assert_druid(&post(&api, "/flows/suspend"), 400, "supervisor flows is already suspended");
     let st = status(&api, "flows");
     assert_eq!((&st["state"], &st["suspended"], &st["activeTasks"]), (&json!("SUSPENDED"), &json!(true), &json!([])));
     stream.append(1, &events(4..7, "b"));
@@ -199,7 +199,7 @@ fn druid_supervisor_calls_over_http_drive_a_real_ingestion() {
     // Resume: offsets 8..11 of partition 0 again, and partition 1's new ones.
     let r = post(&api, "/flows/resume");
     assert_eq!((r.status, &r.body["suspended"]), (200, &json!(false)));
-    assert_druid(&post(&api, "/flows/resume"), 400, "[flows] is already running");
+    assert_druid(&post(&api, "/flows/resume"), 400, "supervisor flows is already running");
     wait_processed(&api, "flows", "file", &[16, 7]);
     assert_eq!(sums(&api, "flows"), (23, 72 + 38 + 15));
     assert_eq!(status(&api, "flows")["currentOffsets"], json!({"0": 12, "1": 7}));

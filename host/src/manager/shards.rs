@@ -70,13 +70,13 @@ mod tests {
     use super::super::{Manager, ManagerError, ManagerOptions};
     use crate::sink::ShardSink;
     use crate::state::StateStore;
-    use crate::testing::{DRUID_ECHO, DRUID_ECHO_VERSION, druid_spec_json, echo_component, eventually};
+    use crate::testing::{DRUID_ECHO_VERSION, druid_spec_json, echo_component, eventually};
 
     fn open(host: &Host, restore: bool) -> std::sync::Arc<Manager> {
         let options = ManagerOptions { restore, ..Default::default() };
         let m = Manager::with_wiring(host.wiring.clone(), host.store.clone(), options).unwrap();
-        if !m.plugins().is_registered(DRUID_ECHO, DRUID_ECHO_VERSION).unwrap() {
-            m.plugins().register(DRUID_ECHO, DRUID_ECHO_VERSION, &echo_component()).unwrap();
+        if !m.plugins().is_registered("druid", DRUID_ECHO_VERSION).unwrap() {
+            m.plugins().register("druid", DRUID_ECHO_VERSION, &echo_component()).unwrap();
         }
         m
     }

@@ -63,6 +63,15 @@ impl Managed {
 }
 
 impl Manager {
+    /// [`Manager::with`] for a supervisor: an unknown id is "no supervisor
+    /// named", and an ingestion made from an OpenSearch body is refused.
+    pub(super) fn with_supervisor<T>(&self, name: &str, f: impl FnOnce(&mut Managed) -> Result<T>) -> Result<T> {
+        let mut map = self.lock();
+        let m = map.get_mut(name).ok_or_else(|| ManagerError::NotFound(format!("no supervisor named {name}")))?;
+        m.supervisor()?;
+        f(m)
+    }
+
     /// Druid's `POST /druid/indexer/v1/supervisor`: creates the supervisor
     /// of the spec's dataSource, or switches the existing one to the spec.
     pub fn submit_supervisor(&self, spec_json: Value) -> Result<(IngestionInfo, SubmitOutcome)> {
@@ -186,22 +195,12 @@ impl Manager {
         Ok((info, SubmitOutcome::Replaced))
     }
 
-    /// The spec a supervisor runs, as submitted (with the shard count it
-    /// resolved and its `suspended` flag), secrets redacted: Druid's
-    /// `GET /druid/indexer/v1/supervisor/{id}`.
-    pub fn supervisor_spec(&self, name: &str) -> Result<Value> {
-        self.with(name, |m| {
-            m.supervisor()?;
-            Ok(redact_secrets(&m.record.spec))
-        })
-    }
-
     /// Druid's suspend: every shard pauses (what is in flight is committed
     /// first) and the spec says `suspended`, across restarts. Returns the
     /// updated spec (secrets redacted), as Druid does.
     pub fn suspend_supervisor(&self, name: &str) -> Result<Value> {
-        if self.with(name, |m| Ok(m.supervisor()?.suspended))? {
-            return Err(ManagerError::FailedPrecondition(format!("[{name}] is already suspended")));
+        if self.with_supervisor(name, |m| Ok(m.supervisor()?.suspended))? {
+            return Err(ManagerError::FailedPrecondition(format!("supervisor {name} is already suspended")));
         }
         self.pause(name, &[])?;
         self.set_suspended(name, true)
@@ -210,8 +209,8 @@ impl Manager {
     /// Druid's resume: every shard runs again from its checkpoint. Returns
     /// the updated spec (secrets redacted).
     pub fn resume_supervisor(&self, name: &str) -> Result<Value> {
-        if !self.with(name, |m| Ok(m.supervisor()?.suspended))? {
-            return Err(ManagerError::FailedPrecondition(format!("[{name}] is already running")));
+        if !self.with_supervisor(name, |m| Ok(m.supervisor()?.suspended))? {
+            return Err(ManagerError::FailedPrecondition(format!("supervisor {name} is already running")));
         }
         self.resume(name, &[], &[])?;
         self.set_suspended(name, false)
@@ -287,7 +286,7 @@ impl Manager {
     /// documents and checkpoints are kept, and the outcome says where: a spec
     /// submitted again for the same stream continues from them.
     pub fn terminate_supervisor(&self, name: &str) -> Result<DeleteOutcome> {
-        self.with(name, |m| m.supervisor().map(|_| ()))?;
+        self.with_supervisor(name, |m| m.supervisor().map(|_| ()))?;
         let managed = self.retire(name, "terminated", String::new())?;
         let place = match (self.wiring.local_data(&managed.spec), &managed.spec.sink) {
             (Some(dir), _) => Some(format!("in {}", dir.display())),
@@ -310,7 +309,7 @@ impl Manager {
     /// where a new one would (`useEarliestOffset`: earliest, else latest).
     /// A suspended supervisor stays suspended.
     pub fn reset_supervisor(&self, name: &str) -> Result<()> {
-        let (shards, mode) = self.with(name, |m| {
+        let (shards, mode) = self.with_supervisor(name, |m| {
             let mode = if m.supervisor()?.use_earliest_offset { ResetMode::Earliest } else { ResetMode::Latest };
             Ok((m.spec.shards, mode))
         })?;
@@ -336,7 +335,7 @@ impl Manager {
     /// each partition (Druid's id: `0`, or `shardId-000000000000` for
     /// Kinesis) one of its stream's.
     pub fn reset_supervisor_partitions(&self, name: &str, reset: &PartitionOffsets) -> Result<()> {
-        let offsets = self.with(name, |m| {
+        let offsets = self.with_supervisor(name, |m| {
             let s = m.supervisor()?;
             let kind = crate::spec::druid::type_name(s.stream_type);
             if reset.stream_type != kind {
@@ -376,7 +375,7 @@ impl Manager {
     /// Moves shards' checkpoints, running or paused, and returns once each
     /// new position is durably in its sink.
     fn reset_shards(&self, name: &str, resets: &[ResetRequest]) -> Result<()> {
-        let controls = self.with(name, |m| {
+        let controls = self.with_supervisor(name, |m| {
             m.supervisor()?;
             check_shards(&m.spec, &resets.iter().map(|r| r.shard).collect::<Vec<_>>())?;
             let positions = resets

@@ -164,19 +164,6 @@ pub struct TaskRowStats {
     pub totals: RowStats,
 }
 
-/// One supervisor as Druid lists them (`GET /druid/indexer/v1/supervisor?full`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SupervisorSummary {
-    pub id: String,
-    pub state: SupervisorState,
-    pub detailed_state: SupervisorState,
-    pub healthy: bool,
-    pub suspended: bool,
-    /// The spec it runs, secrets redacted.
-    pub spec: Value,
-}
-
 /// One spec version, as Druid's supervisor history.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SupervisorHistoryEntry {
@@ -185,6 +172,19 @@ pub struct SupervisorHistoryEntry {
     pub spec: Value,
     /// When it took effect (RFC 3339).
     pub version: String,
+}
+
+/// A supervisor as Druid lists it (`GET /supervisor?full`, `?state=true`):
+/// its spec as submitted, secrets redacted, and its state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupervisorSummary {
+    pub id: String,
+    pub spec: Value,
+    pub state: SupervisorState,
+    pub detailed_state: SupervisorState,
+    pub healthy: bool,
+    pub suspended: bool,
 }
 
 /// Druid's name of partition `n`.
@@ -312,9 +312,43 @@ fn status(
 }
 
 impl Manager {
+    /// The supervisors' ids, in id order (ingestions made from an
+    /// OpenSearch body are no supervisors; terminated ones are gone).
+    pub fn supervisor_ids(&self) -> Vec<String> {
+        self.lock().iter().filter(|(_, m)| m.spec.supervisor.is_some()).map(|(name, _)| name.clone()).collect()
+    }
+
+    /// Every supervisor with its spec and state, in id order.
+    pub fn list_supervisors(&self) -> Result<Vec<SupervisorSummary>> {
+        let mut list = vec![];
+        for id in self.supervisor_ids() {
+            match self.get_supervisor(&id) {
+                Ok(s) => list.push(s),
+                // Terminated since the ids were taken.
+                Err(ManagerError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(list)
+    }
+
+    /// One supervisor's spec as submitted (secrets redacted) and its state.
+    pub fn get_supervisor(&self, name: &str) -> Result<SupervisorSummary> {
+        let spec = self.with_supervisor(name, |m| Ok(redact_secrets(&m.record.spec)))?;
+        let status = self.supervisor_status(name)?;
+        Ok(SupervisorSummary {
+            id: name.to_string(),
+            spec,
+            state: status.state,
+            detailed_state: status.detailed_state,
+            healthy: status.healthy,
+            suspended: status.suspended,
+        })
+    }
+
     /// Druid's supervisor status report.
     pub fn supervisor_status(&self, name: &str) -> Result<SupervisorStatus> {
-        let (spec, settings, start_error, running) = self.with(name, |m| {
+        let (spec, settings, start_error, running) = self.with_supervisor(name, |m| {
             Ok((m.spec.clone(), m.supervisor()?.clone(), m.start_error.clone(), m.running.is_some()))
         })?;
         let statuses = if running { self.state(name)? } else { vec![] };
@@ -323,7 +357,7 @@ impl Manager {
 
     /// Row statistics per partition and in all, from the shards' committed counters.
     pub fn supervisor_stats(&self, name: &str) -> Result<SupervisorStats> {
-        let t = self.with(name, |m| m.supervisor().map(|s| s.stream_type))?;
+        let t = self.with_supervisor(name, |m| m.supervisor().map(|s| s.stream_type))?;
         let mut stats = SupervisorStats::default();
         for st in self.state(name)? {
             let rows = RowStats::from_counters(&st.meta.counters);
@@ -338,32 +372,6 @@ impl Manager {
             });
         }
         Ok(stats)
-    }
-
-    /// Every supervisor with its state and spec, by id (Druid's
-    /// `?full`; OpenSearch indices are not supervisors).
-    pub fn supervisors(&self) -> Vec<SupervisorSummary> {
-        let names: Vec<(String, Value)> = self
-            .lock()
-            .values()
-            .filter(|m| m.spec.supervisor.is_some())
-            .map(|m| (m.spec.name.clone(), redact_secrets(&m.record.spec)))
-            .collect();
-        names
-            .into_iter()
-            // One terminated meanwhile is left out.
-            .filter_map(|(id, spec)| {
-                let s = self.supervisor_status(&id).ok()?;
-                Some(SupervisorSummary {
-                    id,
-                    state: s.state,
-                    detailed_state: s.detailed_state,
-                    healthy: s.healthy,
-                    suspended: s.suspended,
-                    spec,
-                })
-            })
-            .collect()
     }
 
     /// Every supervisor's history, terminated ones' too, by id (Druid's

@@ -1,7 +1,6 @@
-//! Druid's supervisor operations on in-memory doubles: the specs name the
-//! echo test plugin (registered as `druid-echo`; one document per message)
-//! instead of the built-in `druid`, so a shard's processed count is the
-//! messages it applied.
+//! Druid's supervisor operations on in-memory doubles: the `druid` plugin
+//! is the echo test plugin registered under that name (one document per
+//! message), so a shard's processed count is the messages it applied.
 
 use super::tests::Host;
 use super::{Manager, ManagerError, ManagerOptions, SubmitOutcome, SupervisorState};
@@ -9,15 +8,15 @@ use crate::engine::PollerState;
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::ShardSink;
 use crate::state::StateStore;
-use crate::testing::{DRUID_ECHO, DRUID_ECHO_VERSION, druid_spec_json, echo_component, eventually};
+use crate::testing::{DRUID_ECHO_VERSION, druid_spec_json, echo_component, eventually};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 fn open(host: &Host) -> Arc<Manager> {
     let m = Manager::with_wiring(host.wiring.clone(), host.store.clone(), ManagerOptions::default()).unwrap();
-    if !m.plugins().is_registered(DRUID_ECHO, DRUID_ECHO_VERSION).unwrap() {
-        m.plugins().register(DRUID_ECHO, DRUID_ECHO_VERSION, &echo_component()).unwrap();
+    if !m.plugins().is_registered("druid", DRUID_ECHO_VERSION).unwrap() {
+        m.plugins().register("druid", DRUID_ECHO_VERSION, &echo_component()).unwrap();
     }
     m
 }
@@ -111,12 +110,9 @@ fn what_a_running_supervisor_cannot_change_is_refused_by_its_key() {
     assert!(m.submit_supervisor(spec).unwrap_err().to_string().contains("[sluice.sink]"));
     // A new spec that cannot start is refused before the old one stops.
     spec = druid_spec_json("c");
-    spec["sluice"]["plugin"]["version"] = json!("9.9.9");
+    spec["sluice"] = json!({"plugin": {"version": "9.9.9"}});
     assert!(
-        m.submit_supervisor(spec)
-            .unwrap_err()
-            .to_string()
-            .contains("plugin druid-echo version 9.9.9 is not registered")
+        m.submit_supervisor(spec).unwrap_err().to_string().contains("plugin druid version 9.9.9 is not registered")
     );
     append(&host, "c", 0, 3);
     eventually("the old spec still runs", || processed(&host, "c", 0) == 3);
@@ -291,7 +287,41 @@ fn the_status_report_has_druids_fields() {
 }
 
 #[test]
-fn suspend_and_resume_return_the_updated_spec_and_druids_words_when_already_so() {
+fn supervisors_are_listed_and_got_by_id_with_their_state_and_unknown_ids_say_supervisor() {
+    let host = Host::new();
+    host.wiring.source("b", 1);
+    host.wiring.source("a", 1);
+    let m = open(&host);
+    m.submit_supervisor(druid_spec_json("b")).unwrap();
+    m.submit_supervisor(druid_spec_json("a")).unwrap();
+    // An ingestion made from an OpenSearch body is no supervisor.
+    m.create(crate::testing::spec_json("index", 1, "DROP")).unwrap();
+    m.suspend_supervisor("b").unwrap();
+    assert_eq!(m.supervisor_ids(), ["a", "b"]);
+    let list = m.list_supervisors().unwrap();
+    let states: Vec<_> = list.iter().map(|s| (s.id.as_str(), s.state, s.suspended, s.healthy)).collect();
+    assert_eq!(states, [("a", SupervisorState::Running, false, true), ("b", SupervisorState::Suspended, true, true)]);
+    let b = m.get_supervisor("b").unwrap();
+    assert_eq!(b, list[1]);
+    assert_eq!((b.spec["suspended"].clone(), b.spec["sluice"]["shards"].clone()), (json!(true), json!(1)));
+    assert_eq!(b.spec["dataSchema"], druid_spec_json("b")["dataSchema"], "the spec as submitted");
+    for e in [
+        m.get_supervisor("nope").unwrap_err(),
+        m.suspend_supervisor("nope").unwrap_err(),
+        m.supervisor_status("nope").unwrap_err(),
+        m.reset_supervisor("nope").unwrap_err(),
+    ] {
+        assert!(matches!(&e, ManagerError::NotFound(t) if t == "no supervisor named nope"), "{e}");
+    }
+    let e = m.get_supervisor("index").unwrap_err();
+    assert!(matches!(&e, ManagerError::FailedPrecondition(t) if t.contains("OpenSearch index body")), "{e}");
+    m.terminate_supervisor("a").unwrap();
+    assert_eq!(m.supervisor_ids(), ["b"]);
+    m.shutdown();
+}
+
+#[test]
+fn suspend_and_resume_return_the_updated_spec() {
     let host = Host::new();
     host.wiring.source("w", 1);
     let m = open(&host);
@@ -301,18 +331,14 @@ fn suspend_and_resume_return_the_updated_spec_and_druids_words_when_already_so()
         (suspended["suspended"].clone(), suspended["dataSchema"]["dataSource"].clone()),
         (json!(true), json!("w"))
     );
-    assert_eq!(m.supervisor_spec("w").unwrap(), suspended);
-    assert_eq!(m.suspend_supervisor("w").unwrap_err().to_string(), "[w] is already suspended");
+    assert_eq!(m.get_supervisor("w").unwrap().spec, suspended);
     assert_eq!(m.resume_supervisor("w").unwrap()["suspended"], false);
-    assert_eq!(m.resume_supervisor("w").unwrap_err().to_string(), "[w] is already running");
-    assert!(matches!(m.supervisor_spec("nope"), Err(ManagerError::NotFound(_))));
-    m.create(crate::testing::spec_json("idx", 1, "DROP")).unwrap();
-    assert!(matches!(m.supervisor_spec("idx"), Err(ManagerError::FailedPrecondition(_))));
+    assert_eq!(m.get_supervisor("w").unwrap().spec["suspended"], false);
     m.shutdown();
 }
 
 #[test]
-fn supervisors_are_listed_with_their_state_and_the_all_operations_skip_what_is_done() {
+fn the_all_operations_skip_what_is_done_and_leave_indices_alone() {
     let host = Host::new();
     for name in ["a", "b"] {
         host.wiring.source(name, 1);
@@ -322,22 +348,17 @@ fn supervisors_are_listed_with_their_state_and_the_all_operations_skip_what_is_d
     m.submit_supervisor(druid_spec_json("b")).unwrap();
     m.create(crate::testing::spec_json("idx", 1, "DROP")).unwrap();
     m.suspend_supervisor("a").unwrap();
-    let list = m.supervisors();
-    assert_eq!(list.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["a", "b"], "indices are no supervisors");
-    assert_eq!((list[0].state, list[0].suspended, list[0].healthy), (SupervisorState::Suspended, true, true));
-    assert!(!list[1].suspended);
-    assert_eq!(list[1].spec["dataSchema"]["dataSource"], "b");
-    let json = serde_json::to_value(&list[0]).unwrap();
+    let json = serde_json::to_value(m.get_supervisor("a").unwrap()).unwrap();
     assert_eq!((json["detailedState"].clone(), json["id"].clone()), (json!("SUSPENDED"), json!("a")));
 
     assert_eq!(m.suspend_all_supervisors().unwrap(), ["b"], "a was suspended already");
-    assert!(m.supervisors().iter().all(|s| s.suspended));
+    assert!(m.list_supervisors().unwrap().iter().all(|s| s.suspended));
     assert_eq!(m.state("b").unwrap()[0].state, PollerState::Paused);
     assert_eq!(m.resume_all_supervisors().unwrap(), ["a", "b"]);
     append(&host, "a", 0, 2);
     eventually("a runs again", || processed(&host, "a", 0) == 2);
     assert_eq!(m.terminate_all_supervisors().unwrap(), ["a", "b"]);
-    assert!(m.supervisors().is_empty());
+    assert!(m.supervisor_ids().is_empty());
     assert!(m.get("idx").is_ok(), "the index is left alone");
     assert_eq!(m.terminate_all_supervisors().unwrap(), Vec::<String>::new());
     // Their history stays, keyed by id; the index has none.

@@ -90,7 +90,7 @@ async fn list(State(h): State<Http>, params: Params) -> Result<Response, DruidEr
     let full = params.contains_key("full");
     let state = params.get("state").is_some_and(|s| s.eq_ignore_ascii_case("true"));
     let m = h.manager.clone();
-    let all = call("", move || Ok(m.supervisors())).await?;
+    let all = call("", move || m.list_supervisors()).await?;
     let body: Vec<Value> = if full || state {
         all.iter().map(|s| list_entry(s, full)).collect()
     } else {
@@ -103,7 +103,7 @@ async fn list(State(h): State<Http>, params: Params) -> Result<Response, DruidEr
 /// resolved and the `suspended` flag), secrets redacted.
 async fn spec(State(h): State<Http>, Path(id): Path<String>) -> Result<Response, DruidError> {
     let (m, name) = (h.manager.clone(), id.clone());
-    Ok(ok(call(&id, move || m.supervisor_spec(&name)).await?))
+    Ok(ok(call(&id, move || m.get_supervisor(&name)).await?.spec))
 }
 
 /// `GET .../{id}/status`: Druid's supervisor report.

@@ -152,7 +152,7 @@ impl IntoResponse for DruidError {
 /// A manager error as Druid's supervisor API answers the same situation:
 /// `NotFound` is the supervisor `id` missing (404 `[id] does not exist`); a
 /// bad spec or body, or an operation the supervisor's state refuses
-/// (`[id] is already suspended`, a change a running supervisor cannot take,
+/// (`supervisor <id> is already suspended`, a change a running supervisor cannot take,
 /// an OpenSearch index named as a supervisor) is 400 with the manager's
 /// message, which names the key; a host failure is 500.
 pub fn druid(e: ManagerError, id: &str) -> DruidError {
@@ -173,7 +173,11 @@ mod tests {
     fn each_manager_error_has_druids_status_and_shape() {
         let cases = [
             (ManagerError::NotFound("no ingestion named s".into()), 404, "[s] does not exist"),
-            (ManagerError::FailedPrecondition("[s] is already suspended".into()), 400, "[s] is already suspended"),
+            (
+                ManagerError::FailedPrecondition("supervisor s is already suspended".into()),
+                400,
+                "supervisor s is already suspended",
+            ),
             (
                 ManagerError::InvalidArgument("invalid spec: [ioConfig.topic] is required".into()),
                 400,
