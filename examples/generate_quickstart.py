@@ -22,7 +22,7 @@ NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "iv
 INVALID = [
     '{"_id": "broken", "_source": {"name": "x"',                                      # truncated JSON
     '{"_id": "u-bad-age", "_version": 1, "_source": {"name": "x", "age": "abc"}}',    # age is an integer
-    '{"_id": "u-bad-op", "_op_type": "update", "_source": {"name": "x"}}',            # unknown op type
+    '{"_id": "u-bad-op", "_op_type": "upsert", "_source": {"name": "x"}}',            # unknown op type
     '{"_op_type": "delete", "_version": 3}',                                          # delete without _id
     '{"_id": "u-extra", "_source": {"name": "x", "nickname": "y"}}',                  # unmapped field, dynamic strict
     '{"_id": "u-neg", "_version": -4, "_source": {"name": "x"}}',                     # negative version

@@ -97,7 +97,7 @@ fn compile_protos(root: &Path, out_dir: &Path) {
         // SAFETY: the build script is single-threaded here.
         unsafe { std::env::set_var("PROTOC", protoc) };
     }
-    let protos: Vec<PathBuf> = ["ingestion", "documents", "plugins", "state"]
+    let protos: Vec<PathBuf> = ["ingestion", "documents", "plugins", "state", "supervisors"]
         .iter()
         .map(|f| proto_dir.join(format!("sluice/v1/{f}.proto")))
         .collect();
@@ -105,16 +105,25 @@ fn compile_protos(root: &Path, out_dir: &Path) {
     // i32 in prost, so they serialize by name through `crate::api::enum_name`.
     let mut builder = tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("sluice_v1_descriptor.bin"))
-        .type_attribute(".sluice.v1", "#[derive(serde::Serialize)]");
-    for field in ["Ingestion.error_strategy", "ShardState.error_strategy", "ShardState.state", "ShardReset.mode"] {
-        let (message, name) = field.split_once('.').unwrap();
-        let enum_type = match name {
-            "error_strategy" => "ErrorPolicy",
-            "state" => "PollerState",
-            _ => "ResetMode",
-        };
+        .type_attribute(".sluice.v1", "#[derive(serde::Serialize)]")
+        // Maps (a supervisor's offsets and lags by partition) keep key order,
+        // in tables and JSON alike.
+        .btree_map(".sluice.v1");
+    for (field, enum_type) in [
+        ("Ingestion.error_strategy", "ErrorPolicy"),
+        ("ShardState.error_strategy", "ErrorPolicy"),
+        ("ShardState.state", "PollerState"),
+        ("ShardReset.mode", "ResetMode"),
+        ("SubmitSupervisorResponse.outcome", "SubmitOutcome"),
+        ("Supervisor.state", "SupervisorState"),
+        ("Supervisor.detailed_state", "SupervisorState"),
+        ("SupervisorStatus.state", "SupervisorState"),
+        ("SupervisorStatus.detailed_state", "SupervisorState"),
+        ("SupervisorHealth.state", "SupervisorState"),
+        ("SupervisorHealth.detailed_state", "SupervisorState"),
+    ] {
         builder = builder.field_attribute(
-            format!(".sluice.v1.{message}.{name}"),
+            format!(".sluice.v1.{field}"),
             format!("#[serde(serialize_with = \"crate::api::proto::serialize_enum::<{enum_type}, _>\")]"),
         );
     }

@@ -43,24 +43,16 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// The echo test plugin's component: takes any config, one document per message.
-pub fn echo_component() -> Vec<u8> {
-    std::fs::read(std::path::Path::new(env!("SLUICE_TEST_GUESTS_DIR")).join("sluice_echo.wasm")).unwrap()
-}
-
-/// The version the tests register the echo plugin under as `druid` (the
-/// built-in `druid` has the crate's version).
-pub const DRUID_ECHO_VERSION: &str = "0.0.0-echo";
-
 /// A Druid supervisor spec for `name` (sluice's file type: the in-memory
 /// wiring reads `name`'s partitions), starting at the earliest messages.
-/// It names the `druid` plugin at [`DRUID_ECHO_VERSION`]: tests register the
-/// echo plugin under that name and version (one document per message).
+/// It runs the built-in `druid` plugin without rollup and with a default
+/// timestamp, so every message (any JSON object) is a row of its own:
+/// a shard's processed count and live documents are the messages it applied.
 pub fn druid_spec_json(name: &str) -> Value {
     json!({"type": "file",
-        "dataSchema": {"dataSource": name, "timestampSpec": {"column": "ts"}, "dimensionsSpec": {}},
+        "dataSchema": {"dataSource": name, "timestampSpec": {"column": "ts", "missingValue": "2018-01-01T00:00:00Z"},
+            "dimensionsSpec": {}, "granularitySpec": {"rollup": false}},
         "ioConfig": {"stream": "unused", "baseDirectory": "/nonexistent", "useEarliestOffset": true,
             "inputFormat": {"type": "json"}, "pollTimeout": 10},
-        "tuningConfig": {"type": "file"},
-        "sluice": {"plugin": {"version": DRUID_ECHO_VERSION}}})
+        "tuningConfig": {"type": "file"}})
 }

@@ -193,7 +193,8 @@ fn pythons_grpcio_reflection_client_lists_and_resolves_the_services_over_v1alpha
             "sluice.v1.Documents",
             "sluice.v1.Ingestions",
             "sluice.v1.Plugins",
-            "sluice.v1.State"
+            "sluice.v1.State",
+            "sluice.v1.Supervisors"
         ])
     );
     let methods: Vec<&str> =
@@ -203,4 +204,32 @@ fn pythons_grpcio_reflection_client_lists_and_resolves_the_services_over_v1alpha
     }
     assert_eq!(facts["create_input"], "sluice.v1.CreateIngestionRequest");
     assert_eq!(stdout.lines().nth(1), Some("ok"));
+}
+
+/// `_op_type: update` (OpenSearch #19081, partial updates in pull-based
+/// ingestion): the partial `_source` merges into the stored document,
+/// versioned like an index, and an update of a missing document creates it.
+#[test]
+fn an_update_message_merges_a_partial_document_into_the_stored_one() {
+    let stream = Stream::new(1);
+    stream.append(
+        0,
+        &[
+            msg(Some("a"), Some(1), "index", json!({"name": "Ann", "addr": {"city": "Oslo", "zip": "0150"}, "n": 1})),
+            msg(Some("a"), Some(2), "update", json!({"addr": {"city": "Bergen"}, "tags": ["x"]})),
+            msg(Some("a"), Some(2), "update", json!({"name": "stale"})), // not newer: a version conflict
+            msg(Some("b"), None, "update", json!({"only": true})),
+        ],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let ing = crate::support::start(&stream.spec("upd", 1, json!({})), data.path());
+    crate::support::wait_idle(&ing);
+    let docs = crate::support::docs(&ing);
+    assert_eq!(
+        docs[&(0, "a".to_string())],
+        (Some(2), json!({"name": "Ann", "addr": {"city": "Bergen", "zip": "0150"}, "n": 1, "tags": ["x"]}))
+    );
+    assert_eq!(docs[&(0, "b".to_string())], (None, json!({"only": true})));
+    let c = crate::support::counters(&ing, 0);
+    assert_eq!((c.total_version_conflicts_count, c.total_ops_applied_count), (1, 3));
 }

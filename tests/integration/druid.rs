@@ -60,6 +60,41 @@ fn tutorial_supervisor(bootstrap: &str, topic: &str, rollup: bool) -> Value {
     })
 }
 
+fn row(t: &str, bytes: i64, count: i64, dst: &str, packets: i64, src: &str) -> Value {
+    json!({"__time": t, "bytes": bytes, "count": count, "dstIP": dst, "packets": packets, "srcIP": src})
+}
+
+/// The rows of the tutorial's `select * from "rollup-tutorial"`.
+fn tutorial_rows() -> Vec<Value> {
+    vec![
+        row("2018-01-01T01:01:00.000Z", 35937, 3, "2.2.2.2", 286, "1.1.1.1"),
+        row("2018-01-01T01:02:00.000Z", 366260, 2, "2.2.2.2", 415, "1.1.1.1"),
+        row("2018-01-01T01:03:00.000Z", 10204, 1, "2.2.2.2", 49, "1.1.1.1"),
+        row("2018-01-02T21:33:00.000Z", 100288, 2, "8.8.8.8", 161, "7.7.7.7"),
+        row("2018-01-02T21:35:00.000Z", 2818, 1, "8.8.8.8", 12, "7.7.7.7"),
+    ]
+}
+
+/// Rows by `__time`, then source address.
+fn sorted(rows: &[(String, Value)]) -> Vec<Value> {
+    let mut got: Vec<Value> = rows.iter().map(|(_, r)| r.clone()).collect();
+    got.sort_by_key(|r| (r["__time"].as_str().unwrap().to_string(), r["srcIP"].as_str().unwrap().to_string()));
+    got
+}
+
+/// The README's rollup quick start (`examples/rollup.json`: the tutorial's
+/// events in a file, no broker) gives the tutorial's rows.
+#[test]
+fn the_rollup_quick_start_gives_the_tutorials_rows() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("examples/rollup.json")).unwrap()).unwrap();
+    let mut spec = spec;
+    // The spec's base directory is relative to the spec file; run_and_scan writes it elsewhere.
+    spec["spec"]["ioConfig"]["baseDirectory"] = json!(root.join("examples/streams").to_str().unwrap());
+    assert_eq!(sorted(&run_and_scan(&spec, "rollup-tutorial")), tutorial_rows());
+}
+
 /// `sluice run <spec> --until-idle`, then every row of the ingestion as
 /// `sluice docs scan` prints it: (_id, _source) in id order per shard.
 fn run_and_scan(spec: &Value, name: &str) -> Vec<(String, Value)> {
@@ -116,18 +151,9 @@ fn the_rollup_tutorial_through_kafka_gives_the_tutorials_rows_and_without_rollup
         let event: Value = serde_json::from_str(event).unwrap();
         let (_, r) = rows.iter().find(|(id, _)| *id == format!("0-{offset}")).expect("one row per event");
         let minute = format!("{}:00.000Z", &event["timestamp"].as_str().unwrap()[..16]);
-        assert_eq!(
-            *r,
-            row(
-                &minute,
-                event["bytes"].as_i64().unwrap(),
-                1,
-                "2.2.2.2".replace("2.2.2.2", event["dstIP"].as_str().unwrap()).as_str(),
-                event["packets"].as_i64().unwrap(),
-                event["srcIP"].as_str().unwrap()
-            ),
-            "event at offset {offset}"
-        );
+        let (bytes, packets) = (event["bytes"].as_i64().unwrap(), event["packets"].as_i64().unwrap());
+        let (dst, src) = (event["dstIP"].as_str().unwrap(), event["srcIP"].as_str().unwrap());
+        assert_eq!(*r, row(&minute, bytes, 1, dst, packets, src), "event at offset {offset}");
     }
 }
 
@@ -171,17 +197,19 @@ fn flows_supervisor(base: &Path) -> Value {
             ],
             "granularitySpec": {"segmentGranularity": "hour", "queryGranularity": "minute", "rollup": true}
         },
-        "ioConfig": {"stream": "flows", "baseDirectory": base.to_str().unwrap(), "inputFormat": {"type": "json"},
+        "ioConfig": {"stream": "events", "baseDirectory": base.to_str().unwrap(), "inputFormat": {"type": "json"},
             "useEarliestOffset": true}
     })
 }
 
-/// A row's key: (shard, minute, srcIP, dstIP).
+/// A row's key in these tests: (shard, minute, srcIP, dstIP).
 type RowKey = (u32, String, String, String);
+type Rows = BTreeMap<RowKey, Value>;
 
 /// Rows keyed by (shard, minute, srcIP, dstIP): what each shard's sink must
 /// hold when every event is aggregated exactly once, in stream order.
-fn reference_rows(lines: &[Vec<String>]) -> BTreeMap<RowKey, Value> {
+fn reference_rows(lines: &[Vec<String>]) -> Rows {
+    // Each row with the event times of its first and last tags.
     let mut rows: BTreeMap<RowKey, (Value, i64, i64)> = BTreeMap::new();
     for (shard, lines) in lines.iter().enumerate() {
         for line in lines {
@@ -223,7 +251,7 @@ fn reference_rows(lines: &[Vec<String>]) -> BTreeMap<RowKey, Value> {
 }
 
 /// Every row of every shard of `flows`, keyed like [`reference_rows`].
-fn stored_rows(rig: &RunRig) -> BTreeMap<RowKey, Value> {
+fn stored_rows(rig: &RunRig) -> Rows {
     let sinks = sluice::wiring::open_sinks(&rig.data, &rig.spec).unwrap();
     let mut out = BTreeMap::new();
     for (shard, sink) in sinks.iter().enumerate() {
@@ -247,9 +275,18 @@ fn stored_rows(rig: &RunRig) -> BTreeMap<RowKey, Value> {
     out
 }
 
+/// Messages behind the committed checkpoints of every shard: the stream
+/// position, which (unlike the processed counter) a replay does not move.
+fn committed_position(rig: &RunRig) -> u64 {
+    match sluice::wiring::open_sinks(&rig.data, &rig.spec) {
+        Ok(sinks) => sinks.iter().map(|s| s.meta().unwrap().last_pointer.map_or(0, |p| p.as_u64().unwrap() + 1)).sum(),
+        Err(_) => 0,
+    }
+}
+
 /// One crash run over a fresh stream and data directory; returns the rows
 /// and how the kills landed. `replay`: the test-only at-least-once hook.
-fn crash_run(lines: &[Vec<String>], replay: Option<u64>) -> (BTreeMap<RowKey, Value>, Kills) {
+fn crash_run(lines: &[Vec<String>], replay: Option<u64>) -> (Rows, Kills) {
     let stream = Stream::new(3);
     let mut spec = flows_supervisor(stream.dir.path());
     sluice::spec::set_shards(&mut spec, 3);
@@ -271,7 +308,7 @@ fn crash_run(lines: &[Vec<String>], replay: Option<u64>) -> (BTreeMap<RowKey, Va
                 stream.append(shard as u32, part);
             }
         },
-        || rig.committed(),
+        || committed_position(&rig),
         command,
     );
     let mut last = rig.command();
@@ -314,4 +351,74 @@ fn rollup_under_repeated_sigkills_equals_a_model_that_counts_each_event_once() {
         model.len()
     );
     assert!(total > 100_000 && wrong > 0, "a replay of committed messages counts events twice");
+}
+
+/// Late and early rejection are judged against the reference time stored
+/// with the checkpoint, not the wall clock: with the sink's reference time
+/// set to 2018-01-02T01:00Z, `lateMessageRejectionPeriod` PT1H throws away
+/// exactly the events before 2018-01-02T00:00Z and `earlyMessageRejectionPeriod`
+/// PT1H those after 2018-01-02T03:00Z (taskDuration PT1H), in 2026 as on the
+/// day; and a restart from an earlier checkpoint with that reference time
+/// (what a crash before the commit leaves) judges every message the same.
+#[test]
+fn rejection_periods_are_judged_against_the_reference_time_in_the_checkpoint() {
+    let stream = Stream::new(1);
+    let mut spec = flows_supervisor(stream.dir.path());
+    spec["ioConfig"]["lateMessageRejectionPeriod"] = json!("PT1H");
+    spec["ioConfig"]["earlyMessageRejectionPeriod"] = json!("PT1H");
+    spec["ioConfig"]["taskDuration"] = json!("PT1H");
+    // Every event its own row (id: shard-pointer), so a re-read rewrites the same rows.
+    spec["dataSchema"]["granularitySpec"]["rollup"] = json!(false);
+    sluice::spec::set_shards(&mut spec, 1);
+    let rig = RunRig::new(&spec);
+    let run = || {
+        let out = rig.command().output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let sink = || sluice::wiring::open_sinks(&rig.data, &rig.spec).unwrap().remove(0);
+    // A first run over nothing creates the sink (its reference time: now).
+    stream.append(0, &[] as &[&str]);
+    run();
+    let reference = 1_514_854_800_000; // 2018-01-02T01:00:00Z
+    sink().set_reference_time(reference).unwrap();
+    let at = |ms: i64, tag: &str| {
+        json!({"timestamp": ms, "srcIP": "s", "dstIP": "d", "packets": 1, "bytes": 10, "latency": 1.0, "tag": tag})
+            .to_string()
+    };
+    let hour = 3_600_000;
+    stream.append(
+        0,
+        &[
+            at(reference - hour - 1, "late"),      // before the late bound: thrown away
+            at(reference - hour, "first"),         // on it: kept
+            at(reference + 2 * hour, "last"),      // on the early bound: kept
+            at(reference + 2 * hour + 1, "early"), // past it: thrown away
+        ],
+    );
+    let check = |runs: u64| {
+        let sink = sink();
+        let meta = sink.meta().unwrap();
+        assert_eq!(meta.counters.total_thrown_away_count, 2 * runs, "{:?}", meta.counters);
+        assert_eq!(meta.counters.total_processed_count, 4 * runs);
+        let dropped: Vec<(u64, String)> =
+            sink.dropped(None, 10).unwrap().into_iter().map(|d| (d.pointer.as_u64().unwrap(), d.reason)).collect();
+        assert_eq!(dropped.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [0, 3], "{dropped:?}");
+        assert!(dropped[0].1.starts_with("thrownAway") && dropped[0].1.contains("lateMessageRejectionPeriod"));
+        assert!(dropped[1].1.starts_with("thrownAway") && dropped[1].1.contains("earlyMessageRejectionPeriod"));
+        drop(sink);
+        let rows = stored_rows(&rig);
+        let tags: Vec<&str> = rows.values().map(|r| r["firstTag"].as_str().unwrap()).collect();
+        assert_eq!(tags, ["first", "last"], "only the two kept events made rows");
+    };
+    run();
+    check(1);
+    // The checkpoint moved back before the four events, with the same
+    // reference time (a crash before their commit): the same judgement,
+    // although the wall clock is years past that task period.
+    let s = sink();
+    s.set_reference_time(reference).unwrap();
+    s.reset_position(sluice::pointer::StartPosition::Earliest).unwrap();
+    drop(s);
+    run();
+    check(2);
 }

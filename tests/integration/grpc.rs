@@ -800,7 +800,14 @@ async fn health_is_serving_and_reflection_lists_the_services() {
     let server = Server::start(data.path(), &[]);
     let channel = server.channel().await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-    for service in ["", "sluice.v1.Ingestions", "sluice.v1.Documents", "sluice.v1.Plugins", "sluice.v1.State"] {
+    for service in [
+        "",
+        "sluice.v1.Ingestions",
+        "sluice.v1.Documents",
+        "sluice.v1.Plugins",
+        "sluice.v1.State",
+        "sluice.v1.Supervisors",
+    ] {
         let r =
             health.check(tonic_health::pb::HealthCheckRequest { service: service.into() }).await.unwrap().into_inner();
         assert_eq!(r.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32, "{service}");
@@ -828,7 +835,8 @@ async fn health_is_serving_and_reflection_lists_the_services() {
             "sluice.v1.Documents",
             "sluice.v1.Ingestions",
             "sluice.v1.Plugins",
-            "sluice.v1.State"
+            "sluice.v1.State",
+            "sluice.v1.Supervisors"
         ]
     );
     let mut responses = reflection

@@ -24,4 +24,5 @@ mod redis_backend;
 mod reuse;
 mod sandbox;
 mod state_records;
+mod supervisors;
 mod takeover;

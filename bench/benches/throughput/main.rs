@@ -295,7 +295,7 @@ fn main() {
                 outcomes.clear();
                 measure("decode: wasm guest in the host", || {
                     for b in &batches {
-                        outcomes.push(instance.decode(0, b).unwrap());
+                        outcomes.push(instance.decode(0, 0, b).unwrap());
                     }
                     (messages, bytes)
                 })

@@ -88,13 +88,7 @@ fn index(id: &str, version: u64, source: &str) -> Decoded {
 }
 
 fn delete(id: &str, version: u64) -> Decoded {
-    Decoded::Ops(vec![Operation {
-        id: Some(id.into()),
-        version: Some(version),
-        op_type: OpType::Delete,
-        source: None,
-        ..Default::default()
-    }])
+    Decoded::Ops(vec![Operation { id: Some(id.into()), version: Some(version), op_type: OpType::Delete, source: None }])
 }
 
 #[track_caller]

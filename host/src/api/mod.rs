@@ -1,9 +1,11 @@
 //! The control plane: gRPC (this module) and HTTP (`http/`, OpenSearch's REST
 //! shapes), each a thin adapter over [`Manager`].
 //!
-//! Each service (`ingestions`, `documents`, `plugins`, `state`) turns a
-//! request into one manager call (on tokio's blocking pool: manager calls
-//! join threads and touch disks) and the result into a response; a
+//! Each service (`ingestions`, `documents`, `plugins`, `state`, and
+//! `supervisors`: Druid's supervisor API, its reports converted in
+//! `convert_supervisor.rs`) turns a request into one manager call (on
+//! tokio's blocking pool: manager calls join threads and touch disks) and
+//! the result into a response; a
 //! [`crate::manager::ManagerError`] becomes the status of its code
 //! (`status.rs`). Anything a handler would need to decide belongs in the
 //! manager. Streams (WatchIngestion, ScanDocuments) poll the manager.
@@ -18,6 +20,7 @@
 
 pub mod auth;
 pub mod convert;
+pub mod convert_supervisor;
 pub mod documents;
 pub mod http;
 pub mod ingestions;
@@ -26,11 +29,12 @@ pub mod plugins;
 pub mod proto;
 pub mod state;
 pub mod status;
+pub mod supervisors;
 
 use crate::manager::Manager;
 use proto::{
     documents_server::DocumentsServer, ingestions_server::IngestionsServer, plugins_server::PluginsServer,
-    state_server::StateServer,
+    state_server::StateServer, supervisors_server::SupervisorsServer,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -76,6 +80,7 @@ pub async fn serve(
     health.set_serving::<DocumentsServer<documents::DocumentsService>>().await;
     health.set_serving::<PluginsServer<plugins::PluginsService>>().await;
     health.set_serving::<StateServer<state::StateService>>().await;
+    health.set_serving::<SupervisorsServer<supervisors::SupervisorsService>>().await;
     // Reflection in both versions: v1, and v1alpha for the clients that
     // speak only it (Python's grpcio-reflection, older grpcurl, Postman,
     // Evans). Each lists both reflection services.
@@ -98,7 +103,9 @@ pub async fn serve(
     let documents = DocumentsServer::new(documents::DocumentsService::new(manager.clone(), stop_rx));
     let plugins =
         PluginsServer::new(plugins::PluginsService::new(manager.clone())).max_decoding_message_size(MAX_REQUEST_BYTES);
-    let state = StateServer::new(state::StateService::new(manager)).max_decoding_message_size(MAX_REQUEST_BYTES);
+    let state =
+        StateServer::new(state::StateService::new(manager.clone())).max_decoding_message_size(MAX_REQUEST_BYTES);
+    let supervisors = SupervisorsServer::new(supervisors::SupervisorsService::new(manager));
 
     let signal = async move {
         shutdown.await;
@@ -114,7 +121,8 @@ pub async fn serve(
         .add_service(InterceptedService::new(ingestions, auth.clone()))
         .add_service(InterceptedService::new(documents, auth.clone()))
         .add_service(InterceptedService::new(plugins, auth.clone()))
-        .add_service(InterceptedService::new(state, auth))
+        .add_service(InterceptedService::new(state, auth.clone()))
+        .add_service(InterceptedService::new(supervisors, auth))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), signal)
         .await
 }

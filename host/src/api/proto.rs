@@ -37,6 +37,8 @@ proto_enum!(
     PollerState => "POLLER_STATE_",
     ErrorPolicy => "ERROR_POLICY_",
     ResetMode => "RESET_MODE_",
+    SupervisorState => "SUPERVISOR_STATE_",
+    SubmitOutcome => "SUBMIT_OUTCOME_",
 );
 
 /// Serializes an enum field (an `i32` in prost) by its short name, for JSON output.

@@ -24,6 +24,7 @@ use std::process::ExitCode;
   sluice serve --http-listen 9200                        the host as a service (gRPC on 127.0.0.1:50051)
   sluice ctl create examples/quickstart.json             create an ingestion on a running host
   sluice ctl resume quickstart --shard 0 --reset 0:offset:100
+  sluice ctl supervisor submit supervisor.json           submit a Druid supervisor spec (see `sluice ctl supervisor --help`)
   sluice plugin new my-format && sluice plugin check my-format.wasm"
 )]
 pub struct Cli {

@@ -70,15 +70,11 @@ mod tests {
     use super::super::{Manager, ManagerError, ManagerOptions};
     use crate::sink::ShardSink;
     use crate::state::StateStore;
-    use crate::testing::{DRUID_ECHO_VERSION, druid_spec_json, echo_component, eventually};
+    use crate::testing::{druid_spec_json, eventually};
 
     fn open(host: &Host, restore: bool) -> std::sync::Arc<Manager> {
         let options = ManagerOptions { restore, ..Default::default() };
-        let m = Manager::with_wiring(host.wiring.clone(), host.store.clone(), options).unwrap();
-        if !m.plugins().is_registered("druid", DRUID_ECHO_VERSION).unwrap() {
-            m.plugins().register("druid", DRUID_ECHO_VERSION, &echo_component()).unwrap();
-        }
-        m
+        Manager::with_wiring(host.wiring.clone(), host.store.clone(), options).unwrap()
     }
 
     #[test]
@@ -145,7 +141,7 @@ mod tests {
         // `sluice.shards` pins a count; another one than the sinks have is refused.
         m.stop("r").unwrap();
         let mut pinned = druid_spec_json("r");
-        pinned["sluice"]["shards"] = serde_json::json!(4);
+        pinned["sluice"] = serde_json::json!({"shards": 4});
         let e = m.apply(pinned, "r.json", false).unwrap_err().to_string();
         assert!(e.contains("over 4 shards"), "{e}");
         m.shutdown();

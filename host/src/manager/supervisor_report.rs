@@ -149,12 +149,10 @@ impl RowStats {
 pub struct SupervisorStats {
     pub partitions: BTreeMap<String, RowStats>,
     pub totals: RowStats,
-    /// The same per task, as Druid's stats name them (task group -> task
-    /// id): each shard is a task, in a group of its own numbered as the shard.
-    pub tasks: Vec<TaskRowStats>,
 }
 
-/// One task's row statistics.
+/// One task's row statistics, as Druid's stats name them (task group ->
+/// task id): each shard is a task, in a group of its own numbered as the shard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TaskRowStats {
     pub group: u32,
@@ -362,16 +360,25 @@ impl Manager {
         for st in self.state(name)? {
             let rows = RowStats::from_counters(&st.meta.counters);
             stats.totals.add(&rows);
-            let partition = partition_id(t, st.shard);
-            stats.partitions.insert(partition.clone(), rows);
-            stats.tasks.push(TaskRowStats {
-                group: st.shard,
-                task: task_id(t, name, st.shard),
-                partition,
-                totals: rows,
-            });
+            stats.partitions.insert(partition_id(t, st.shard), rows);
         }
         Ok(stats)
+    }
+
+    /// Row statistics per task (Druid's `/stats`), from the shards'
+    /// committed counters, in shard order.
+    pub fn supervisor_task_stats(&self, name: &str) -> Result<Vec<TaskRowStats>> {
+        let t = self.with_supervisor(name, |m| m.supervisor().map(|s| s.stream_type))?;
+        Ok(self
+            .state(name)?
+            .iter()
+            .map(|st| TaskRowStats {
+                group: st.shard,
+                task: task_id(t, name, st.shard),
+                partition: partition_id(t, st.shard),
+                totals: RowStats::from_counters(&st.meta.counters),
+            })
+            .collect())
     }
 
     /// Every supervisor's history, terminated ones' too, by id (Druid's

@@ -129,7 +129,7 @@ async fn health(State(h): State<Http>, Path(id): Path<String>) -> Result<Respons
 /// `GET .../{id}/stats`: row counters per task group and task.
 async fn stats(State(h): State<Http>, Path(id): Path<String>) -> Result<Response, DruidError> {
     let (m, name) = (h.manager.clone(), id.clone());
-    Ok(ok(stats_body(&call(&id, move || m.supervisor_stats(&name)).await?)))
+    Ok(ok(stats_body(&call(&id, move || m.supervisor_task_stats(&name)).await?)))
 }
 
 /// `GET .../{id}/history`: every spec version, newest first; a terminated

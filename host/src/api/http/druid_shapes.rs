@@ -3,7 +3,7 @@
 //! list entries and row stats as Druid writes them.
 
 use super::errors::DruidError;
-use crate::manager::{PartitionOffsets, SupervisorStats, SupervisorSummary};
+use crate::manager::{PartitionOffsets, SupervisorSummary, TaskRowStats};
 use serde_json::{Map, Value, json};
 
 /// One entry of `?full` (with the spec) or `?state=true` (without):
@@ -21,9 +21,9 @@ pub(super) fn list_entry(s: &SupervisorSummary, full: bool) -> Value {
 /// "unparseable"}}}}}`: each shard is a task in a group of its own. sluice
 /// keeps no moving averages (the object is empty) and counts no bytes
 /// (no `processedBytes`).
-pub(super) fn stats_body(stats: &SupervisorStats) -> Value {
+pub(super) fn stats_body(tasks: &[TaskRowStats]) -> Value {
     let mut groups = Map::new();
-    for t in &stats.tasks {
+    for t in tasks {
         let group = groups.entry(t.group.to_string()).or_insert_with(|| json!({}));
         group[&t.task] = json!({"movingAverages": {}, "totals": {"buildSegments": t.totals}});
     }
@@ -108,7 +108,7 @@ pub(super) fn partition_offsets(body: Option<Value>) -> Result<PartitionOffsets,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manager::{RowStats, SupervisorState, TaskRowStats};
+    use crate::manager::{RowStats, SupervisorState};
     use std::collections::BTreeMap;
 
     #[test]
@@ -169,14 +169,11 @@ mod tests {
     #[test]
     fn stats_and_list_entries_have_druids_shapes() {
         let rows = RowStats { processed: 5, processed_with_error: 1, unparseable: 2, thrown_away: 3 };
-        let stats = SupervisorStats {
-            tasks: vec![
-                TaskRowStats { group: 0, task: "index_kafka_s_0".into(), partition: "0".into(), totals: rows },
-                TaskRowStats { group: 1, task: "index_kafka_s_1".into(), partition: "1".into(), totals: rows },
-            ],
-            ..Default::default()
-        };
-        let body = stats_body(&stats);
+        let tasks = [
+            TaskRowStats { group: 0, task: "index_kafka_s_0".into(), partition: "0".into(), totals: rows },
+            TaskRowStats { group: 1, task: "index_kafka_s_1".into(), partition: "1".into(), totals: rows },
+        ];
+        let body = stats_body(&tasks);
         assert_eq!(
             body["1"]["index_kafka_s_1"],
             json!({"movingAverages": {}, "totals": {"buildSegments":

@@ -4,7 +4,7 @@
 use sluice::api::MAX_REQUEST_BYTES;
 use sluice::api::proto::{
     documents_client::DocumentsClient, ingestions_client::IngestionsClient, plugins_client::PluginsClient,
-    state_client::StateClient,
+    state_client::StateClient, supervisors_client::SupervisorsClient,
 };
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -44,6 +44,10 @@ impl Client {
     pub(super) fn plugins(&self) -> PluginsClient<Svc> {
         PluginsClient::with_interceptor(self.channel.clone(), self.token.clone())
             .max_encoding_message_size(MAX_REQUEST_BYTES)
+            .max_decoding_message_size(MAX_REQUEST_BYTES)
+    }
+    pub(super) fn supervisors(&self) -> SupervisorsClient<Svc> {
+        SupervisorsClient::with_interceptor(self.channel.clone(), self.token.clone())
             .max_decoding_message_size(MAX_REQUEST_BYTES)
     }
     pub(super) fn state(&self) -> StateClient<Svc> {

@@ -4,8 +4,8 @@
 //! code and message (`error: NOT_FOUND: no ingestion named x`) and exits 2.
 //!
 //! Parts: `client.rs` (the connection and its bearer token), `state.rs`,
-//! `docs.rs` and `plugins.rs` (one group of subcommands each; the ingestion
-//! commands are here), `output.rs` (tables and JSON).
+//! `docs.rs`, `plugins.rs` and `supervisor.rs` (one group of subcommands
+//! each; the ingestion commands are here), `output.rs` (tables and JSON).
 
 use super::serve::read_token;
 use anyhow::Context;
@@ -32,6 +32,7 @@ mod docs;
 mod output;
 mod plugins;
 mod state;
+mod supervisor;
 
 #[derive(clap::Args)]
 pub struct CtlArgs {
@@ -118,7 +119,20 @@ enum CtlCommand {
     /// Register, list and remove message-format plugins.
     #[command(subcommand)]
     Plugin(plugins::PluginCommand),
+    /// Druid supervisors: submit a supervisor spec, suspend, resume, reset,
+    /// terminate; status, health, row statistics, spec history.
+    #[command(subcommand, after_help = SUPERVISOR_EXAMPLES)]
+    Supervisor(supervisor::SupervisorCommand),
 }
+
+const SUPERVISOR_EXAMPLES: &str = "Examples:
+  sluice ctl supervisor submit wikipedia-kafka.json      create the supervisor of its dataSource, or switch it to this spec
+  sluice ctl supervisor list --full                      ids with their state
+  sluice ctl supervisor status wikipedia                 state, offsets and lag per partition, tasks, recent errors
+  sluice ctl supervisor stats wikipedia                  processed, processedWithError, unparseable, thrownAway
+  sluice ctl supervisor suspend wikipedia                then `resume wikipedia`
+  sluice ctl supervisor reset-offsets wikipedia 0=1200 3=0
+  sluice ctl supervisor history wikipedia                every spec version, newest first";
 
 /// `SHARD:MODE[:VALUE]`.
 fn parse_reset(s: &str) -> Result<pb::ShardReset, String> {
@@ -258,6 +272,7 @@ async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         }
         CtlCommand::Doc(command) => docs::run(&client, &out, command).await?,
         CtlCommand::Plugin(command) => plugins::run(&client, &out, command).await?,
+        CtlCommand::Supervisor(command) => return supervisor::run(&client, &out, command).await,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -18,7 +18,7 @@ pub(super) fn short(sha: &str) -> &str {
 
 /// A message as JSON for scripts: `*_json` text fields become the JSON they
 /// hold, without the suffix (`spec_json` -> `spec`).
-fn to_json<T: Serialize>(value: &T) -> Value {
+pub(super) fn to_json<T: Serialize>(value: &T) -> Value {
     fn unwrap(v: Value) -> Value {
         match v {
             Value::Object(map) => Value::Object(
@@ -41,7 +41,7 @@ fn to_json<T: Serialize>(value: &T) -> Value {
 
 /// `2025-01-02 03:04:05Z` from ms since the epoch ("-" for 0): RFC 3339
 /// to the second, with a space, as a table shows it.
-fn utc(ms: i64) -> String {
+pub(super) fn utc(ms: i64) -> String {
     if ms <= 0 {
         return "-".into();
     }
@@ -50,7 +50,7 @@ fn utc(ms: i64) -> String {
 }
 
 /// Left-aligned columns.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -78,7 +78,7 @@ pub(super) struct Output {
 }
 
 impl Output {
-    fn print_json(&self, v: &Value) -> std::io::Result<()> {
+    pub(super) fn print_json(&self, v: &Value) -> std::io::Result<()> {
         say!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
         Ok(())
     }
