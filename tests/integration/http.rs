@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 const OPENSEARCH_PY_HINT: &str = "the HTTP API tests need the opensearch-py client (PyPI) for python3: run \
      ./scripts/test (it installs it), or `python3 -m pip install opensearch-py==3.2.0`";
 
-/// The HTTP API of a server, called with curl.
-struct Api {
+/// The HTTP API of a server, called with curl (also by `http_druid.rs`).
+pub(crate) struct Api {
     base: String,
     /// The `Authorization` header's value.
     auth: Option<String>,
@@ -23,25 +23,25 @@ struct Api {
 
 /// A response: status and JSON body (`Null` when empty).
 #[derive(Debug)]
-struct Reply {
-    status: u16,
-    body: Value,
-    text: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
+    pub(crate) text: String,
 }
 
 impl Api {
-    fn new(server: &Server, token: Option<&str>) -> Api {
+    pub(crate) fn new(server: &Server, token: Option<&str>) -> Api {
         let base = server.http.clone().expect("started with --http-listen");
         Api { base, auth: token.map(|t| format!("Bearer {t}")) }
     }
 
     /// The same server with another `Authorization` header (or none).
-    fn with_auth(&self, auth: Option<&str>) -> Api {
+    pub(crate) fn with_auth(&self, auth: Option<&str>) -> Api {
         Api { base: self.base.clone(), auth: auth.map(Into::into) }
     }
 
     /// One request; the body goes through stdin (never on the command line).
-    fn call(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
+    pub(crate) fn call(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
         let mut cmd = Command::new("curl");
         cmd.args(["-sS", "-X", method, "-w", "\n%{http_code}"]).arg(format!("{}{path}", self.base));
         if let Some(a) = &self.auth {
@@ -64,11 +64,11 @@ impl Api {
         Reply { status: status.parse().unwrap(), body, text: text.to_string() }
     }
 
-    fn get(&self, path: &str) -> Reply {
+    pub(crate) fn get(&self, path: &str) -> Reply {
         self.call("GET", path, None)
     }
 
-    fn send(&self, method: &str, path: &str, body: &Value) -> Reply {
+    pub(crate) fn send(&self, method: &str, path: &str, body: &Value) -> Reply {
         self.call(method, path, Some(&body.to_string()))
     }
 
@@ -83,7 +83,7 @@ impl Api {
     }
 
     /// Polls `path` until `pred` holds on its body.
-    fn wait(&self, path: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait(&self, path: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             let r = self.get(path);

@@ -13,6 +13,7 @@ mod file_rotation;
 mod grpc;
 mod hotswap;
 mod http;
+mod http_druid;
 mod kafka;
 mod kinesis;
 mod mapping_types;

@@ -37,10 +37,10 @@ pub use info::{
 };
 pub use lifecycle::DeleteOutcome;
 pub use plugins::{BUILTIN_VERSION, FILE_VERSION, PluginFiles, PluginRegistry};
-pub use supervisor::SubmitOutcome;
+pub use supervisor::{PartitionOffsets, SubmitOutcome};
 pub use supervisor_report::{
     ExceptionEvent, Offset, RowStats, SupervisorHistoryEntry, SupervisorState, SupervisorStats, SupervisorStatus,
-    SupervisorSummary, TaskReport,
+    SupervisorSummary, TaskReport, TaskRowStats,
 };
 
 use crate::engine::Ingestion;

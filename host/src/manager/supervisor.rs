@@ -14,6 +14,7 @@
 //! static setting.
 
 use super::rules::check_shards;
+use super::supervisor_report::partition_id;
 use super::{DeleteOutcome, IngestionInfo, Managed, Manager, ManagerError, ResetMode, ResetRequest, Result};
 use crate::engine::Ingestion;
 use crate::spec::{IngestionSpec, SinkType, SourceType, SupervisorSettings};
@@ -25,6 +26,18 @@ use std::time::{Duration, Instant};
 
 /// How long a reset waits for the shards to write their new positions.
 const RESET_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Druid's resetOffsets body (`{"type": "kafka", "partitions": {"type":
+/// "end", "stream": ..., "partitionOffsetMap": {...}}}`), parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    /// The supervisor type it is for: `kafka`, `kinesis`, or sluice's `file`.
+    pub stream_type: String,
+    /// The topic or stream.
+    pub stream: String,
+    /// Druid's partition id -> the offset (sequence number) it resumes at.
+    pub offsets: BTreeMap<String, String>,
+}
 
 /// What a submitted supervisor spec did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,14 +75,16 @@ impl Manager {
     /// Druid's `POST /druid/indexer/v1/supervisor`: creates the supervisor
     /// of the spec's dataSource, or switches the existing one to the spec.
     pub fn submit_supervisor(&self, spec_json: Value) -> Result<(IngestionInfo, SubmitOutcome)> {
-        let spec = IngestionSpec::from_value(&spec_json)?;
-        if spec.supervisor.is_none() {
+        // An OpenSearch index body is told apart before its own checks.
+        let spec =
+            crate::spec::druid::is_druid(&spec_json).then(|| IngestionSpec::from_value(&spec_json)).transpose()?;
+        let Some(spec) = spec.filter(|s| s.supervisor.is_some()) else {
             return Err(ManagerError::InvalidArgument(
                 "not a Druid supervisor spec (a top-level \"type\" of kafka or kinesis, with dataSchema and ioConfig); \
                  an OpenSearch index body is created as an index"
                     .into(),
             ));
-        }
+        };
         if self.lock().contains_key(&spec.name) {
             self.replace_supervisor(spec_json, spec)
         } else {
@@ -181,8 +196,9 @@ impl Manager {
     }
 
     /// Druid's suspend: every shard pauses (what is in flight is committed
-    /// first) and the spec says `suspended`, across restarts.
-    pub fn suspend_supervisor(&self, name: &str) -> Result<()> {
+    /// first) and the spec says `suspended`, across restarts. Returns the
+    /// updated spec (secrets redacted), as Druid does.
+    pub fn suspend_supervisor(&self, name: &str) -> Result<Value> {
         if self.with_supervisor(name, |m| Ok(m.supervisor()?.suspended))? {
             return Err(ManagerError::FailedPrecondition(format!("supervisor {name} is already suspended")));
         }
@@ -190,8 +206,9 @@ impl Manager {
         self.set_suspended(name, true)
     }
 
-    /// Druid's resume: every shard runs again from its checkpoint.
-    pub fn resume_supervisor(&self, name: &str) -> Result<()> {
+    /// Druid's resume: every shard runs again from its checkpoint. Returns
+    /// the updated spec (secrets redacted).
+    pub fn resume_supervisor(&self, name: &str) -> Result<Value> {
         if !self.with_supervisor(name, |m| Ok(m.supervisor()?.suspended))? {
             return Err(ManagerError::FailedPrecondition(format!("supervisor {name} is already running")));
         }
@@ -199,9 +216,53 @@ impl Manager {
         self.set_suspended(name, false)
     }
 
+    /// Druid's suspendAll, resumeAll and terminateAll: the operation on
+    /// every supervisor it applies to (those already suspended, or running,
+    /// are left as they are; OpenSearch indices are not supervisors).
+    /// Returns the supervisors it changed.
+    pub fn suspend_all_supervisors(&self) -> Result<Vec<String>> {
+        self.for_all_supervisors(|s| !s.suspended, |name| self.suspend_supervisor(name).map(|_| ()))
+    }
+
+    pub fn resume_all_supervisors(&self) -> Result<Vec<String>> {
+        self.for_all_supervisors(|s| s.suspended, |name| self.resume_supervisor(name).map(|_| ()))
+    }
+
+    pub fn terminate_all_supervisors(&self) -> Result<Vec<String>> {
+        self.for_all_supervisors(|_| true, |name| self.terminate_supervisor(name).map(|_| ()))
+    }
+
+    /// Applies `op` to each supervisor `applies` selects; one that is gone
+    /// (or changed) meanwhile is skipped. Every supervisor is tried; the
+    /// first failure is returned after.
+    fn for_all_supervisors(
+        &self,
+        applies: impl Fn(&SupervisorSettings) -> bool,
+        op: impl Fn(&str) -> Result<()>,
+    ) -> Result<Vec<String>> {
+        let names: Vec<String> = self
+            .lock()
+            .values()
+            .filter(|m| m.spec.supervisor.as_ref().is_some_and(&applies))
+            .map(|m| m.spec.name.clone())
+            .collect();
+        let (mut done, mut failed) = (vec![], None);
+        for name in names {
+            match op(&name) {
+                Ok(()) => done.push(name),
+                Err(ManagerError::NotFound(_) | ManagerError::FailedPrecondition(_)) => {}
+                Err(e) => {
+                    tracing::warn!(supervisor = name, error = %e, "supervisor operation failed");
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        failed.map_or(Ok(done), Err)
+    }
+
     /// Records `suspended` in the stored spec (as Druid stores a suspended
-    /// supervisor's spec) and in the history.
-    fn set_suspended(&self, name: &str, suspended: bool) -> Result<()> {
+    /// supervisor's spec) and in the history; returns the spec, redacted.
+    fn set_suspended(&self, name: &str, suspended: bool) -> Result<Value> {
         self.with(name, |m| {
             let mut json = m.record.spec.clone();
             json["suspended"] = Value::Bool(suspended);
@@ -216,7 +277,7 @@ impl Manager {
                 detail: String::new(),
             });
             self.store.save(&m.record)?;
-            Ok(())
+            Ok(redact_secrets(&m.record.spec))
         })
     }
 
@@ -267,6 +328,48 @@ impl Manager {
             .map(|(shard, offset)| ResetRequest { shard: *shard, mode: ResetMode::Offset, value: Some(offset.clone()) })
             .collect();
         self.reset_shards(name, &resets)
+    }
+
+    /// Druid's resetOffsets with its body (`DataSourceMetadata`): the
+    /// supervisor type and stream it names must be the supervisor's, and
+    /// each partition (Druid's id: `0`, or `shardId-000000000000` for
+    /// Kinesis) one of its stream's.
+    pub fn reset_supervisor_partitions(&self, name: &str, reset: &PartitionOffsets) -> Result<()> {
+        let offsets = self.with_supervisor(name, |m| {
+            let s = m.supervisor()?;
+            let kind = crate::spec::druid::type_name(s.stream_type);
+            if reset.stream_type != kind {
+                return Err(ManagerError::InvalidArgument(format!(
+                    "the reset metadata is of type [{}]; supervisor [{name}] is of type [{kind}]",
+                    reset.stream_type
+                )));
+            }
+            if reset.stream != s.stream {
+                // Druid's words (SeekableStreamSupervisor.resetOffsets).
+                return Err(ManagerError::InvalidArgument(format!(
+                    "Stream[{}] doesn't exist in the supervisor[{name}]. Supervisor is consuming stream[{}].",
+                    reset.stream, s.stream
+                )));
+            }
+            let shards = m.spec.shards;
+            reset
+                .offsets
+                .iter()
+                .map(|(partition, offset)| {
+                    let shard =
+                        (0..shards).find(|n| partition_id(s.stream_type, *n) == *partition).ok_or_else(|| {
+                            ManagerError::InvalidArgument(format!(
+                                "partition [{partition}] is not one of stream [{}]'s {shards} partitions ({} to {})",
+                                s.stream,
+                                partition_id(s.stream_type, 0),
+                                partition_id(s.stream_type, shards.saturating_sub(1))
+                            ))
+                        })?;
+                    Ok((shard, offset.clone()))
+                })
+                .collect::<Result<BTreeMap<u32, String>>>()
+        })?;
+        self.reset_supervisor_offsets(name, &offsets)
     }
 
     /// Moves shards' checkpoints, running or paused, and returns once each

@@ -14,6 +14,7 @@ use crate::engine::{BlockCause, PollerState, ShardStatus};
 use crate::pointer::{Pointer, StartPosition};
 use crate::sink::ShardCounters;
 use crate::spec::{IngestionSpec, SourceType, SupervisorSettings};
+use crate::state::IngestionRecord;
 use crate::util::{now_ms, redact_secrets, rfc3339, rfc3339_opt};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -150,6 +151,17 @@ pub struct SupervisorStats {
     pub totals: RowStats,
 }
 
+/// One task's row statistics, as Druid's stats name them (task group ->
+/// task id): each shard is a task, in a group of its own numbered as the shard.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TaskRowStats {
+    pub group: u32,
+    /// As in the status report's `activeTasks`.
+    pub task: String,
+    pub partition: String,
+    pub totals: RowStats,
+}
+
 /// One spec version, as Druid's supervisor history.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SupervisorHistoryEntry {
@@ -174,11 +186,16 @@ pub struct SupervisorSummary {
 }
 
 /// Druid's name of partition `n`.
-fn partition_id(t: SourceType, n: u32) -> String {
+pub(super) fn partition_id(t: SourceType, n: u32) -> String {
     match t {
         SourceType::Kinesis => format!("shardId-{n:012}"),
         SourceType::Kafka | SourceType::File => n.to_string(),
     }
+}
+
+/// Druid's id of the task reading shard `shard` (`index_kafka_<dataSource>_<shard>`).
+fn task_id(t: SourceType, name: &str, shard: u32) -> String {
+    format!("index_{}_{name}_{shard}", crate::spec::druid::type_name(t))
 }
 
 /// The committed offset as Druid shows it, if the shard has one.
@@ -200,7 +217,6 @@ fn status(
     now: i64,
 ) -> SupervisorStatus {
     let t = spec.source_type;
-    let kind = crate::spec::druid::type_label(t).split(' ').next().unwrap_or_default();
     let (mut current, mut latest, mut lags, mut tasks) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new(), vec![]);
     for st in statuses {
         let id = partition_id(t, st.shard);
@@ -223,7 +239,7 @@ fn status(
         if !st.paused && st.state != PollerState::Closed {
             let period_end = st.meta.reference_time_ms.map(|t0| t0 + spec.task_duration_ms as i64);
             tasks.push(TaskReport {
-                id: format!("index_{kind}_{}_{}", spec.name, st.shard),
+                id: task_id(t, &spec.name, st.shard),
                 starting_offsets: None,
                 start_time: st.meta.reference_time_ms,
                 remaining_seconds: period_end.map(|end| ((end - now).max(0) / 1000) as u64),
@@ -349,6 +365,40 @@ impl Manager {
         Ok(stats)
     }
 
+    /// Row statistics per task (Druid's `/stats`), from the shards'
+    /// committed counters, in shard order.
+    pub fn supervisor_task_stats(&self, name: &str) -> Result<Vec<TaskRowStats>> {
+        let t = self.with_supervisor(name, |m| m.supervisor().map(|s| s.stream_type))?;
+        Ok(self
+            .state(name)?
+            .iter()
+            .map(|st| TaskRowStats {
+                group: st.shard,
+                task: task_id(t, name, st.shard),
+                partition: partition_id(t, st.shard),
+                totals: RowStats::from_counters(&st.meta.counters),
+            })
+            .collect())
+    }
+
+    /// Every supervisor's history, terminated ones' too, by id (Druid's
+    /// `GET /druid/indexer/v1/supervisor/history`). A record the state
+    /// store cannot read is left out (and logged).
+    pub fn all_supervisor_history(&self) -> Result<BTreeMap<String, Vec<SupervisorHistoryEntry>>> {
+        let mut out = BTreeMap::new();
+        for record in self.store.load_all()? {
+            match record {
+                Ok(r) => {
+                    if let Some(h) = spec_history(&r) {
+                        out.insert(r.name.clone(), h);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "a state record could not be read for the supervisor history"),
+            }
+        }
+        Ok(out)
+    }
+
     /// Druid's supervisor history: every spec version, newest first (resets
     /// are not spec versions). A terminated supervisor's history is kept.
     pub fn supervisor_history(&self, name: &str) -> Result<Vec<SupervisorHistoryEntry>> {
@@ -360,11 +410,19 @@ impl Manager {
                 self.store.load(name)?.ok_or_else(|| ManagerError::NotFound(format!("no supervisor named {name}")))?
             }
         };
-        if IngestionSpec::from_value(&record.spec).map(|s| s.supervisor.is_none()).unwrap_or(true) {
-            return Err(ManagerError::FailedPrecondition(format!("{name} is no Druid supervisor")));
-        }
-        let tombstone = json!({"type": "NoopSupervisorSpec", "dataSources": [name], "suspended": false});
-        Ok(record
+        spec_history(&record).ok_or_else(|| ManagerError::FailedPrecondition(format!("{name} is no Druid supervisor")))
+    }
+}
+
+/// A record's spec versions, newest first, if it is a supervisor's.
+fn spec_history(record: &IngestionRecord) -> Option<Vec<SupervisorHistoryEntry>> {
+    if IngestionSpec::from_value(&record.spec).map(|s| s.supervisor.is_none()).unwrap_or(true) {
+        return None;
+    }
+    let name = &record.name;
+    let tombstone = json!({"type": "NoopSupervisorSpec", "dataSources": [name], "suspended": false});
+    Some(
+        record
             .history
             .iter()
             .rev()
@@ -377,8 +435,8 @@ impl Manager {
                 },
                 version: rfc3339(h.at_ms),
             })
-            .collect())
-    }
+            .collect(),
+    )
 }
 
 #[cfg(test)]

@@ -115,6 +115,10 @@ fn what_a_running_supervisor_cannot_change_is_refused_by_its_key() {
     // Not a supervisor spec; not a supervisor.
     let body = crate::testing::spec_json("c", 2, "DROP");
     assert!(matches!(m.submit_supervisor(body.clone()), Err(ManagerError::InvalidArgument(_))));
+    let mut nameless = body.clone();
+    nameless.as_object_mut().unwrap().remove("name");
+    let e = m.submit_supervisor(nameless).unwrap_err().to_string();
+    assert!(e.starts_with("not a Druid supervisor spec"), "{e}");
     let mut index = body;
     index["name"] = json!("index");
     m.create(index).unwrap();
@@ -275,5 +279,102 @@ fn the_status_report_has_druids_fields() {
     assert!(status.recent_errors.iter().any(|e| e.message.starts_with("partition 1: ")), "{:?}", status.recent_errors);
     let stats = m.supervisor_stats("st").unwrap();
     assert_eq!((stats.partitions["0"].processed, stats.partitions["1"].processed, stats.totals.processed), (3, 0, 3));
+    m.shutdown();
+}
+
+#[test]
+fn suspend_and_resume_return_the_updated_spec() {
+    let host = Host::new();
+    host.wiring.source("w", 1);
+    let m = open(&host);
+    m.submit_supervisor(druid_spec_json("w")).unwrap();
+    let suspended = m.suspend_supervisor("w").unwrap();
+    assert_eq!(
+        (suspended["suspended"].clone(), suspended["dataSchema"]["dataSource"].clone()),
+        (json!(true), json!("w"))
+    );
+    assert_eq!(m.get_supervisor("w").unwrap().spec, suspended);
+    assert_eq!(m.resume_supervisor("w").unwrap()["suspended"], false);
+    assert_eq!(m.get_supervisor("w").unwrap().spec["suspended"], false);
+    m.shutdown();
+}
+
+#[test]
+fn the_all_operations_skip_what_is_done_and_leave_indices_alone() {
+    let host = Host::new();
+    for name in ["a", "b"] {
+        host.wiring.source(name, 1);
+    }
+    let m = open(&host);
+    m.submit_supervisor(druid_spec_json("a")).unwrap();
+    m.submit_supervisor(druid_spec_json("b")).unwrap();
+    m.create(crate::testing::spec_json("idx", 1, "DROP")).unwrap();
+    m.suspend_supervisor("a").unwrap();
+    let json = serde_json::to_value(m.get_supervisor("a").unwrap()).unwrap();
+    assert_eq!((json["detailedState"].clone(), json["id"].clone()), (json!("SUSPENDED"), json!("a")));
+
+    assert_eq!(m.suspend_all_supervisors().unwrap(), ["b"], "a was suspended already");
+    assert!(m.list_supervisors().unwrap().iter().all(|s| s.suspended));
+    assert_eq!(m.state("b").unwrap()[0].state, PollerState::Paused);
+    assert_eq!(m.resume_all_supervisors().unwrap(), ["a", "b"]);
+    append(&host, "a", 0, 2);
+    eventually("a runs again", || processed(&host, "a", 0) == 2);
+    assert_eq!(m.terminate_all_supervisors().unwrap(), ["a", "b"]);
+    assert!(m.supervisor_ids().is_empty());
+    assert!(m.get("idx").is_ok(), "the index is left alone");
+    assert_eq!(m.terminate_all_supervisors().unwrap(), Vec::<String>::new());
+    // Their history stays, keyed by id; the index has none.
+    let all = m.all_supervisor_history().unwrap();
+    assert_eq!(all.keys().collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(all["a"][0].spec["type"], "NoopSupervisorSpec");
+    let suspended: Vec<Value> = all["a"].iter().map(|h| h.spec["suspended"].clone()).collect();
+    assert_eq!(
+        suspended,
+        [json!(false), json!(false), json!(true), Value::Null],
+        "terminated, resumed, suspended, created"
+    );
+    m.shutdown();
+}
+
+#[test]
+fn druids_reset_metadata_names_the_type_stream_and_partitions() {
+    use super::PartitionOffsets;
+    let host = Host::new();
+    host.wiring.source("z", 2);
+    let m = open(&host);
+    m.submit_supervisor(druid_spec_json("z")).unwrap();
+    append(&host, "z", 1, 6);
+    eventually("read", || processed(&host, "z", 1) == 6);
+    let reset = |kind: &str, stream: &str, offsets: &[(&str, &str)]| PartitionOffsets {
+        stream_type: kind.into(),
+        stream: stream.into(),
+        offsets: offsets.iter().map(|(p, o)| (p.to_string(), o.to_string())).collect(),
+    };
+    m.reset_supervisor_partitions("z", &reset("file", "unused", &[("1", "4")])).unwrap();
+    eventually("offsets 4 and 5 again", || processed(&host, "z", 1) == 8);
+    assert_eq!(processed(&host, "z", 0), 0);
+    for (r, expected) in [
+        (
+            reset("kafka", "unused", &[("1", "4")]),
+            "the reset metadata is of type [kafka]; supervisor [z] is of type [file]",
+        ),
+        (
+            reset("file", "other", &[("1", "4")]),
+            "Stream[other] doesn't exist in the supervisor[z]. Supervisor is consuming stream[unused].",
+        ),
+        (reset("file", "unused", &[("2", "4")]), "partition [2] is not one of stream [unused]'s 2 partitions (0 to 1)"),
+        (reset("file", "unused", &[]), "no partition offsets to reset"),
+    ] {
+        let e = m.reset_supervisor_partitions("z", &r).unwrap_err();
+        assert!(matches!(&e, ManagerError::InvalidArgument(t) if t == expected), "{e}");
+    }
+    assert!(matches!(
+        m.reset_supervisor_partitions("nope", &reset("file", "unused", &[])),
+        Err(ManagerError::NotFound(_))
+    ));
+    let tasks = m.supervisor_task_stats("z").unwrap();
+    let task = &tasks[1];
+    assert_eq!((task.group, task.task.as_str(), task.partition.as_str()), (1, "index_file_z_1", "1"));
+    assert_eq!((task.totals.processed, tasks[0].totals.processed), (8, 0));
     m.shutdown();
 }

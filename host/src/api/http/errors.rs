@@ -104,9 +104,101 @@ pub fn manager(e: ManagerError, index: &str) -> HttpError {
     }
 }
 
+/// An error of Druid's supervisor API: `{"error": "<message>"}`, as
+/// `SupervisorResource` answers; or, for input Druid checks past parsing
+/// (resetOffsets' metadata), its `DruidException` body with `errorMessage`.
+#[derive(Debug)]
+pub struct DruidError {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl DruidError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        DruidError { status, body: json!({"error": message.into()}) }
+    }
+
+    /// 400: a spec or body that is not what the call takes.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 404 in Druid's words.
+    pub fn not_found(id: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, format!("[{id}] does not exist"))
+    }
+
+    /// 400 as Druid's `InvalidInput` exception.
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        DruidError {
+            status: StatusCode::BAD_REQUEST,
+            body: json!({"error": "druidException", "errorCode": "invalidInput", "persona": "USER",
+                "category": "INVALID_INPUT", "errorMessage": message.into(), "context": {}}),
+        }
+    }
+
+    /// The message, in either shape.
+    pub fn message(&self) -> &str {
+        self.body.get("errorMessage").or_else(|| self.body.get("error")).and_then(Value::as_str).unwrap_or_default()
+    }
+}
+
+impl IntoResponse for DruidError {
+    fn into_response(self) -> Response {
+        super::json_response(self.status, &self.body)
+    }
+}
+
+/// A manager error as Druid's supervisor API answers the same situation:
+/// `NotFound` is the supervisor `id` missing (404 `[id] does not exist`); a
+/// bad spec or body, or an operation the supervisor's state refuses
+/// (`supervisor <id> is already suspended`, a change a running supervisor cannot take,
+/// an OpenSearch index named as a supervisor) is 400 with the manager's
+/// message, which names the key; a host failure is 500.
+pub fn druid(e: ManagerError, id: &str) -> DruidError {
+    match e {
+        ManagerError::NotFound(_) => DruidError::not_found(id),
+        ManagerError::AlreadyExists(reason)
+        | ManagerError::InvalidArgument(reason)
+        | ManagerError::FailedPrecondition(reason) => DruidError::bad_request(reason),
+        ManagerError::Internal(reason) => DruidError::new(StatusCode::INTERNAL_SERVER_ERROR, reason),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_manager_error_has_druids_status_and_shape() {
+        let cases = [
+            (ManagerError::NotFound("no ingestion named s".into()), 404, "[s] does not exist"),
+            (
+                ManagerError::FailedPrecondition("supervisor s is already suspended".into()),
+                400,
+                "supervisor s is already suspended",
+            ),
+            (
+                ManagerError::InvalidArgument("invalid spec: [ioConfig.topic] is required".into()),
+                400,
+                "[ioConfig.topic]",
+            ),
+            (ManagerError::AlreadyExists("x".into()), 400, "x"),
+            (ManagerError::Internal("disk".into()), 500, "disk"),
+        ];
+        for (e, status, message) in cases {
+            let d = druid(e, "s");
+            assert_eq!(d.status.as_u16(), status);
+            assert!(d.body["error"].as_str().unwrap().contains(message), "{}", d.body);
+            assert_eq!(d.body.as_object().unwrap().len(), 1, "only `error`: {}", d.body);
+        }
+        let d = DruidError::invalid_input("Stream[x] doesn't exist");
+        assert_eq!((d.body["error"].as_str(), d.message()), (Some("druidException"), "Stream[x] doesn't exist"));
+        assert_eq!(
+            (d.body["errorCode"].as_str(), d.body["category"].as_str()),
+            (Some("invalidInput"), Some("INVALID_INPUT"))
+        );
+    }
 
     #[test]
     fn each_manager_error_has_its_status_and_type() {

@@ -7,13 +7,17 @@
 //! `indices` (create, get, delete, exists, settings; the root and health),
 //! `ingestion` (pause, resume with resets, state), `documents` (get, count,
 //! search), `stats` (index and node stats with `polling_ingest_stats`),
-//! `errors` (OpenSearch's error shape; the one mapping of `ManagerError`),
-//! `auth` (the bearer token; `GET /_cluster/health` stays open).
+//! `errors` (OpenSearch's error shape and Druid's; the mappings of
+//! `ManagerError`), `auth` (the bearer token; `GET /_cluster/health` stays
+//! open), and Druid's supervisor API under `/druid/indexer/v1/supervisor`
+//! (`druid`, with its shapes in `druid_shapes`).
 //!
 //! Request bodies are never logged or echoed: specs may hold secrets.
 
 mod auth;
 mod documents;
+mod druid;
+mod druid_shapes;
 pub mod errors;
 mod indices;
 mod ingestion;
@@ -87,6 +91,7 @@ pub fn router(manager: Arc<Manager>, auth: BearerAuth) -> Router {
         .route("/{index}/_doc/{id}", get(documents::get))
         .route("/{index}/_count", get(documents::count).post(documents::count))
         .route("/{index}/_search", get(documents::search).post(documents::search))
+        .merge(druid::routes())
         .fallback(no_handler)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(auth, auth::require_token));

@@ -57,7 +57,7 @@ pub fn type_label(t: SourceType) -> &'static str {
 }
 
 /// The supervisor `type` of a source type.
-pub(super) fn type_name(t: SourceType) -> &'static str {
+pub fn type_name(t: SourceType) -> &'static str {
     match t {
         SourceType::Kafka => "kafka",
         SourceType::Kinesis => "kinesis",
