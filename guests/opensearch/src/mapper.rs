@@ -405,7 +405,7 @@ mod tests {
     #[test]
     fn default_invalid_op_types() {
         for (op, shown) in [
-            (r#""update""#, r#""update""#),
+            (r#""upsert""#, r#""upsert""#),
             (r#""""#, r#""""#),
             ("1", "1"),
             ("null", "null"),
