@@ -66,6 +66,9 @@ except RequestError as e:
     assert e.status_code == 400 and e.error == "resource_already_exists_exception", e.info
 
 wait_for("15 documents", lambda: client.count(index=INDEX)["count"] == 15)
+# The statistics follow the commit that the count reads (they are updated
+# right after it): wait for them too, then they must be exact.
+wait_for("the statistics of 15 messages", lambda: processed(0) + processed(1) == 15)
 assert processed(0) == 10 and processed(1) == 5
 
 # Documents.
