@@ -50,6 +50,7 @@ fn poller_state(s: PollerState) -> pb::PollerState {
         PollerState::Blocked => pb::PollerState::Blocked,
         PollerState::Retrying => pb::PollerState::Retrying,
         PollerState::Closed => pb::PollerState::Closed,
+        PollerState::Elsewhere => pb::PollerState::Elsewhere,
     }
 }
 
@@ -80,6 +81,12 @@ pub fn shard_state(s: &ShardStatus) -> pb::ShardState {
         }),
         live_docs: s.meta.live_docs,
         poll_stats: Some(poll_stats(&s.poll)),
+        lease: s.lease.as_ref().map(|l| pb::ShardLease {
+            owner: l.owner.clone(),
+            epoch: l.epoch,
+            expires_at_ms: l.expires_at_ms,
+        }),
+        fenced: s.fenced,
     }
 }
 

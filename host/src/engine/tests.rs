@@ -252,3 +252,24 @@ fn the_reference_time_is_durable_before_use_kept_by_a_restart_and_rolls_over_onl
     eventually("a new task period", || sink.meta().unwrap().reference_time_ms.unwrap() > first);
     ing.stop();
 }
+
+#[test]
+fn a_shard_whose_sink_is_fenced_by_a_newer_epoch_stops_and_writes_nothing_more() {
+    let source = VecSource::new(1);
+    source.append(0, &docs(5, 0));
+    let spec = IngestionSpec::from_value(&spec_json("t", 1, "DROP")).unwrap();
+    let shared = Arc::new(MemorySink::new());
+    let ours = shared.fenced(1).unwrap();
+    let ing = Ingestion::start(spec, opensearch(), Arc::new(source.clone()), vec![ours], RuntimeOverrides::default())
+        .unwrap();
+    assert_eq!(ing.wait_until_idle(Duration::from_secs(10)), IdleOutcome::Idle);
+    assert_eq!(shared.meta().unwrap().epoch, Some(1));
+    // Another host takes the shard over (epoch 2); more messages arrive.
+    let _theirs = shared.fenced(2).unwrap();
+    source.append(0, &docs(5, 5));
+    let control = ing.shards()[0].clone();
+    assert!(control.wait_until(Duration::from_secs(10), |s| s.fenced && s.state == PollerState::Closed));
+    let meta = shared.meta().unwrap();
+    assert_eq!((meta.counters.total_processed_count, meta.epoch), (5, Some(1)), "nothing committed after the fence");
+    assert!(control.status().last_error.unwrap().message.contains("fenced"));
+}
