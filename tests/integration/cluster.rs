@@ -1,12 +1,17 @@
 //! Many hosts, one set of shards: fencing in the Redis sink, and (below)
 //! `sluice serve --cluster` hosts sharing the shards of an ingestion.
 
+use crate::support::grpc_server::Server;
 use crate::support::redis_server::RedisServer;
+use crate::support::*;
+use serde_json::json;
+use sluice::api::proto as pb;
 use sluice::cluster::{Cluster, ClusterSettings, Coordinator, RunningShard, ShardHost, ShardKey, StartError};
 use sluice::pointer::{Pointer, StartPosition};
 use sluice::sink::redis::RedisSink;
 use sluice::sink::{CommitBatch, DocOp, ShardSink, SinkError};
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -160,4 +165,231 @@ fn cluster_coordinators_balance_and_move_a_dead_hosts_shards() {
     let moved = wait_for("all on a", Duration::from_secs(5), || counts(&[&ha]) == [12]);
     assert!(moved < Duration::from_millis(900), "a clean leave moves at the next round: {moved:?}");
     ca.shutdown();
+}
+
+// --- `sluice serve --cluster` hosts -----------------------------------------
+
+const SHARDS: u32 = 12;
+const PREFIX: &str = "cl";
+
+struct Host {
+    id: &'static str,
+    server: Server,
+    _dir: tempfile::TempDir,
+}
+
+impl Host {
+    fn start(id: &'static str, redis: &RedisServer, lease: &str, renew: &str) -> Host {
+        let dir = tempfile::tempdir().unwrap();
+        let url = redis.url();
+        let args = [
+            "--cluster",
+            "--host-id",
+            id,
+            "--lease-time",
+            lease,
+            "--renew-interval",
+            renew,
+            "--state",
+            &url,
+            "--state-prefix",
+            PREFIX,
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ];
+        Host { id, server: Server::start(dir.path(), &args), _dir: dir }
+    }
+
+    /// The ingestion's state as this host reports it (an empty one until it knows the ingestion).
+    async fn state(&self) -> pb::GetIngestionStateResponse {
+        let mut c = self.server.clients().await;
+        let request = pb::GetIngestionStateRequest { name: "c".into(), page_size: 0, page_token: String::new() };
+        match c.ingestions.get_ingestion_state(request).await {
+            Ok(r) => r.into_inner(),
+            Err(e) if e.code() == tonic::Code::NotFound => pb::GetIngestionStateResponse {
+                shards: vec![pb::ShardState::default(); SHARDS as usize],
+                ..Default::default()
+            },
+            Err(e) => panic!("{}: {e}", self.id),
+        }
+    }
+
+    /// One counter of this host's `/metrics`.
+    fn metric(&self, name: &str) -> u64 {
+        let hostport = self.server.metrics.as_ref().unwrap().trim_start_matches("http://").trim_end_matches("/metrics");
+        let mut conn = std::net::TcpStream::connect(hostport).unwrap();
+        write!(conn, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut body = String::new();
+        conn.read_to_string(&mut body).unwrap();
+        let prefix = format!("{name}{{host=\"{}\"}} ", self.id);
+        body.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+}
+
+/// Each shard's lease (owner, epoch) as a host reports it.
+fn leases(state: &pb::GetIngestionStateResponse) -> Vec<(String, u64)> {
+    state.shards.iter().map(|s| s.lease.as_ref().map(|l| (l.owner.clone(), l.epoch)).unwrap_or_default()).collect()
+}
+
+fn per_host(leases: &[(String, u64)], hosts: &[&str]) -> Vec<usize> {
+    hosts.iter().map(|h| leases.iter().filter(|(o, _)| o == h).count()).collect()
+}
+
+/// Every shard leased by one of `hosts`, 4 +/- 1 each (12 shards, 3 hosts).
+fn balanced(leases: &[(String, u64)], hosts: &[&str]) -> bool {
+    let counts = per_host(leases, hosts);
+    let target = (SHARDS as usize).div_ceil(hosts.len());
+    counts.iter().sum::<usize>() == SHARDS as usize && counts.iter().all(|c| c.abs_diff(target) <= 1)
+}
+
+async fn wait_until<T>(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> (T, Duration) {
+    let start = Instant::now();
+    loop {
+        if let Some(t) = check().await {
+            return (t, start.elapsed());
+        }
+        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Appends the stream in small chunks while the hosts run.
+fn writer(stream: Arc<Stream>, lines: Vec<Vec<String>>, chunks: usize, every: Duration) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for i in 0..chunks {
+            for (shard, lines) in lines.iter().enumerate() {
+                let size = lines.len().div_ceil(chunks);
+                let part = lines.iter().skip(i * size).take(size).cloned().collect::<Vec<_>>();
+                if !part.is_empty() {
+                    stream.append(shard as u32, &part);
+                }
+            }
+            std::thread::sleep(every);
+        }
+    })
+}
+
+fn processed(sinks: &[Arc<dyn ShardSink>]) -> u64 {
+    sinks.iter().map(|s| s.meta().unwrap().counters.total_processed_count).sum()
+}
+
+/// Three hosts share 12 file partitions being written: they balance; one is
+/// SIGKILLed and its shards run and commit elsewhere within the lease bound;
+/// one is SIGSTOPped past its lease and continued, has its commits refused
+/// and gives its shards up; a fourth joins and takes shards until balanced.
+/// The sinks end equal to the reference model: nothing lost, nothing twice.
+async fn killed_stopped_and_joined(seed: u64, lease: Duration, renew: Duration) {
+    let (lease_arg, renew_arg) = (format!("{}ms", lease.as_millis()), format!("{}ms", renew.as_millis()));
+    let redis = RedisServer::start();
+    let stream = Arc::new(Stream::new(SHARDS));
+    let lines = generated_stream(SHARDS, 9_000, seed);
+    let mut model = Model::new("{}");
+    for (shard, l) in lines.iter().enumerate() {
+        model.apply(shard as u32, 0, l);
+    }
+    let total: u64 = lines.iter().map(|l| l.len() as u64).sum();
+    let sinks: Vec<Arc<dyn ShardSink>> = (0..SHARDS)
+        .map(|s| Arc::new(RedisSink::open(&redis.url(), "cs", "c", s).unwrap()) as Arc<dyn ShardSink>)
+        .collect();
+
+    let a = Host::start("a", &redis, &lease_arg, &renew_arg);
+    let b = Host::start("b", &redis, &lease_arg, &renew_arg);
+    let c = Host::start("c", &redis, &lease_arg, &renew_arg);
+    let mut spec = stream.spec("c", SHARDS, json!({"poll.max_batch_size": 20}));
+    spec["sluice"] = json!({"sink": {"type": "redis", "url": redis.url(), "key_prefix": "cs"}});
+    spec["settings"]["index.gc_deletes"] = json!(-1);
+    let request = pb::CreateIngestionRequest { spec_json: spec.to_string(), ..Default::default() };
+    a.server.clients().await.ingestions.create_ingestion(request).await.unwrap();
+    let writing = writer(stream.clone(), lines.clone(), 150, Duration::from_millis(150));
+
+    // Balanced: 4 +/- 1 per host (any host tells every shard's lease).
+    let (before, took) = wait_until("balanced on a, b, c", Duration::from_secs(30), async || {
+        let l = leases(&b.state().await);
+        balanced(&l, &["a", "b", "c"]).then_some(l)
+    })
+    .await;
+    println!("seed {seed}: balanced {:?} after {took:?}", per_host(&before, &["a", "b", "c"]));
+
+    // SIGKILL c: its shards run, and commit, on a and b.
+    let c_shards: Vec<usize> = (0..SHARDS as usize).filter(|s| before[*s].0 == "c").collect();
+    drop(c);
+    let ((), moved) =
+        wait_until("c's shards leased by a and b", lease + renew * 4 + Duration::from_secs(3), async || {
+            let l = leases(&a.state().await);
+            c_shards.iter().all(|s| l[*s].0 != "c" && !l[*s].0.is_empty()).then_some(())
+        })
+        .await;
+    let ((), committing) = wait_until("c's shards committing elsewhere", Duration::from_secs(20), async || {
+        let l = leases(&a.state().await);
+        c_shards.iter().all(|s| sinks[*s].meta().unwrap().epoch == Some(l[*s].1)).then_some(())
+    })
+    .await;
+    let failover_ms = a.metric("sluice_cluster_failover_ms_max").max(b.metric("sluice_cluster_failover_ms_max"));
+    println!(
+        "seed {seed}: SIGKILL -> {} shards leased elsewhere after {moved:?}, committing there after {:?} \
+         (lease {lease:?}, renew {renew:?}; hosts measured up to {failover_ms} ms from the last renewal)",
+        c_shards.len(),
+        moved + committing
+    );
+    assert!(moved <= lease + renew * 2 + Duration::from_secs(1), "failover took {moved:?}");
+    wait_until("balanced on a, b", Duration::from_secs(20), async || {
+        balanced(&leases(&a.state().await), &["a", "b"]).then_some(())
+    })
+    .await;
+
+    // SIGSTOP b past its lease: a takes everything; b, continued, is refused and gives its shards up.
+    let b_held: Vec<(usize, u64)> =
+        leases(&a.state().await).iter().enumerate().filter(|(_, l)| l.0 == "b").map(|(s, l)| (s, l.1)).collect();
+    b.server.signal("STOP");
+    let stopped = Instant::now();
+    wait_until("a holds all 12", lease + renew * 4 + Duration::from_secs(5), async || {
+        let l = leases(&a.state().await);
+        (per_host(&l, &["a"]) == [SHARDS as usize]
+            && b_held.iter().all(|(s, _)| sinks[*s].meta().unwrap().epoch == Some(l[*s].1)))
+        .then_some(())
+    })
+    .await;
+    println!("seed {seed}: SIGSTOP b -> a runs its {} shards after {:?}", b_held.len(), stopped.elapsed());
+    b.server.signal("CONT");
+    wait_until("b gave its old leases up", Duration::from_secs(10), async || {
+        let s = b.state().await;
+        b_held
+            .iter()
+            .all(|(shard, epoch)| {
+                let st = &s.shards[*shard];
+                st.state == pb::PollerState::Elsewhere as i32 || st.lease.as_ref().is_some_and(|l| l.epoch != *epoch)
+            })
+            .then_some(())
+    })
+    .await;
+    let log = b.server.stderr();
+    let (refused, lost) = (log.matches("fenced:").count(), b.metric("sluice_cluster_leases_lost_total"));
+    println!("seed {seed}: b continued: {refused} commits refused by the fence, {lost} leases lost");
+    assert!(lost >= b_held.len() as u64, "b lost its {} leases: {lost}", b_held.len());
+
+    // A fourth host joins: shards move until a, b and d hold 4 +/- 1 each.
+    let d = Host::start("d", &redis, &lease_arg, &renew_arg);
+    let (after, took) = wait_until("balanced on a, b, d", Duration::from_secs(30), async || {
+        let l = leases(&d.state().await);
+        balanced(&l, &["a", "b", "d"]).then_some(l)
+    })
+    .await;
+    println!("seed {seed}: d joined, balanced {:?} after {took:?}", per_host(&after, &["a", "b", "d"]));
+    assert!(d.metric("sluice_cluster_leases_stolen_total") > 0 || b.metric("sluice_cluster_leases_stolen_total") > 0);
+
+    writing.join().unwrap();
+    wait_until("every message committed", Duration::from_secs(60), async || (processed(&sinks) == total).then_some(()))
+        .await;
+    assert_sinks_match(&sinks, &model);
+    for host in [&a, &b, &d] {
+        assert!(!host.server.stderr().contains("panicked"), "{}: {}", host.id, host.server.stderr());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_hosts_killed_stopped_and_joined_share_12_partitions_exactly_once() {
+    // The defaults (lease 3 s, renew 1 s), then shorter leases with other seeds.
+    killed_stopped_and_joined(1, Duration::from_secs(3), Duration::from_secs(1)).await;
+    killed_stopped_and_joined(2, Duration::from_millis(1500), Duration::from_millis(500)).await;
+    killed_stopped_and_joined(3, Duration::from_millis(1500), Duration::from_millis(500)).await;
 }

@@ -90,6 +90,20 @@ pub fn shard_state(s: &ShardStatus) -> pb::ShardState {
     }
 }
 
+/// A cluster host's lease counters.
+pub fn cluster_host(host_id: &str, m: &crate::cluster::MetricsSnapshot) -> pb::ClusterHost {
+    pb::ClusterHost {
+        host_id: host_id.to_string(),
+        leases_held: m.held,
+        leases_acquired: m.acquired,
+        leases_lost: m.lost,
+        leases_stolen: m.stolen,
+        failovers: m.failovers,
+        last_failover_ms: m.failover_ms_last,
+        max_failover_ms: m.failover_ms_max,
+    }
+}
+
 pub fn poll_stats(p: &PollStatsReport) -> pb::PollStats {
     let s = &p.stats;
     pb::PollStats {
