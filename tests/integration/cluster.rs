@@ -202,8 +202,12 @@ impl Host {
 
     /// The ingestion's state as this host reports it (an empty one until it knows the ingestion).
     async fn state(&self) -> pb::GetIngestionStateResponse {
+        self.state_of("c").await
+    }
+
+    async fn state_of(&self, name: &str) -> pb::GetIngestionStateResponse {
         let mut c = self.server.clients().await;
-        let request = pb::GetIngestionStateRequest { name: "c".into(), page_size: 0, page_token: String::new() };
+        let request = pb::GetIngestionStateRequest { name: name.into(), page_size: 0, page_token: String::new() };
         match c.ingestions.get_ingestion_state(request).await {
             Ok(r) => r.into_inner(),
             Err(e) if e.code() == tonic::Code::NotFound => pb::GetIngestionStateResponse {
@@ -392,4 +396,98 @@ async fn cluster_hosts_killed_stopped_and_joined_share_12_partitions_exactly_onc
     killed_stopped_and_joined(1, Duration::from_secs(3), Duration::from_secs(1)).await;
     killed_stopped_and_joined(2, Duration::from_millis(1500), Duration::from_millis(500)).await;
     killed_stopped_and_joined(3, Duration::from_millis(1500), Duration::from_millis(500)).await;
+}
+
+/// Create, pause, resume with a reset, update and delete, each made on
+/// another host than the ones running the shards, reach those; a clustered
+/// ingestion with an embedded sink is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_control_plane_changes_from_any_host_reach_the_shards_owners() {
+    const N: u32 = 6;
+    let redis = RedisServer::start();
+    let hosts: Vec<Host> = ["a", "b", "c"].into_iter().map(|h| Host::start(h, &redis, "1500ms", "500ms")).collect();
+    let (a, b, c) = (&hosts[0], &hosts[1], &hosts[2]);
+    let stream = Stream::new(N);
+    let line = |shard: u32, i: usize| msg(Some(&format!("d{shard}-{i}")), None, "index", json!({"i": i}));
+    for shard in 0..N {
+        stream.append(shard, &(0..10).map(|i| line(shard, i)).collect::<Vec<_>>());
+    }
+    let mut spec = stream.spec("p", N, json!({}));
+    let create =
+        |spec: &serde_json::Value| pb::CreateIngestionRequest { spec_json: spec.to_string(), ..Default::default() };
+    let refused = a.server.clients().await.ingestions.create_ingestion(create(&spec)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("must use the redis sink"), "{}", refused.message());
+    spec["sluice"] = json!({"sink": {"type": "redis", "url": redis.url(), "key_prefix": "cp"}});
+    a.server.clients().await.ingestions.create_ingestion(create(&spec)).await.unwrap();
+    let sinks: Vec<RedisSink> = (0..N).map(|s| RedisSink::open(&redis.url(), "cp", "p", s).unwrap()).collect();
+    let counts = || sinks.iter().map(|s| s.meta().unwrap().counters.total_processed_count).collect::<Vec<_>>();
+    let spread = |l: &[(String, u64)]| ["a", "b", "c"].iter().all(|h| l.iter().filter(|(o, _)| o == h).count() == 2);
+    wait_until("all ingested, 2 shards per host", Duration::from_secs(30), async || {
+        (counts() == [10; N as usize] && spread(&leases(&c.state_of("p").await))).then_some(())
+    })
+    .await;
+
+    // Pause on b: returns once every host stopped its shards.
+    let mut bc = b.server.clients().await;
+    bc.ingestions.pause_ingestion(pb::PauseIngestionRequest { name: "p".into(), shards: vec![] }).await.unwrap();
+    for shard in 0..N {
+        stream.append(shard, &(10..15).map(|i| line(shard, i)).collect::<Vec<_>>());
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(counts(), [10; N as usize], "paused shards commit nothing, wherever they run");
+    for host in &hosts {
+        let state = host.state_of("p").await;
+        assert!(state.shards.iter().all(|s| s.paused), "{}: {state:?}", host.id);
+        let here = state.shards.iter().filter(|s| s.lease.as_ref().is_some_and(|l| l.owner == host.id)).count();
+        let paused_here = state.shards.iter().filter(|s| s.state == pb::PollerState::Paused as i32).count();
+        assert_eq!(here, paused_here, "{}: every shard it runs shows PAUSED", host.id);
+    }
+
+    // Resume on c with shard 0 reset past its new messages.
+    let reset = pb::ShardReset { shard: 0, mode: pb::ResetMode::Offset as i32, value: Some("15".into()) };
+    let resume = pb::ResumeIngestionRequest { name: "p".into(), shards: vec![], resets: vec![reset] };
+    c.server.clients().await.ingestions.resume_ingestion(resume).await.unwrap();
+    wait_until("resumed", Duration::from_secs(20), async || (counts() == [10, 15, 15, 15, 15, 15]).then_some(())).await;
+    stream.append(0, &[line(0, 15)]);
+    wait_until("shard 0 continues after its reset", Duration::from_secs(20), async || {
+        (counts()[0] == 11).then_some(())
+    })
+    .await;
+    assert!(sinks[0].get("d0-12").unwrap().is_none() && sinks[0].get("d0-15").unwrap().is_some());
+
+    // Update on a: BLOCK; a bad line blocks shard 1 on whichever host runs it.
+    let update = pb::UpdateIngestionRequest {
+        name: "p".into(),
+        update_json: json!({"index.ingestion_source.error_strategy": "BLOCK"}).to_string(),
+    };
+    a.server.clients().await.ingestions.update_ingestion(update).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    stream.append(1, &["{broken".to_string()]);
+    wait_until("shard 1 blocked on its owner", Duration::from_secs(20), async || {
+        for host in &hosts {
+            let s = host.state_of("p").await;
+            if s.shards[1].state == pb::PollerState::Blocked as i32 {
+                return Some(());
+            }
+        }
+        None
+    })
+    .await;
+
+    // Delete on b: every host stops it and releases its leases.
+    bc.ingestions.delete_ingestion(pb::DeleteIngestionRequest { name: "p".into(), delete_data: false }).await.unwrap();
+    wait_until("deleted everywhere, no lease held", Duration::from_secs(20), async || {
+        for host in &hosts {
+            let mut client = host.server.clients().await;
+            let request = pb::GetIngestionStateRequest { name: "p".into(), page_size: 0, page_token: String::new() };
+            if client.ingestions.get_ingestion_state(request).await.is_ok()
+                || host.metric("sluice_cluster_leases_held") != 0
+            {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
 }
