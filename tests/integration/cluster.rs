@@ -201,10 +201,6 @@ impl Host {
     }
 
     /// The ingestion's state as this host reports it (an empty one until it knows the ingestion).
-    async fn state(&self) -> pb::GetIngestionStateResponse {
-        self.state_of("c").await
-    }
-
     async fn state_of(&self, name: &str) -> pb::GetIngestionStateResponse {
         let mut c = self.server.clients().await;
         let request = pb::GetIngestionStateRequest { name: name.into(), page_size: 0, page_token: String::new() };
@@ -239,11 +235,12 @@ fn per_host(leases: &[(String, u64)], hosts: &[&str]) -> Vec<usize> {
     hosts.iter().map(|h| leases.iter().filter(|(o, _)| o == h).count()).collect()
 }
 
-/// Every shard leased by one of `hosts`, 4 +/- 1 each (12 shards, 3 hosts).
+/// Every shard leased by one of `hosts`, each holding its share +/- 1
+/// (4 +/- 1 for 12 shards on 3 hosts).
 fn balanced(leases: &[(String, u64)], hosts: &[&str]) -> bool {
     let counts = per_host(leases, hosts);
-    let target = (SHARDS as usize).div_ceil(hosts.len());
-    counts.iter().sum::<usize>() == SHARDS as usize && counts.iter().all(|c| c.abs_diff(target) <= 1)
+    let target = leases.len().div_ceil(hosts.len());
+    counts.iter().sum::<usize>() == leases.len() && counts.iter().all(|c| c.abs_diff(target) <= 1)
 }
 
 async fn wait_until<T>(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> (T, Duration) {
@@ -257,75 +254,153 @@ async fn wait_until<T>(what: &str, timeout: Duration, mut check: impl AsyncFnMut
     }
 }
 
-/// Appends the stream in small chunks while the hosts run.
-fn writer(stream: Arc<Stream>, lines: Vec<Vec<String>>, chunks: usize, every: Duration) -> std::thread::JoinHandle<()> {
+/// Appends the streams in small chunks while the hosts run: the file
+/// partitions, and the Kafka partitions if there is a broker.
+fn writer(
+    stream: Arc<Stream>,
+    kafka: Option<String>,
+    lines: [Vec<Vec<String>>; 2],
+    chunks: usize,
+    every: Duration,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
+        let producer: Option<rdkafka::producer::BaseProducer> = kafka.map(|bootstrap| {
+            rdkafka::config::ClientConfig::new()
+                .set("bootstrap.servers", bootstrap)
+                .set("enable.idempotence", "true")
+                .set("linger.ms", "5")
+                .create()
+                .unwrap()
+        });
+        let part = |lines: &[String], i: usize| {
+            let size = lines.len().div_ceil(chunks);
+            lines.iter().skip(i * size).take(size).cloned().collect::<Vec<_>>()
+        };
         for i in 0..chunks {
-            for (shard, lines) in lines.iter().enumerate() {
-                let size = lines.len().div_ceil(chunks);
-                let part = lines.iter().skip(i * size).take(size).cloned().collect::<Vec<_>>();
+            for (shard, lines) in lines[0].iter().enumerate() {
+                let part = part(lines, i);
                 if !part.is_empty() {
                     stream.append(shard as u32, &part);
                 }
+            }
+            if let Some(p) = &producer {
+                use rdkafka::producer::Producer;
+                for (shard, lines) in lines[1].iter().enumerate() {
+                    for line in part(lines, i) {
+                        let record = rdkafka::producer::BaseRecord::<[u8], [u8]>::to(crate::support::kafka::TOPIC)
+                            .partition(shard as i32)
+                            .payload(line.as_bytes());
+                        p.send(record).map_err(|(e, _)| e).unwrap();
+                    }
+                }
+                p.flush(Duration::from_secs(20)).unwrap();
             }
             std::thread::sleep(every);
         }
     })
 }
 
-fn processed(sinks: &[Arc<dyn ShardSink>]) -> u64 {
-    sinks.iter().map(|s| s.meta().unwrap().counters.total_processed_count).sum()
+/// One ingestion of the test: its name, its sinks and its reference model.
+struct Checked {
+    name: &'static str,
+    sinks: Vec<Arc<dyn ShardSink>>,
+    model: Model,
+    total: u64,
 }
 
-/// Three hosts share 12 file partitions being written: they balance; one is
-/// SIGKILLed and its shards run and commit elsewhere within the lease bound;
-/// one is SIGSTOPped past its lease and continued, has its commits refused
-/// and gives its shards up; a fourth joins and takes shards until balanced.
-/// The sinks end equal to the reference model: nothing lost, nothing twice.
-async fn killed_stopped_and_joined(seed: u64, lease: Duration, renew: Duration) {
+impl Checked {
+    fn new(name: &'static str, redis: &RedisServer, lines: &[Vec<String>]) -> Checked {
+        let mut model = Model::new("{}");
+        for (shard, l) in lines.iter().enumerate() {
+            model.apply(shard as u32, 0, l);
+        }
+        let sinks = (0..SHARDS)
+            .map(|s| Arc::new(RedisSink::open(&redis.url(), "cs", name, s).unwrap()) as Arc<dyn ShardSink>)
+            .collect();
+        Checked { name, sinks, model, total: lines.iter().map(|l| l.len() as u64).sum() }
+    }
+
+    fn processed(&self) -> u64 {
+        self.sinks.iter().map(|s| s.meta().unwrap().counters.total_processed_count).sum()
+    }
+}
+
+/// Every shard of every ingestion, in order, as `host` reports its lease.
+async fn all_leases(host: &Host, all: &[Checked]) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for c in all {
+        out.extend(leases(&host.state_of(c.name).await));
+    }
+    out
+}
+
+/// Each shard's committed epoch, in the order of [`all_leases`].
+fn committed_epochs(all: &[Checked]) -> Vec<Option<u64>> {
+    all.iter().flat_map(|c| c.sinks.iter().map(|s| s.meta().unwrap().epoch)).collect()
+}
+
+/// Three hosts share 12 file partitions (and 12 Kafka partitions) being
+/// written: they balance; one is SIGKILLed and its shards run and commit
+/// elsewhere within the lease bound; one is SIGSTOPped past its lease and
+/// continued, has its commits refused and gives its shards up; a fourth
+/// joins and takes shards until balanced. The sinks end equal to the
+/// reference model: nothing lost, nothing applied twice.
+async fn killed_stopped_and_joined(seed: u64, lease: Duration, renew: Duration, with_kafka: bool) {
     let (lease_arg, renew_arg) = (format!("{}ms", lease.as_millis()), format!("{}ms", renew.as_millis()));
     let redis = RedisServer::start();
     let stream = Arc::new(Stream::new(SHARDS));
-    let lines = generated_stream(SHARDS, 9_000, seed);
-    let mut model = Model::new("{}");
-    for (shard, l) in lines.iter().enumerate() {
-        model.apply(shard as u32, 0, l);
+    let kafka = with_kafka.then(|| crate::support::kafka::Kafka::new(SHARDS as i32));
+    let file_lines = generated_stream(SHARDS, 9_000, seed);
+    let kafka_lines =
+        if with_kafka { generated_stream(SHARDS, 6_000, seed + 100) } else { vec![vec![]; SHARDS as usize] };
+    let mut all = vec![Checked::new("c", &redis, &file_lines)];
+    if with_kafka {
+        all.push(Checked::new("k", &redis, &kafka_lines));
     }
-    let total: u64 = lines.iter().map(|l| l.len() as u64).sum();
-    let sinks: Vec<Arc<dyn ShardSink>> = (0..SHARDS)
-        .map(|s| Arc::new(RedisSink::open(&redis.url(), "cs", "c", s).unwrap()) as Arc<dyn ShardSink>)
-        .collect();
-
     let a = Host::start("a", &redis, &lease_arg, &renew_arg);
     let b = Host::start("b", &redis, &lease_arg, &renew_arg);
     let c = Host::start("c", &redis, &lease_arg, &renew_arg);
-    let mut spec = stream.spec("c", SHARDS, json!({"poll.max_batch_size": 20}));
-    spec["sluice"] = json!({"sink": {"type": "redis", "url": redis.url(), "key_prefix": "cs"}});
-    spec["settings"]["index.gc_deletes"] = json!(-1);
-    let request = pb::CreateIngestionRequest { spec_json: spec.to_string(), ..Default::default() };
-    a.server.clients().await.ingestions.create_ingestion(request).await.unwrap();
-    let writing = writer(stream.clone(), lines.clone(), 150, Duration::from_millis(150));
+    let sink = json!({"sink": {"type": "redis", "url": redis.url(), "key_prefix": "cs"}});
+    let mut specs = vec![stream.spec("c", SHARDS, json!({"poll.max_batch_size": 20}))];
+    if let Some(k) = &kafka {
+        specs.push(k.spec("k", SHARDS, json!({"poll.max_batch_size": 20})));
+    }
+    for mut spec in specs {
+        spec["sluice"] = sink.clone();
+        // The model keeps every tombstone.
+        spec["settings"]["index.gc_deletes"] = json!(-1);
+        let request = pb::CreateIngestionRequest { spec_json: spec.to_string(), ..Default::default() };
+        a.server.clients().await.ingestions.create_ingestion(request).await.unwrap();
+    }
+    let writing = writer(
+        stream.clone(),
+        kafka.as_ref().map(|k| k.bootstrap()),
+        [file_lines, kafka_lines],
+        150,
+        Duration::from_millis(150),
+    );
+    let shards = all.len() * SHARDS as usize;
 
-    // Balanced: 4 +/- 1 per host (any host tells every shard's lease).
+    // Balanced: 4 +/- 1 per host and ingestion count (any host tells every shard's lease).
     let (before, took) = wait_until("balanced on a, b, c", Duration::from_secs(30), async || {
-        let l = leases(&b.state().await);
+        let l = all_leases(&b, &all).await;
         balanced(&l, &["a", "b", "c"]).then_some(l)
     })
     .await;
-    println!("seed {seed}: balanced {:?} after {took:?}", per_host(&before, &["a", "b", "c"]));
+    println!("seed {seed}: {shards} shards balanced {:?} after {took:?}", per_host(&before, &["a", "b", "c"]));
 
     // SIGKILL c: its shards run, and commit, on a and b.
-    let c_shards: Vec<usize> = (0..SHARDS as usize).filter(|s| before[*s].0 == "c").collect();
+    let c_shards: Vec<usize> = (0..shards).filter(|s| before[*s].0 == "c").collect();
     drop(c);
     let ((), moved) =
         wait_until("c's shards leased by a and b", lease + renew * 4 + Duration::from_secs(3), async || {
-            let l = leases(&a.state().await);
+            let l = all_leases(&a, &all).await;
             c_shards.iter().all(|s| l[*s].0 != "c" && !l[*s].0.is_empty()).then_some(())
         })
         .await;
     let ((), committing) = wait_until("c's shards committing elsewhere", Duration::from_secs(20), async || {
-        let l = leases(&a.state().await);
-        c_shards.iter().all(|s| sinks[*s].meta().unwrap().epoch == Some(l[*s].1)).then_some(())
+        let (l, e) = (all_leases(&a, &all).await, committed_epochs(&all));
+        c_shards.iter().all(|s| e[*s] == Some(l[*s].1)).then_some(())
     })
     .await;
     let failover_ms = a.metric("sluice_cluster_failover_ms_max").max(b.metric("sluice_cluster_failover_ms_max"));
@@ -337,44 +412,51 @@ async fn killed_stopped_and_joined(seed: u64, lease: Duration, renew: Duration) 
     );
     assert!(moved <= lease + renew * 2 + Duration::from_secs(1), "failover took {moved:?}");
     wait_until("balanced on a, b", Duration::from_secs(20), async || {
-        balanced(&leases(&a.state().await), &["a", "b"]).then_some(())
+        balanced(&all_leases(&a, &all).await, &["a", "b"]).then_some(())
     })
     .await;
 
     // SIGSTOP b past its lease: a takes everything; b, continued, is refused and gives its shards up.
     let b_held: Vec<(usize, u64)> =
-        leases(&a.state().await).iter().enumerate().filter(|(_, l)| l.0 == "b").map(|(s, l)| (s, l.1)).collect();
+        all_leases(&a, &all).await.iter().enumerate().filter(|(_, l)| l.0 == "b").map(|(s, l)| (s, l.1)).collect();
     b.server.signal("STOP");
     let stopped = Instant::now();
-    wait_until("a holds all 12", lease + renew * 4 + Duration::from_secs(5), async || {
-        let l = leases(&a.state().await);
-        (per_host(&l, &["a"]) == [SHARDS as usize]
-            && b_held.iter().all(|(s, _)| sinks[*s].meta().unwrap().epoch == Some(l[*s].1)))
-        .then_some(())
+    wait_until("a holds every shard", lease + renew * 4 + Duration::from_secs(5), async || {
+        let (l, e) = (all_leases(&a, &all).await, committed_epochs(&all));
+        (per_host(&l, &["a"]) == [shards] && b_held.iter().all(|(s, _)| e[*s] == Some(l[*s].1))).then_some(())
     })
     .await;
     println!("seed {seed}: SIGSTOP b -> a runs its {} shards after {:?}", b_held.len(), stopped.elapsed());
     b.server.signal("CONT");
     wait_until("b gave its old leases up", Duration::from_secs(10), async || {
-        let s = b.state().await;
+        let mut states = Vec::new();
+        for c in &all {
+            states.extend(b.state_of(c.name).await.shards);
+        }
         b_held
             .iter()
             .all(|(shard, epoch)| {
-                let st = &s.shards[*shard];
+                let st = &states[*shard];
                 st.state == pb::PollerState::Elsewhere as i32 || st.lease.as_ref().is_some_and(|l| l.epoch != *epoch)
             })
             .then_some(())
     })
     .await;
     let log = b.server.stderr();
-    let (refused, lost) = (log.matches("fenced:").count(), b.metric("sluice_cluster_leases_lost_total"));
-    println!("seed {seed}: b continued: {refused} commits refused by the fence, {lost} leases lost");
+    let refused = log.matches("fenced: another host holds this shard").count();
+    let stopped_fenced = log.matches("shard fenced: another host runs it now").count();
+    let lost = b.metric("sluice_cluster_leases_lost_total");
+    println!(
+        "seed {seed}: b continued: {refused} writes refused by the fence, {stopped_fenced} shards stopped by \
+         one, {lost} leases lost"
+    );
+    assert!(refused > 0, "b's next commits are refused:\n{log}");
     assert!(lost >= b_held.len() as u64, "b lost its {} leases: {lost}", b_held.len());
 
-    // A fourth host joins: shards move until a, b and d hold 4 +/- 1 each.
+    // A fourth host joins: shards move until a, b and d hold their share +/- 1.
     let d = Host::start("d", &redis, &lease_arg, &renew_arg);
     let (after, took) = wait_until("balanced on a, b, d", Duration::from_secs(30), async || {
-        let l = leases(&d.state().await);
+        let l = all_leases(&d, &all).await;
         balanced(&l, &["a", "b", "d"]).then_some(l)
     })
     .await;
@@ -382,20 +464,25 @@ async fn killed_stopped_and_joined(seed: u64, lease: Duration, renew: Duration) 
     assert!(d.metric("sluice_cluster_leases_stolen_total") > 0 || b.metric("sluice_cluster_leases_stolen_total") > 0);
 
     writing.join().unwrap();
-    wait_until("every message committed", Duration::from_secs(60), async || (processed(&sinks) == total).then_some(()))
+    for c in &all {
+        wait_until(&format!("every message of {} committed", c.name), Duration::from_secs(60), async || {
+            (c.processed() == c.total).then_some(())
+        })
         .await;
-    assert_sinks_match(&sinks, &model);
+        assert_sinks_match(&c.sinks, &c.model);
+    }
     for host in [&a, &b, &d] {
         assert!(!host.server.stderr().contains("panicked"), "{}: {}", host.id, host.server.stderr());
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_hosts_killed_stopped_and_joined_share_12_partitions_exactly_once() {
-    // The defaults (lease 3 s, renew 1 s), then shorter leases with other seeds.
-    killed_stopped_and_joined(1, Duration::from_secs(3), Duration::from_secs(1)).await;
-    killed_stopped_and_joined(2, Duration::from_millis(1500), Duration::from_millis(500)).await;
-    killed_stopped_and_joined(3, Duration::from_millis(1500), Duration::from_millis(500)).await;
+async fn cluster_hosts_killed_stopped_and_joined_share_file_and_kafka_partitions_exactly_once() {
+    // The defaults (lease 3 s, renew 1 s) with 12 file and 12 Kafka
+    // partitions, then shorter leases with other seeds, files only.
+    killed_stopped_and_joined(1, Duration::from_secs(3), Duration::from_secs(1), true).await;
+    killed_stopped_and_joined(2, Duration::from_millis(1500), Duration::from_millis(500), false).await;
+    killed_stopped_and_joined(3, Duration::from_millis(1500), Duration::from_millis(500), false).await;
 }
 
 /// Create, pause, resume with a reset, update and delete, each made on
