@@ -492,8 +492,11 @@ async fn cluster_hosts_killed_stopped_and_joined_share_file_and_kafka_partitions
 async fn cluster_control_plane_changes_from_any_host_reach_the_shards_owners() {
     const N: u32 = 6;
     let redis = RedisServer::start();
-    let hosts: Vec<Host> = ["a", "b", "c"].into_iter().map(|h| Host::start(h, &redis, "1500ms", "500ms")).collect();
-    let (a, b, c) = (&hosts[0], &hosts[1], &hosts[2]);
+    let (a, b, c) = (
+        Host::start("a", &redis, "1500ms", "500ms"),
+        Host::start("b", &redis, "1500ms", "500ms"),
+        Host::start("c", &redis, "1500ms", "500ms"),
+    );
     let stream = Stream::new(N);
     let line = |shard: u32, i: usize| msg(Some(&format!("d{shard}-{i}")), None, "index", json!({"i": i}));
     for shard in 0..N {
@@ -523,7 +526,7 @@ async fn cluster_control_plane_changes_from_any_host_reach_the_shards_owners() {
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(counts(), [10; N as usize], "paused shards commit nothing, wherever they run");
-    for host in &hosts {
+    for host in [&a, &b, &c] {
         let state = host.state_of("p").await;
         assert!(state.shards.iter().all(|s| s.paused), "{}: {state:?}", host.id);
         let here = state.shards.iter().filter(|s| s.lease.as_ref().is_some_and(|l| l.owner == host.id)).count();
@@ -552,7 +555,7 @@ async fn cluster_control_plane_changes_from_any_host_reach_the_shards_owners() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     stream.append(1, &["{broken".to_string()]);
     wait_until("shard 1 blocked on its owner", Duration::from_secs(20), async || {
-        for host in &hosts {
+        for host in [&a, &b, &c] {
             let s = host.state_of("p").await;
             if s.shards[1].state == pb::PollerState::Blocked as i32 {
                 return Some(());
@@ -562,10 +565,22 @@ async fn cluster_control_plane_changes_from_any_host_reach_the_shards_owners() {
     })
     .await;
 
+    // c stops cleanly (SIGTERM): its shards commit, it releases its leases,
+    // and a and b take them at their next round, long before they would expire.
+    let c_had = per_host(&leases(&a.state_of("p").await), &["c"])[0];
+    assert_eq!(c.server.terminate().await, Some(0));
+    let ((), moved) = wait_until("c's shards on a and b", Duration::from_secs(10), async || {
+        let l = leases(&a.state_of("p").await);
+        (per_host(&l, &["a", "b"]) == [3, 3]).then_some(())
+    })
+    .await;
+    println!("c left cleanly with {c_had} leases: on a and b {moved:?} after it exited");
+    assert!(moved < Duration::from_millis(1500), "released, not expired: {moved:?}");
+
     // Delete on b: every host stops it and releases its leases.
     bc.ingestions.delete_ingestion(pb::DeleteIngestionRequest { name: "p".into(), delete_data: false }).await.unwrap();
     wait_until("deleted everywhere, no lease held", Duration::from_secs(20), async || {
-        for host in &hosts {
+        for host in [&a, &b] {
             let mut client = host.server.clients().await;
             let request = pb::GetIngestionStateRequest { name: "p".into(), page_size: 0, page_token: String::new() };
             if client.ingestions.get_ingestion_state(request).await.is_ok()

@@ -116,7 +116,7 @@ impl LeaseLoop {
 
     fn round(&mut self) -> Result<(), super::ClusterError> {
         self.renew()?;
-        hosts::heartbeat(&self.cluster.store, &self.cluster.settings, self.held.len())?;
+        hosts::heartbeat(&self.cluster.store, &self.cluster.settings)?;
         let snapshot = lease::snapshot(&self.cluster.store, self.me())?;
         let universe: BTreeSet<ShardKey> = self
             .host

@@ -23,7 +23,7 @@ return now
 ";
 
 /// Registers or refreshes this host for one lease time; returns Redis' time (ms).
-pub(super) fn heartbeat(store: &ClusterStore, settings: &ClusterSettings, _held: usize) -> Result<i64, ClusterError> {
+pub(super) fn heartbeat(store: &ClusterStore, settings: &ClusterSettings) -> Result<i64, ClusterError> {
     let args = [settings.host_id.clone(), settings.lease_time.as_millis().to_string(), FORGET_AFTER_MS.to_string()];
     let script = format!("{NOW_MS}{HEARTBEAT}");
     store.with(|c| eval(&script, &[&store.hosts, &store.acks], &args).query(c))

@@ -172,13 +172,13 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Connects to the cluster's Redis (`url`, keys under `prefix`) and registers this host.
+    /// Connects to the cluster's Redis (`url`, keys under `prefix`).
     pub fn open(url: &str, prefix: &str, settings: ClusterSettings) -> Result<Arc<Cluster>, ClusterError> {
         settings.check()?;
         let store = ClusterStore::open(url, prefix)?;
-        let cluster = Cluster { settings, store, metrics: ClusterMetrics::default() };
-        hosts::heartbeat(&cluster.store, &cluster.settings, 0)?;
-        Ok(Arc::new(cluster))
+        // The host registers (heartbeats) once its coordinator runs: until
+        // then it must not count as live, or others would leave it shards.
+        Ok(Arc::new(Cluster { settings, store, metrics: ClusterMetrics::default() }))
     }
 
     pub fn settings(&self) -> &ClusterSettings {

@@ -173,17 +173,15 @@ impl RedisSink {
     }
 
     /// Changes the stored meta outside a commit (a reset, an owner): read,
-    /// change, write, under the sink's lock. A fenced handle does it in a
-    /// transaction that checks the fence (retried if the meta moved meanwhile).
+    /// change and write in a WATCH/MULTI/EXEC transaction (retried if the
+    /// meta moved meanwhile), under the sink's lock; a fenced handle's also
+    /// checks the fence.
     fn change_meta(&self, change: impl Fn(&mut SinkMeta)) -> Result<(), SinkError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let meta = self.with_state(&mut state, |s, conn| {
-            if s.epoch.is_none() {
-                let mut meta = s.read_meta(conn)?;
-                change(&mut meta);
-                conn.set::<_, _, ()>(&s.meta_key, meta.encode()).map_err(|e| s.err(e))?;
-                return Ok(meta);
-            }
+            // Optimistic, like a commit: a host claiming the sink or
+            // resetting a paused shard never writes back a checkpoint that
+            // a commit moved meanwhile.
             loop {
                 redis::cmd("WATCH").arg(&s.meta_key).exec(conn).map_err(|e| s.err(e))?;
                 let raise = s.watch_fence(conn)?;
