@@ -287,7 +287,20 @@ impl ShardHost for Manager {
     }
 
     fn start_shard(&self, key: &ShardKey, epoch: u64) -> std::result::Result<(), StartError> {
-        match self.with_running(key, |i| i.start_shard(key.shard, Some(epoch))) {
+        // A shard arriving here continues the poll statistics the host
+        // that ran it last saved (its exact counters are in the sink).
+        let record = self.lock().get(&key.ingestion).map(|m| m.record.clone());
+        let restored = record.and_then(|r| self.restored_shards(&r).ok()).and_then(|mut all| all.remove(&key.shard));
+        let started = self.with_running(key, |i| {
+            let control = i.shards().get(key.shard as usize).cloned();
+            if let (Some(control), Some(r)) = (control, restored)
+                && control.status().state == PollerState::Elsewhere
+            {
+                control.restore(r.poll, r.last_error);
+            }
+            i.start_shard(key.shard, Some(epoch))
+        });
+        match started {
             None => Err(StartError::Other(format!("ingestion {} does not run on this host", key.ingestion))),
             Some(Ok(())) => Ok(()),
             Some(Err(e)) => Err(match e.fenced_at() {
@@ -298,8 +311,17 @@ impl ShardHost for Manager {
     }
 
     fn stop_shard(&self, key: &ShardKey) {
+        // Its statistics as they are, for the host that runs it next.
+        let records = self.with(&key.ingestion, |m| {
+            let running = m.running()?;
+            let status: Vec<ShardStatus> = running.status().into_iter().filter(|s| s.shard == key.shard).collect();
+            Ok(super::statistics::shard_records(&m.record, &m.spec, &m.plugin, &status))
+        });
         if let Some(Err(e)) = self.with_running(key, |i| i.stop_shard(key.shard)) {
             tracing::warn!(shard = %key, error = %e, "could not stop a shard");
+        }
+        if let Ok(records) = records {
+            self.save_final_records(&key.ingestion, &records);
         }
     }
 
