@@ -6,6 +6,7 @@
 //! runs a host's ingestions and [`api`] serves it over gRPC and HTTP.
 
 pub mod api;
+pub mod cluster;
 pub mod engine;
 pub mod manager;
 pub mod plugin;

@@ -4,6 +4,7 @@ mod support;
 
 mod cli;
 mod cli_errors;
+mod cluster;
 mod conventions;
 mod corpus;
 mod decoders;

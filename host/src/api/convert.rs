@@ -50,6 +50,7 @@ fn poller_state(s: PollerState) -> pb::PollerState {
         PollerState::Blocked => pb::PollerState::Blocked,
         PollerState::Retrying => pb::PollerState::Retrying,
         PollerState::Closed => pb::PollerState::Closed,
+        PollerState::Elsewhere => pb::PollerState::Elsewhere,
     }
 }
 
@@ -80,6 +81,26 @@ pub fn shard_state(s: &ShardStatus) -> pb::ShardState {
         }),
         live_docs: s.meta.live_docs,
         poll_stats: Some(poll_stats(&s.poll)),
+        lease: s.lease.as_ref().map(|l| pb::ShardLease {
+            owner: l.owner.clone(),
+            epoch: l.epoch,
+            expires_at_ms: l.expires_at_ms,
+        }),
+        fenced: s.fenced,
+    }
+}
+
+/// A cluster host's lease counters.
+pub fn cluster_host(host_id: &str, m: &crate::cluster::MetricsSnapshot) -> pb::ClusterHost {
+    pb::ClusterHost {
+        host_id: host_id.to_string(),
+        leases_held: m.held,
+        leases_acquired: m.acquired,
+        leases_lost: m.lost,
+        leases_stolen: m.stolen,
+        failovers: m.failovers,
+        last_failover_ms: m.failover_ms_last,
+        max_failover_ms: m.failover_ms_max,
     }
 }
 

@@ -153,6 +153,7 @@ impl Ingestions for IngestionsService {
             shards: status[start..end].iter().map(convert::shard_state).collect(),
             next_page_token: if end < status.len() { end.to_string() } else { String::new() },
             total_shards: status.len() as u32,
+            cluster_host: self.manager.cluster().map(|c| convert::cluster_host(c.host_id(), &c.metrics().snapshot())),
         }))
     }
 

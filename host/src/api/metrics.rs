@@ -87,6 +87,12 @@ pub fn render(manager: &Manager) -> String {
             add("sluice_live_docs".into(), "gauge", &info.name, s.shard, s.meta.live_docs as f64);
             add("sluice_shard_paused".into(), "gauge", &info.name, s.shard, s.paused as u64 as f64);
             add("sluice_shard_blocked".into(), "gauge", &info.name, s.shard, s.blocked.is_some() as u64 as f64);
+            if let Some(lease) = &s.lease {
+                let here = manager.cluster().is_some_and(|c| c.host_id() == lease.owner);
+                add("sluice_shard_lease_epoch".into(), "gauge", &info.name, s.shard, lease.epoch as f64);
+                add("sluice_shard_leased_here".into(), "gauge", &info.name, s.shard, here as u64 as f64);
+                add("sluice_shard_fenced".into(), "gauge", &info.name, s.shard, s.fenced as u64 as f64);
+            }
             let p = &s.poll.stats;
             for (field, value) in [
                 ("poll_count", p.poll_count),
@@ -126,6 +132,9 @@ pub fn render(manager: &Manager) -> String {
         }
     }
     let mut out = String::new();
+    if let Some(cluster) = manager.cluster() {
+        render_cluster(&mut out, cluster.host_id(), &cluster.metrics().snapshot());
+    }
     for (metric, (kind, samples)) in families {
         let _ = writeln!(out, "# TYPE {metric} {kind}");
         for (ingestion, shard, value) in samples {
@@ -133,6 +142,25 @@ pub fn render(manager: &Manager) -> String {
         }
     }
     out
+}
+
+/// A cluster host's lease counters, labelled with its host id.
+fn render_cluster(out: &mut String, host: &str, m: &crate::cluster::MetricsSnapshot) {
+    for (metric, kind, value) in [
+        ("sluice_cluster_leases_held", "gauge", m.held),
+        ("sluice_cluster_leases_acquired_total", "counter", m.acquired),
+        ("sluice_cluster_leases_lost_total", "counter", m.lost),
+        ("sluice_cluster_leases_stolen_total", "counter", m.stolen),
+        // Shards of dead hosts taken over here, and the time from the dead
+        // host's last lease renewal to the shard running here.
+        ("sluice_cluster_failovers_total", "counter", m.failovers),
+        ("sluice_cluster_failover_ms_sum", "counter", m.failover_ms_sum),
+        ("sluice_cluster_failover_ms_last", "gauge", m.failover_ms_last),
+        ("sluice_cluster_failover_ms_max", "gauge", m.failover_ms_max),
+    ] {
+        let _ = writeln!(out, "# TYPE {metric} {kind}");
+        let _ = writeln!(out, "{metric}{{host=\"{}\"}} {value}", escape(host));
+    }
 }
 
 /// A Prometheus label value: backslash, quote and newline escaped.

@@ -61,7 +61,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // the manager; only this spec's ingestion runs.
     // A component file named by the spec is relative to the spec file.
     let spec_dir = std::path::absolute(&args.spec)?.parent().map(PathBuf::from).unwrap_or_default();
-    let options = ManagerOptions { restore: false, plugin_files: PluginFiles::RelativeTo(spec_dir) };
+    let options = ManagerOptions { restore: false, plugin_files: PluginFiles::RelativeTo(spec_dir), cluster: None };
     let manager = Manager::open_with(&args.data.data_dir, store, options)?;
     let name = spec.name.clone();
     // A Druid spec's shard count is learned from the stream by `apply`.

@@ -4,11 +4,13 @@
 use super::DataDir;
 use anyhow::{Context, bail};
 use sluice::api::{self, ServeOptions};
-use sluice::manager::Manager;
+use sluice::cluster::{self, Cluster, ClusterSettings, Coordinator};
+use sluice::manager::{Manager, ManagerOptions};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(clap::Args)]
@@ -31,6 +33,48 @@ pub struct ServeArgs {
     /// default. Same token as gRPC; the bound address is printed as `http on ADDR`.
     #[arg(long, value_parser = api::http::listen_addr)]
     http_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// Many hosts sharing the shards of every ingestion (leases in Redis).
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// Share the shards of every ingestion with the other `sluice serve
+    /// --cluster` hosts on the same `--state redis://...`: each host runs the
+    /// shards whose leases it holds. Ingestions must use the redis sink.
+    #[arg(long)]
+    cluster: bool,
+    /// This host's id in the cluster (default: hostname-pid).
+    #[arg(long, requires = "cluster")]
+    host_id: Option<String>,
+    /// How long a shard's lease lasts unless renewed: a dead host's shards
+    /// move after at most this plus one renew interval.
+    #[arg(long, default_value = "3s", value_parser = sluice::util::parse_duration, requires = "cluster")]
+    lease_time: Duration,
+    /// How often a host renews its leases and rebalances (at most half the lease time).
+    #[arg(long, default_value = "1s", value_parser = sluice::util::parse_duration, requires = "cluster")]
+    renew_interval: Duration,
+}
+
+impl ClusterArgs {
+    /// Joins the cluster on the Redis state store `--state` names.
+    fn open(&self, data: &DataDir) -> anyhow::Result<Option<Arc<Cluster>>> {
+        if !self.cluster {
+            return Ok(None);
+        }
+        if !data.state.starts_with("redis://") && !data.state.starts_with("rediss://") {
+            bail!("--cluster needs --state redis://...: the hosts share their state and leases in Redis");
+        }
+        let settings = ClusterSettings {
+            lease_time: self.lease_time,
+            renew_interval: self.renew_interval,
+            ..ClusterSettings::new(self.host_id.clone().unwrap_or_else(cluster::default_host_id))
+        };
+        let cluster = Cluster::open(&data.state, &data.state_prefix, settings)
+            .map_err(|e| anyhow::anyhow!("cannot join the cluster: {e}"))?;
+        Ok(Some(cluster))
+    }
 }
 
 /// Reads a token file: its content without surrounding whitespace, not empty.
@@ -48,6 +92,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let data_dir = args.data.data_dir.clone();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let store = args.data.state_store()?;
+    let cluster = args.cluster.open(&args.data)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -65,11 +110,17 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             None => None,
         };
-        // Restores every ingestion the state store holds (paused shards stay paused).
+        // Restores every ingestion the state store holds (paused shards stay
+        // paused); in a cluster, with no shard running until its lease is taken.
         let manager = {
             let data_dir = data_dir.clone();
-            tokio::task::spawn_blocking(move || Manager::open(&data_dir, store)).await??
+            let options = ManagerOptions { cluster: cluster.clone(), ..ManagerOptions::default() };
+            tokio::task::spawn_blocking(move || Manager::open_with(&data_dir, store, options)).await??
         };
+        let coordinator = cluster.map(|c| {
+            println!("cluster host {}", c.host_id());
+            Coordinator::start(c, manager.clone())
+        });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {}", listener.local_addr()?)?;
@@ -125,7 +176,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         }
         // Stops the shards; their state stays in the store, to be restored.
-        tokio::task::spawn_blocking(move || manager.shutdown()).await?;
+        // A cluster host then releases its leases (after the last commits).
+        tokio::task::spawn_blocking(move || {
+            if let Some(c) = coordinator {
+                c.shutdown();
+            }
+            manager.shutdown()
+        })
+        .await?;
         result.map(|()| ExitCode::SUCCESS)
     })
 }

@@ -28,6 +28,9 @@ pub enum PollerState {
     Retrying,
     /// Stopped for good.
     Closed,
+    /// Not run by this host: another host of the cluster holds its lease
+    /// (or none does yet). See [`ShardStatus::lease`].
+    Elsewhere,
 }
 
 /// Settings that change while the shard runs, without a restart.
@@ -87,6 +90,21 @@ pub struct ShardStatus {
     pub consumer: ConsumerStats,
     /// Poll statistics (saved at an interval, not committed with the data).
     pub poll: PollStatsReport,
+    /// In a cluster: who holds the shard's lease, under which epoch.
+    pub lease: Option<ShardLease>,
+    /// This host's writer was fenced out (another host took the shard over).
+    pub fenced: bool,
+}
+
+/// The lease a shard runs under in a cluster of hosts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShardLease {
+    /// The host id holding it (empty: nobody).
+    pub owner: String,
+    /// Incremented on every acquisition; the sink refuses older writers.
+    pub epoch: u64,
+    /// When it expires unless renewed (ms since the epoch, Redis' clock; 0: unknown).
+    pub expires_at_ms: i64,
 }
 
 /// Poller-side counters (they count reads, not effects; saved with the poll
@@ -117,6 +135,10 @@ struct Inner {
     time_lag_ms: Option<u64>,
     /// A plugin to switch to at the next batch boundary.
     pending_plugin: Option<CompiledPlugin>,
+    /// The lease epoch the shard runs under here, in a cluster.
+    epoch: Option<u64>,
+    /// The sink refused this host's write: another host runs the shard.
+    fenced: bool,
     /// Bumped by every control change, so a waiting shard sees it.
     generation: u64,
 }
@@ -147,6 +169,8 @@ impl ShardControl {
                 pointer_lag: None,
                 time_lag_ms: None,
                 pending_plugin: None,
+                epoch: None,
+                fenced: false,
                 generation: 0,
             }),
             changed: Condvar::new(),
@@ -200,6 +224,8 @@ impl ShardControl {
                 pointer_based_lag: inner.pointer_lag,
             },
             poll,
+            lease: inner.epoch.map(|epoch| ShardLease { owner: String::new(), epoch, expires_at_ms: 0 }),
+            fenced: inner.fenced,
         }
     }
 
@@ -261,6 +287,38 @@ impl ShardControl {
 
     pub fn stop(&self) {
         self.change(|i| i.stop = true);
+    }
+
+    /// Makes a stopped shard's control ready for a new worker (a cluster
+    /// host taking the shard's lease again), under lease `epoch`, from the
+    /// sink's `meta`. Statistics and settings carry on.
+    pub fn rearm(&self, meta: SinkMeta, epoch: Option<u64>) {
+        self.change(|i| {
+            i.stop = false;
+            i.fenced = false;
+            i.epoch = epoch;
+            i.meta = meta;
+            i.idle = false;
+            i.state = PollerState::Starting;
+        });
+    }
+
+    /// The worker ended and the shard does not run on this host.
+    pub fn set_elsewhere(&self) {
+        self.change(|i| {
+            i.state = PollerState::Elsewhere;
+            i.epoch = None;
+            i.idle = false;
+        });
+    }
+
+    /// The sink refused a write of this host (fenced out).
+    pub fn set_fenced(&self) {
+        self.change(|i| i.fenced = true);
+    }
+
+    pub fn is_fenced(&self) -> bool {
+        self.lock().fenced
     }
 
     // --- shard side ---

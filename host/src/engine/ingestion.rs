@@ -30,6 +30,16 @@ pub enum EngineError {
     NoSuchShard { name: String, shard: u32, shards: u32 },
 }
 
+impl EngineError {
+    /// The epoch a sink is fenced at, if that is why a shard could not start.
+    pub fn fenced_at(&self) -> Option<u64> {
+        match self {
+            EngineError::Sink { source: SinkError::Fenced { current, .. }, .. } => Some(*current),
+            _ => None,
+        }
+    }
+}
+
 /// Runtime settings that override the spec (kept in the state store).
 #[derive(Clone, Debug, Default)]
 pub struct RuntimeOverrides {
@@ -37,6 +47,10 @@ pub struct RuntimeOverrides {
     pub error_strategy: Option<ErrorStrategy>,
     /// What shards continue from: their saved poll statistics and last error.
     pub restored: BTreeMap<u32, RestoredShard>,
+    /// No shard starts with the ingestion: each starts when asked
+    /// ([`Ingestion::start_shard`]), as a cluster host starts the shards
+    /// it holds leases for.
+    pub leased: bool,
 }
 
 /// A shard's saved statistics, to continue counting from after a restart.
@@ -60,7 +74,14 @@ pub struct Ingestion {
     spec: IngestionSpec,
     controls: Vec<Arc<ShardControl>>,
     sinks: Vec<Arc<dyn ShardSink>>,
-    threads: Vec<JoinHandle<()>>,
+    /// Each shard's worker thread while it runs (or stops) on this host.
+    threads: Vec<Option<JoinHandle<()>>>,
+    source: Arc<dyn Source>,
+    /// The plugin (with the ingestion's limits) new workers start with: the
+    /// last one swapped in.
+    plugin: std::sync::Mutex<CompiledPlugin>,
+    plugin_config: String,
+    queue_batches: usize,
 }
 
 impl Ingestion {
@@ -108,7 +129,6 @@ impl Ingestion {
         // internal_queue_size counts messages, as in OpenSearch; the queue holds batches.
         let queue_batches = spec.internal_queue_size.div_ceil(spec.max_batch_size).max(1);
         let mut controls = Vec::new();
-        let mut threads = Vec::new();
         for shard in 0..spec.shards {
             let sink = sinks[shard as usize].clone();
             let meta = sink.meta().map_err(|source| EngineError::Sink { name: name.clone(), source })?;
@@ -116,26 +136,114 @@ impl Ingestion {
             if let Some(restored) = overrides.restored.get(&shard) {
                 control.restore(restored.poll.clone(), restored.last_error.clone());
             }
-            let worker = ShardWorker {
-                control: control.clone(),
-                source: source.clone(),
-                sink,
-                plugin: plugin.clone(),
-                plugin_config: plugin_config.clone(),
-                init_reset: spec.init_reset.clone(),
-                queue_batches,
-                decoders: spec.num_processor_threads,
-            };
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("sluice-shard-{shard}"))
-                    .spawn(move || worker.run())
-                    .expect("spawn shard"),
-            );
+            if overrides.leased {
+                control.set_elsewhere();
+            }
             controls.push(control);
         }
-        tracing::info!(ingestion = %name, shards = spec.shards, plugin = plugin.name(), "ingestion started");
-        Ok(Ingestion { spec, controls, sinks, threads })
+        tracing::info!(ingestion = %name, shards = spec.shards, plugin = plugin.name(), leased = overrides.leased, "ingestion started");
+        let mut ingestion = Ingestion {
+            threads: (0..spec.shards).map(|_| None).collect(),
+            spec,
+            controls,
+            sinks,
+            source,
+            plugin: std::sync::Mutex::new(plugin),
+            plugin_config,
+            queue_batches,
+        };
+        if !overrides.leased {
+            for shard in 0..ingestion.spec.shards {
+                let sink = ingestion.sinks[shard as usize].clone();
+                ingestion.spawn(shard, sink);
+            }
+        }
+        Ok(ingestion)
+    }
+
+    fn spawn(&mut self, shard: u32, sink: Arc<dyn ShardSink>) {
+        let worker = ShardWorker {
+            control: self.controls[shard as usize].clone(),
+            source: self.source.clone(),
+            sink,
+            plugin: self.plugin.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            plugin_config: self.plugin_config.clone(),
+            init_reset: self.spec.init_reset.clone(),
+            queue_batches: self.queue_batches,
+            decoders: self.spec.num_processor_threads,
+        };
+        self.threads[shard as usize] = Some(
+            std::thread::Builder::new()
+                .name(format!("sluice-shard-{shard}"))
+                .spawn(move || worker.run())
+                .expect("spawn shard"),
+        );
+    }
+
+    /// Starts one shard on this host, under lease `epoch` when given (its
+    /// sink handle fenced at it: see [`ShardSink::fenced`]). Nothing happens
+    /// if it already runs under that epoch; a worker still stopping is
+    /// waited for first (it commits or is refused its batch in flight).
+    pub fn start_shard(&mut self, shard: u32, epoch: Option<u64>) -> Result<(), EngineError> {
+        let name = self.spec.name.clone();
+        let control = self.selected(Some(&[shard]))?[0].clone();
+        if let Some(thread) = &self.threads[shard as usize] {
+            let running = !thread.is_finished() && !control.should_stop();
+            if running && control.status().lease.map(|l| l.epoch) == epoch && !control.is_fenced() {
+                return Ok(());
+            }
+            control.stop();
+            if let Some(t) = self.threads[shard as usize].take() {
+                let _ = t.join();
+            }
+        }
+        let shared = self.sinks[shard as usize].clone();
+        let sink = match epoch {
+            Some(e) => shared.fenced(e).map_err(|source| EngineError::Sink { name: name.clone(), source })?,
+            None => shared,
+        };
+        let meta = sink.meta().map_err(|source| EngineError::Sink { name: name.clone(), source })?;
+        control.rearm(meta, epoch);
+        self.spawn(shard, sink);
+        tracing::info!(ingestion = %name, shard, epoch, "shard started");
+        Ok(())
+    }
+
+    /// Tells one shard to stop (it finishes its batch in flight); returns at
+    /// once. The shard then shows as running elsewhere.
+    pub fn stop_shard(&mut self, shard: u32) -> Result<(), EngineError> {
+        let control = self.selected(Some(&[shard]))?[0].clone();
+        control.stop();
+        self.reap(shard);
+        tracing::info!(ingestion = %self.spec.name, shard, "shard stopping");
+        Ok(())
+    }
+
+    /// Joins a shard's worker that stopped because it was told to.
+    fn reap(&mut self, shard: u32) {
+        let control = &self.controls[shard as usize];
+        let slot = &mut self.threads[shard as usize];
+        if slot.as_ref().is_some_and(|t| t.is_finished()) && control.should_stop() {
+            if let Some(t) = slot.take() {
+                let _ = t.join();
+            }
+            control.set_elsewhere();
+        }
+    }
+
+    /// The shards with a worker on this host (running, stopping, or ended
+    /// because their sink fenced them out), with their lease epoch and
+    /// whether they were fenced.
+    pub fn running_shards(&mut self) -> Vec<(u32, Option<u64>, bool)> {
+        for shard in 0..self.spec.shards {
+            self.reap(shard);
+        }
+        self.threads
+            .iter()
+            .zip(&self.controls)
+            .filter(|(t, _)| t.is_some())
+            .map(|(_, c)| (c.shard, c.status().lease.map(|l| l.epoch), c.is_fenced()))
+            .collect()
     }
 
     pub fn spec(&self) -> &IngestionSpec {
@@ -195,6 +303,7 @@ impl Ingestion {
         for c in &self.controls {
             c.swap_plugin(plugin.clone());
         }
+        *self.plugin.lock().unwrap_or_else(|p| p.into_inner()) = plugin;
         Ok(())
     }
 
@@ -245,7 +354,7 @@ impl Ingestion {
         for c in &self.controls {
             c.stop();
         }
-        for t in self.threads.drain(..) {
+        for t in self.threads.iter_mut().filter_map(Option::take) {
             let _ = t.join();
         }
     }

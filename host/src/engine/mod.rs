@@ -18,7 +18,9 @@ mod session;
 mod shard_error;
 mod supervisor;
 
-pub use control::{BlockCause, BlockedAt, DynamicSettings, LastError, PollerState, ShardControl, ShardStatus};
+pub use control::{
+    BlockCause, BlockedAt, DynamicSettings, LastError, PollerState, ShardControl, ShardLease, ShardStatus,
+};
 pub use ingestion::{EngineError, IdleOutcome, Ingestion, RestoredShard, RuntimeOverrides};
 pub use poll_stats::{PollStats, PollStatsReport};
 pub use shard_error::ShardError;

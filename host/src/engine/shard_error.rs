@@ -19,3 +19,11 @@ pub enum ShardError {
     #[error("a decoder thread ended unexpectedly")]
     DecoderGone,
 }
+
+impl ShardError {
+    /// The shard's lease moved to another host: the shard must stop here
+    /// (retrying could only be refused again).
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, ShardError::Sink(SinkError::Fenced { .. }))
+    }
+}

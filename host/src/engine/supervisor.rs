@@ -58,6 +58,10 @@ impl ShardWorker {
                             }
                             self.control.reset_done(&position);
                         }
+                        Err(e @ crate::sink::SinkError::Fenced { .. }) => {
+                            self.fenced(&e.into());
+                            break;
+                        }
                         Err(e) => {
                             // Still pending: retried after the backoff.
                             tracing::error!(shard, error = %e, "pointer reset failed; retrying");
@@ -97,6 +101,10 @@ impl ShardWorker {
                             tracing::warn!(shard, pointer = %b.pointer, reason = %b.reason, "shard blocked");
                             self.control.set_blocked(Some(b));
                         }
+                        Err(e) if e.is_fenced() => {
+                            self.fenced(&e);
+                            break;
+                        }
                         Err(e) => self.retry_later(&e, &mut backoff),
                     }
                 }
@@ -116,6 +124,15 @@ impl ShardWorker {
             instances.push(instance);
         }
         Ok(())
+    }
+
+    /// Another host took the shard's lease over: its sink refused this
+    /// host's write. The shard stops here for good (the cluster's
+    /// coordinator sees it and gives the lease up); nothing was written.
+    fn fenced(&self, e: &ShardError) {
+        tracing::error!(shard = self.control.shard, error = %e, "shard fenced: another host runs it now; stopping it here");
+        self.control.record_error(None, e.to_string());
+        self.control.set_fenced();
     }
 
     fn retry_later(&self, e: &ShardError, backoff: &mut Duration) {

@@ -252,3 +252,66 @@ fn the_reference_time_is_durable_before_use_kept_by_a_restart_and_rolls_over_onl
     eventually("a new task period", || sink.meta().unwrap().reference_time_ms.unwrap() > first);
     ing.stop();
 }
+
+#[test]
+fn a_shard_whose_sink_is_fenced_by_a_newer_epoch_stops_and_writes_nothing_more() {
+    let source = VecSource::new(1);
+    source.append(0, &docs(5, 0));
+    let spec = IngestionSpec::from_value(&spec_json("t", 1, "DROP")).unwrap();
+    let shared = Arc::new(MemorySink::new());
+    let ours = shared.fenced(1).unwrap();
+    let ing = Ingestion::start(spec, opensearch(), Arc::new(source.clone()), vec![ours], RuntimeOverrides::default())
+        .unwrap();
+    assert_eq!(ing.wait_until_idle(Duration::from_secs(10)), IdleOutcome::Idle);
+    assert_eq!(shared.meta().unwrap().epoch, Some(1));
+    // Another host takes the shard over (epoch 2); more messages arrive.
+    let _theirs = shared.fenced(2).unwrap();
+    source.append(0, &docs(5, 5));
+    let control = ing.shards()[0].clone();
+    assert!(control.wait_until(Duration::from_secs(10), |s| s.fenced && s.state == PollerState::Closed));
+    let meta = shared.meta().unwrap();
+    assert_eq!((meta.counters.total_processed_count, meta.epoch), (5, Some(1)), "nothing committed after the fence");
+    assert!(control.status().last_error.unwrap().message.contains("fenced"));
+}
+
+#[test]
+fn a_leased_ingestion_runs_only_the_shards_started_and_they_stop_and_move_one_by_one() {
+    let source = VecSource::new(2);
+    source.append(0, &docs(10, 0));
+    source.append(1, &docs(10, 100));
+    let spec = IngestionSpec::from_value(&spec_json("t", 2, "DROP")).unwrap();
+    let shared: Vec<Arc<MemorySink>> = (0..2).map(|_| Arc::new(MemorySink::new())).collect();
+    let sinks = shared.iter().map(|s| s.clone() as Arc<dyn ShardSink>).collect();
+    let leased = RuntimeOverrides { leased: true, ..Default::default() };
+    let mut ing = Ingestion::start(spec, opensearch(), Arc::new(source.clone()), sinks, leased).unwrap();
+    assert!(ing.running_shards().is_empty(), "nothing runs before its lease is taken");
+    assert!(ing.status().iter().all(|s| s.state == PollerState::Elsewhere));
+
+    ing.start_shard(0, Some(1)).unwrap();
+    let c0 = ing.shards()[0].clone();
+    assert!(c0.wait_until(Duration::from_secs(10), |s| s.idle));
+    assert_eq!(ing.running_shards(), [(0, Some(1), false)]);
+    assert_eq!(shared[0].meta().unwrap().counters.total_processed_count, 10);
+    assert_eq!(shared[1].commits(), 0, "shard 1 is not run here");
+    assert_eq!(ing.status()[0].lease.as_ref().map(|l| l.epoch), Some(1));
+    ing.start_shard(0, Some(1)).unwrap(); // already running: nothing happens
+
+    // It moves away (stop), more messages arrive, it comes back under epoch 3:
+    // it continues after its checkpoint.
+    ing.stop_shard(0).unwrap();
+    assert!(
+        c0.wait_until(Duration::from_secs(10), |s| s.state == PollerState::Elsewhere || s.state == PollerState::Closed)
+    );
+    source.append(0, &docs(5, 10));
+    eventually("stopped and reaped", || ing.running_shards().is_empty());
+    assert_eq!(c0.status().state, PollerState::Elsewhere);
+    ing.start_shard(0, Some(3)).unwrap();
+    eventually("the new messages", || shared[0].meta().unwrap().counters.total_processed_count == 15);
+    assert_eq!(shared[0].meta().unwrap().epoch, Some(3));
+
+    // Another host fenced shard 1 at epoch 5: starting it under 4 is refused, with the epoch.
+    let _theirs = shared[1].fenced(5).unwrap();
+    let e = ing.start_shard(1, Some(4)).unwrap_err();
+    assert_eq!(e.fenced_at(), Some(5), "{e}");
+    ing.stop();
+}

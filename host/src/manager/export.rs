@@ -226,6 +226,7 @@ impl Manager {
             });
             record.updated_at_ms = now;
             record.deleted_at_ms = None;
+            let _launching = self.launching(&record.name);
             self.replace_tombstone(&record.name)?;
             // The shards' statistics continue, except where they start over.
             let states: Vec<ShardStateRecord> = shard_states

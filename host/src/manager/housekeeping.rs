@@ -73,6 +73,7 @@ impl Manager {
                  {key_prefix}:{{{name}:*}}:* in Redis, then reset without --delete-data)"
             )));
         }
+        let _launching = self.launching(name);
         let managed =
             self.lock().remove(name).ok_or_else(|| ManagerError::NotFound(format!("no ingestion named {name}")))?;
         if let Some(i) = managed.running {

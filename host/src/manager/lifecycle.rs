@@ -35,7 +35,11 @@ impl Manager {
                 tracing::warn!(ingestion = %record.name, error = %e, "could not store the new ingestion id");
             }
         }
-        let (plugin, start) = match self.plugins.resolve(&spec) {
+        let refused = self.cluster_refuses(&spec);
+        let (plugin, start) = match self.plugins.resolve(&spec).and_then(|p| match refused {
+            Some(e) => Err(e),
+            None => Ok(p),
+        }) {
             Ok((active, compiled)) => {
                 // The shards continue their saved statistics.
                 let started = self.restored_shards(&record).map_err(|e| e.to_string()).and_then(|restored| {
@@ -43,6 +47,7 @@ impl Manager {
                         paused_shards: record.paused_shards.clone(),
                         error_strategy: record.error_strategy,
                         restored,
+                        leased: self.cluster.is_some(),
                     };
                     let claim = Claim { ingestion_id: record.id.clone(), adopt };
                     crate::wiring::start(self.wiring.as_ref(), spec.clone(), compiled, overrides, Some(&claim))
@@ -109,6 +114,7 @@ impl Manager {
             updated_at_ms: now,
             deleted_at_ms: None,
         };
+        let _launching = self.launching(&spec.name);
         let (managed, previous) = self.launch_stored(record, spec, adopt_data)?;
         if previous.is_some_and(|p| p.deleted_at_ms.is_some()) {
             // The tombstone's shard state records belong to the deleted ingestion.
@@ -253,20 +259,7 @@ impl Manager {
                 "setting [{setting}] is static: it cannot change on a running ingestion (delete and re-create it)"
             )));
         }
-        let running = m.running()?;
-        let swap = if new_spec.plugin.version != m.spec.plugin.version {
-            let (active, compiled) = self.plugins.resolve(&new_spec)?;
-            running.swap_plugin(compiled).map_err(|e| ManagerError::FailedPrecondition(e.to_string()))?;
-            Some(active)
-        } else {
-            None
-        };
-        running.update_settings(|s| {
-            s.error_strategy = new_spec.error_strategy;
-            s.max_batch_size = new_spec.max_batch_size;
-            s.poll_timeout = new_spec.poll_timeout();
-            s.gc_deletes = new_spec.gc_deletes();
-        });
+        let swap = self.apply_dynamic(m, &new_spec)?;
         let mut detail = vec![];
         if new_spec.error_strategy != m.spec.error_strategy {
             detail.push(format!("error_strategy {}", new_spec.error_strategy.as_str()));
@@ -307,6 +300,27 @@ impl Manager {
         m.spec = new_spec;
         self.store.save(&m.record)?;
         Ok(m.info())
+    }
+
+    /// Applies a spec's dynamic settings to a running ingestion: a plugin
+    /// version swapped in at the next batch (returned), the error policy,
+    /// batch size, poll timeout and `index.gc_deletes` from the next batch.
+    pub(super) fn apply_dynamic(&self, m: &Managed, new_spec: &IngestionSpec) -> Result<Option<ActivePlugin>> {
+        let running = m.running()?;
+        let swap = if new_spec.plugin.version != m.spec.plugin.version {
+            let (active, compiled) = self.plugins.resolve(new_spec)?;
+            running.swap_plugin(compiled).map_err(|e| ManagerError::FailedPrecondition(e.to_string()))?;
+            Some(active)
+        } else {
+            None
+        };
+        running.update_settings(|s| {
+            s.error_strategy = new_spec.error_strategy;
+            s.max_batch_size = new_spec.max_batch_size;
+            s.poll_timeout = new_spec.poll_timeout();
+            s.gc_deletes = new_spec.gc_deletes();
+        });
+        Ok(swap)
     }
 
     /// Stops an ingestion and forgets it; with `delete_data`, its sinks too.
@@ -386,14 +400,15 @@ impl Manager {
         for c in controls {
             // PAUSED once its session ended; one resumed or stopped meanwhile is not waited for.
             let stopped = c.wait_until(SHARD_ACK_TIMEOUT, |s| {
-                !s.paused || matches!(s.state, PollerState::Paused | PollerState::Closed)
+                !s.paused || matches!(s.state, PollerState::Paused | PollerState::Closed | PollerState::Elsewhere)
             });
             if !stopped {
                 return Err(ManagerError::Internal(format!("shard {} of {name} did not pause within 30 s", c.shard)));
             }
         }
         self.save_statistics(name);
-        Ok(())
+        // In a cluster: once every host paused the shards it runs.
+        self.wait_for_hosts()
     }
 
     /// Resumes the listed shards (all when empty), first moving the pointers
@@ -421,8 +436,19 @@ impl Manager {
                 positions.push((r.shard, r.position().map_err(ManagerError::InvalidArgument)?));
             }
             let running = m.running()?;
-            running.resume(Some(&list), &positions).map_err(|e| ManagerError::InvalidArgument(e.to_string()))?;
-            let controls: Vec<_> = positions.iter().map(|(s, _)| running.shards()[*s as usize].clone()).collect();
+            if self.cluster.is_some() {
+                // The paused shard may run on another host: its reset goes
+                // straight into the shared sink (nobody commits to a paused
+                // shard), where its next session starts from.
+                for (shard, position) in &positions {
+                    running.sinks()[*shard as usize].reset_position(position.clone()).map_err(|e| {
+                        ManagerError::Internal(format!("shard {shard} of {name}: the reset failed: {e}"))
+                    })?;
+                }
+            }
+            let resets: &[_] = if self.cluster.is_some() { &[] } else { &positions };
+            running.resume(Some(&list), resets).map_err(|e| ManagerError::InvalidArgument(e.to_string()))?;
+            let controls: Vec<_> = resets.iter().map(|(s, _)| running.shards()[*s as usize].clone()).collect();
             let now = now_ms();
             for (shard, position) in &positions {
                 m.record.history.push(HistoryEntry {
@@ -467,6 +493,7 @@ impl Manager {
             }
             status.meta = stored;
         }
+        self.show_leases(name, &mut statuses);
         Ok(statuses)
     }
 

@@ -17,6 +17,7 @@
 //! manager restores each ingestion exactly as it was left (a paused shard
 //! stays paused).
 
+mod cluster;
 mod documents;
 mod export;
 mod housekeeping;
@@ -43,6 +44,7 @@ pub use supervisor_report::{
     SupervisorSummary, TaskReport, TaskRowStats,
 };
 
+use crate::cluster::Cluster;
 use crate::engine::Ingestion;
 use crate::spec::{IngestionSpec, SpecError};
 use crate::state::{IngestionRecord, StateError, StateStore};
@@ -83,18 +85,22 @@ impl From<StateError> for ManagerError {
 pub type Result<T> = std::result::Result<T, ManagerError>;
 
 /// How a manager opens.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ManagerOptions {
     /// Start every ingestion the state store holds (`sluice serve`), or
     /// none until asked (`sluice run`, which runs one).
     pub restore: bool,
     /// Whether specs may name a component file (`sluice.plugin.path`).
     pub plugin_files: PluginFiles,
+    /// `sluice serve --cluster`: this host runs only the shards whose
+    /// leases it holds (see [`crate::cluster`]); every change to the state
+    /// store is announced to the other hosts.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl Default for ManagerOptions {
     fn default() -> Self {
-        ManagerOptions { restore: true, plugin_files: PluginFiles::Refused }
+        ManagerOptions { restore: true, plugin_files: PluginFiles::Refused, cluster: None }
     }
 }
 
@@ -148,6 +154,11 @@ pub struct Manager {
     stopping: AtomicBool,
     /// Held while shard state records are saved or deleted.
     saving: Mutex<()>,
+    /// In a cluster: this host's membership.
+    cluster: Option<Arc<Cluster>>,
+    /// Ingestions this host is creating or restarting right now (stored,
+    /// not yet in `ingestions`): applying other hosts' changes leaves them alone.
+    launching: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Manager {
@@ -168,6 +179,11 @@ impl Manager {
         store: Arc<dyn StateStore>,
         options: ManagerOptions,
     ) -> Result<Arc<Manager>> {
+        // In a cluster every change to the store is announced to the other hosts.
+        let store = match &options.cluster {
+            Some(c) => cluster::announcing(store, c.clone()),
+            None => store,
+        };
         let plugins = PluginRegistry::open(wiring.component_cache().as_deref(), store.clone(), options.plugin_files)?;
         let manager = Arc::new(Manager {
             wiring,
@@ -176,6 +192,8 @@ impl Manager {
             ingestions: Mutex::new(BTreeMap::new()),
             stopping: AtomicBool::new(false),
             saving: Mutex::new(()),
+            cluster: options.cluster,
+            launching: Mutex::new(Default::default()),
         });
         if options.restore {
             manager.restore()?;

@@ -4,7 +4,7 @@
 //! whenever shards stop (pause, stop, delete, shutdown).
 
 use super::{ActivePlugin, Managed, Manager};
-use crate::engine::{RestoredShard, ShardStatus};
+use crate::engine::{PollerState, RestoredShard, ShardStatus};
 use crate::spec::IngestionSpec;
 use crate::state::{IngestionRecord, ShardStateData, ShardStateMetadata, ShardStateRecord, StateError};
 use crate::util::now_ms;
@@ -21,6 +21,8 @@ pub(super) fn shard_records(
     let now = now_ms();
     statuses
         .iter()
+        // A shard another cluster host runs keeps the record that host saves.
+        .filter(|s| s.state != PollerState::Elsewhere)
         .map(|s| {
             let metadata = ShardStateMetadata {
                 source_type: serde_json::to_value(spec.source_type)

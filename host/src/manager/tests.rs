@@ -288,7 +288,8 @@ fn a_spec_may_name_a_component_file_where_the_host_takes_files_and_is_told_what_
 
     // `sluice run`: relative to the spec file's directory.
     let host = Host::new();
-    let options = ManagerOptions { restore: false, plugin_files: PluginFiles::RelativeTo(dir.path().into()) };
+    let options =
+        ManagerOptions { restore: false, plugin_files: PluginFiles::RelativeTo(dir.path().into()), cluster: None };
     let m = Manager::with_wiring(host.wiring.clone(), host.store.clone(), options).unwrap();
     let info = m.apply(spec.clone(), "spec.json", false).unwrap();
     assert_eq!((info.plugin.name.as_str(), info.plugin.version.as_str()), ("lines", "file"));

@@ -275,6 +275,7 @@ impl ShardSink for EmbeddedSink {
                 live_docs: meta.live_docs,
                 owner: meta.owner.clone(),
                 reference_time_ms: meta.reference_time_ms,
+                epoch: meta.epoch,
             };
         })
     }

@@ -8,11 +8,14 @@ use super::{
 };
 use crate::pointer::{Pointer, StartPosition};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 pub struct MemorySink {
-    inner: Mutex<Inner>,
+    /// Shared with the handles [`ShardSink::fenced`] makes (same shard).
+    inner: Arc<Mutex<Inner>>,
+    /// The lease epoch this handle writes under, if any.
+    epoch: Option<u64>,
 }
 
 #[derive(Default)]
@@ -22,6 +25,8 @@ struct Inner {
     docs: BTreeMap<String, Vec<u8>>,
     dropped: BTreeMap<Pointer, DroppedMessage>,
     commits: u64,
+    /// The newest lease epoch a writer fenced the shard with (0: none).
+    fence: u64,
 }
 
 impl MemorySink {
@@ -31,6 +36,16 @@ impl MemorySink {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Fails with [`SinkError::Fenced`] if a newer epoch than this handle's is stored.
+    fn check_fence(&self, inner: &Inner) -> Result<(), SinkError> {
+        match self.epoch {
+            Some(held) if inner.fence > held => {
+                Err(SinkError::Fenced { path: "memory".into(), held, current: inner.fence })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// How many commits were made (resets and imports not counted).
@@ -51,9 +66,13 @@ impl ShardSink for MemorySink {
 
     fn commit(&self, batch: CommitBatch) -> Result<SinkMeta, SinkError> {
         let mut inner = self.lock();
+        self.check_fence(&inner)?;
         let stamp = super::tombstone_stamp(crate::util::now_ms());
         let planned = plan_writes(&batch.ops, &stamp, "memory", |id| Ok(inner.docs.get(id)))?;
-        let meta = inner.meta.advance(&batch, &planned);
+        let mut meta = inner.meta.advance(&batch, &planned);
+        if self.epoch.is_some() {
+            meta.epoch = self.epoch;
+        }
         let writes: Vec<(String, Option<Vec<u8>>)> =
             planned.writes.iter().map(|(id, r)| (id.to_string(), r.as_ref().map(|r| r.encode()))).collect();
         for (id, doc) in writes {
@@ -71,13 +90,31 @@ impl ShardSink for MemorySink {
     }
 
     fn reset_position(&self, position: StartPosition) -> Result<(), SinkError> {
-        self.lock().meta.resume = Some(position);
+        let mut inner = self.lock();
+        self.check_fence(&inner)?;
+        inner.meta.resume = Some(position);
         Ok(())
     }
 
     fn set_reference_time(&self, ms: i64) -> Result<(), SinkError> {
-        self.lock().meta.reference_time_ms = Some(ms);
+        let mut inner = self.lock();
+        self.check_fence(&inner)?;
+        inner.meta.reference_time_ms = Some(ms);
         Ok(())
+    }
+
+    fn fenced(&self, epoch: u64) -> Result<Arc<dyn ShardSink>, SinkError> {
+        let mut inner = self.lock();
+        if inner.fence > epoch {
+            return Err(SinkError::Fenced { path: "memory".into(), held: epoch, current: inner.fence });
+        }
+        inner.fence = epoch;
+        Ok(Arc::new(MemorySink { inner: self.inner.clone(), epoch: Some(epoch) }))
+    }
+
+    fn shared(&self) -> bool {
+        // Once fenced, handles share the shard as hosts share a Redis sink.
+        self.lock().fence > 0
     }
 
     fn set_owner(&self, owner: super::SinkOwner) -> Result<(), SinkError> {
@@ -92,9 +129,9 @@ impl ShardSink for MemorySink {
         counters: ShardCounters,
     ) -> Result<(), SinkError> {
         let mut inner = self.lock();
-        let (live_docs, owner, reference_time_ms) =
-            (inner.meta.live_docs, inner.meta.owner.clone(), inner.meta.reference_time_ms);
-        inner.meta = SinkMeta { resume, last_pointer, counters, live_docs, owner, reference_time_ms };
+        let (live_docs, owner, reference_time_ms, epoch) =
+            (inner.meta.live_docs, inner.meta.owner.clone(), inner.meta.reference_time_ms, inner.meta.epoch);
+        inner.meta = SinkMeta { resume, last_pointer, counters, live_docs, owner, reference_time_ms, epoch };
         Ok(())
     }
 
@@ -116,6 +153,7 @@ impl ShardSink for MemorySink {
 
     fn gc_tombstones(&self, cutoff_ms: i64, limit: usize) -> Result<u64, SinkError> {
         let mut inner = self.lock();
+        self.check_fence(&inner)?;
         let old: Vec<String> = inner
             .docs
             .iter()

@@ -164,6 +164,10 @@ pub struct SinkMeta {
     /// judged against the same time. `None`: no task period started yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_time_ms: Option<i64>,
+    /// The lease epoch of the writer that made the last commit (a cluster
+    /// host; see [`ShardSink::fenced`]). `None`: written without a lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 /// Who a sink belongs to: its checkpoint is a position in one stream, for
@@ -256,6 +260,15 @@ pub enum SinkError {
     /// written; the shard resumes from the stored checkpoint.
     #[error("sink {path}: the stored checkpoint moved underneath this writer; resuming from it")]
     CheckpointMoved { path: String },
+    /// This writer's lease epoch is older than the one stored with the shard:
+    /// another host took the shard's lease since (this one's lease expired
+    /// while it was paused, partitioned or stopped). Nothing was written; the
+    /// writer must stop the shard, never retry.
+    #[error(
+        "sink {path}: fenced: this host writes under lease epoch {held}, but the shard is now held under epoch \
+         {current} (another host took it over); nothing was written and this host stops the shard"
+    )]
+    Fenced { path: String, held: u64, current: u64 },
 }
 
 /// A shard's document store. Shared by the shard's processor (the only
@@ -277,6 +290,23 @@ pub trait ShardSink: Send + Sync {
 
     /// Records who the sink belongs to (a durable meta write).
     fn set_owner(&self, owner: SinkOwner) -> Result<(), SinkError>;
+
+    /// A handle on the same shard that writes under lease epoch `epoch`: it
+    /// raises the shard's stored epoch (the fence) to `epoch` now, and every
+    /// write through it (commits, resets, task periods, tombstone removal)
+    /// checks in the same transaction that the fence is still `epoch`; once a
+    /// newer epoch is stored, its writes fail with [`SinkError::Fenced`] and
+    /// change nothing. Refused at once if the stored epoch is newer already.
+    /// Only a sink shared between hosts can be fenced.
+    fn fenced(&self, epoch: u64) -> Result<std::sync::Arc<dyn ShardSink>, SinkError> {
+        let _ = epoch;
+        Err(SinkError::Store {
+            path: "embedded sink".into(),
+            message: "a host-local sink cannot move between hosts, so it cannot be fenced: a clustered ingestion \
+                      must use the redis sink"
+                .into(),
+        })
+    }
 
     /// True when the sink lives outside this host (Redis): another host may
     /// commit to it, so its meta must be read, not remembered.

@@ -18,6 +18,16 @@
 //! last writes on restart, or another host took the shard over) writes
 //! nothing and resumes from the stored checkpoint. So no state on local disk
 //! is needed, and any host can continue a shard.
+//!
+//! Fencing (a cluster of hosts, see [`ShardSink::fenced`]): `...:fence` holds
+//! the newest lease epoch any writer claimed the shard with. A handle made by
+//! `fenced(epoch)` raises it to its epoch (a Lua script: never lowers it),
+//! and every write it makes WATCHes the fence with the meta and checks it
+//! still is its epoch before MULTI/EXEC; the commit stores the epoch in the
+//! meta. A host whose lease expired and was taken over therefore writes
+//! nothing, whatever it had in flight. The fence lives with the shard's
+//! keys (same hash slot), not with the leases: the lease store may be
+//! another Redis, and only the shard's own keys can be in its transaction.
 
 use super::{
     CommitBatch, DroppedMessage, ShardCounters, ShardSink, SinkError, SinkMeta, StoredDoc, decode_doc, plan_writes,
@@ -27,6 +37,8 @@ use redis::{Commands, Connection};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+
+mod fence;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -43,6 +55,10 @@ pub struct RedisSink {
     dropped_ids_key: String,
     /// Sorted set of tombstone ids by deletion time (ms).
     tombstones_key: String,
+    /// The newest lease epoch a writer fenced the shard with.
+    fence_key: String,
+    /// The lease epoch this handle writes under (`None`: unfenced, a single host).
+    epoch: Option<u64>,
     state: Mutex<State>,
 }
 
@@ -73,6 +89,8 @@ impl RedisSink {
             ids_key: format!("{base}:ids"),
             dropped_ids_key: format!("{base}:dropped-ids"),
             tombstones_key: format!("{base}:tombstones"),
+            fence_key: format!("{base}:fence"),
+            epoch: None,
             state: Mutex::new(State { conn: None, meta: SinkMeta::default() }),
         };
         let meta = sink.with_conn(|s, conn| {
@@ -155,14 +173,32 @@ impl RedisSink {
     }
 
     /// Changes the stored meta outside a commit (a reset, an owner): read,
-    /// change, write, under the sink's lock.
-    fn change_meta(&self, change: impl FnOnce(&mut SinkMeta)) -> Result<(), SinkError> {
+    /// change and write in a WATCH/MULTI/EXEC transaction (retried if the
+    /// meta moved meanwhile), under the sink's lock; a fenced handle's also
+    /// checks the fence.
+    fn change_meta(&self, change: impl Fn(&mut SinkMeta)) -> Result<(), SinkError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let meta = self.with_state(&mut state, |s, conn| {
-            let mut meta = s.read_meta(conn)?;
-            change(&mut meta);
-            conn.set::<_, _, ()>(&s.meta_key, meta.encode()).map_err(|e| s.err(e))?;
-            Ok(meta)
+            // Optimistic, like a commit: a host claiming the sink or
+            // resetting a paused shard never writes back a checkpoint that
+            // a commit moved meanwhile.
+            loop {
+                redis::cmd("WATCH").arg(&s.meta_key).exec(conn).map_err(|e| s.err(e))?;
+                let raise = s.watch_fence(conn)?;
+                let mut meta = s.read_meta(conn)?;
+                change(&mut meta);
+                let mut pipe = redis::pipe();
+                pipe.atomic().set(&s.meta_key, meta.encode()).ignore();
+                if raise {
+                    pipe.set(&s.fence_key, s.epoch.unwrap_or(0)).ignore();
+                }
+                let done: Option<()> = pipe.query(conn).map_err(|e| s.err(e))?;
+                if done.is_some() {
+                    return Ok(meta);
+                }
+                // The meta or the fence changed meanwhile: look again (a
+                // newer fence now fails the check).
+            }
         })?;
         state.meta = meta;
         Ok(())
@@ -182,8 +218,9 @@ impl RedisSink {
 
     /// WATCHes the meta and checks it is `expected`; on a mismatch, unwatches,
     /// adopts the stored meta and reports [`SinkError::CheckpointMoved`].
-    fn watch_meta(&self, conn: &mut Connection, state_meta: &mut SinkMeta) -> Result<(), SinkError> {
+    fn watch_meta(&self, conn: &mut Connection, state_meta: &mut SinkMeta) -> Result<bool, SinkError> {
         redis::cmd("WATCH").arg(&self.meta_key).exec(conn).map_err(|e| self.err(e))?;
+        let raise_fence = self.watch_fence(conn)?;
         let stored = self.read_meta(conn)?;
         if stored != *state_meta {
             let _ = redis::cmd("UNWATCH").exec(conn);
@@ -191,17 +228,22 @@ impl RedisSink {
             *state_meta = stored;
             return Err(SinkError::CheckpointMoved { path: self.label.clone() });
         }
-        Ok(())
+        Ok(raise_fence)
     }
 
-    /// Writes `meta` (and `extra` commands) in one MULTI/EXEC guarded by the WATCH.
+    /// Writes `meta` (and `extra` commands) in one MULTI/EXEC guarded by the
+    /// WATCH; with `raise_fence`, the fence moves up to this handle's epoch.
     fn exec_with_meta(
         &self,
         conn: &mut Connection,
         pipe: &mut redis::Pipeline,
         meta: &SinkMeta,
+        raise_fence: bool,
     ) -> Result<(), SinkError> {
         pipe.set(&self.meta_key, meta.encode()).ignore();
+        if raise_fence {
+            pipe.set(&self.fence_key, self.epoch.unwrap_or(0)).ignore();
+        }
         let done: Option<()> = pipe.query(conn).map_err(|e| self.err(e))?;
         match done {
             Some(()) => Ok(()),
@@ -224,7 +266,7 @@ impl ShardSink for RedisSink {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut expected = state.meta.clone();
         let result = self.with_state(&mut state, |s, conn| {
-            s.watch_meta(conn, &mut expected)?;
+            let raise_fence = s.watch_meta(conn, &mut expected)?;
             let mut ids: Vec<&str> = batch.ops.iter().map(|o| o.id.as_str()).collect();
             ids.sort_unstable();
             ids.dedup();
@@ -237,7 +279,10 @@ impl ShardSink for RedisSink {
             let stamp = super::tombstone_stamp(crate::util::now_ms());
             let planned =
                 plan_writes(&batch.ops, &stamp, &s.label, |id: &str| Ok(stored.get(id).and_then(|v| v.as_deref())))?;
-            let meta = expected.advance(&batch, &planned);
+            let mut meta = expected.advance(&batch, &planned);
+            if s.epoch.is_some() {
+                meta.epoch = s.epoch;
+            }
             let mut pipe = redis::pipe();
             pipe.atomic();
             // Every id written joins the scan index (again: ZADD of a member
@@ -273,7 +318,7 @@ impl ShardSink for RedisSink {
                 pipe.hset(&s.dropped_key, d.pointer.to_string(), serde_json::to_vec(d).expect("serializes")).ignore();
                 pipe.zadd(&s.dropped_ids_key, d.pointer.sort_key(), 0).ignore();
             }
-            s.exec_with_meta(conn, &mut pipe, &meta)?;
+            s.exec_with_meta(conn, &mut pipe, &meta, raise_fence)?;
             Ok(meta)
         });
         match &result {
@@ -286,7 +331,7 @@ impl ShardSink for RedisSink {
 
     fn reset_position(&self, position: StartPosition) -> Result<(), SinkError> {
         // A reset is an explicit operator decision: it applies to what is stored now.
-        self.change_meta(|meta| meta.resume = Some(position))
+        self.change_meta(|meta| meta.resume = Some(position.clone()))
     }
 
     fn set_reference_time(&self, ms: i64) -> Result<(), SinkError> {
@@ -294,7 +339,11 @@ impl ShardSink for RedisSink {
     }
 
     fn set_owner(&self, owner: super::SinkOwner) -> Result<(), SinkError> {
-        self.change_meta(|meta| meta.owner = Some(owner))
+        self.change_meta(|meta| meta.owner = Some(owner.clone()))
+    }
+
+    fn fenced(&self, epoch: u64) -> Result<std::sync::Arc<dyn ShardSink>, SinkError> {
+        Ok(std::sync::Arc::new(self.fenced_handle(epoch)?))
     }
 
     fn shared(&self) -> bool {
@@ -317,6 +366,7 @@ impl ShardSink for RedisSink {
                 live_docs: stored.live_docs,
                 owner: stored.owner,
                 reference_time_ms: stored.reference_time_ms,
+                epoch: stored.epoch,
             };
             conn.set::<_, _, ()>(&s.meta_key, meta.encode()).map_err(|e| s.err(e))?;
             Ok(meta)
@@ -389,6 +439,8 @@ impl ShardSink for RedisSink {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         self.with_state(&mut state, |s, conn| {
             redis::cmd("WATCH").arg(&s.meta_key).exec(conn).map_err(|e| s.err(e))?;
+            // A fenced-out host removes nothing either (raising the fence is a commit's job).
+            s.watch_fence(conn)?;
             let due: Vec<(String, i64)> = redis::cmd("ZRANGEBYSCORE")
                 .arg(&s.tombstones_key)
                 .arg("-inf")

@@ -100,6 +100,12 @@ impl Server {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, `KILL`, ...) to the server process.
+    pub(crate) fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
+    }
+
     pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }

@@ -198,6 +198,31 @@ impl Output {
         say!("{}", table(&Self::STATE_HEADERS, &Self::state_rows(&r.shards)));
         say!();
         say!("{}", table(&Self::POLL_HEADERS, &Self::poll_rows(&r.shards)));
+        if let Some(host) = &r.cluster_host {
+            // `sluice serve --cluster`: who runs each shard, and the answering host's leases.
+            let rows: Vec<Vec<String>> = r
+                .shards
+                .iter()
+                .map(|s| {
+                    let (owner, epoch) = s.lease.as_ref().map(|l| (l.owner.clone(), l.epoch)).unwrap_or_default();
+                    let owner = if owner.is_empty() { "-".into() } else { owner };
+                    vec![s.shard.to_string(), owner, epoch.to_string(), s.fenced.to_string()]
+                })
+                .collect();
+            say!();
+            say!("{}", table(&["SHARD", "LEASE_OWNER", "EPOCH", "FENCED_HERE"], &rows));
+            say!(
+                "answered by host {}: {} leases held, {} acquired, {} lost, {} stolen, {} failovers (last {} ms, max {} ms)",
+                host.host_id,
+                host.leases_held,
+                host.leases_acquired,
+                host.leases_lost,
+                host.leases_stolen,
+                host.failovers,
+                host.last_failover_ms,
+                host.max_failover_ms
+            );
+        }
         if !r.next_page_token.is_empty() {
             say!("more shards: --page-token {}", r.next_page_token);
         }
