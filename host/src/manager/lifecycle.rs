@@ -465,14 +465,7 @@ impl Manager {
             self.store.save(&m.record)?;
             Ok(controls)
         })?;
-        let deadline = Instant::now() + SHARD_ACK_TIMEOUT;
-        for c in controls {
-            if !c.wait_reset_applied(deadline.saturating_duration_since(Instant::now())) {
-                let why = c.status().last_error.map(|e| format!(": {}", e.message)).unwrap_or_default();
-                return Err(ManagerError::Internal(format!("shard {} did not apply its reset in 30 s{why}", c.shard)));
-            }
-        }
-        Ok(())
+        wait_resets_applied(&controls)
     }
 
     /// Each shard's status. The committed meta of a shared sink (Redis) is
@@ -534,4 +527,17 @@ impl Manager {
         }
         Ok(())
     }
+}
+
+/// Waits until each shard applied its pending reset durably (so a resume
+/// with resets, or a supervisor's reset, returns only once it holds).
+pub(super) fn wait_resets_applied(controls: &[std::sync::Arc<crate::engine::ShardControl>]) -> Result<()> {
+    let deadline = Instant::now() + SHARD_ACK_TIMEOUT;
+    for c in controls {
+        if !c.wait_reset_applied(deadline.saturating_duration_since(Instant::now())) {
+            let why = c.status().last_error.map(|e| format!(": {}", e.message)).unwrap_or_default();
+            return Err(ManagerError::Internal(format!("shard {} did not apply its reset in 30 s{why}", c.shard)));
+        }
+    }
+    Ok(())
 }

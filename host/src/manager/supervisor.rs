@@ -22,10 +22,6 @@ use crate::state::HistoryEntry;
 use crate::util::{now_ms, redact_secrets};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
-
-/// How long a reset waits for the shards to write their new positions.
-const RESET_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Druid's resetOffsets body (`{"type": "kafka", "partitions": {"type":
 /// "end", "stream": ..., "partitionOffsetMap": {...}}}`), parsed.
@@ -398,14 +394,7 @@ impl Manager {
             self.store.save(&m.record)?;
             Ok(controls)
         })?;
-        let deadline = Instant::now() + RESET_TIMEOUT;
-        for c in controls {
-            if !c.wait_reset_applied(deadline.saturating_duration_since(Instant::now())) {
-                let why = c.status().last_error.map(|e| format!(": {}", e.message)).unwrap_or_default();
-                return Err(ManagerError::Internal(format!("shard {} did not apply its reset in 30 s{why}", c.shard)));
-            }
-        }
-        Ok(())
+        super::lifecycle::wait_resets_applied(&controls)
     }
 }
 

@@ -18,23 +18,7 @@ pub(super) mod bindings {
 
 use bindings::sluice::plugin::types as wit;
 
-impl bindings::sluice::plugin::types::Host for GuestState {}
-
-impl bindings::sluice::plugin::log::Host for GuestState {
-    fn log(&mut self, level: bindings::sluice::plugin::log::Level, message: String) {
-        use bindings::sluice::plugin::log::Level;
-        self.guest_log(
-            match level {
-                Level::Trace => tracing::Level::TRACE,
-                Level::Debug => tracing::Level::DEBUG,
-                Level::Info => tracing::Level::INFO,
-                Level::Warn => tracing::Level::WARN,
-                Level::Error => tracing::Level::ERROR,
-            },
-            &message,
-        );
-    }
-}
+super::guest_imports!(bindings);
 
 /// The WIT `batch`, borrowing the pointers' text and the packed bytes.
 #[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]

@@ -140,6 +140,31 @@ impl WasiView for GuestState {
     }
 }
 
+/// The host side of a plugin interface version's imports (its `types`,
+/// which has no functions, and `log`), for the bindings module `$b`.
+macro_rules! guest_imports {
+    ($b:ident) => {
+        impl $b::sluice::plugin::types::Host for GuestState {}
+
+        impl $b::sluice::plugin::log::Host for GuestState {
+            fn log(&mut self, level: $b::sluice::plugin::log::Level, message: String) {
+                use $b::sluice::plugin::log::Level;
+                self.guest_log(
+                    match level {
+                        Level::Trace => tracing::Level::TRACE,
+                        Level::Debug => tracing::Level::DEBUG,
+                        Level::Info => tracing::Level::INFO,
+                        Level::Warn => tracing::Level::WARN,
+                        Level::Error => tracing::Level::ERROR,
+                    },
+                    &message,
+                );
+            }
+        }
+    };
+}
+use guest_imports;
+
 impl GuestState {
     /// A guest's log line, in the host's `tracing` output (both interface versions).
     fn guest_log(&self, level: tracing::Level, message: &str) {
