@@ -242,8 +242,11 @@ fn the_reference_time_is_durable_before_use_kept_by_a_restart_and_rolls_over_onl
     let first = sink.meta().unwrap().reference_time_ms.expect("set by the first session");
     assert!(first >= before);
     ing.stop();
-    // A restart keeps it, even when the period is over by then: messages
-    // re-read after a crash are judged against the time they first were.
+    // Restarted with a 10 ms period (over long before the restart), the
+    // shard first works with the stored time and starts a new period only
+    // once it is idle. That a restart decodes against the stored time is
+    // shown with a plugin that uses it: tests/integration/druid.rs,
+    // `rejection_periods_are_judged_against_the_reference_time_in_the_checkpoint`.
     std::thread::sleep(Duration::from_millis(20));
     let ing = run(10);
     source.append(0, &docs(3, 5));

@@ -218,13 +218,7 @@ impl Manager {
             } else {
                 format!("documents not on this host: shards {reset:?} start over from pointer.init.reset")
             };
-            record.history.push(HistoryEntry {
-                at_ms: now,
-                kind: "imported".into(),
-                spec: redact_secrets(&record.spec),
-                detail,
-            });
-            record.updated_at_ms = now;
+            record.record_change(now, "imported", detail);
             record.deleted_at_ms = None;
             let _launching = self.launching(&record.name);
             self.replace_tombstone(&record.name)?;

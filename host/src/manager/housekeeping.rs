@@ -5,8 +5,8 @@
 use super::{Manager, ManagerError, Result};
 use crate::sink::ShardCounters;
 use crate::spec::{IngestionSpec, SinkType};
-use crate::state::{HistoryEntry, StateUsage};
-use crate::util::{now_ms, redact_secrets};
+use crate::state::StateUsage;
+use crate::util::now_ms;
 use std::path::Path;
 use std::time::Duration;
 
@@ -89,13 +89,7 @@ impl Manager {
         if result.is_ok() {
             let now = now_ms();
             record.last_errors.clear();
-            record.updated_at_ms = now;
-            record.history.push(HistoryEntry {
-                at_ms: now,
-                kind: "reset".into(),
-                spec: redact_secrets(&record.spec),
-                detail: detail.clone(),
-            });
+            record.record_change(now, "reset", detail.clone());
             {
                 let _saving = self.saving();
                 self.store.delete_shard_states(name)?;

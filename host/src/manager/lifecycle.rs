@@ -290,13 +290,7 @@ impl Manager {
         m.record.spec = new_json;
         // The spec now says the policy; a runtime override would hide it.
         m.record.error_strategy = None;
-        m.record.updated_at_ms = now;
-        m.record.history.push(HistoryEntry {
-            at_ms: now,
-            kind: "updated".into(),
-            spec: redact_secrets(&m.record.spec),
-            detail: detail.join(", "),
-        });
+        m.record.record_change(now, "updated", detail.join(", "));
         m.spec = new_spec;
         self.store.save(&m.record)?;
         Ok(m.info())
@@ -364,13 +358,7 @@ impl Manager {
         let now = now_ms();
         let mut tombstone = managed.record.clone();
         tombstone.deleted_at_ms = Some(now);
-        tombstone.updated_at_ms = now;
-        tombstone.history.push(HistoryEntry {
-            at_ms: now,
-            kind: kind.into(),
-            spec: redact_secrets(&tombstone.spec),
-            detail,
-        });
+        tombstone.record_change(now, kind, detail);
         self.store.save(&tombstone)?;
         Ok(managed)
     }
@@ -450,14 +438,7 @@ impl Manager {
             running.resume(Some(&list), resets).map_err(|e| ManagerError::InvalidArgument(e.to_string()))?;
             let controls: Vec<_> = resets.iter().map(|(s, _)| running.shards()[*s as usize].clone()).collect();
             let now = now_ms();
-            for (shard, position) in &positions {
-                m.record.history.push(HistoryEntry {
-                    at_ms: now,
-                    kind: "reset".into(),
-                    spec: redact_secrets(&m.record.spec),
-                    detail: format!("shard {shard} reset to {position}"),
-                });
-            }
+            m.record.record_resets(now, &positions);
             for s in &list {
                 m.record.paused_shards.remove(s);
             }

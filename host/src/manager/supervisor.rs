@@ -18,7 +18,6 @@ use super::supervisor_report::partition_id;
 use super::{DeleteOutcome, IngestionInfo, Managed, Manager, ManagerError, ResetMode, ResetRequest, Result};
 use crate::engine::Ingestion;
 use crate::spec::{IngestionSpec, SinkType, SourceType, SupervisorSettings};
-use crate::state::HistoryEntry;
 use crate::util::{now_ms, redact_secrets};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -169,13 +168,7 @@ impl Manager {
         record.error_strategy = None;
         let suspended = spec.supervisor.as_ref().is_some_and(|s| s.suspended);
         record.paused_shards = if suspended { (0..spec.shards).collect() } else { Default::default() };
-        record.updated_at_ms = now;
-        record.history.push(HistoryEntry {
-            at_ms: now,
-            kind: "updated".into(),
-            spec: redact_secrets(&record.spec),
-            detail: "supervisor spec submitted".into(),
-        });
+        record.record_change(now, "updated", "supervisor spec submitted".into());
         self.store.save(&record)?;
         let managed = self.launch(record, spec, false);
         if let Some(e) = managed.start_error.clone() {
@@ -265,13 +258,7 @@ impl Manager {
             m.spec = IngestionSpec::from_value(&json)?;
             m.record.spec = json;
             let now = now_ms();
-            m.record.updated_at_ms = now;
-            m.record.history.push(HistoryEntry {
-                at_ms: now,
-                kind: if suspended { "suspended" } else { "resumed" }.into(),
-                spec: redact_secrets(&m.record.spec),
-                detail: String::new(),
-            });
+            m.record.record_change(now, if suspended { "suspended" } else { "resumed" }, String::new());
             self.store.save(&m.record)?;
             Ok(redact_secrets(&m.record.spec))
         })
@@ -382,14 +369,7 @@ impl Manager {
             running.reset(&positions).map_err(|e| ManagerError::InvalidArgument(e.to_string()))?;
             let controls: Vec<_> = positions.iter().map(|(s, _)| running.shards()[*s as usize].clone()).collect();
             let now = now_ms();
-            for (shard, position) in &positions {
-                m.record.history.push(HistoryEntry {
-                    at_ms: now,
-                    kind: "reset".into(),
-                    spec: redact_secrets(&m.record.spec),
-                    detail: format!("shard {shard} reset to {position}"),
-                });
-            }
+            m.record.record_resets(now, &positions);
             m.record.updated_at_ms = now;
             self.store.save(&m.record)?;
             Ok(controls)

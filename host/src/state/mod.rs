@@ -65,6 +65,23 @@ pub struct HistoryEntry {
     pub detail: String,
 }
 
+impl IngestionRecord {
+    /// Records a change in the history, with the spec in force after it
+    /// (secrets redacted), and when it was made.
+    pub fn record_change(&mut self, at_ms: i64, kind: &str, detail: String) {
+        self.updated_at_ms = at_ms;
+        let spec = crate::util::redact_secrets(&self.spec);
+        self.history.push(HistoryEntry { at_ms, kind: kind.into(), spec, detail });
+    }
+
+    /// Records each shard's reset (`shard N reset to P`).
+    pub fn record_resets(&mut self, at_ms: i64, resets: &[(u32, crate::pointer::StartPosition)]) {
+        for (shard, position) in resets {
+            self.record_change(at_ms, "reset", format!("shard {shard} reset to {position}"));
+        }
+    }
+}
+
 /// A new ingestion id: the name, the creation time and a random tail.
 pub fn new_ingestion_id(name: &str) -> String {
     use std::hash::{BuildHasher, Hasher};
