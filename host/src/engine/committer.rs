@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The longest the committer waits for a batch before it looks at the
-/// tombstones' garbage collection.
-const GC_TICK: Duration = Duration::from_secs(1);
+/// tombstones' garbage collection (sooner when one is due): an idle shard's
+/// committer wakes up rarely.
+const GC_TICK: Duration = Duration::from_secs(5);
 
 /// A planned batch on its way to the committer.
 pub(super) struct Planned {
@@ -148,7 +149,11 @@ impl Committer {
     pub fn run(self, planned: Receiver<Planned>) {
         let mut next_gc = Instant::now();
         loop {
-            let first = match planned.recv_timeout(GC_TICK) {
+            let wait = match self.control.settings().gc_deletes {
+                Some(_) => next_gc.saturating_duration_since(Instant::now()).min(GC_TICK),
+                None => GC_TICK,
+            };
+            let first = match planned.recv_timeout(wait) {
                 Ok(first) => Some(first),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => return,

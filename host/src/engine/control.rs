@@ -149,7 +149,13 @@ pub struct ShardControl {
     inner: Mutex<Inner>,
     changed: Condvar,
     poll: Mutex<PollRecorder>,
+    /// Called on every change a controller makes: wakes the running
+    /// session's threads, which otherwise wait long while the shard is idle.
+    session_waker: Mutex<Option<SessionWaker>>,
 }
+
+/// Wakes a session's waiting threads (see [`ShardControl::set_session_waker`]).
+pub(super) type SessionWaker = Box<dyn Fn() + Send + Sync>;
 
 impl ShardControl {
     pub fn new(shard: u32, settings: DynamicSettings, paused: bool, meta: SinkMeta) -> Self {
@@ -175,6 +181,7 @@ impl ShardControl {
             }),
             changed: Condvar::new(),
             poll: Mutex::new(PollRecorder::default()),
+            session_waker: Mutex::new(None),
         }
     }
 
@@ -200,6 +207,18 @@ impl ShardControl {
         inner.generation += 1;
         drop(inner);
         self.changed.notify_all();
+        self.wake_session();
+    }
+
+    /// Installs (or, with `None`, removes) the running session's waker.
+    pub(super) fn set_session_waker(&self, waker: Option<SessionWaker>) {
+        *self.session_waker.lock().unwrap_or_else(|p| p.into_inner()) = waker;
+    }
+
+    fn wake_session(&self) {
+        if let Some(wake) = self.session_waker.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            wake();
+        }
     }
 
     pub fn status(&self) -> ShardStatus {

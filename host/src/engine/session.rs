@@ -11,7 +11,7 @@
 use super::committer::{Committer, Pipeline, Planned};
 use super::control::{BlockCause, BlockedAt, PollerState};
 use super::decoders::{BatchContext, Decoders};
-use super::poller::poll_loop;
+use super::poller::{Polled, poll_loop};
 use super::processor::parse_exceptions;
 use super::shard_error::ShardError;
 use super::supervisor::ShardWorker;
@@ -28,6 +28,13 @@ use std::time::Duration;
 /// bigger group commits when the sink is slower than decoding; each holds up
 /// to `poll.max_batch_size` decoded messages.
 const COMMIT_QUEUE_BATCHES: usize = 4;
+/// How long the processor waits for the poller while no decoder works. A
+/// controller's change wakes it at once (the session waker), so this only
+/// bounds how late an idle shard looks at its task period.
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+
+/// The poller's queue and its thread.
+type FromPoller<'a> = (&'a Receiver<Polled>, &'a std::thread::JoinHandle<()>);
 
 pub(super) enum SessionEnd {
     /// Stop, pause or reset requested.
@@ -58,6 +65,19 @@ impl ShardWorker {
         };
         let (tx, rx) = sync_channel(self.queue_batches.max(1));
         let stop = Arc::new(AtomicBool::new(false));
+        // A controller's change wakes the poller (if its reader waits for
+        // data) and the processor, which both wait long while idle.
+        let reader_wakeup = reader.wakeup();
+        {
+            let (wakeup, tx) = (reader_wakeup.clone(), tx.clone());
+            self.control.set_session_waker(Some(Box::new(move || {
+                if let Some(w) = &wakeup {
+                    w.wake();
+                }
+                // A full queue wakes the processor anyway.
+                let _ = tx.try_send(Polled::Wake);
+            })));
+        }
         let poller = {
             let (control, stop) = (self.control.clone(), stop.clone());
             std::thread::Builder::new()
@@ -82,11 +102,15 @@ impl ShardWorker {
         self.control.set_state(PollerState::Polling);
         let result = std::thread::scope(|scope| {
             let mut decoders = Decoders::start(scope, instances, &self.control, &self.plugin_config);
-            let end = self.process(&mut decoders, &meta, &rx, &commit_tx, &pipeline);
+            let end = self.process(&mut decoders, &meta, (&rx, &poller), &commit_tx, &pipeline);
             decoders.finish();
             end
         });
         stop.store(true, Ordering::Relaxed);
+        self.control.set_session_waker(None);
+        if let Some(w) = &reader_wakeup {
+            w.wake(); // the poller stops waiting for data
+        }
         drop(rx); // unblocks a poller waiting on a full queue
         // The committer commits what was already planned, then ends: the
         // session is over only when nothing of it can still be committed.
@@ -109,7 +133,7 @@ impl ShardWorker {
         &self,
         decoders: &mut Decoders<'_>,
         meta: &SinkMeta,
-        batches: &Receiver<Result<Batch, SourceError>>,
+        batches: FromPoller<'_>,
         commits: &SyncSender<Planned>,
         pipeline: &Pipeline,
     ) -> Result<SessionEnd, ShardError> {
@@ -141,7 +165,7 @@ impl ShardWorker {
                 return Ok(SessionEnd::Interrupted);
             }
             // While decoders work, come back soon to collect their results.
-            let wait = if decoders.in_flight() > 0 { Duration::from_millis(1) } else { Duration::from_millis(50) };
+            let wait = if decoders.in_flight() > 0 { Duration::from_millis(1) } else { IDLE_WAIT };
             let batch = match self.next_batch(meta, batches, wait) {
                 Ok(Some(batch)) => batch,
                 Ok(None) => continue,
@@ -185,20 +209,29 @@ impl ShardWorker {
     fn next_batch(
         &self,
         meta: &SinkMeta,
-        batches: &Receiver<Result<Batch, SourceError>>,
+        (batches, poller): FromPoller<'_>,
         wait: Duration,
     ) -> Result<Option<Batch>, Result<SessionEnd, ShardError>> {
-        match batches.recv_timeout(wait) {
+        let received = match batches.recv_timeout(wait) {
+            // The session's waker holds a sender too, so a poller that
+            // ended (or died) never disconnects the queue: look at it.
+            Err(RecvTimeoutError::Timeout) if poller.is_finished() => {
+                batches.try_recv().map_err(|_| RecvTimeoutError::Disconnected)
+            }
+            other => other,
+        };
+        match received {
             Err(RecvTimeoutError::Timeout) => Ok(None),
             Err(RecvTimeoutError::Disconnected) if self.control.should_end_session() => {
                 Err(Ok(SessionEnd::Interrupted))
             }
             Err(RecvTimeoutError::Disconnected) => Err(Err(ShardError::PollerGone)),
-            Ok(Err(SourceError::PositionLost { position, reason })) => {
+            Ok(Polled::Wake) => Ok(None),
+            Ok(Polled::Failed(SourceError::PositionLost { position, reason })) => {
                 Err(Ok(SessionEnd::Blocked(position_lost(meta, position, reason))))
             }
-            Ok(Err(e)) => Err(Err(e.into())),
-            Ok(Ok(batch)) => Ok(Some(batch)),
+            Ok(Polled::Failed(e)) => Err(Err(e.into())),
+            Ok(Polled::Batch(batch)) => Ok(Some(batch)),
         }
     }
 }

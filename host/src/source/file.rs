@@ -15,7 +15,7 @@
 //! cannot be told apart from the original: the checkpoint holds only the
 //! line number.
 
-use super::{Batch, Message, PartitionReader, Source, SourceError};
+use super::{Batch, Message, PartitionReader, Source, SourceError, Wakeup, Woken};
 use crate::pointer::{Pointer, StartPosition};
 use follow::{FillError, Followed};
 use std::collections::BTreeMap;
@@ -23,8 +23,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod follow;
+mod watch;
 
-/// How often an idle reader looks for new lines.
+/// How often an idle reader looks for new lines when its file is not
+/// watched (see [`watch`]); a watched reader looks when woken.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(20);
 
 pub struct FileSource {
@@ -139,8 +141,13 @@ impl Source for FileSource {
             // Resolved against the file as it is when first opened.
             StartPosition::Latest => None,
         };
+        let path = self.partition_path(partition);
+        let wakeup = Wakeup::default();
+        let watched = watch::watch(&path, &wakeup);
         Ok(Box::new(FileReader {
-            path: self.partition_path(partition),
+            path,
+            wakeup,
+            watched,
             file: None,
             start,
             first_line,
@@ -159,6 +166,11 @@ fn line_number(p: Pointer) -> Result<u64, SourceError> {
 
 struct FileReader {
     path: PathBuf,
+    /// Woken by the watcher when the file changes, and by the engine.
+    wakeup: Wakeup,
+    /// `None`: no change events for this file; the reader re-reads it every
+    /// [`FOLLOW_INTERVAL`] while it waits.
+    watched: Option<watch::Watched>,
     /// `None` until the file exists.
     file: Option<Followed>,
     /// Where the reader was opened (for the position of a lost start).
@@ -302,6 +314,8 @@ impl PartitionReader for FileReader {
         let deadline = Instant::now() + timeout;
         let mut messages = Vec::new();
         loop {
+            // Read before looking: a change after the look wakes the wait.
+            let seen = self.wakeup.seen();
             if self.ensure_open()? {
                 let first = self.first_line.unwrap_or(0);
                 while messages.len() < max {
@@ -333,11 +347,21 @@ impl PartitionReader for FileReader {
                     return Ok(Batch { messages, caught_up: false, ..Batch::default() });
                 }
             }
-            if !messages.is_empty() || Instant::now() >= deadline {
+            let now = Instant::now();
+            if !messages.is_empty() || now >= deadline {
                 return Ok(Batch { messages, caught_up: true, ..Batch::default() });
             }
-            std::thread::sleep(FOLLOW_INTERVAL.min(deadline.saturating_duration_since(Instant::now())));
+            let left = deadline - now;
+            let wait = if self.watched.is_some() { left } else { FOLLOW_INTERVAL.min(left) };
+            // The engine's wake (a stop) returns; a change of the file looks again.
+            if self.wakeup.wait(seen, wait) == Woken::Wake {
+                return Ok(Batch { messages, caught_up: true, ..Batch::default() });
+            }
         }
+    }
+
+    fn wakeup(&self) -> Option<Wakeup> {
+        Some(self.wakeup.clone())
     }
 }
 

@@ -8,10 +8,12 @@ pub mod file;
 pub mod kafka;
 pub mod kinesis;
 pub mod vec;
+mod wakeup;
 
 use crate::pointer::{Pointer, StartPosition};
 use crate::spec::SourceType;
 use std::time::Duration;
+pub use wakeup::{Seen, Wakeup, Woken};
 
 /// A header attached to a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +92,15 @@ pub trait Source: Send + Sync {
 pub trait PartitionReader: Send {
     /// Returns up to `max` messages, waiting at most `timeout` for the first one.
     fn poll(&mut self, max: usize, timeout: Duration) -> Result<Batch, SourceError>;
+
+    /// A handle that makes a waiting `poll` return at once. A reader that
+    /// has one waits for data without re-reading (the file source, woken
+    /// by the filesystem), so the engine gives it long waits and wakes it
+    /// when the shard must stop; readers without one are polled in short
+    /// slices.
+    fn wakeup(&self) -> Option<Wakeup> {
+        None
+    }
 }
 
 /// Checks that every partition has a shard.
