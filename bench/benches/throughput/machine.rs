@@ -105,3 +105,48 @@ pub fn print_top_mappings(n: usize) {
         eprintln!("  {:>8.1} MiB  {name}", *kb as f64 / 1024.0);
     }
 }
+
+/// Threads of this process (`Threads` in /proc/self/status).
+pub fn threads() -> u64 {
+    proc_field("/proc/self/status", "Threads").and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Resident memory of this process now (VmRSS), in KiB.
+pub fn vmrss_kib() -> u64 {
+    proc_field("/proc/self/status", "VmRSS").and_then(|v| v.trim_end_matches(" kB").trim().parse().ok()).unwrap_or(0)
+}
+
+/// Each thread of this process: id -> (name with every run of digits
+/// replaced by `*`, CPU seconds so far), from /proc/self/task/*/schedstat
+/// (nanoseconds on the CPU), or where that is missing from
+/// /proc/self/task/*/stat (user + system, in clock ticks of 10 ms).
+pub fn thread_cpu() -> std::collections::BTreeMap<u64, (String, f64)> {
+    // SAFETY: sysconf only reads a system constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let mut threads = std::collections::BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return threads };
+    for entry in dir.flatten() {
+        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse::<u64>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // "tid (comm) state ppid ...": comm may hold spaces and parentheses.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // utime and stime are fields 14 and 15; `fields` starts at field 3.
+        let (Some(utime), Some(stime)) = (fields.get(11), fields.get(12)) else { continue };
+        let schedstat = std::fs::read_to_string(entry.path().join("schedstat")).ok();
+        let cpu = match schedstat.as_deref().and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok()) {
+            Some(ns) => ns / 1e9,
+            None => (utime.parse::<f64>().unwrap_or(0.0) + stime.parse::<f64>().unwrap_or(0.0)) / ticks,
+        };
+        let mut name = String::new();
+        for c in stat[open + 1..close].chars() {
+            if !c.is_ascii_digit() {
+                name.push(c);
+            } else if !name.ends_with('*') {
+                name.push('*');
+            }
+        }
+        threads.insert(tid, (name, cpu));
+    }
+    threads
+}

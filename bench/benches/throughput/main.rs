@@ -1,38 +1,52 @@
-//! sluice's throughput benchmark (issue 9).
+//! sluice's throughput benchmark (issues 9 and 19).
 //!
 //! ```sh
 //! cargo bench -p sluice-bench
 //! ```
 //!
 //! One run generates one data set (OpenSearch-format messages of about 300
-//! bytes, see `data.rs`) and measures, on it:
+//! bytes, see `data.rs`) and measures, on it (the `SLUICE_BENCH_ONLY` name of
+//! each stage in brackets):
 //!
-//! 1. the raw source drain, no decoding: the file source, and Kafka
-//!    (librdkafka's mock cluster in this process: produce, then drain through
-//!    `KafkaSource` readers);
-//! 2. decoding with the opensearch logic compiled natively;
+//! 1. the raw source drain, no decoding: the file source [`file`], and Kafka
+//!    [`kafka`] (librdkafka's mock cluster in this process: produce, then
+//!    drain through `KafkaSource` readers);
+//! 2. decoding with the opensearch logic compiled natively [`native`];
 //! 3. decoding through the wasm guest in the host (`PluginInstance::decode`,
-//!    in batches as the engine does);
-//! 4. the sink alone (`EmbeddedSink::commit` of pre-decoded batches, durable);
+//!    in batches as the engine does) [`wasm`];
+//! 4. the sink alone (`EmbeddedSink::commit` of pre-decoded batches, durable)
+//!    [`sink`];
 //! 5. the full pipeline (`Ingestion` over file streams until idle, exactly
-//!    once) for 1, 3 and 16 shards;
+//!    once) for 1, 3 and 16 shards [`pipeline1`, `pipeline3`, `pipeline16`],
+//!    and 1 shard with `num_processor_threads` = the core count
+//!    [`pipeline1x<cores>`];
+//! 6. the full pipeline with the Kafka source reading the mock cluster over
+//!    TCP, 16 shards on 16 partitions and 1 shard on 1 partition, as much as
+//!    the mock keeps (`kafka_pipeline.rs`) [`pipelinekafka`];
+//! 7. idle shards: the CPU of 1,000 shards that have nothing to read, over a
+//!    10 s window, and the process's threads, in a child process (`idle.rs`)
+//!    [`idle1000`];
 //!
 //! then peak resident memory of the full pipeline for a backlog of 10,000, of
-//! 1,000,000 and of 10,000,000 messages, each in a child process (this binary
-//! re-executed with `--rss-child`). Each stage except the raw file drain runs
-//! three times and reports its median run.
+//! 1,000,000 and of 10,000,000 messages, into 1 shard and into 16 shards
+//! (the backlog split over 16 partitions), each in a child process (this
+//! binary re-executed with `--rss-child`) [`rss`]. Each stage except the raw
+//! file drain and the idle shards runs three times and reports its median
+//! run. The last lines compare the results with issue 19's targets.
 //!
 //! Environment: `SLUICE_BENCH_MESSAGES` (default 1,000,000),
-//! `SLUICE_BENCH_SKIP_10M=1` (skip the 10M backlog), `SLUICE_BENCH_BACKLOG`
-//! (the large backlog, default 10,000,000), `SLUICE_BENCH_ONLY` (a comma list
-//! of `file,kafka,native,wasm,sink,pipeline1,pipeline3,pipeline16,pipeline1x<cores>,rss`,
-//! for profiling one stage), `SLUICE_BENCH_DIR` (where the data goes; default the
-//! system temp dir), `SLUICE_BENCH_GUEST` (another build of the opensearch
-//! component for the wasm stage and the in-process pipelines, to compare build
-//! settings), `SLUICE_BENCH_PERF_CTL` (a `perf record --control` fifo: perf
-//! samples only while a stage is measured).
+//! `SLUICE_BENCH_SKIP_10M=1` (skip the 10M backlogs), `SLUICE_BENCH_BACKLOG`
+//! (the large backlog, default 10,000,000), `SLUICE_BENCH_IDLE_SHARDS` (the
+//! idle stage's shards, default 1,000), `SLUICE_BENCH_ONLY` (a comma list of
+//! the stage names above, for profiling one stage), `SLUICE_BENCH_DIR` (where
+//! the data goes; default the system temp dir), `SLUICE_BENCH_GUEST` (another
+//! build of the opensearch component for the wasm stage and the in-process
+//! pipelines, to compare build settings), `SLUICE_BENCH_PERF_CTL` (a `perf
+//! record --control` fifo: perf samples only while a stage is measured).
 
 mod data;
+mod idle;
+mod kafka_pipeline;
 mod machine;
 
 use data::{Generator, Line};
@@ -149,6 +163,10 @@ fn main() {
         rss_child(&args[i + 1..]);
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--idle-child") {
+        idle::idle_child(&args[i + 1..]);
+        return;
+    }
     let messages = env_u64("SLUICE_BENCH_MESSAGES", 1_000_000);
     let backlog = env_u64("SLUICE_BENCH_BACKLOG", 10_000_000);
     let skip_large = std::env::var("SLUICE_BENCH_SKIP_10M").is_ok_and(|v| !v.is_empty() && v != "0");
@@ -164,6 +182,7 @@ fn main() {
         "SLUICE_BENCH_MESSAGES",
         "SLUICE_BENCH_SKIP_10M",
         "SLUICE_BENCH_BACKLOG",
+        "SLUICE_BENCH_IDLE_SHARDS",
         "SLUICE_BENCH_ONLY",
         "SLUICE_BENCH_DIR",
     ] {
@@ -340,7 +359,6 @@ fn main() {
     drop(batches);
 
     // 5. Full pipeline.
-    let mut pipelines = Vec::new();
     let mut starts = Vec::new();
     // (shards, decoders per shard): the spec's defaults (one decoder), and
     // one shard with num_processor_threads = the core count.
@@ -382,67 +400,98 @@ fn main() {
             run.start_secs
         );
         starts.push((row.stage.clone(), run.start_secs));
-        pipelines.push((row.stage.clone(), row.rate()));
         rows.push(row);
     }
     for partitions in [1, 3, 16] {
         let _ = std::fs::remove_dir_all(stream(partitions));
     }
 
+    // 6. Full pipeline from Kafka (the mock cluster, over TCP).
+    let mut kafka_starts = Vec::new();
+    if wanted("pipelinekafka") {
+        for (row, start_secs) in kafka_pipeline::kafka_pipelines(&compiled, work.path()) {
+            kafka_starts.push((row.stage.clone(), start_secs));
+            rows.push(row);
+        }
+    }
+
+    // 7. Idle shards, in a child process.
+    let cache = work.path().join("component-cache");
+    let idle = wanted("idle1000").then(|| {
+        fill_component_cache(&cache);
+        idle::idle_stage(work.path(), &cache, env_u64("SLUICE_BENCH_IDLE_SHARDS", idle::TARGET_SHARDS))
+    });
+
     print_table(&rows);
-    if !starts.is_empty() {
-        println!();
-        let starts: Vec<String> = starts
+    let short = |starts: &[(String, f64)], prefix: &str| -> String {
+        starts
             .iter()
             .map(|(stage, s)| {
-                let stage = stage.trim_start_matches("full pipeline, exactly-once: ");
+                let stage = stage.trim_start_matches(prefix);
                 format!("{} {s:.2}s", stage.trim_end_matches(&format!(" (median of {RUNS})")))
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !starts.is_empty() {
+        println!();
         println!(
             "full pipeline: seconds from the first message read to every shard idle (all committed); not counted: \
              opening the sinks and starting the shards ({})",
-            starts.join(", ")
+            short(&starts, "full pipeline, exactly-once: ")
         );
     }
-    println!();
-    print_targets(&rows, &pipelines);
-
-    // Peak memory, each backlog in a child process.
-    if wanted("rss") {
+    if !kafka_starts.is_empty() {
         println!();
+        println!(
+            "Kafka pipeline: seconds from the resume of the shards (each then opens its consumer and connects to the \
+             mock) to every shard idle (all committed); not counted: opening the sinks and starting the shards ({})",
+            short(&kafka_starts, "full pipeline, exactly-once, Kafka mock over TCP: ")
+        );
+    }
+    if let Some(idle) = &idle {
+        println!();
+        idle.print();
+    }
+    println!();
+    print_targets(&rows, idle.as_ref());
+
+    // Peak memory, each backlog in a child process, into 1 and 16 shards.
+    if wanted("rss") {
         // The middle size shows whether memory still grows between 1M and 10M.
         let mut sizes = vec![SMALL_BACKLOG, MIDDLE_BACKLOG];
         if !skip_large {
             sizes.push(backlog);
         }
-        let cache = work.path().join("component-cache");
-        // Compile once into the cache, as `sluice run` does on its first start.
-        PluginEngine::with_cache(&cache)
-            .unwrap()
-            .compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default())
-            .unwrap();
-        let mut peaks = Vec::new();
-        for size in sizes {
-            peaks.push((size, rss_backlog(work.path(), &cache, size)));
-        }
-        println!("| backlog (messages, 1 shard, full pipeline) | peak RSS (VmHWM) | seconds | messages/s |");
-        println!("|---:|---:|---:|---:|");
-        for (size, (kib, secs)) in &peaks {
-            println!("| {size} | {:.1} MiB | {secs:.1} | {:.0} |", *kib as f64 / 1024.0, *size as f64 / secs);
-        }
-        if let [(_, (small, _)), (_, (middle, _)), (large_size, (large, _))] = peaks[..] {
-            let growth = large as f64 / small as f64;
+        fill_component_cache(&cache);
+        let mut summaries = Vec::new();
+        for shards in [1, 16] {
+            let peaks: Vec<(u64, (u64, f64))> =
+                sizes.iter().map(|&size| (size, rss_backlog(work.path(), &cache, size, shards))).collect();
+            let label =
+                if shards == 1 { "1 shard".to_string() } else { format!("{shards} shards, {shards} partitions") };
             println!();
-            println!(
-                "peak memory, {large_size} vs {SMALL_BACKLOG} backlog: {growth:.2}x (target: within 10%: {}); \
-                 {large_size} vs {MIDDLE_BACKLOG}: {:.2}x",
-                if growth <= 1.10 { "MET" } else { "NOT MET" },
-                large as f64 / middle as f64
-            );
-        } else if skip_large {
-            println!();
-            println!("(the 10M backlog was skipped: SLUICE_BENCH_SKIP_10M)");
+            println!("| backlog (messages, {label}, full pipeline) | peak RSS (VmHWM) | seconds | messages/s |");
+            println!("|---:|---:|---:|---:|");
+            for (size, (kib, secs)) in &peaks {
+                println!("| {size} | {:.1} MiB | {secs:.1} | {:.0} |", *kib as f64 / 1024.0, *size as f64 / secs);
+            }
+            if let [(_, (small, _)), (_, (middle, _)), (large_size, (large, _))] = peaks[..] {
+                let growth = large as f64 / small as f64;
+                summaries.push(format!(
+                    "peak memory, {label}, {large_size} vs {SMALL_BACKLOG} backlog: {growth:.2}x (target <= 1.2x: {}); \
+                     {large_size} vs {MIDDLE_BACKLOG}: {:.2}x",
+                    if growth <= 1.2 { "MET" } else { "NOT MET" },
+                    large as f64 / middle as f64
+                ));
+            }
+        }
+        println!();
+        for line in &summaries {
+            println!("{line}");
+        }
+        if skip_large {
+            println!("(the 10M backlogs were skipped: SLUICE_BENCH_SKIP_10M)");
         }
     }
     println!();
@@ -593,10 +642,17 @@ struct PipelineRun {
 
 /// Runs an ingestion of `base`'s stream until every shard is idle.
 fn run_pipeline(base: &Path, shards: u32, decoders: u32, plugin: &CompiledPlugin, data_dir: &Path) -> PipelineRun {
+    run_spec(spec(base, shards, decoders), plugin, data_dir)
+}
+
+/// Runs an ingestion of `spec` until every shard is idle, timed from the
+/// resume of its (paused) shards.
+fn run_spec(spec: IngestionSpec, plugin: &CompiledPlugin, data_dir: &Path) -> PipelineRun {
+    let shards = spec.shards;
     let t = Instant::now();
     // Started paused, so that no shard reads before the clock starts.
     let paused = RuntimeOverrides { paused_shards: (0..shards).collect(), ..RuntimeOverrides::default() };
-    let ing = sluice::wiring::start_ingestion(spec(base, shards, decoders), plugin.clone(), data_dir, paused).unwrap();
+    let ing = sluice::wiring::start_ingestion(spec, plugin.clone(), data_dir, paused).unwrap();
     let start_secs = t.elapsed().as_secs_f64();
     perf_control("enable");
     let (t, cpu) = (Instant::now(), machine::cpu_seconds());
@@ -618,14 +674,24 @@ fn run_pipeline(base: &Path, shards: u32, decoders: u32, plugin: &CompiledPlugin
     }
 }
 
-/// Writes a backlog of `size` messages, runs the full pipeline over it in a
-/// child process and returns the child's peak RSS (KiB) and run time.
-fn rss_backlog(work: &Path, cache: &Path, size: u64) -> (u64, f64) {
+/// Compiles the plugin into `cache` (once: later calls load it), as `sluice
+/// run` does on its first start, for the child processes.
+fn fill_component_cache(cache: &Path) {
+    PluginEngine::with_cache(cache)
+        .unwrap()
+        .compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default())
+        .unwrap();
+}
+
+/// Writes a backlog of `size` messages over `shards` partitions, runs the
+/// full pipeline over it (one shard per partition) in a child process and
+/// returns the child's peak RSS (KiB) and run time.
+fn rss_backlog(work: &Path, cache: &Path, size: u64, shards: u32) -> (u64, f64) {
     let base = work.join(format!("backlog-{size}"));
     let data_dir = work.join(format!("backlog-data-{size}"));
-    eprintln!("writing a backlog of {size} messages");
+    eprintln!("writing a backlog of {size} messages into {shards} partition(s)");
     let t = Instant::now();
-    let g = data::write_stream(&base, 1, size, SEED).unwrap();
+    let g = data::write_stream(&base, shards, size, SEED).unwrap();
     eprintln!("  {:.1} GB in {:.1}s", g.bytes as f64 / 1e9, t.elapsed().as_secs_f64());
     // SLUICE_BENCH_CHILD_WRAPPER="heaptrack -o /tmp/x": run the child under a profiler.
     let wrapper = std::env::var("SLUICE_BENCH_CHILD_WRAPPER").unwrap_or_default();
@@ -646,12 +712,13 @@ fn rss_backlog(work: &Path, cache: &Path, size: u64) -> (u64, f64) {
         .arg(cache)
         .arg(size.to_string())
         .arg(g.live.to_string())
+        .arg(shards.to_string())
         .stderr(std::process::Stdio::inherit())
         .output()
         .unwrap();
     let _ = std::fs::remove_dir_all(&base);
     let _ = std::fs::remove_dir_all(&data_dir);
-    assert!(out.status.success(), "the child for the {size} backlog failed: {:?}", out.status);
+    assert!(out.status.success(), "the child for the {size} backlog into {shards} shard(s) failed: {:?}", out.status);
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |name: &str| -> f64 {
         text.split_whitespace()
@@ -661,10 +728,11 @@ fn rss_backlog(work: &Path, cache: &Path, size: u64) -> (u64, f64) {
     (field("vmhwm_kib=") as u64, field("secs="))
 }
 
-/// Child mode: `--rss-child <stream base> <data dir> <component cache> <messages> <live docs>`.
+/// Child mode: `--rss-child <stream base> <data dir> <component cache> <messages> <live docs> <shards>`.
 fn rss_child(args: &[String]) {
-    let [base, data_dir, cache, messages, live] = args else { panic!("--rss-child: bad arguments {args:?}") };
+    let [base, data_dir, cache, messages, live, shards] = args else { panic!("--rss-child: bad arguments {args:?}") };
     let (messages, live): (u64, u64) = (messages.parse().unwrap(), live.parse().unwrap());
+    let shards: u32 = shards.parse().unwrap();
     let started = Instant::now();
     if std::env::var_os("SLUICE_BENCH_SMAPS").is_some() {
         std::thread::spawn(|| {
@@ -679,7 +747,7 @@ fn rss_child(args: &[String]) {
     let engine = PluginEngine::with_cache(Path::new(cache)).unwrap();
     let plugin = engine.compile("opensearch", builtin::SLUICE_OPENSEARCH, Limits::default()).unwrap();
     assert!(plugin.from_cache(), "the child loads the compiled component from the cache");
-    let run = run_pipeline(Path::new(base), 1, 1, &plugin, Path::new(data_dir));
+    let run = run_pipeline(Path::new(base), shards, 1, &plugin, Path::new(data_dir));
     let processed: u64 = run.counters.iter().map(|c| c.total_processed_count).sum();
     assert_eq!(processed, messages);
     assert_eq!(run.live, live);
@@ -707,37 +775,74 @@ fn print_table(rows: &[Row]) {
     }
 }
 
-fn print_targets(rows: &[Row], pipelines: &[(String, f64)]) {
+/// The results against issue 19's targets, from this run.
+fn print_targets(rows: &[Row], idle: Option<&idle::Idle>) {
     let find = |prefix: &str| rows.iter().find(|r| r.stage.starts_with(prefix));
     let met = |ok: bool| if ok { "MET" } else { "NOT MET" };
     if let (Some(wasm), Some(native)) = (find("decode: wasm"), find("decode: native")) {
         let ratio = wasm.rate() / native.rate();
         println!("wasm / native decode: {ratio:.2} (target >= 0.8: {})", met(ratio >= 0.8));
     }
-    // The stages the pipeline is made of: source (file), wasm decode, sink.
-    let stages: Vec<&Row> =
-        ["source drain: file", "decode: wasm", "sink apply"].iter().filter_map(|p| find(p)).collect();
-    if stages.len() == 3 {
-        let slowest = stages.iter().min_by(|a, b| a.rate().total_cmp(&b.rate())).unwrap();
-        for (stage, rate) in pipelines {
-            let ratio = rate / slowest.rate();
+    let cores = machine::cores() as f64;
+    // The targets are for the full pipeline of 1 shard with one decoder; the
+    // other pipelines' figures are for comparison.
+    let target_row = "full pipeline, exactly-once: 1 shard (";
+    for r in rows.iter().filter(|r| r.stage.starts_with("full pipeline")) {
+        let targeted = r.stage.starts_with(target_row);
+        // The stages the pipeline is made of: its source, the wasm decode, the sink.
+        let source = if r.stage.starts_with("full pipeline, exactly-once, Kafka") {
+            "source drain: kafka"
+        } else {
+            "source drain: file"
+        };
+        let stages: Vec<&Row> = [source, "decode: wasm", "sink apply"].iter().filter_map(|p| find(p)).collect();
+        if let [_, _, _] = stages[..] {
+            let slowest = stages.iter().min_by(|a, b| a.rate().total_cmp(&b.rate())).unwrap();
+            let ratio = r.rate() / slowest.rate();
             println!(
-                "{stage} / slowest stage ({}, {:.0}/s): {ratio:.2} (target >= 0.8: {})",
+                "{} / slowest stage ({}, {:.0}/s): {ratio:.2}{}",
+                r.stage,
                 slowest.stage,
                 slowest.rate(),
-                met(ratio >= 0.8)
+                if targeted { format!(" (target >= 0.9: {})", met(ratio >= 0.9)) } else { String::new() }
+            );
+        } else if targeted {
+            println!(
+                "{} / slowest stage: not measured (the {source}, decode: wasm and sink apply stages did not run)",
+                r.stage
             );
         }
-    }
-    let cores = machine::cores() as f64;
-    for r in rows.iter().filter(|r| r.stage.starts_with("full pipeline")) {
         let per_core = r.rate() / cores;
         println!(
-            "{}: {:.0} messages/s per core ({cores} cores), {:.0} per CPU-second used (target >= 200,000 per core: {})",
+            "{}: {per_core:.0} messages/s per core ({cores} cores), {:.0} per CPU-second used{}",
             r.stage,
-            per_core,
             r.messages as f64 / r.cpu,
-            met(per_core >= 200_000.0)
+            if targeted {
+                format!(" (target >= 300,000 per core: {})", met(per_core >= 300_000.0))
+            } else {
+                String::new()
+            }
         );
+    }
+    if let Some(idle) = idle {
+        match idle.percent() {
+            Some(percent) if idle.shards() == idle::TARGET_SHARDS => println!(
+                "{} idle shards: {percent:.2}% of one core (target < {}%: {})",
+                idle.shards(),
+                idle::TARGET_PERCENT,
+                met(percent < idle::TARGET_PERCENT)
+            ),
+            Some(percent) => println!(
+                "{} idle shards: {percent:.2}% of one core (the target, < {}%, is for {} shards: not judged)",
+                idle.shards(),
+                idle::TARGET_PERCENT,
+                idle::TARGET_SHARDS
+            ),
+            None => println!(
+                "{} idle shards: not measured, the stage failed (target < {}% of one core: NOT MET)",
+                idle.shards(),
+                idle::TARGET_PERCENT
+            ),
+        }
     }
 }
