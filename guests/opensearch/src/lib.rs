@@ -54,6 +54,9 @@ impl OpenSearch {
 }
 
 impl Plugin for OpenSearch {
+    // `decode` keeps nothing beyond the call.
+    const PER_CALL_ARENA: bool = true;
+
     fn configure(config_json: &str) -> Result<Self, String> {
         let Config { mapper, mappings } = Config::parse(config_json)?;
         Ok(OpenSearch { mapper, mappings })

@@ -59,11 +59,18 @@ impl<P: Plugin> Slot<P> {
                 .map(|_| wit::Decoded::Invalid("plugin used before configure".into()))
                 .collect();
         };
+        #[cfg(feature = "talc")]
+        if P::PER_CALL_ARENA {
+            crate::ALLOCATOR.begin_call();
+        }
         let data = &batch.data;
         let (shard, reference_time_ms) = (batch.shard, batch.reference_time_ms);
         let messages: Vec<SdkMessage> =
             batch.messages.into_iter().map(|m| from_wit(m, data, shard, reference_time_ms)).collect();
-        plugin.decode_batch(&messages).into_iter().map(to_wit).collect()
+        let decoded = plugin.decode_batch(&messages).into_iter().map(to_wit).collect();
+        #[cfg(feature = "talc")]
+        crate::ALLOCATOR.end_call();
+        decoded
     }
 }
 

@@ -68,12 +68,27 @@ pub mod bindings;
 /// (dlmalloc), which spent 17% of the opensearch guest's decode time
 /// (`cargo bench -p sluice-bench`). A plugin that wants its own allocator
 /// turns the SDK's default `talc` feature off.
+/// Wrapped in the per-call arena, which is idle unless the plugin opts in
+/// ([`Plugin::PER_CALL_ARENA`]).
 #[cfg(all(target_arch = "wasm32", feature = "talc"))]
 #[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+pub(crate) static ALLOCATOR: arena::CallArena<talc::wasm::WasmDynamicTalc> =
+    arena::CallArena::new(talc::wasm::new_wasm_dynamic_allocator());
+
+#[doc(hidden)]
+pub mod arena;
 
 /// A message-format plugin.
 pub trait Plugin: Sized + 'static {
+    /// Allocate from a per-call arena while decoding (wasm, with the SDK's
+    /// default `talc` feature): everything allocated during a `decode` call
+    /// is freed at once when the next call begins, which saves most of the
+    /// allocator's work. Turn it on only if the plugin keeps nothing that
+    /// `decode` allocates beyond the call (no cache filled lazily through
+    /// a `RefCell`, `OnceCell` or a static): that would be freed under it.
+    /// What `configure` builds is not affected.
+    const PER_CALL_ARENA: bool = false;
+
     /// Builds the plugin from its JSON configuration (`"{}"` when none is given).
     fn configure(config_json: &str) -> Result<Self, String>;
 
