@@ -20,14 +20,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 const META_KEY: &[u8] = b"meta";
-/// fjall's memtable size for a shard's documents (see `Store::open`).
-const SHARD_MEMTABLE_BYTES: u64 = 32 << 20;
+/// fjall's memtable size for a shard's documents (see `Store::open`). A
+/// shard holds at most five: the one written and up to four sealed ones
+/// waiting for their flush (fjall then stalls writes).
+const SHARD_MEMTABLE_BYTES: u64 = 8 << 20;
 /// fjall's block cache of a shard.
-const SHARD_CACHE_BYTES: u64 = 16 << 20;
-/// Background workers of a shard's database: with one, a memtable flush
-/// waits behind a long compaction and sealed memtables pile up (up to
-/// fjall's stall limit of 4) on a long backlog.
-const SHARD_WORKERS: usize = 2;
+const SHARD_CACHE_BYTES: u64 = 4 << 20;
+/// Background workers of a shard's database. One: with two, fjall 3.1's
+/// worker 0 hands every compaction request back to the queue and takes it
+/// again while worker 1 compacts, a busy loop that cost ~15% of the
+/// pipeline's CPU (issue 19, `cargo bench -p sluice-bench`). With one, a
+/// flush waits behind a compaction, so sealed memtables may pile up to
+/// fjall's stall limit of 4: within the memory bound below.
+const SHARD_WORKERS: usize = 1;
 /// The checkpoint keyspace holds one small record rewritten by every commit,
 /// and the dropped-message keyspace is written rarely and read on request:
 /// fjall's default 64 MiB memtable would hold up to 64 MiB of them per
@@ -49,12 +54,16 @@ impl Store {
     fn open(path: &Path) -> Result<Store, SinkError> {
         let err = |e: fjall::Error| store_err(path, e);
         // The documents' keyspace is tuned for a long backlog (measured with
-        // `cargo bench -p sluice-bench`, 10M messages into one shard): with
-        // fjall's defaults (64 MiB memtables, L0 compacted at 4 tables) writes
-        // stall on compaction, 133k msgs/s and 329 MiB peak; with 32 MiB
-        // memtables, L0 compacted at 8 tables, two workers and the small
-        // meta/dropped memtables below, ~225k msgs/s and ~190 MiB. (16 MiB
-        // memtables: ~140 MiB but ~195k msgs/s; 8 MiB: ~175 MiB, 158k msgs/s.)
+        // `cargo bench -p sluice-bench`): with fjall's defaults (64 MiB
+        // memtables, L0 compacted at 4 tables) writes stall on compaction,
+        // 133k msgs/s and 329 MiB peak for 10M messages into one shard. L0 is
+        // compacted at 8 tables, by one worker (see `SHARD_WORKERS`). The memory is
+        // what the settings allow, whatever the backlog: per shard at most
+        // five 8 MiB memtables and a 4 MiB cache, plus the pinned index and
+        // filter blocks of L0/L1 (issue 19: 32 MiB memtables and a 16 MiB
+        // cache peaked at 1.3 GiB for 16 shards and a 4M backlog; these at
+        // ~0.6 GiB). Settings are stored with the keyspace when it is
+        // created: a sink created before keeps its own.
         let db = Database::builder(path).worker_threads(SHARD_WORKERS).cache_size(SHARD_CACHE_BYTES).open().map_err(
             |e| {
                 if matches!(e, fjall::Error::Locked) {
