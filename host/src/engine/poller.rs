@@ -10,11 +10,12 @@ use std::time::Duration;
 
 /// The longest a poller waits inside a source before checking for stop/pause.
 const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(100);
-/// The same for a reader the engine can wake (see
-/// [`PartitionReader::wakeup`]): a stop or pause wakes it, so a long wait
-/// costs no latency, and an idle shard wakes up rarely (1,000 idle shards
-/// must cost under 2% of a core).
-const WAKEABLE_STOP_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// How long a poll waits on a reader the engine can wake (see
+/// [`PartitionReader::wakeup`]), whatever `poll.timeout` says: data and a
+/// stop or pause wake it, so a long wait costs no latency, and an idle
+/// shard's poller wakes up rarely (1,000 idle shards must cost under 2% of
+/// a core; measured with `cargo bench -p sluice-bench`).
+const WAKEABLE_WAIT: Duration = Duration::from_secs(10);
 
 /// What the poller hands the processor.
 pub(super) enum Polled {
@@ -32,14 +33,18 @@ pub(super) fn poll_loop(
     tx: &SyncSender<Polled>,
     stop: &AtomicBool,
 ) {
-    let slice = if reader.wakeup().is_some() { WAKEABLE_STOP_CHECK_INTERVAL } else { STOP_CHECK_INTERVAL };
+    let wakeable = reader.wakeup().is_some();
     // Empty polls are counted, but only worth sending once, to report "caught up".
     let mut reported_caught_up = false;
     while !stop.load(Ordering::Relaxed) && !control.should_end_session() {
         let settings = control.settings();
-        // Waits are sliced so that a stop or pause is noticed quickly; an
-        // empty poll costs nothing.
-        match reader.poll(settings.max_batch_size, settings.poll_timeout.min(slice)) {
+        // Waits are sliced so that a stop or pause is noticed quickly (a
+        // wakeable reader is woken instead); an empty poll costs nothing.
+        // Until the shard has reported that it caught up, short waits: the
+        // first empty poll says so (idle: everything read is committed).
+        let slice = settings.poll_timeout.min(STOP_CHECK_INTERVAL);
+        let wait = if wakeable && reported_caught_up { WAKEABLE_WAIT } else { slice };
+        match reader.poll(settings.max_batch_size, wait) {
             Ok(batch) => {
                 control.set_source_lag(batch.pointer_lag, batch.time_lag_ms);
                 // Every poll counts in the statistics, an empty one too.

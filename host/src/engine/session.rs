@@ -28,10 +28,11 @@ use std::time::Duration;
 /// bigger group commits when the sink is slower than decoding; each holds up
 /// to `poll.max_batch_size` decoded messages.
 const COMMIT_QUEUE_BATCHES: usize = 4;
-/// How long the processor waits for the poller while no decoder works. A
-/// controller's change wakes it at once (the session waker), so this only
-/// bounds how late an idle shard looks at its task period.
-const IDLE_WAIT: Duration = Duration::from_secs(1);
+/// The longest the processor waits for the poller while no decoder works:
+/// a controller's change wakes it at once (the session waker), and it
+/// comes back when the task period ends (see `idle_wait`), so an idle
+/// shard's processor wakes up rarely.
+const IDLE_WAIT: Duration = Duration::from_secs(10);
 
 /// The poller's queue and its thread.
 type FromPoller<'a> = (&'a Receiver<Polled>, &'a std::thread::JoinHandle<()>);
@@ -165,7 +166,8 @@ impl ShardWorker {
                 return Ok(SessionEnd::Interrupted);
             }
             // While decoders work, come back soon to collect their results.
-            let wait = if decoders.in_flight() > 0 { Duration::from_millis(1) } else { IDLE_WAIT };
+            let wait =
+                if decoders.in_flight() > 0 { Duration::from_millis(1) } else { self.idle_wait(reference_time_ms) };
             let batch = match self.next_batch(meta, batches, wait) {
                 Ok(Some(batch)) => batch,
                 Ok(None) => continue,
@@ -203,6 +205,18 @@ impl ShardWorker {
             *reference_time_ms = now;
         }
         Ok(())
+    }
+
+    /// How long an idle processor may wait: until its task period ends
+    /// (then [`Self::roll_over`] starts the next), at most [`IDLE_WAIT`];
+    /// 100 ms while an ended period waits for the shard to be idle.
+    fn idle_wait(&self, reference_time_ms: i64) -> Duration {
+        let period = self.control.settings().task_duration.as_millis().min(i64::MAX as u128) as i64;
+        let left = reference_time_ms.saturating_add(period).saturating_sub(crate::util::now_ms());
+        if left <= 0 {
+            return Duration::from_millis(100);
+        }
+        Duration::from_millis(left as u64).min(IDLE_WAIT)
     }
 
     /// The next batch from the poller; `Err` ends the session.
