@@ -70,7 +70,9 @@ fn statistics_across_a_restart(data: &Path, state: &[&str], open_store: impl Fn(
     // Under DROP the shard reads the blocked batch again (a read counts each time).
     m.update("st", json!({"settings": {"index.ingestion_source.error_strategy": "DROP"}})).unwrap();
     wait("every message", || m.state("st").unwrap()[0].meta.counters.total_processed_count == 26);
-    wait("empty polls at the end", || m.state("st").unwrap()[0].poll.stats.empty_polls_count >= 2);
+    // (The first empty poll says the shard caught up; an idle file shard
+    // polls again only every 30 s, or when woken by an append.)
+    wait("an empty poll at the end", || m.state("st").unwrap()[0].poll.stats.empty_polls_count >= 1);
     m.shutdown();
     drop(m);
     let saved = open_store().load_shard_states("st").unwrap().remove(0);

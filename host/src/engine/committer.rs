@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// The longest the committer waits for a batch before it looks at the
 /// tombstones' garbage collection (sooner when one is due): an idle shard's
 /// committer wakes up rarely.
-const GC_TICK: Duration = Duration::from_secs(15);
+const GC_TICK: Duration = Duration::from_secs(60);
 
 /// A planned batch on its way to the committer.
 pub(super) struct Planned {
@@ -168,7 +168,7 @@ impl Committer {
     }
 
     /// Removes tombstones older than `index.gc_deletes` when due: at most
-    /// every half of it (between 100 ms and 15 s), sooner while a run finds
+    /// every half of it (between 100 ms and 30 s), sooner while a run finds
     /// a full batch. A failure is logged and retried at the next one.
     fn collect_garbage(&self, next: &mut Instant) {
         let Some(keep) = self.control.settings().gc_deletes else { return };
@@ -177,7 +177,7 @@ impl Committer {
             return;
         }
         let cutoff = crate::util::now_ms().saturating_sub(keep.as_millis().min(i64::MAX as u128) as i64);
-        let every = (keep / 2).clamp(Duration::from_millis(100), Duration::from_secs(15));
+        let every = (keep / 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
         *next = match self.sink.gc_tombstones(cutoff, crate::sink::GC_BATCH) {
             Ok(n) if n as usize == crate::sink::GC_BATCH => now,
             Ok(n) => {
@@ -245,6 +245,8 @@ impl Committer {
                     // stop here; the session ends and starts over from
                     // the sink's checkpoint.
                     *self.pipeline.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    // The processor may be waiting long for a batch: it ends the session now.
+                    self.control.wake_session();
                     return false;
                 }
             }

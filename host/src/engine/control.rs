@@ -215,7 +215,8 @@ impl ShardControl {
         *self.session_waker.lock().unwrap_or_else(|p| p.into_inner()) = waker;
     }
 
-    fn wake_session(&self) {
+    /// Wakes the running session's poller and processor (see `set_session_waker`).
+    pub(super) fn wake_session(&self) {
         if let Some(wake) = self.session_waker.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             wake();
         }

@@ -32,7 +32,7 @@ const COMMIT_QUEUE_BATCHES: usize = 4;
 /// a controller's change wakes it at once (the session waker), and it
 /// comes back when the task period ends (see `idle_wait`), so an idle
 /// shard's processor wakes up rarely.
-const IDLE_WAIT: Duration = Duration::from_secs(10);
+const IDLE_WAIT: Duration = Duration::from_secs(60);
 
 /// The poller's queue and its thread.
 type FromPoller<'a> = (&'a Receiver<Polled>, &'a std::thread::JoinHandle<()>);

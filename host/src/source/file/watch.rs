@@ -32,6 +32,9 @@ impl Drop for Watched {
 /// Watches `file`'s directory and wakes `wakeup` on every change of `file`;
 /// `None` when the platform or the directory gives no change events.
 pub(super) fn watch(file: &Path, wakeup: &Wakeup) -> Option<Watched> {
+    if !delivers_events(&directory(file)) {
+        return None;
+    }
     let w = watcher()?;
     w.register(file, wakeup).then(|| Watched { path: file.to_path_buf(), wakeup: wakeup.clone() })
 }
@@ -80,6 +83,34 @@ fn deliver(registry: &Mutex<Registry>, event: notify::Result<Event>) {
             registry.files.get(path).into_iter().flatten().for_each(Wakeup::data_may_have_arrived);
         }
     }
+}
+
+/// False for the network and user-space filesystems (NFS, SMB/CIFS, 9p,
+/// FUSE, AFS, Ceph), where inotify does not see the writes of other hosts
+/// or processes: their readers keep re-reading every 20 ms.
+fn delivers_events(dir: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        const REMOTE: &[i64] = &[
+            0x6969,      // NFS
+            0x517b,      // SMB
+            0xff53_4d42, // CIFS
+            0xfe53_4d42, // SMB2
+            0x0102_1997, // 9p (VM and WSL shares)
+            0x6573_5546, // FUSE
+            0x5346_414f, // AFS
+            0x00c3_6400, // Ceph
+        ];
+        // (`f_type`'s integer type differs between architectures.)
+        #[allow(clippy::unnecessary_cast)]
+        if let Ok(fs) = rustix::fs::statfs(dir)
+            && REMOTE.contains(&(fs.f_type as i64))
+        {
+            tracing::debug!(dir = %dir.display(), f_type = fs.f_type, "a network filesystem: its files are re-read every 20 ms");
+            return false;
+        }
+    }
+    true
 }
 
 fn directory(file: &Path) -> PathBuf {
