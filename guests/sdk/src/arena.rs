@@ -138,7 +138,9 @@ mod tests {
             arena.begin_call();
             let a = arena.alloc(small);
             let b = arena.alloc(Layout::from_size_align(10, 64).unwrap());
-            assert!(arena.owns(a) && arena.owns(b) && b as usize % 64 == 0 && b as usize >= a as usize + 100);
+            assert!(
+                arena.owns(a) && arena.owns(b) && (b as usize).is_multiple_of(64) && b as usize >= a as usize + 100
+            );
             // The newest grows in place; an older one moves, keeping its bytes.
             assert_eq!(arena.realloc(b, Layout::from_size_align(10, 64).unwrap(), 1000), b);
             a.write_bytes(7, 100);
