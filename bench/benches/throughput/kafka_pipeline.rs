@@ -37,6 +37,21 @@ const PER_PARTITION: u64 = 12_000;
 
 /// The Kafka pipeline rows, each with its start time (sinks opened and
 /// shards started, not counted in the row).
+/// Sends one record, waiting while the producer's queue is full.
+pub fn produce(producer: &BaseProducer, topic: &str, partition: i32, payload: &[u8]) {
+    let mut record = BaseRecord::<(), [u8]>::to(topic).partition(partition).payload(payload);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                producer.poll(Duration::from_millis(5));
+                record = r;
+            }
+            Err((e, _)) => panic!("produce: {e}"),
+        }
+    }
+}
+
 pub fn kafka_pipelines(plugin: &CompiledPlugin, work: &Path) -> Vec<(Row, f64)> {
     // As many messages as fit in one partition of the mock.
     let mut g = Generator::new(SEED);
@@ -84,17 +99,7 @@ fn kafka_pipeline(plugin: &CompiledPlugin, work: &Path, partitions: u32, count: 
         .unwrap();
     let produce_started = Instant::now();
     for line in &lines {
-        let mut record = BaseRecord::<(), [u8]>::to(TOPIC).partition(partition_of(line)).payload(line.text.as_bytes());
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    producer.poll(Duration::from_millis(5));
-                    record = r;
-                }
-                Err((e, _)) => panic!("produce: {e}"),
-            }
-        }
+        produce(&producer, TOPIC, partition_of(line), line.text.as_bytes());
     }
     producer.flush(Duration::from_secs(120)).unwrap();
     drop(lines);

@@ -52,9 +52,8 @@ mod machine;
 use data::{Generator, Line};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, Producer};
 use serde_json::json;
 use sluice::engine::processor::plan;
 use sluice::engine::{IdleOutcome, RuntimeOverrides};
@@ -543,18 +542,7 @@ fn kafka_drain(lines: &[Line]) -> Row {
         .unwrap();
     let produce_started = Instant::now();
     for (i, line) in lines[..take].iter().enumerate() {
-        let mut record =
-            BaseRecord::<(), [u8]>::to(TOPIC).partition(i as i32 % PARTITIONS).payload(line.text.as_bytes());
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    producer.poll(Duration::from_millis(5));
-                    record = r;
-                }
-                Err((e, _)) => panic!("produce: {e}"),
-            }
-        }
+        kafka_pipeline::produce(&producer, TOPIC, i as i32 % PARTITIONS, line.text.as_bytes());
     }
     producer.flush(Duration::from_secs(120)).unwrap();
     eprintln!("  produced {take} messages into the mock cluster in {:.1}s", produce_started.elapsed().as_secs_f64());

@@ -370,7 +370,7 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn source(dir: &Path) -> FileSource {
+    pub(super) fn source(dir: &Path) -> FileSource {
         let params = BTreeMap::from([
             ("base_directory".to_string(), dir.display().to_string()),
             ("stream".to_string(), "s".to_string()),
@@ -379,7 +379,7 @@ mod tests {
         FileSource::from_params(&params).unwrap()
     }
 
-    fn payloads(b: &Batch) -> Vec<(u64, String)> {
+    pub(super) fn payloads(b: &Batch) -> Vec<(u64, String)> {
         b.messages
             .iter()
             .map(|m| (m.pointer.as_u64().unwrap(), String::from_utf8(m.payload.clone().unwrap()).unwrap()))

@@ -169,29 +169,12 @@ impl FileWatcher {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{payloads, source};
     use super::*;
     use crate::pointer::StartPosition;
-    use crate::source::file::FileSource;
-    use crate::source::{Batch, Source};
-    use std::collections::BTreeMap;
+    use crate::source::Source;
     use std::io::Write;
     use std::time::{Duration, Instant};
-
-    fn source(dir: &Path) -> FileSource {
-        let params = BTreeMap::from([
-            ("base_directory".to_string(), dir.display().to_string()),
-            ("stream".to_string(), "s".to_string()),
-        ]);
-        std::fs::create_dir_all(dir.join("s")).unwrap();
-        FileSource::from_params(&params).unwrap()
-    }
-
-    fn payloads(b: &Batch) -> Vec<(u64, String)> {
-        b.messages
-            .iter()
-            .map(|m| (m.pointer.as_u64().unwrap(), String::from_utf8(m.payload.clone().unwrap()).unwrap()))
-            .collect()
-    }
 
     /// A reader waits for appends on the filesystem's change events: an
     /// append ends a long wait with the new line, and so does the engine's
