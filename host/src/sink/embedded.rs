@@ -26,13 +26,16 @@ const META_KEY: &[u8] = b"meta";
 const SHARD_MEMTABLE_BYTES: u64 = 8 << 20;
 /// fjall's block cache of a shard.
 const SHARD_CACHE_BYTES: u64 = 4 << 20;
-/// Background workers of a shard's database. One: with two, fjall 3.1's
-/// worker 0 hands every compaction request back to the queue and takes it
-/// again while worker 1 compacts, a busy loop that cost ~15% of the
-/// pipeline's CPU (issue 19, `cargo bench -p sluice-bench`). With one, a
-/// flush waits behind a compaction, so sealed memtables may pile up to
-/// fjall's stall limit of 4: within the memory bound below.
-const SHARD_WORKERS: usize = 1;
+/// Background workers of a shard's database: three. fjall 3.1's worker 0
+/// hands every compaction request back to the queue when the pool has more
+/// than one worker; with two, it takes the request again and again while
+/// worker 1 compacts (a busy loop), and with one, a request to rotate the
+/// memtable waits behind a long compaction while the memtable grows past
+/// its size (169 MiB for one shard and a 4M backlog, against ~100). With
+/// three, an idle worker takes what worker 0 hands back (issue 19, measured
+/// with `cargo bench -p sluice-bench`: the 1-shard pipeline used 8.1 CPU-s
+/// per 1M, against 8.9 with two and 9.2 with one).
+const SHARD_WORKERS: usize = 3;
 /// The checkpoint keyspace holds one small record rewritten by every commit,
 /// and the dropped-message keyspace is written rarely and read on request:
 /// fjall's default 64 MiB memtable would hold up to 64 MiB of them per
@@ -57,7 +60,7 @@ impl Store {
         // `cargo bench -p sluice-bench`): with fjall's defaults (64 MiB
         // memtables, L0 compacted at 4 tables) writes stall on compaction,
         // 133k msgs/s and 329 MiB peak for 10M messages into one shard. L0 is
-        // compacted at 8 tables, by one worker (see `SHARD_WORKERS`). The memory is
+        // compacted at 8 tables, by three workers (see `SHARD_WORKERS`). The memory is
         // what the settings allow, whatever the backlog: per shard at most
         // five 8 MiB memtables and a 4 MiB cache, plus the pinned index and
         // filter blocks of L0/L1 (issue 19: 32 MiB memtables and a 16 MiB
