@@ -11,7 +11,6 @@ use sluice::pointer::{Pointer, StartPosition};
 use sluice::sink::redis::RedisSink;
 use sluice::sink::{CommitBatch, DocOp, ShardSink, SinkError};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -159,7 +158,10 @@ fn cluster_coordinators_balance_and_move_a_dead_hosts_shards() {
     assert!(moved < Duration::from_millis(900 + 300 + 900), "moved after {moved:?}");
     // Nothing runs twice: each shard on one host, under distinct epochs.
     let a = ha.running.lock().unwrap().clone();
-    assert!(hb.running.lock().unwrap().keys().all(|k| !a.contains_key(k)));
+    let b = hb.running.lock().unwrap().clone();
+    assert!(b.keys().all(|k| !a.contains_key(k)));
+    let epochs: std::collections::BTreeSet<u64> = a.values().chain(b.values()).copied().collect();
+    assert_eq!(epochs.len(), a.len() + b.len(), "every lease under its own epoch: {a:?} {b:?}");
     // b leaves cleanly: a takes everything at its next round.
     cb.shutdown();
     let moved = wait_for("all on a", Duration::from_secs(5), || counts(&[&ha]) == [12]);
@@ -214,15 +216,15 @@ impl Host {
         }
     }
 
-    /// One counter of this host's `/metrics`.
+    /// One counter of this host's `/metrics` (a cluster host renders every
+    /// one, zero included: a missing one fails).
     fn metric(&self, name: &str) -> u64 {
-        let hostport = self.server.metrics.as_ref().unwrap().trim_start_matches("http://").trim_end_matches("/metrics");
-        let mut conn = std::net::TcpStream::connect(hostport).unwrap();
-        write!(conn, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let mut body = String::new();
-        conn.read_to_string(&mut body).unwrap();
+        let body = self.server.metrics_get("/metrics");
         let prefix = format!("{name}{{host=\"{}\"}} ", self.id);
-        body.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok()).unwrap_or(0)
+        body.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix}in /metrics:\n{body}"))
     }
 }
 

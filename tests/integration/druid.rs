@@ -129,19 +129,7 @@ fn the_rollup_tutorial_through_kafka_gives_the_tutorials_rows_and_without_rollup
     // Rolled up: exactly the tutorial's `select * from "rollup-tutorial"`.
     let rows =
         run_and_scan(&tutorial_supervisor(&kafka.bootstrap(), crate::support::kafka::TOPIC, true), "rollup-tutorial");
-    let mut got: Vec<Value> = rows.iter().map(|(_, r)| r.clone()).collect();
-    got.sort_by_key(|r| (r["__time"].as_str().unwrap().to_string(), r["srcIP"].as_str().unwrap().to_string()));
-    let row = |t: &str, bytes: i64, count: i64, dst: &str, packets: i64, src: &str| json!({"__time": t, "bytes": bytes, "count": count, "dstIP": dst, "packets": packets, "srcIP": src});
-    assert_eq!(
-        got,
-        vec![
-            row("2018-01-01T01:01:00.000Z", 35937, 3, "2.2.2.2", 286, "1.1.1.1"),
-            row("2018-01-01T01:02:00.000Z", 366260, 2, "2.2.2.2", 415, "1.1.1.1"),
-            row("2018-01-01T01:03:00.000Z", 10204, 1, "2.2.2.2", 49, "1.1.1.1"),
-            row("2018-01-02T21:33:00.000Z", 100288, 2, "8.8.8.8", 161, "7.7.7.7"),
-            row("2018-01-02T21:35:00.000Z", 2818, 1, "8.8.8.8", 12, "7.7.7.7"),
-        ]
-    );
+    assert_eq!(sorted(&rows), tutorial_rows());
     // Without rollup every event is its own row (its time still truncated
     // to the query granularity), id'd by its shard and offset.
     let rows =

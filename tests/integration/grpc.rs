@@ -5,7 +5,6 @@ use crate::support::grpc_server::{Clients, Server, TIMEOUT};
 use crate::support::{Stream, msg};
 use serde_json::{Value, json};
 use sluice::api::proto::{self as pb, ingestions_client::IngestionsClient, state_client::StateClient};
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -870,15 +869,7 @@ async fn the_metrics_endpoint_exposes_the_stats_per_ingestion_and_shard() {
         .unwrap();
     wait_until(&mut c, "met", "every message", |s| s.processed(0) == 4 && s.processed(1) == 1).await;
 
-    let base = server.metrics.clone().unwrap();
-    let hostport = base.trim_start_matches("http://").trim_end_matches("/metrics").to_string();
-    let get = |path: &str| {
-        let mut conn = std::net::TcpStream::connect(&hostport).unwrap();
-        write!(conn, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let mut response = String::new();
-        conn.read_to_string(&mut response).unwrap();
-        response
-    };
+    let get = |path: &str| server.metrics_get(path);
     let body = get("/metrics");
     assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
     for line in [

@@ -254,16 +254,7 @@ async fn cleanup_removes_the_records_and_data_of_deleted_ingestions_only() {
     let state = data.path().join("state");
     wait("kept's record", || state.join("shards/kept/0.json").exists());
     // The metrics show the poll statistics.
-    let hostport =
-        server.metrics.clone().unwrap().trim_start_matches("http://").trim_end_matches("/metrics").to_string();
-    let body = {
-        use std::io::{Read, Write};
-        let mut conn = std::net::TcpStream::connect(&hostport).unwrap();
-        write!(conn, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let mut response = String::new();
-        conn.read_to_string(&mut response).unwrap();
-        response
-    };
+    let body = server.metrics_get("/metrics");
     assert!(body.contains("sluice_total_documents_fetched{ingestion=\"kept\",shard=\"0\"} 5"), "{body}");
     assert!(body.contains("# TYPE sluice_p99_batch_processing_time_ms gauge"), "{body}");
 

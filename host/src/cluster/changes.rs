@@ -58,8 +58,7 @@ pub(super) fn wait_applied(store: &ClusterStore, n: u64, timeout: Duration) -> R
 }
 
 /// The follower thread: applies changes until `stop`.
-pub(super) fn follow(store: Arc<super::Cluster>, host: Arc<dyn ShardHost>, stop: Arc<AtomicBool>) {
-    let cluster = store;
+pub(super) fn follow(cluster: Arc<super::Cluster>, host: Arc<dyn ShardHost>, stop: Arc<AtomicBool>) {
     let me = cluster.host_id().to_string();
     let mut applied: Option<u64> = None;
     while !stop.load(Ordering::Relaxed) {

@@ -228,11 +228,6 @@ impl Cluster {
     pub fn leases(&self) -> Result<BTreeMap<ShardKey, Lease>, ClusterError> {
         Ok(lease::snapshot(&self.store, &self.settings.host_id)?.leases)
     }
-
-    /// The hosts whose heartbeat has not expired.
-    pub fn live_hosts(&self) -> Result<Vec<String>, ClusterError> {
-        Ok(lease::snapshot(&self.store, &self.settings.host_id)?.live_hosts.into_iter().collect())
-    }
 }
 
 #[cfg(test)]

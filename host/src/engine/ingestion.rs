@@ -180,16 +180,16 @@ impl Ingestion {
         );
     }
 
-    /// Starts one shard on this host, under lease `epoch` when given (its
-    /// sink handle fenced at it: see [`ShardSink::fenced`]). Nothing happens
+    /// Starts one shard on this host, under lease `epoch` (its sink handle
+    /// fenced at it: see [`ShardSink::fenced`]). Nothing happens
     /// if it already runs under that epoch; a worker still stopping is
     /// waited for first (it commits or is refused its batch in flight).
-    pub fn start_shard(&mut self, shard: u32, epoch: Option<u64>) -> Result<(), EngineError> {
+    pub fn start_shard(&mut self, shard: u32, epoch: u64) -> Result<(), EngineError> {
         let name = self.spec.name.clone();
         let control = self.selected(Some(&[shard]))?[0].clone();
         if let Some(thread) = &self.threads[shard as usize] {
             let running = !thread.is_finished() && !control.should_stop();
-            if running && control.status().lease.map(|l| l.epoch) == epoch && !control.is_fenced() {
+            if running && control.status().lease.map(|l| l.epoch) == Some(epoch) && !control.is_fenced() {
                 return Ok(());
             }
             control.stop();
@@ -197,13 +197,11 @@ impl Ingestion {
                 let _ = t.join();
             }
         }
-        let shared = self.sinks[shard as usize].clone();
-        let sink = match epoch {
-            Some(e) => shared.fenced(e).map_err(|source| EngineError::Sink { name: name.clone(), source })?,
-            None => shared,
-        };
+        let sink = self.sinks[shard as usize]
+            .fenced(epoch)
+            .map_err(|source| EngineError::Sink { name: name.clone(), source })?;
         let meta = sink.meta().map_err(|source| EngineError::Sink { name: name.clone(), source })?;
-        control.rearm(meta, epoch);
+        control.rearm(meta, Some(epoch));
         self.spawn(shard, sink);
         tracing::info!(ingestion = %name, shard, epoch, "shard started");
         Ok(())

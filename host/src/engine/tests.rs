@@ -290,14 +290,14 @@ fn a_leased_ingestion_runs_only_the_shards_started_and_they_stop_and_move_one_by
     assert!(ing.running_shards().is_empty(), "nothing runs before its lease is taken");
     assert!(ing.status().iter().all(|s| s.state == PollerState::Elsewhere));
 
-    ing.start_shard(0, Some(1)).unwrap();
+    ing.start_shard(0, 1).unwrap();
     let c0 = ing.shards()[0].clone();
     assert!(c0.wait_until(Duration::from_secs(10), |s| s.idle));
     assert_eq!(ing.running_shards(), [(0, Some(1), false)]);
     assert_eq!(shared[0].meta().unwrap().counters.total_processed_count, 10);
     assert_eq!(shared[1].commits(), 0, "shard 1 is not run here");
     assert_eq!(ing.status()[0].lease.as_ref().map(|l| l.epoch), Some(1));
-    ing.start_shard(0, Some(1)).unwrap(); // already running: nothing happens
+    ing.start_shard(0, 1).unwrap(); // already running: nothing happens
 
     // It moves away (stop), more messages arrive, it comes back under epoch 3:
     // it continues after its checkpoint.
@@ -308,13 +308,13 @@ fn a_leased_ingestion_runs_only_the_shards_started_and_they_stop_and_move_one_by
     source.append(0, &docs(5, 10));
     eventually("stopped and reaped", || ing.running_shards().is_empty());
     assert_eq!(c0.status().state, PollerState::Elsewhere);
-    ing.start_shard(0, Some(3)).unwrap();
+    ing.start_shard(0, 3).unwrap();
     eventually("the new messages", || shared[0].meta().unwrap().counters.total_processed_count == 15);
     assert_eq!(shared[0].meta().unwrap().epoch, Some(3));
 
     // Another host fenced shard 1 at epoch 5: starting it under 4 is refused, with the epoch.
     let _theirs = shared[1].fenced(5).unwrap();
-    let e = ing.start_shard(1, Some(4)).unwrap_err();
+    let e = ing.start_shard(1, 4).unwrap_err();
     assert_eq!(e.fenced_at(), Some(5), "{e}");
     ing.stop();
 }

@@ -298,7 +298,7 @@ impl ShardHost for Manager {
             {
                 control.restore(r.poll, r.last_error);
             }
-            i.start_shard(key.shard, Some(epoch))
+            i.start_shard(key.shard, epoch)
         });
         match started {
             None => Err(StartError::Other(format!("ingestion {} does not run on this host", key.ingestion))),

@@ -35,11 +35,11 @@ impl Manager {
                 tracing::warn!(ingestion = %record.name, error = %e, "could not store the new ingestion id");
             }
         }
-        let refused = self.cluster_refuses(&spec);
-        let (plugin, start) = match self.plugins.resolve(&spec).and_then(|p| match refused {
-            Some(e) => Err(e),
-            None => Ok(p),
-        }) {
+        let resolved = match self.cluster_refuses(&spec) {
+            Some(refused) => Err(refused),
+            None => self.plugins.resolve(&spec),
+        };
+        let (plugin, start) = match resolved {
             Ok((active, compiled)) => {
                 // The shards continue their saved statistics.
                 let started = self.restored_shards(&record).map_err(|e| e.to_string()).and_then(|restored| {

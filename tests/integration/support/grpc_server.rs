@@ -26,6 +26,19 @@ pub(crate) struct Server {
 }
 
 impl Server {
+    /// `GET path` on the metrics listener (`--metrics-listen`): the whole
+    /// HTTP/1.1 response, status line and headers included.
+    pub(crate) fn metrics_get(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let base = self.metrics.as_ref().expect("the server was started with --metrics-listen");
+        let hostport = base.trim_start_matches("http://").trim_end_matches("/metrics");
+        let mut conn = std::net::TcpStream::connect(hostport).unwrap();
+        write!(conn, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut response = String::new();
+        conn.read_to_string(&mut response).unwrap();
+        response
+    }
+
     pub(crate) fn start(data_dir: &Path, extra: &[&str]) -> Server {
         let stderr = data_dir.with_extension("stderr.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))

@@ -12,7 +12,7 @@
 
 use super::druid_shapes::{list_entry, partition_offsets, stats_body};
 use super::errors::{self, DruidError};
-use super::{Http, Params, json_body, json_response, ok};
+use super::{Http, Params, json_body, json_response, ok, on_blocking_pool};
 use crate::manager::ManagerError;
 use crate::util::{now_ms, rfc3339};
 use axum::Router;
@@ -47,15 +47,15 @@ pub(super) fn routes() -> Router<Http> {
         .route(&at("/{id}/shutdown"), post(terminate))
 }
 
-/// Runs a manager call on tokio's blocking pool; an error becomes Druid's for `id`.
+/// [`on_blocking_pool`]; an error becomes Druid's for `id`.
 async fn call<T, F>(id: &str, f: F) -> Result<T, DruidError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, ManagerError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
+    on_blocking_pool(f)
         .await
-        .map_err(|e| DruidError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the request failed: {e}")))?
+        .map_err(|e| DruidError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?
         .map_err(|e| errors::druid(e, id))
 }
 

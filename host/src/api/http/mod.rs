@@ -113,18 +113,26 @@ pub(crate) fn ok(body: Value) -> Response {
     json_response(StatusCode::OK, &body)
 }
 
-/// Runs manager calls (they join threads, touch disks and wait for shards)
-/// on tokio's blocking pool; an error becomes OpenSearch's for `index`.
+/// Runs a manager call (they join threads, touch disks and wait for
+/// shards) on tokio's blocking pool; `Err` is the task's failure, for each
+/// API to put in its own shape.
+pub(crate) async fn on_blocking_pool<T, F>(f: F) -> Result<Result<T, ManagerError>, String>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ManagerError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.map_err(|e| format!("the request failed: {e}"))
+}
+
+/// [`on_blocking_pool`]; an error becomes OpenSearch's for `index`.
 pub(crate) async fn blocking<T, F>(index: &str, f: F) -> Result<T, HttpError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, ManagerError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
+    on_blocking_pool(f)
         .await
-        .map_err(|e| {
-            HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", format!("the request failed: {e}"))
-        })?
+        .map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", e))?
         .map_err(|e| errors::manager(e, index))
 }
 
