@@ -42,7 +42,8 @@
 //! the data goes; default the system temp dir), `SLUICE_BENCH_GUEST` (another
 //! build of the opensearch component for the wasm stage and the in-process
 //! pipelines, to compare build settings), `SLUICE_BENCH_PERF_CTL` (a `perf
-//! record --control` fifo: perf samples only while a stage is measured).
+//! record --control` fifo: perf samples only while a stage is measured;
+//! with `SLUICE_BENCH_PERF_STAGE=<text>`, only stages whose name holds it).
 
 mod data;
 mod idle;
@@ -127,12 +128,18 @@ fn perf_control(command: &str) {
 
 /// Runs `f`, timing it in wall-clock and CPU seconds; `f` returns (messages, bytes).
 fn measure(stage: &str, f: impl FnOnce() -> (u64, u64)) -> Row {
-    perf_control("enable");
+    // SLUICE_BENCH_PERF_STAGE=<text>: sample only the stages whose name holds it.
+    let sampled = std::env::var("SLUICE_BENCH_PERF_STAGE").map_or(true, |s| stage.contains(&s));
+    if sampled {
+        perf_control("enable");
+    }
     let cpu = machine::cpu_seconds();
     let started = Instant::now();
     let (messages, bytes) = f();
     let secs = started.elapsed().as_secs_f64();
-    perf_control("disable");
+    if sampled {
+        perf_control("disable");
+    }
     let row =
         Row { stage: stage.into(), messages, bytes, secs, cpu: machine::cpu_seconds() - cpu, load: machine::load1() };
     eprintln!(

@@ -59,7 +59,7 @@ impl Row<'_, '_> {
         Ok(if rollup {
             Emitted::Merge(sluice_plugin_sdk::Row { id, source, aggregators, event_time_ms: Some(self.event_time) })
         } else {
-            Emitted::Index(Operation { id: None, version: None, op_type: OpType::Index, source: Some(source) })
+            Emitted::Index(Operation { id: None, version: None, op_type: OpType::Index, source: Some(source.into()) })
         })
     }
 

@@ -32,7 +32,7 @@ impl Plugin for Echo {
             id: None,
             version: None,
             op_type: OpType::Index,
-            source: Some(source.to_string()),
+            source: Some(source.to_string().into()),
         }])
     }
 }

@@ -25,7 +25,7 @@ fn ok(id: &str, source: String) -> Decoded {
         id: Some(id.to_string()),
         version: None,
         op_type: OpType::Index,
-        source: Some(source),
+        source: Some(source.into()),
     }])
 }
 

@@ -8,15 +8,16 @@
 //!   in one of three modes (`default`, `raw_payload`, `field_mapping`);
 //! * the SDK's [`mapping`](sluice_plugin_sdk::mapping) validates the source of
 //!   index/create operations against the configured OpenSearch mappings, and
-//!   its [`json`] tree is what they share (parsed once per payload, serialised
-//!   once as compact JSON).
+//!   its [`json`] tree is what they share (parsed once per payload). The
+//!   document goes back as a span of the payload when the payload holds it
+//!   in compact JSON ([`json::compact_span`]), else serialised once.
 
 pub mod config;
 pub mod mapper;
 
 use sluice_plugin_sdk::json;
 use sluice_plugin_sdk::mapping::Mappings;
-use sluice_plugin_sdk::{Decoded, Message, OpType, Operation, Plugin};
+use sluice_plugin_sdk::{Decoded, DocSource, Message, OpType, Operation, Plugin};
 
 use crate::config::Config;
 use crate::mapper::Mapper;
@@ -46,7 +47,13 @@ impl OpenSearch {
                 if let Some(mappings) = &self.mappings {
                     mappings.validate(&source)?;
                 }
-                Some(json::to_json(&source, text.len())?)
+                // The document as it is in the payload when that is what
+                // serialising it would write (compact JSON, as producers
+                // usually send it; not after `field_mapping` took fields out).
+                Some(match json::compact_span(text, &source) {
+                    Some(range) => DocSource::Payload(range),
+                    None => DocSource::Text(json::to_json(&source, text.len())?),
+                })
             }
         };
         Ok(Operation { id: mapped.id, version: mapped.version, op_type: mapped.op_type, source })
@@ -84,12 +91,53 @@ mod tests {
         Message { shard: 3, pointer: "42".into(), payload: payload.map(<[u8]>::to_vec), ..Default::default() }
     }
 
+    /// The operation as the plugin returns it (its source may be a span of the payload).
     #[track_caller]
-    fn decode_op(p: &OpenSearch, payload: &str) -> Operation {
+    fn decode_raw(p: &OpenSearch, payload: &str) -> Operation {
         match p.decode(&message(Some(payload.as_bytes()))) {
             Decoded::Ops(mut ops) if ops.len() == 1 => ops.remove(0),
             other => panic!("{payload}: {other:?}"),
         }
+    }
+
+    /// The operation with its source as text, as the host stores it.
+    #[track_caller]
+    fn decode_op(p: &OpenSearch, payload: &str) -> Operation {
+        let mut op = decode_raw(p, payload);
+        op.source =
+            op.source.map(|s| DocSource::Text(s.text(Some(payload.as_bytes())).expect("in the payload").into()));
+        op
+    }
+
+    /// The source text of the one operation.
+    #[track_caller]
+    fn source_of(p: &OpenSearch, payload: &str) -> Option<String> {
+        match decode_op(p, payload).source {
+            Some(DocSource::Text(text)) => Some(text),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_compact_source_is_returned_as_its_span_of_the_payload() {
+        let doc = r#"{"title":"hello","n":[1,2.5],"o":{"t":true}}"#;
+        let payload = format!(r#"{{"_id":"1","_version":2,"_source":{doc},"x":0}}"#);
+        let start = payload.find(doc).unwrap();
+        let op = decode_raw(&plugin("{}"), &payload);
+        assert_eq!(op.source, Some(DocSource::Payload(start..start + doc.len())));
+        assert_eq!(op.id.as_deref(), Some("1"));
+        // Not compact: serialised, as before.
+        let spaced = r#"{"_source":{"title": "hello"}}"#;
+        assert_eq!(decode_raw(&plugin("{}"), spaced).source, Some(DocSource::Text(r#"{"title":"hello"}"#.into())));
+        // raw_payload: the whole payload.
+        let raw = plugin(r#"{"mapper_type":"raw_payload"}"#);
+        assert_eq!(decode_raw(&raw, doc).source, Some(DocSource::Payload(0..doc.len())));
+        // field_mapping takes the extracted fields out: no longer the payload's text.
+        let fields = plugin(r#"{"mapper_type":"field_mapping","mapper_settings":{"version_field":"o.v"}}"#);
+        assert_eq!(
+            decode_raw(&fields, r#"{"a":1,"o":{"v":3,"w":4}}"#).source,
+            Some(DocSource::Text(r#"{"a":1,"o":{"w":4}}"#.into()))
+        );
     }
 
     #[track_caller]
@@ -164,10 +212,10 @@ mod tests {
             } else {
                 r#"{"u":18446737099.9551615}"#
             };
-            let source = decode_op(&p, payload).source.unwrap();
+            let source = source_of(&p, payload).unwrap();
             assert_eq!(source, r#"{"u":18446737099.955162}"#, "{config}");
             let raw = plugin(r#"{"mapper_type":"raw_payload"}"#);
-            assert_eq!(decode_op(&raw, &source).source.unwrap(), source);
+            assert_eq!(source_of(&raw, &source).unwrap(), source);
         }
     }
 
@@ -228,7 +276,7 @@ mod tests {
 
         let p = plugin(&format!("{{{mappings}}}"));
         assert_eq!(
-            decode_op(&p, r#"{"_source":{"user":{"age":"7"},"t":"2024-01-31"}}"#).source.as_deref(),
+            source_of(&p, r#"{"_source":{"user":{"age":"7"},"t":"2024-01-31"}}"#).as_deref(),
             Some(r#"{"user":{"age":"7"},"t":"2024-01-31"}"#)
         );
         decode_invalid(

@@ -10,7 +10,8 @@ wit_bindgen::generate!({
 });
 
 use crate::{
-    Aggregator, Decoded as SdkDecoded, Header, LogLevel, Message as SdkMessage, OpType, Operation, Plugin, Row,
+    Aggregator, Decoded as SdkDecoded, DocSource, Header, LogLevel, Message as SdkMessage, OpType, Operation, Plugin,
+    Row,
 };
 use sluice::plugin::types as wit;
 use std::cell::RefCell;
@@ -65,9 +66,16 @@ impl<P: Plugin> Slot<P> {
         }
         let data = &batch.data;
         let (shard, reference_time_ms) = (batch.shard, batch.reference_time_ms);
+        // Where each payload is in `data`: a source that is part of it goes back as a span.
+        let payloads: Vec<Option<wit::Span>> = batch.messages.iter().map(|m| m.payload).collect();
         let messages: Vec<SdkMessage> =
             batch.messages.into_iter().map(|m| from_wit(m, data, shard, reference_time_ms)).collect();
-        let decoded = plugin.decode_batch(&messages).into_iter().map(to_wit).collect();
+        let decoded = plugin
+            .decode_batch(&messages)
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| to_wit(d, payloads.get(i).copied().flatten()))
+            .collect();
         #[cfg(feature = "talc")]
         crate::ALLOCATOR.end_call();
         decoded
@@ -91,22 +99,44 @@ fn from_wit(m: wit::Message, data: &[u8], shard: u32, reference_time_ms: i64) ->
     }
 }
 
-fn to_wit(d: SdkDecoded) -> wit::Decoded {
-    match d {
-        SdkDecoded::Ops(ops) => wit::Decoded::Ops(ops.into_iter().map(op_to_wit).collect()),
+/// One result for the host; `payload` is the message's span in the batch.
+fn to_wit(d: SdkDecoded, payload: Option<wit::Span>) -> wit::Decoded {
+    match to_wit_checked(d, payload) {
+        Ok(d) => d,
+        Err(reason) => wit::Decoded::Invalid(reason),
+    }
+}
+
+fn to_wit_checked(d: SdkDecoded, payload: Option<wit::Span>) -> Result<wit::Decoded, String> {
+    let ops = |ops: Vec<Operation>| ops.into_iter().map(|op| op_to_wit(op, payload)).collect::<Result<Vec<_>, _>>();
+    Ok(match d {
+        SdkDecoded::Ops(list) => wit::Decoded::Ops(ops(list)?),
         SdkDecoded::Rows(rows) => wit::Decoded::Ops(rows.into_iter().map(row_to_wit).collect()),
         SdkDecoded::Invalid(reason) => wit::Decoded::Invalid(reason),
         SdkDecoded::Skipped(reason) => wit::Decoded::Skipped(reason),
         SdkDecoded::ThrownAway(reason) => wit::Decoded::ThrownAway(reason),
-        SdkDecoded::ProcessedWithError { ops, rows, errors } => wit::Decoded::ProcessedWithError(wit::PartlyValid {
-            ops: ops.into_iter().map(op_to_wit).chain(rows.into_iter().map(row_to_wit)).collect(),
-            errors,
-        }),
-    }
+        SdkDecoded::ProcessedWithError { ops: list, rows, errors } => {
+            wit::Decoded::ProcessedWithError(wit::PartlyValid {
+                ops: ops(list)?.into_iter().chain(rows.into_iter().map(row_to_wit)).collect(),
+                errors,
+            })
+        }
+    })
 }
 
-fn op_to_wit(op: Operation) -> wit::Operation {
-    wit::Operation {
+fn op_to_wit(op: Operation, payload: Option<wit::Span>) -> Result<wit::Operation, String> {
+    let source = match op.source {
+        None => None,
+        Some(DocSource::Text(text)) => Some(wit::DocSource::Text(text)),
+        Some(DocSource::Payload(range)) => {
+            let len = payload.map_or(0, |p| p.len as usize);
+            let (Some(p), true) = (payload, range.start <= range.end && range.end <= len) else {
+                return Err(format!("plugin error: a document source at {range:?} of a payload of {len} bytes"));
+            };
+            Some(wit::DocSource::Span(wit::Span { offset: p.offset + range.start as u32, len: range.len() as u32 }))
+        }
+    };
+    Ok(wit::Operation {
         id: op.id,
         version: op.version,
         op_type: match op.op_type {
@@ -115,10 +145,10 @@ fn op_to_wit(op: Operation) -> wit::Operation {
             OpType::Delete => wit::OpType::Delete,
             OpType::Update => wit::OpType::Update,
         },
-        source: op.source.map(wit::DocSource::Text),
+        source,
         aggregators: Vec::new(),
         event_time_ms: None,
-    }
+    })
 }
 
 fn row_to_wit(row: Row) -> wit::Operation {

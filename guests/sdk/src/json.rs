@@ -274,6 +274,95 @@ pub fn to_json(members: &[Member<'_>], capacity: usize) -> Result<String, String
     String::from_utf8(buf).map_err(|e| format!("cannot serialize _source: {e}"))
 }
 
+/// Where `members`, an object as [`parse`] read it from `text`, stands in
+/// `text`, if that text is byte for byte what [`to_json`] writes for it: no
+/// whitespace, no escape in any string, every number as serde_json writes
+/// it back, and nothing taken out or put in since the parse. A plugin then
+/// hands the range over ([`crate::DocSource::Payload`]) instead of a
+/// serialised copy. `None`: serialise it (also for `{}`, and for an object
+/// whose first key has escapes).
+pub fn compact_span(text: &str, members: &[Member<'_>]) -> Option<std::ops::Range<usize>> {
+    let Some((Cow::Borrowed(first_key), _)) = members.first() else { return None };
+    // A borrowed key points into `text`; the object opens just before it.
+    let key_at = (first_key.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    if key_at + first_key.len() > text.len() {
+        return None;
+    }
+    let start = key_at.checked_sub(2)?;
+    let mut written = WrittenAt { text: text.as_bytes(), base: text.as_ptr() as usize, at: start, number: Vec::new() };
+    written.object(members)?;
+    Some(start..written.at)
+}
+
+/// Follows what [`to_json`] would write through `text` from `at`, checking
+/// that `text` holds it there, piece by piece. A string is checked by where
+/// it was borrowed from (so its bytes are not compared), a number by
+/// writing it.
+struct WrittenAt<'t> {
+    text: &'t [u8],
+    base: usize,
+    at: usize,
+    number: Vec<u8>,
+}
+
+impl WrittenAt<'_> {
+    fn bytes(&mut self, expected: &[u8]) -> Option<()> {
+        let end = self.at + expected.len();
+        (self.text.get(self.at..end) == Some(expected)).then(|| self.at = end)
+    }
+
+    #[expect(clippy::ptr_arg, reason = "whether the string is borrowed is what counts")]
+    fn string(&mut self, s: &Cow<'_, str>) -> Option<()> {
+        // An owned string had escapes, which to_json writes another way.
+        let Cow::Borrowed(s) = s else { return None };
+        self.bytes(b"\"")?;
+        if s.as_ptr() as usize != self.base + self.at {
+            return None;
+        }
+        self.at += s.len();
+        self.bytes(b"\"")
+    }
+
+    fn object(&mut self, members: &[Member<'_>]) -> Option<()> {
+        self.bytes(b"{")?;
+        for (i, (key, value)) in members.iter().enumerate() {
+            if i > 0 {
+                self.bytes(b",")?;
+            }
+            self.string(key)?;
+            self.bytes(b":")?;
+            self.value(value)?;
+        }
+        self.bytes(b"}")
+    }
+
+    fn value(&mut self, value: &Value<'_>) -> Option<()> {
+        match value {
+            Value::Str(s) => self.string(s),
+            Value::Object(members) => self.object(members),
+            Value::Array(items) => {
+                self.bytes(b"[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.bytes(b",")?;
+                    }
+                    self.value(item)?;
+                }
+                self.bytes(b"]")
+            }
+            // Numbers (1.50, 1e5, -0 are written otherwise) and literals.
+            scalar => {
+                let mut written = std::mem::take(&mut self.number);
+                written.clear();
+                write_value(&mut written, scalar).ok()?;
+                let matched = self.bytes(&written);
+                self.number = written;
+                matched
+            }
+        }
+    }
+}
+
 fn write_object(out: &mut Vec<u8>, members: &[Member<'_>]) -> std::io::Result<()> {
     out.push(b'{');
     for (i, (key, value)) in members.iter().enumerate() {
@@ -563,6 +652,68 @@ mod tests {
             Value::Object(members) => members,
             other => panic!("not an object: {other:?}"),
         }
+    }
+
+    /// compact_span is Some exactly when the span is what to_json writes.
+    #[track_caller]
+    fn span_of(text: &str) -> Option<&str> {
+        let members = object(text);
+        let span = compact_span(text, &members).map(|r| &text[r]);
+        let written = to_json(&members, 0).unwrap();
+        if let Some(span) = span {
+            assert_eq!(span, written, "a span must be what to_json writes");
+        }
+        span
+    }
+
+    #[test]
+    fn compact_span_is_the_text_when_to_json_would_write_it_back_unchanged() {
+        let doc = r#"{"a":"x","n":[1,-2,0,18446744073709551615,-9223372036854775808],"f":12.5,"g":1e-7,"h":1e+300,"k":1e+21,"o":{"t":true,"u":false,"v":null,"w":{},"z":[]},"é":"ü","e":""}"#;
+        assert_eq!(span_of(doc), Some(doc));
+        // Inside another object: the span is the inner one.
+        let outer = format!(r#"{{"_id":"1","_source":{doc},"x":2}}"#);
+        let Value::Object(top) = value(&outer) else { unreachable!() };
+        let Some(Value::Object(inner)) = member(&top, "_source") else { unreachable!() };
+        assert_eq!(compact_span(&outer, inner).map(|r| &outer[r]), Some(doc));
+        // Anything to_json writes differently: serialise instead.
+        for text in [
+            r#"{"a": 1}"#,
+            r#"{ "a":1}"#,
+            r#"{"a":1 }"#,
+            r#"{"a":[1, 2]}"#,
+            "{\"a\":\n1}",
+            r#"{"a":"\u00e9"}"#,
+            r#"{"a":"\n"}"#,
+            r#"{"\u0061":1}"#,
+            r#"{"a":1.50}"#,
+            r#"{"a":1E5}"#,
+            r#"{"a":1e5}"#,
+            r#"{"a":1e300}"#,
+            r#"{"a":1e21}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":-0.0e0}"#,
+            r#"{"a":18446744073709551616}"#,
+            r#"{"a":-9223372036854775809}"#,
+            r#"{}"#,
+        ] {
+            assert_eq!(span_of(text), None, "{text}");
+        }
+        // Edited since the parse: a member taken out, a value replaced.
+        let text = r#"{"a":1,"id":"x","b":{"c":2,"d":3}}"#;
+        for edit in [
+            (|m: &mut Object<'_>| drop(m.remove(1))) as fn(&mut Object<'_>),
+            |m| drop(m.pop()),
+            |m| m[0].1 = Value::U64(2),
+            |m| m[1].1 = Value::Str("x".into()),
+            |m| m[2].1 = Value::Object(vec![("c".into(), Value::U64(2))]),
+        ] {
+            let mut members = object(text);
+            edit(&mut members);
+            assert_eq!(compact_span(text, &members), None, "{members:?}");
+        }
+        // Members not parsed from this text (an equal one elsewhere).
+        let other = object(r#"{"a":1}"#);
+        assert_eq!(compact_span(&String::from(r#"{"a":1}"#), &other), None);
     }
 
     #[test]

@@ -29,7 +29,7 @@
 //!                 id, // None: the host derives <shard>-<pointer>
 //!                 version: None,
 //!                 op_type: OpType::Index,
-//!                 source: Some(source),
+//!                 source: Some(source.into()),
 //!             }]),
 //!             Err(reason) => Decoded::Invalid(reason),
 //!         }
@@ -58,7 +58,9 @@ pub mod json;
 pub mod mapping;
 pub mod path;
 mod types;
-pub use types::{Aggregator, Decoded, Header, MAX_ID_BYTES, Message, OpType, Operation, Row, check_id_length};
+pub use types::{
+    Aggregator, Decoded, DocSource, Header, MAX_ID_BYTES, Message, OpType, Operation, Row, check_id_length,
+};
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]

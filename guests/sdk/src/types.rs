@@ -101,8 +101,43 @@ pub struct Operation {
     /// External version.
     pub version: Option<u64>,
     pub op_type: OpType,
-    /// JSON object text; `None` for deletes.
-    pub source: Option<String>,
+    /// The document; `None` for deletes.
+    pub source: Option<DocSource>,
+}
+
+/// An operation's document: JSON object text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DocSource {
+    /// Text the plugin made.
+    Text(String),
+    /// Bytes of the message's payload that are the document as it is (the
+    /// OpenSearch format's `_source`, found with [`crate::json::compact_span`]):
+    /// the host takes them from the batch it sent, so the plugin neither
+    /// serialises nor copies them.
+    Payload(std::ops::Range<usize>),
+}
+
+impl DocSource {
+    /// The document's text; `payload` is the message's (a range outside it, or
+    /// not on UTF-8 boundaries, gives `None`).
+    pub fn text<'a>(&'a self, payload: Option<&'a [u8]>) -> Option<&'a str> {
+        match self {
+            DocSource::Text(text) => Some(text),
+            DocSource::Payload(range) => std::str::from_utf8(payload?.get(range.clone())?).ok(),
+        }
+    }
+}
+
+impl From<String> for DocSource {
+    fn from(text: String) -> Self {
+        DocSource::Text(text)
+    }
+}
+
+impl From<&str> for DocSource {
+    fn from(text: &str) -> Self {
+        DocSource::Text(text.to_owned())
+    }
 }
 
 /// What one message decodes to.

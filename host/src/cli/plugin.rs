@@ -51,7 +51,7 @@ const TEMPLATE_LIB: &str = r##"//! A sluice message-format plugin. Build it with
 //!     sluice plugin check target/wasm32-wasip2/release/{crate}.wasm --sample sample.ndjson
 
 use sluice_plugin_sdk::json::{self, Value};
-use sluice_plugin_sdk::{Decoded, Message, OpType, Operation, Plugin};
+use sluice_plugin_sdk::{Decoded, DocSource, Message, OpType, Operation, Plugin};
 
 pub struct MyPlugin;
 
@@ -76,7 +76,9 @@ impl Plugin for MyPlugin {
             Some(other) => return Decoded::Invalid(format!("id must be a non-empty string, found {}", other.describe())),
             None => return Decoded::Invalid("id is missing".into()),
         };
-        Decoded::Ops(vec![Operation { id: Some(id), version: None, op_type: OpType::Index, source: Some(text.to_string()) }])
+        // The document is the payload as it is: a span of it, not a copy.
+        let source = Some(DocSource::Payload(0..payload.len()));
+        Decoded::Ops(vec![Operation { id: Some(id), version: None, op_type: OpType::Index, source }])
     }
 }
 

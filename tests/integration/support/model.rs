@@ -71,7 +71,9 @@ impl Model {
                             Decision::Conflict => c.total_version_conflicts_count += 1,
                             Decision::Put { version } => {
                                 c.total_ops_applied_count += 1;
-                                let source = op.source.unwrap_or_default().into_bytes();
+                                let source = op.source.as_ref().and_then(|s| s.text(message.payload.as_deref()));
+                                let source =
+                                    source.expect("an index or create op has its document").as_bytes().to_vec();
                                 self.docs.insert(key, StoredDoc { version, deleted: false, source });
                             }
                             Decision::Tombstone { version } => {

@@ -62,7 +62,11 @@ pub fn ops_of(ops: Vec<sluice_plugin_sdk::Operation>, rows: Vec<sluice_plugin_sd
             id: o.id,
             version: o.version,
             op_type: Kind::Index,
-            source: o.source,
+            // The druid plugin makes its documents (never a span of the payload).
+            source: o.source.map(|s| match s {
+                sluice_plugin_sdk::DocSource::Text(text) => text,
+                other => panic!("a druid document that is not text: {other:?}"),
+            }),
             aggregators: vec![],
             event_time_ms: None,
         }
