@@ -87,6 +87,23 @@ fn each_misbehaving_guest_blocks_the_shard_under_block_and_continues_under_drop(
 }
 
 #[test]
+fn a_document_said_to_be_past_the_end_of_its_payload_is_an_invalid_message() {
+    let stream = stream_with("outside");
+    let data = tempfile::tempdir().unwrap();
+    let ing =
+        start_with_plugin(&spec(&stream, "outside", "DROP", json!({})), data.path(), test_plugin("sluice_misbehave"));
+    wait_idle(&ing);
+    assert_eq!(ids(&ing), ["a", "b", "c", "d"]);
+    let c = counters(&ing, 0);
+    assert_eq!((c.total_processed_count, c.total_invalid_message_count, c.total_ops_applied_count), (5, 1, 4));
+    let dropped = ing.sinks()[0].dropped(None, 10).unwrap();
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(dropped[0].pointer.as_u64(), Some(2));
+    // "outside x" is 9 bytes; the plugin said 7..17.
+    assert_eq!(dropped[0].reason, "plugin error: a document source at 7..17 of a payload of 9 bytes");
+}
+
+#[test]
 fn a_misbehaving_plugin_does_not_disturb_other_ingestions() {
     let bad = Stream::new(1);
     bad.append(0, &(0..40).map(|i| format!("trap t{i}")).collect::<Vec<_>>());

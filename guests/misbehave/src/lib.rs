@@ -8,10 +8,11 @@
 //! - `extra <id>`: makes the whole batch return one result too many
 //! - `big <id>`: returns a 20 MiB document
 //! - `invalid <id>`: an ordinary invalid message
+//! - `outside <id>`: a document said to be bytes of the payload past its end
 //!
 //! Not shipped in the binary: host/build.rs builds it for the tests only.
 
-use sluice_plugin_sdk::{Decoded, Message, OpType, Operation, Plugin};
+use sluice_plugin_sdk::{Decoded, DocSource, Message, OpType, Operation, Plugin};
 
 pub struct Misbehave;
 
@@ -53,6 +54,15 @@ impl Plugin for Misbehave {
                 }
             }
             "big" => ok(id, format!(r#"{{"blob":"{}"}}"#, "x".repeat(20 << 20))),
+            "outside" => {
+                let len = m.payload.as_ref().map_or(0, Vec::len);
+                Decoded::Ops(vec![Operation {
+                    id: Some(id.to_string()),
+                    version: None,
+                    op_type: OpType::Index,
+                    source: Some(DocSource::Payload(len - 2..len + 8)),
+                }])
+            }
             _ => Decoded::Invalid(format!("unknown command {word:?}")),
         }
     }
