@@ -36,6 +36,17 @@ const SHARD_CACHE_BYTES: u64 = 4 << 20;
 /// with `cargo bench -p sluice-bench`: the 1-shard pipeline used 8.1 CPU-s
 /// per 1M, against 8.9 with two and 9.2 with one).
 const SHARD_WORKERS: usize = 3;
+/// When the documents' level 0 is compacted into level 1: at 16 tables
+/// (fjall's default is 4; it slows writes from 20 on), and level 1 holds 16
+/// tables of 16 MiB (fjall: 64 MiB, so L1 = 16 x 64 MiB). Updates land all
+/// over the key space, so every L0 table overlaps all of L1, and each L0
+/// compaction rewrites L1: a larger batch of L0 against a smaller L1 writes
+/// each document fewer times. Measured with `cargo bench -p sluice-bench`
+/// (issue 19), 1 shard, against L0 at 8 and 64 MiB tables: the 10M backlog
+/// at 119-135k msgs/s instead of 80-95k and a peak of 108-112 MiB instead of
+/// 120-122; the 1M pipeline at 7.4 CPU-s per 1M instead of 9.3.
+const DOCS_L0_TABLES: u8 = 16;
+const DOCS_TABLE_BYTES: u64 = 16 << 20;
 /// The checkpoint keyspace holds one small record rewritten by every commit,
 /// and the dropped-message keyspace is written rarely and read on request:
 /// fjall's default 64 MiB memtable would hold up to 64 MiB of them per
@@ -60,7 +71,8 @@ impl Store {
         // `cargo bench -p sluice-bench`): with fjall's defaults (64 MiB
         // memtables, L0 compacted at 4 tables) writes stall on compaction,
         // 133k msgs/s and 329 MiB peak for 10M messages into one shard. L0 is
-        // compacted at 8 tables, by three workers (see `SHARD_WORKERS`). The memory is
+        // compacted at 16 tables into a smaller L1 (see `DOCS_L0_TABLES`), by
+        // three workers (see `SHARD_WORKERS`). The memory is
         // what the settings allow, whatever the backlog: per shard at most
         // five 8 MiB memtables and a 4 MiB cache, plus the pinned index and
         // filter blocks of L0/L1 (issue 19: 32 MiB memtables and a 16 MiB
@@ -83,9 +95,11 @@ impl Store {
         )?;
         let docs = db
             .keyspace("docs", || {
-                KeyspaceCreateOptions::default()
-                    .max_memtable_size(SHARD_MEMTABLE_BYTES)
-                    .compaction_strategy(Arc::new(fjall::compaction::Leveled::default().with_l0_threshold(8)))
+                KeyspaceCreateOptions::default().max_memtable_size(SHARD_MEMTABLE_BYTES).compaction_strategy(Arc::new(
+                    fjall::compaction::Leveled::default()
+                        .with_l0_threshold(DOCS_L0_TABLES)
+                        .with_table_target_size(DOCS_TABLE_BYTES),
+                ))
             })
             .map_err(err)?;
         let small = |bytes: u64| move || KeyspaceCreateOptions::default().max_memtable_size(bytes);
