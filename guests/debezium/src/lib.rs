@@ -43,7 +43,7 @@ pub mod event;
 pub mod id;
 
 use sluice_plugin_sdk::json::{self, Member, Value};
-use sluice_plugin_sdk::{Decoded, Message, OpType, Operation, Plugin, path};
+use sluice_plugin_sdk::{Decoded, DocSource, Message, OpType, Operation, Plugin, path};
 
 use crate::config::Config;
 use crate::event::Parsed;
@@ -122,7 +122,12 @@ impl Debezium {
                 if let Some(mappings) = &self.config.mappings {
                     mappings.validate(row)?;
                 }
-                Some(json::to_json(row, text.len() / 2)?.into())
+                // The row as it is in the payload when that is what
+                // serialising it would write (Kafka Connect's JSON is compact).
+                Some(match json::compact_span(text, row) {
+                    Some(range) => DocSource::Payload(range),
+                    None => DocSource::Text(json::to_json(row, text.len() / 2)?),
+                })
             }
         };
         Ok(Outcome::Op(Operation { id: Some(id), version: Some(version), op_type, source }))
@@ -203,12 +208,33 @@ mod tests {
         }
     }
 
+    /// The operation as the plugin returns it (its source may be a span of the payload).
     #[track_caller]
-    fn op(p: &Debezium, key: Option<&str>, payload: &str) -> Operation {
+    fn op_raw(p: &Debezium, key: Option<&str>, payload: &str) -> Operation {
         match p.decode(&message(key, Some(payload))) {
             Decoded::Ops(mut ops) if ops.len() == 1 => ops.remove(0),
             other => panic!("{payload}: {other:?}"),
         }
+    }
+
+    /// The operation with its source as text, as the host stores it.
+    #[track_caller]
+    fn op(p: &Debezium, key: Option<&str>, payload: &str) -> Operation {
+        let mut op = op_raw(p, key, payload);
+        op.source =
+            op.source.map(|s| DocSource::Text(s.text(Some(payload.as_bytes())).expect("in the payload").into()));
+        op
+    }
+
+    #[test]
+    fn a_compact_row_is_returned_as_its_span_of_the_payload() {
+        let p = plugin("{}");
+        let row = r#"{"id":5,"n":"x","f":1.5}"#;
+        let event = format!(r#"{{"schema":null,"payload":{{"before":null,"after":{row},"op":"c","ts_ms":10}}}}"#);
+        let start = event.find(row).unwrap();
+        assert_eq!(op_raw(&p, KEY, &event).source, Some(DocSource::Payload(start..start + row.len())));
+        let spaced = r#"{"before":null,"after":{"id": 5},"op":"c","ts_ms":10}"#;
+        assert_eq!(op_raw(&p, KEY, spaced).source, Some(DocSource::Text(r#"{"id":5}"#.into())));
     }
 
     #[track_caller]

@@ -6,7 +6,7 @@
 
 use sluice_debezium::Debezium;
 use sluice_plugin_sdk::json::{self, Value};
-use sluice_plugin_sdk::{Decoded, Message, OpType, Operation, Plugin};
+use sluice_plugin_sdk::{Decoded, DocSource, Message, OpType, Operation, Plugin};
 
 const MYSQL_KEY: &str = include_str!("fixtures/mysql-key.json");
 const MYSQL_CREATE: &str = include_str!("fixtures/mysql-create.json");
@@ -75,7 +75,19 @@ fn message(key: Option<&str>, payload: Option<&str>) -> Message {
 
 #[track_caller]
 fn decode(p: &Debezium, key: Option<&str>, payload: &str) -> Decoded {
-    p.decode(&message(key, Some(payload)))
+    as_text(p.decode(&message(key, Some(payload))), Some(payload.as_bytes()))
+}
+
+/// `d` with each document as text (a span resolved against its payload), as the host stores it.
+fn as_text(d: Decoded, payload: Option<&[u8]>) -> Decoded {
+    let text = |mut op: Operation| {
+        op.source = op.source.map(|s| DocSource::Text(s.text(payload).expect("in the payload").into()));
+        op
+    };
+    match d {
+        Decoded::Ops(ops) => Decoded::Ops(ops.into_iter().map(text).collect()),
+        other => other,
+    }
 }
 
 fn index(id: &str, version: u64, source: &str) -> Decoded {
@@ -299,7 +311,11 @@ fn a_topic_in_order() {
         message(None, Some(MYSQL_TRUNCATE)),
     ];
     assert_eq!(
-        p.decode_batch(&batch),
+        p.decode_batch(&batch)
+            .into_iter()
+            .zip(&batch)
+            .map(|(d, m)| as_text(d, m.payload.as_deref()))
+            .collect::<Vec<_>>(),
         vec![
             index("1004", 1465491411815, ANNE_MYSQL),
             index("1004", 1465581029523, ANNE_MARIE_MYSQL),
