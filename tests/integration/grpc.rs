@@ -430,7 +430,12 @@ async fn switching_block_to_drop_with_update_unblocks_a_blocked_shard() {
         .into_inner();
     assert_eq!(i.error_strategy, pb::ErrorPolicy::Block as i32);
 
-    let s = wait_until(&mut c, "blk", "BLOCKED", |s| s.state[0].state == pb::PollerState::Blocked as i32).await;
+    wait_until(&mut c, "blk", "BLOCKED", |s| s.state[0].state == pb::PollerState::Blocked as i32).await;
+    // Read again: a snapshot's stats are read before its state, so the one
+    // that saw BLOCKED may hold stats from before the commit that preceded
+    // it (the shard blocks only after committing what came before).
+    let s = snapshot(&mut c, "blk").await;
+    assert_eq!(s.state[0].state, pb::PollerState::Blocked as i32);
     let blocked = s.state[0].blocked.clone().unwrap();
     assert_eq!((blocked.pointer.as_str(), blocked.cause.as_str()), ("1", "invalid_message"));
     assert!(!blocked.reason.is_empty());
