@@ -33,6 +33,8 @@ const COMMIT_QUEUE_BATCHES: usize = 4;
 /// comes back when the task period ends (see `idle_wait`), so an idle
 /// shard's processor wakes up rarely.
 const IDLE_WAIT: Duration = Duration::from_secs(60);
+/// How often the end of a session wakes its poller again until it is gone.
+const POLLER_EXIT_CHECK: Duration = Duration::from_millis(2);
 
 /// The poller's queue and its thread.
 type FromPoller<'a> = (&'a Receiver<Polled>, &'a std::thread::JoinHandle<()>);
@@ -117,6 +119,16 @@ impl ShardWorker {
         // session is over only when nothing of it can still be committed.
         drop(commit_tx);
         let _ = committer.join();
+        // Wake until the poller is gone: a wake that lands between its
+        // look at `stop` and the start of its wait is not seen by that wait
+        // (the reader counts wakes from when its poll began), which left a
+        // blocked or paused shard waiting out the poller's 30 s wait.
+        while !poller.is_finished() {
+            if let Some(w) = &reader_wakeup {
+                w.wake();
+            }
+            std::thread::sleep(POLLER_EXIT_CHECK);
+        }
         let _ = poller.join();
         match pipeline.take_error() {
             // A failed commit ends the session whatever else happened: it

@@ -100,6 +100,22 @@ fn block_stops_at_the_bad_message_and_drop_then_counts_it_once() {
     assert_eq!(status.last_error.map(|e| e.pointer), Some(Some(Pointer::from(3))));
 }
 
+#[test]
+fn a_block_ends_the_session_even_when_its_wake_lands_before_the_pollers_wait() {
+    // The reader looks at its wakes 300 ms into each poll: the end of the
+    // session (the block) wakes it inside that window, which its wait
+    // alone does not see; the poller, caught up, would then wait 30 s.
+    let source = VecSource::new(1).wakeable(Duration::from_millis(300));
+    let mut lines = docs(3, 0);
+    lines.push("not json".into());
+    source.append(0, &lines);
+    let (ing, _sinks) = start(1, "BLOCK", &source, RuntimeOverrides::default());
+    let IdleOutcome::Blocked(blocked) = ing.wait_until_idle(Duration::from_secs(10)) else {
+        panic!("the shard must block within 10 s, not after the poller's 30 s wait: {:?}", ing.status())
+    };
+    assert_eq!(blocked[0].1.pointer, Pointer::from(3));
+}
+
 /// Starts one shard over `source` with `poll.max_batch_size` 7 and extra settings.
 fn start_one(
     source: &VecSource,

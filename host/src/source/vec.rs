@@ -2,7 +2,7 @@
 //! manager. Pointer = the message's index in its partition; messages can
 //! be appended while an ingestion reads them.
 
-use super::{Batch, Message, PartitionReader, Source, SourceError};
+use super::{Batch, Message, PartitionReader, Source, SourceError, Wakeup};
 use crate::pointer::{Pointer, StartPosition};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,12 +12,26 @@ pub struct VecSource {
     partitions: Arc<Mutex<Vec<Vec<Message>>>>,
     /// Polls still to fail, per partition.
     failures: Arc<Mutex<std::collections::BTreeMap<u32, u32>>>,
+    /// Readers wait for data on a [`Wakeup`], as the file source's do,
+    /// after this long between a poll's start and its look at the wakes
+    /// (the window in which a wake must not be lost).
+    wakeable_after: Option<Duration>,
 }
 
 impl VecSource {
     /// `partitions` empty partitions.
     pub fn new(partitions: u32) -> Self {
-        VecSource { partitions: Arc::new(Mutex::new(vec![Vec::new(); partitions as usize])), failures: Arc::default() }
+        VecSource {
+            partitions: Arc::new(Mutex::new(vec![Vec::new(); partitions as usize])),
+            failures: Arc::default(),
+            wakeable_after: None,
+        }
+    }
+
+    /// Readers that wait for data on a wake-up (see `wakeable_after`).
+    pub fn wakeable(mut self, after: Duration) -> Self {
+        self.wakeable_after = Some(after);
+        self
     }
 
     /// Makes the next `n` polls of `partition` fail (as an unreachable source).
@@ -78,7 +92,8 @@ impl Source for VecSource {
                 part.iter().position(|m| m.timestamp_ms.is_some_and(|ts| ts >= *t)).unwrap_or(part.len())
             }
         };
-        Ok(Box::new(VecReader { source: self.clone(), partition: partition as usize, next }))
+        let wakeup = self.wakeable_after.map(|_| Wakeup::default());
+        Ok(Box::new(VecReader { source: self.clone(), partition: partition as usize, next, wakeup }))
     }
 }
 
@@ -86,6 +101,7 @@ struct VecReader {
     source: VecSource,
     partition: usize,
     next: usize,
+    wakeup: Option<Wakeup>,
 }
 
 impl PartitionReader for VecReader {
@@ -98,13 +114,24 @@ impl PartitionReader for VecReader {
             let part = &parts[self.partition];
             part.iter().skip(self.next).take(max).cloned().collect()
         };
-        if messages.is_empty() {
+        match (&self.wakeup, self.source.wakeable_after) {
+            (Some(wakeup), Some(after)) if messages.is_empty() => {
+                std::thread::sleep(after.min(timeout));
+                let seen = wakeup.seen();
+                // Only the engine wakes this reader (appends do not).
+                let _ = wakeup.wait(seen, timeout.saturating_sub(after));
+            }
             // Nothing yet: wait a little, as a real source would.
-            std::thread::sleep(timeout.min(Duration::from_millis(5)));
+            _ if messages.is_empty() => std::thread::sleep(timeout.min(Duration::from_millis(5))),
+            _ => {}
         }
         self.next += messages.len();
         let caught_up = self.next >= self.source.lock()[self.partition].len();
         Ok(Batch { messages, caught_up, ..Batch::default() })
+    }
+
+    fn wakeup(&self) -> Option<Wakeup> {
+        self.wakeup.clone()
     }
 }
 
