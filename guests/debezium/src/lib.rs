@@ -220,10 +220,7 @@ mod tests {
     /// The operation with its source as text, as the host stores it.
     #[track_caller]
     fn op(p: &Debezium, key: Option<&str>, payload: &str) -> Operation {
-        let mut op = op_raw(p, key, payload);
-        op.source =
-            op.source.map(|s| DocSource::Text(s.text(Some(payload.as_bytes())).expect("in the payload").into()));
-        op
+        op_raw(p, key, payload).with_text_source(Some(payload.as_bytes())).expect("a source in the payload")
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use sluice_debezium::Debezium;
 use sluice_plugin_sdk::json::{self, Value};
-use sluice_plugin_sdk::{Decoded, DocSource, Message, OpType, Operation, Plugin};
+use sluice_plugin_sdk::{Decoded, Message, OpType, Operation, Plugin};
 
 const MYSQL_KEY: &str = include_str!("fixtures/mysql-key.json");
 const MYSQL_CREATE: &str = include_str!("fixtures/mysql-create.json");
@@ -80,10 +80,7 @@ fn decode(p: &Debezium, key: Option<&str>, payload: &str) -> Decoded {
 
 /// `d` with each document as text (a span resolved against its payload), as the host stores it.
 fn as_text(d: Decoded, payload: Option<&[u8]>) -> Decoded {
-    let text = |mut op: Operation| {
-        op.source = op.source.map(|s| DocSource::Text(s.text(payload).expect("in the payload").into()));
-        op
-    };
+    let text = |op: Operation| op.with_text_source(payload).expect("a source in the payload");
     match d {
         Decoded::Ops(ops) => Decoded::Ops(ops.into_iter().map(text).collect()),
         other => other,

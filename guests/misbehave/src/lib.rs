@@ -60,7 +60,7 @@ impl Plugin for Misbehave {
                     id: Some(id.to_string()),
                     version: None,
                     op_type: OpType::Index,
-                    source: Some(DocSource::Payload(len - 2..len + 8)),
+                    source: Some(DocSource::Payload(len.saturating_sub(2)..len + 8)),
                 }])
             }
             _ => Decoded::Invalid(format!("unknown command {word:?}")),

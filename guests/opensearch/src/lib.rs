@@ -103,10 +103,7 @@ mod tests {
     /// The operation with its source as text, as the host stores it.
     #[track_caller]
     fn decode_op(p: &OpenSearch, payload: &str) -> Operation {
-        let mut op = decode_raw(p, payload);
-        op.source =
-            op.source.map(|s| DocSource::Text(s.text(Some(payload.as_bytes())).expect("in the payload").into()));
-        op
+        decode_raw(p, payload).with_text_source(Some(payload.as_bytes())).expect("a source in the payload")
     }
 
     /// The source text of the one operation.

@@ -70,6 +70,8 @@ impl<P: Plugin> Slot<P> {
         let payloads: Vec<Option<wit::Span>> = batch.messages.iter().map(|m| m.payload).collect();
         let messages: Vec<SdkMessage> =
             batch.messages.into_iter().map(|m| from_wit(m, data, shard, reference_time_ms)).collect();
+        // By index, not zip: a plugin's extra results must reach the host,
+        // which fails a call whose result count is wrong.
         let decoded = plugin
             .decode_batch(&messages)
             .into_iter()
@@ -128,13 +130,15 @@ fn op_to_wit(op: Operation, payload: Option<wit::Span>) -> Result<wit::Operation
     let source = match op.source {
         None => None,
         Some(DocSource::Text(text)) => Some(wit::DocSource::Text(text)),
-        Some(DocSource::Payload(range)) => {
-            let len = payload.map_or(0, |p| p.len as usize);
-            let (Some(p), true) = (payload, range.start <= range.end && range.end <= len) else {
+        Some(DocSource::Payload(range)) => match payload {
+            Some(p) if range.start <= range.end && range.end <= p.len as usize => {
+                Some(wit::DocSource::Span(wit::Span { offset: p.offset + range.start as u32, len: range.len() as u32 }))
+            }
+            _ => {
+                let len = payload.map_or(0, |p| p.len);
                 return Err(format!("plugin error: a document source at {range:?} of a payload of {len} bytes"));
-            };
-            Some(wit::DocSource::Span(wit::Span { offset: p.offset + range.start as u32, len: range.len() as u32 }))
-        }
+            }
+        },
     };
     Ok(wit::Operation {
         id: op.id,

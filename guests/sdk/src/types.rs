@@ -105,6 +105,18 @@ pub struct Operation {
     pub source: Option<DocSource>,
 }
 
+impl Operation {
+    /// This operation with its document as text, as the host stores it: a
+    /// [`DocSource::Payload`] range is read from `payload` (the message's).
+    /// `None` if the range is not UTF-8 text of it.
+    pub fn with_text_source(mut self, payload: Option<&[u8]>) -> Option<Operation> {
+        if let Some(source @ DocSource::Payload(_)) = &self.source {
+            self.source = Some(DocSource::Text(source.text(payload)?.to_owned()));
+        }
+        Some(self)
+    }
+}
+
 /// An operation's document: JSON object text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DocSource {
@@ -160,4 +172,20 @@ pub enum Decoded {
         rows: Vec<Row>,
         errors: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_text_source_reads_a_payload_range_and_refuses_one_outside() {
+        let op =
+            |source: DocSource| Operation { id: None, version: None, op_type: OpType::Index, source: Some(source) };
+        let payload = br#"{"_source":{"a":1}}"#;
+        assert_eq!(op(DocSource::Payload(11..18)).with_text_source(Some(payload)), Some(op(r#"{"a":1}"#.into())));
+        assert_eq!(op("{}".into()).with_text_source(None), Some(op("{}".into())), "text stays as it is");
+        assert_eq!(op(DocSource::Payload(11..40)).with_text_source(Some(payload)), None);
+        assert_eq!(op(DocSource::Payload(0..2)).with_text_source(None), None, "no payload");
+    }
 }

@@ -38,7 +38,8 @@ const SHARD_CACHE_BYTES: u64 = 4 << 20;
 const SHARD_WORKERS: usize = 3;
 /// When the documents' level 0 is compacted into level 1: at 16 tables
 /// (fjall's default is 4; it slows writes from 20 on), and level 1 holds 16
-/// tables of 16 MiB (fjall: 64 MiB, so L1 = 16 x 64 MiB). Updates land all
+/// tables of 16 MiB (with fjall's 64 MiB tables it would hold 16 x 64 MiB:
+/// L1's size is the L0 threshold times the table size). Updates land all
 /// over the key space, so every L0 table overlaps all of L1, and each L0
 /// compaction rewrites L1: a larger batch of L0 against a smaller L1 writes
 /// each document fewer times. Measured with `cargo bench -p sluice-bench`

@@ -92,8 +92,8 @@ impl Source for VecSource {
                 part.iter().position(|m| m.timestamp_ms.is_some_and(|ts| ts >= *t)).unwrap_or(part.len())
             }
         };
-        let wakeup = self.wakeable_after.map(|_| Wakeup::default());
-        Ok(Box::new(VecReader { source: self.clone(), partition: partition as usize, next, wakeup }))
+        let wakeable = self.wakeable_after.map(|after| (Wakeup::default(), after));
+        Ok(Box::new(VecReader { source: self.clone(), partition: partition as usize, next, wakeable }))
     }
 }
 
@@ -101,7 +101,8 @@ struct VecReader {
     source: VecSource,
     partition: usize,
     next: usize,
-    wakeup: Option<Wakeup>,
+    /// The reader's wake-up and its window (`VecSource::wakeable`).
+    wakeable: Option<(Wakeup, Duration)>,
 }
 
 impl PartitionReader for VecReader {
@@ -114,16 +115,17 @@ impl PartitionReader for VecReader {
             let part = &parts[self.partition];
             part.iter().skip(self.next).take(max).cloned().collect()
         };
-        match (&self.wakeup, self.source.wakeable_after) {
-            (Some(wakeup), Some(after)) if messages.is_empty() => {
-                std::thread::sleep(after.min(timeout));
-                let seen = wakeup.seen();
-                // Only the engine wakes this reader (appends do not).
-                let _ = wakeup.wait(seen, timeout.saturating_sub(after));
+        if messages.is_empty() {
+            match &self.wakeable {
+                Some((wakeup, after)) => {
+                    std::thread::sleep((*after).min(timeout));
+                    let seen = wakeup.seen();
+                    // Only the engine wakes this reader (appends do not).
+                    let _ = wakeup.wait(seen, timeout.saturating_sub(*after));
+                }
+                // Nothing yet: wait a little, as a real source would.
+                None => std::thread::sleep(timeout.min(Duration::from_millis(5))),
             }
-            // Nothing yet: wait a little, as a real source would.
-            _ if messages.is_empty() => std::thread::sleep(timeout.min(Duration::from_millis(5))),
-            _ => {}
         }
         self.next += messages.len();
         let caught_up = self.next >= self.source.lock()[self.partition].len();
@@ -131,7 +133,7 @@ impl PartitionReader for VecReader {
     }
 
     fn wakeup(&self) -> Option<Wakeup> {
-        self.wakeup.clone()
+        self.wakeable.as_ref().map(|(wakeup, _)| wakeup.clone())
     }
 }
 
